@@ -1,0 +1,101 @@
+"""Keras callbacks of introspective learning.
+
+* :class:`WarmupSwitch`: Algorithm 1's two stages, CE for ``warmup_epochs`` then LE.
+* :class:`ExplanationImages`: TensorBoard images of the all-class explanations of a few fixed
+  samples and of the mean class-similarity matrix (paper Figures 1 and 2), once per epoch.
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_introspect import targets
+
+
+class WarmupSwitch(keras.callbacks.Callback):
+    """Train with plain CE for ``warmup_epochs`` epochs, then with the introspective loss.
+
+    Sets the wrapper's non-trainable ``introspective`` variable at the start of each epoch
+    (``epoch >= warmup_epochs``), so the compiled train function is traced once and reads the
+    stage at run time. Works when resuming (``initial_epoch``, ``BackupAndRestore``) because
+    the stage is derived from the epoch number, not from Python state.
+    """
+
+    def __init__(self, warmup_epochs):
+        super().__init__()
+        if int(warmup_epochs) != warmup_epochs or warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be a whole number >= 0, got {warmup_epochs!r}.")
+        self.warmup_epochs = int(warmup_epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not hasattr(self.model, "introspective"):
+            raise TypeError("WarmupSwitch needs a tf_introspect.Introspective model, got "
+                            f"{type(self.model).__name__}.")
+        self.model.introspective.assign(1.0 if epoch >= self.warmup_epochs else 0.0)
+
+
+class ExplanationImages(keras.callbacks.Callback):
+    """Log explanations and class similarities of fixed samples to TensorBoard each epoch.
+
+    Args:
+      log_dir: TensorBoard folder (images go to ``log_dir/explanations``).
+      images: a few fixed inputs ``[n, h, w, c]`` (normalised like the training data).
+      labels: their integer labels ``[n]``.
+      explainer: name of the explainer to show (default: the wrapper's own).
+      layer: Grad-CAM layer name.
+
+    Images: ``explanations`` -- per sample one row of its ``c`` maps (absolute value,
+    channel-summed, each scaled to [0, 1]); ``class_similarity`` -- the mean cosine similarity between class explanations over the
+    given samples as a ``c x c`` image (paper Figure 2). Scalars
+    ``similarity_to_gt/class_k``: mean cosine similarity of class ``k``'s explanation to the
+    ground-truth class's (the quantity Eq. 6 turns into targets).
+    """
+
+    def __init__(self, log_dir, images, labels, explainer=None, layer=None):
+        super().__init__()
+        self.log_dir = os.path.join(log_dir, "explanations")
+        self.images = tf.convert_to_tensor(images, tf.float32)
+        self.labels = np.asarray(labels).astype("int32")
+        self.explainer_name, self.layer = explainer, layer
+        self._writer = None
+        self._explainer = None
+
+    def _get_explainer(self):
+        if self._explainer is None:
+            from tf_introspect import explainers
+            own = getattr(self.model, "explainer", None)
+            name = self.explainer_name or (own.name if own is not None else "grad")
+            layer = self.layer if self.layer is not None else getattr(own, "layer", None)
+            if name != "grad_cam":
+                layer = None
+            classifier = getattr(self.model, "model", self.model)
+            self._explainer = explainers.get(name, classifier, layer)
+        return self._explainer
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        explanations = self._get_explainer().explain(self.images)
+        maps = tf.reshape(explanations, tf.concat([tf.shape(explanations)[:2], [-1]], 0))
+        shape = explanations.shape
+        if len(shape) == 5:  # input-shaped maps: sum the channels for display
+            maps = tf.reduce_sum(explanations, axis=-1)
+        else:
+            maps = explanations
+        maps = tf.abs(maps)
+        peak = tf.reduce_max(maps, axis=(2, 3), keepdims=True)
+        maps = tf.math.divide_no_nan(maps, peak)                       # [n, c, h, w] in [0, 1]
+        rows = tf.concat(tf.unstack(maps, axis=1), axis=2)[..., None]  # [n, h, c*w, 1]
+        similarity = tf.reduce_mean(targets.class_similarity(explanations), axis=0)
+        cos_gt = targets.cosine_to_ground_truth(explanations, self.labels)
+        with self._writer.as_default(step=epoch):
+            tf.summary.image("explanations", rows, max_outputs=len(self.labels),
+                             description="each row: one sample, its explanation for every class")
+            tf.summary.image("class_similarity", ((similarity + 1.0) / 2.0)[None, :, :, None],
+                             description="mean cosine similarity of class explanations, "
+                                         "mapped from [-1, 1] to [0, 1]")
+            for k in range(cos_gt.shape[1]):
+                tf.summary.scalar(f"similarity_to_gt/class_{k}", tf.reduce_mean(cos_gt[:, k]))
+        self._writer.flush()

@@ -1,0 +1,57 @@
+"""All-class saliency explainers (paper section 2): ``explain(model, x, method, layer=None)``.
+
+=============  =========================================  ===========================
+name           explanation of class k                      shape per sample
+=============  =========================================  ===========================
+``grad``       d logit_k / d x                             ``[c, *x.shape]``
+``grad_input`` x * d logit_k / d x                         ``[c, *x.shape]``
+``guided_bp``  Guided Backprop gradient                    ``[c, *x.shape]``
+``grad_cam``   ReLU(sum_ch mean_hw(d logit_k / d A) * A)   ``[c, h, w]`` of the layer
+=============  =========================================  ===========================
+"""
+
+import weakref
+
+from tf_introspect.explainers.base import Explainer
+from tf_introspect.explainers.grad import Grad
+from tf_introspect.explainers.grad_cam import GradCam
+from tf_introspect.explainers.grad_input import GradInput
+from tf_introspect.explainers.guided_bp import GuidedBackprop, guided_relu, guided_relus
+
+EXPLAINERS = {cls.name: cls for cls in (Grad, GradInput, GuidedBackprop, GradCam)}
+
+
+def list_explainers():
+    """Return the registered explainer names, sorted."""
+    return sorted(EXPLAINERS)
+
+
+def get(method, model, layer=None):
+    """Build the explainer ``method`` for ``model`` (``layer`` is used by ``grad_cam`` only)."""
+    if method not in EXPLAINERS:
+        raise ValueError(f"Unknown explainer {method!r}; valid choices: "
+                         f"{', '.join(list_explainers())}.")
+    if layer is not None and method != "grad_cam":
+        raise ValueError(f"Explainer {method!r} explains the input; 'layer' ({layer!r}) only "
+                         "applies to 'grad_cam'.")
+    return EXPLAINERS[method](model, layer=layer)
+
+
+def explain(model, x, method, layer=None):
+    """Explanations of every sample for **every** class, ``[batch, classes, ...]``.
+
+    ``model`` maps inputs to logits; explanations are taken in inference mode, all classes in
+    one vectorised backward pass (``GradientTape.batch_jacobian``).
+    """
+    per_model = _CACHE.setdefault(model, {})
+    if (method, layer) not in per_model:
+        per_model[(method, layer)] = get(method, model, layer)
+    return per_model[(method, layer)].explain(x)
+
+
+# Explainers built by ``explain``, per model, so repeated eager calls reuse one traced graph.
+_CACHE = weakref.WeakKeyDictionary()
+
+
+__all__ = ["EXPLAINERS", "Explainer", "Grad", "GradCam", "GradInput", "GuidedBackprop",
+           "explain", "get", "guided_relu", "guided_relus", "list_explainers"]

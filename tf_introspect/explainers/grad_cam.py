@@ -1,0 +1,67 @@
+"""Grad-CAM (Selvaraju et al. 2017; paper sections 2 and 5).
+
+At a convolutional layer with activation ``A`` of shape ``[h, w, channels]``:
+``w_k = mean_{h,w} d logit_k / d A`` and ``e_k = ReLU(sum_channels w_k * A)``, a map of shape
+``[h, w]`` at the layer's own resolution (not resized, not normalised).
+
+The default layer is the last one with a 4-D output (dropout layers skipped), i.e. the last
+convolutional feature map, as in the paper. The Jacobian only travels through the layers after
+``A`` (pooling and the dense head), so explaining every class costs little next to the
+forward pass.
+"""
+
+import keras
+import tensorflow as tf
+
+from tf_introspect.explainers.base import Explainer
+
+
+def _four_d_layers(model):
+    out = []
+    for layer in model.layers:
+        try:
+            shape = layer.output.shape
+        except (AttributeError, ValueError):
+            continue
+        if len(shape) == 4 and not isinstance(layer, (keras.layers.Dropout, keras.layers.InputLayer)):
+            out.append(layer.name)
+    return out
+
+
+class GradCam(Explainer):
+    """Grad-CAM maps ``[b, c, h, w]`` at ``layer`` (a layer name; default the last 4-D one)."""
+
+    name = "grad_cam"
+
+    def __init__(self, model, layer=None):
+        try:
+            inputs = model.inputs
+        except (AttributeError, ValueError):
+            inputs = None
+        if not inputs:
+            raise ValueError(
+                f"grad_cam needs a functional or Sequential model with known inputs to reach "
+                f"an intermediate layer; {type(model).__name__} {model.name!r} has none. Build it "
+                "with keras.Input, or use explainer 'grad', 'grad_input' or 'guided_bp'.")
+        candidates = _four_d_layers(model)
+        if not candidates:
+            raise ValueError(
+                f"grad_cam needs a layer with a 4-D output [batch, h, w, channels], and model "
+                f"{model.name!r} has none (e.g. an MLP). Use explainer 'grad', 'grad_input' or "
+                "'guided_bp' instead.")
+        if layer is None:
+            layer = candidates[-1]
+        elif layer not in candidates:
+            raise ValueError(f"Unknown or non-4-D Grad-CAM layer {layer!r}; layers of model "
+                             f"{model.name!r} with a 4-D output: {', '.join(candidates)}.")
+        super().__init__(model, layer)
+        self.view = keras.Model(inputs, [model.get_layer(layer).output, model.outputs[0]],
+                                name=f"{model.name}_gradcam_view")
+
+    def forward(self, x, training):
+        activation, logits = self.view(x, training=training)
+        return logits, activation
+
+    def from_jacobian(self, jacobian, x, source):
+        weights = tf.reduce_mean(jacobian, axis=(2, 3))              # [b, c, channels]
+        return tf.nn.relu(tf.einsum("bkn,bhwn->bkhw", weights, source))

@@ -1,0 +1,74 @@
+"""LE: introspective learning with online self-explanations (paper section 4, Algorithm 1).
+
+Stage 1 (warm-up) trains with CE(p, y). Stage 2, every batch: one forward pass gives the logits
+and, through an inner tape, the explanation of every sample for every class (``explainers``);
+Eq. 6 turns them into soft targets ``q`` (``targets.explanation_targets``, a constant:
+``stop_gradient``); the loss is ``CE(p, q) + lam * CE(p, y)`` plus weight decay.
+
+The stage is a non-trainable variable read inside the traced ``train_step`` (``tf.cond``), so
+switching (:class:`tf_introspect.callbacks.WarmupSwitch`) does not retrace, and no explanation
+is computed during warm-up.
+"""
+
+import keras
+import tensorflow as tf
+
+from tf_introspect import explainers, targets
+from tf_introspect.methods.base import (Method, cross_entropy, entropy, soft_cross_entropy)
+
+
+class Introspective(Method):
+    """Wraps ``model`` (inputs -> logits) for introspective learning.
+
+    Args:
+      model: the classifier to train; ``wrapper.model`` is the plain trained model.
+      explainer: ``grad``, ``grad_input``, ``guided_bp`` or ``grad_cam`` (paper 5.4.2).
+      alpha: ground-truth mass of the targets (Eq. 6), in (0, 1); paper 0.9.
+      lam: weight of the one-hot term ``lam * CE(p, y)``, >= 0; paper 0.1.
+      layer: Grad-CAM layer name (default: the last 4-D layer).
+      permute: LE-Permut ablation (paper 5.4.1): non-ground-truth targets shuffled per sample.
+      seed: seed of the LE-Permut shuffles (stateless, combined with the step counter).
+      introspective: initial stage; ``True`` (default) means the introspective loss is on from
+        the first step. ``WarmupSwitch`` sets it per epoch.
+
+    Logged per epoch: ``loss`` (total), ``ce_soft`` = CE(p, q), ``ce_hard`` = CE(p, y),
+    ``regularization``, ``q_entropy`` (mean entropy of q, nats) and ``introspective`` (fraction
+    of steps in stage 2). ``loss = ce_soft + lam * ce_hard + regularization`` in stage 2 and
+    ``ce_hard + regularization`` in stage 1.
+    """
+
+    terms = ("ce_soft", "ce_hard", "q_entropy", "introspective")
+
+    def __init__(self, model, explainer="grad_cam", alpha=0.9, lam=0.1, layer=None,
+                 permute=False, seed=0, introspective=True, **kwargs):
+        if not 0.0 < alpha < 1.0:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha!r}.")
+        if lam < 0:
+            raise ValueError(f"lam must be >= 0, got {lam!r}.")
+        super().__init__(model, **kwargs)
+        self.explainer = explainers.get(explainer, model, layer)
+        self.alpha, self.lam, self.permute, self.seed = float(alpha), float(lam), permute, seed
+        self.introspective = keras.Variable(float(introspective), trainable=False,
+                                            dtype="float32", name="introspective")
+
+    def compute_terms(self, x, y, tape):
+        return tf.cond(self.introspective > 0.5, lambda: self._stage2(x, y, tape),
+                       lambda: self._stage1(x, y))
+
+    def _stage1(self, x, y):
+        logits = self.model(x, training=True)
+        ce_hard = cross_entropy(y, logits)
+        zero = tf.zeros_like(ce_hard)
+        return logits, {"loss": ce_hard, "ce_soft": zero, "ce_hard": ce_hard,
+                        "q_entropy": zero, "introspective": zero}
+
+    def _stage2(self, x, y, tape):
+        logits, explanations = self.explainer.online(x, training=True, outer_tape=tape)
+        seed = tf.stack([tf.constant(self.seed, tf.int64),
+                         tf.cast(self.optimizer.iterations, tf.int64)])
+        q = tf.stop_gradient(targets.explanation_targets(
+            explanations, y, alpha=self.alpha, permute=self.permute, seed=seed))
+        ce_soft, ce_hard = soft_cross_entropy(q, logits), cross_entropy(y, logits)
+        return logits, {"loss": ce_soft + self.lam * ce_hard, "ce_soft": ce_soft,
+                        "ce_hard": ce_hard, "q_entropy": entropy(q),
+                        "introspective": tf.ones_like(ce_hard)}

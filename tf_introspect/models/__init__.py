@@ -1,0 +1,44 @@
+"""Model registry (timm style): ``get(name, ...)`` builds a model, ``list_models()`` names them.
+
+Every model is a functional ``keras.Model`` that maps images to **logits** (no softmax), with
+named layers so that explainers (Grad-CAM) and distillation methods can reach intermediate
+activations. The architectures are the ones of the paper's experiments:
+
+* ``mlp1024``: the 784-1024-1024-10 ReLU MLP of paper section 5.1 / Table 3 (MNIST).
+* ``cnn6``, ``cnn8``, ``cnn10``: plain CNNs of paper section 3 / Table 1 (CIFAR-10).
+* ``resnet8``, ``resnet14``, ``resnet20``, ``resnet26``: CIFAR ResNets (6n+2) of paper section 5.
+"""
+
+from tf_introspect.models import cnn, mlp, resnet
+
+_REGISTRY = {
+    "mlp1024": mlp.mlp1024,
+    "cnn6": cnn.cnn6,
+    "cnn8": cnn.cnn8,
+    "cnn10": cnn.cnn10,
+    "resnet8": resnet.resnet8,
+    "resnet14": resnet.resnet14,
+    "resnet20": resnet.resnet20,
+    "resnet26": resnet.resnet26,
+}
+
+
+def list_models():
+    """Return the registered model names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get(name, num_classes=10, input_shape=None, **kw):
+    """Build the registered model ``name``.
+
+    Args:
+      name: one of ``list_models()``.
+      num_classes: number of output logits.
+      input_shape: ``(h, w, c)``; defaults to the paper's data set for that model
+        (``(28, 28, 1)`` for the MLP, ``(32, 32, 3)`` for the CNNs and ResNets).
+      **kw: model options, e.g. ``weight_decay`` (L2 on kernels, PyTorch convention: the
+        gradient gains ``weight_decay * w``) and ``dropout_rate``.
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"Unknown model {name!r}; valid choices: {', '.join(list_models())}.")
+    return _REGISTRY[name](num_classes=num_classes, input_shape=input_shape, **kw)

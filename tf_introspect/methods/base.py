@@ -57,6 +57,9 @@ class Method(keras.Model):
         self.model = model
         self.trackers = {n: keras.metrics.Mean(name=n)
                          for n in ("loss", *self.terms, "regularization")}
+        # The wrapper adds no layers of its own: it is built when the classifier is (needed by
+        # e.g. BackupAndRestore, which restores weights before the first step).
+        self.built = model.built
 
     def call(self, inputs, training=False):
         return self.model(inputs, training=training)

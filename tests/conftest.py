@@ -1,0 +1,28 @@
+"""Shared test set-up: quiet TensorFlow, deterministic seeds, paths to the shared real data."""
+
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(1234)
+
+
+def require_shared_data(sub):
+    """Path to ``../shared/data/<sub>``; fail in CI if missing, else skip with the reason."""
+    path = SHARED_DATA / sub
+    if not path.exists():
+        message = f"real data not found at {path} (see ../shared/data/README.md)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

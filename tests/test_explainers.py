@@ -1,0 +1,154 @@
+"""Every explainer against an independent per-class GradientTape loop."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_introspect import explainers, models
+
+
+def small_cnn(relu=None):
+    """A CNN with ReLUs in every form the explainers must handle.
+
+    ``relu=None`` builds them as Keras ReLUs; otherwise every ReLU is ``relu`` (a function),
+    used to rebuild the same network with a reference Guided-BP ReLU.
+    """
+    act = relu or "relu"
+    inputs = keras.Input((10, 10, 2))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation=act, name="conv1")(inputs)
+    x = keras.layers.Conv2D(5, 3, padding="same", name="conv2")(x)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = (keras.layers.ReLU(name="relu2") if relu is None
+         else keras.layers.Activation(relu, name="relu2"))(x)
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    x = keras.layers.Conv2D(6, 3, padding="same", name="conv3")(x)
+    x = keras.layers.Activation(act, name="relu3")(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(8, activation=act, name="dense")(x)
+    return keras.Model(inputs, keras.layers.Dense(7, name="logits")(x))
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    model = small_cnn()
+    # non-trivial BN statistics so inference mode matters
+    model.get_layer("bn").set_weights([np.full(5, 1.5), np.full(5, 0.1), np.full(5, 0.2),
+                                       np.full(5, 2.0)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def x():
+    return tf.random.stateless_normal((3, 10, 10, 2), seed=[1, 2])
+
+
+def per_class_gradients(model, x):
+    """Reference: one GradientTape pass per class, stacked to [b, c, ...]."""
+    grads = []
+    for k in range(model.output_shape[-1]):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            logit_k = model(x, training=False)[:, k]
+        grads.append(tape.gradient(logit_k, x))
+    return tf.stack(grads, axis=1).numpy()
+
+
+def test_grad(cnn, x):
+    e = explainers.explain(cnn, x, "grad")
+    assert e.shape == (3, 7, 10, 10, 2)
+    np.testing.assert_allclose(e, per_class_gradients(cnn, x), rtol=1e-4, atol=1e-6)
+
+
+def test_grad_input(cnn, x):
+    e = explainers.explain(cnn, x, "grad_input")
+    ref = per_class_gradients(cnn, x) * x.numpy()[:, None]
+    np.testing.assert_allclose(e, ref, rtol=1e-4, atol=1e-6)
+
+
+@tf.custom_gradient
+def reference_guided_relu(z):
+    y = tf.maximum(z, 0.0)
+
+    def grad(dy):
+        return tf.where((dy > 0) & (z > 0), dy, tf.zeros_like(dy))
+    return y, grad
+
+
+def test_guided_bp_matches_rebuilt_model_and_leaves_model_unchanged(cnn, x):
+    plain_before = per_class_gradients(cnn, x)
+    rebuilt = small_cnn(relu=reference_guided_relu)
+    rebuilt.set_weights(cnn.get_weights())
+    e = explainers.explain(cnn, x, "guided_bp")
+    ref = per_class_gradients(rebuilt, x)
+    np.testing.assert_allclose(e, ref, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(ref, plain_before)          # guided really differs from plain grad
+    np.testing.assert_allclose(per_class_gradients(cnn, x), plain_before, rtol=1e-6)
+    assert cnn.get_layer("conv1").activation.__name__ == "relu"
+
+
+def reference_grad_cam(model, x, layer):
+    view = keras.Model(model.inputs, [model.get_layer(layer).output, model.outputs[0]])
+    maps = []
+    for k in range(model.output_shape[-1]):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            a, logits = view(x, training=False)
+            logit_k = logits[:, k]
+        g = tape.gradient(logit_k, a).numpy()
+        w = g.mean(axis=(1, 2))                                    # [b, channels]
+        maps.append(np.maximum((a.numpy() * w[:, None, None, :]).sum(-1), 0))
+    return np.stack(maps, axis=1)
+
+
+@pytest.mark.parametrize("layer, hw", [(None, 5), ("relu2", 10), ("pool", 5)])
+def test_grad_cam(cnn, x, layer, hw):
+    e = explainers.explain(cnn, x, "grad_cam", layer=layer)
+    assert e.shape == (3, 7, hw, hw)
+    ref = reference_grad_cam(cnn, x, layer or "relu3")
+    np.testing.assert_allclose(e, ref, rtol=1e-4, atol=1e-6)
+    assert (e.numpy() >= 0).all() and e.numpy().max() > 0
+
+
+def test_grad_cam_default_layer_of_resnet_is_last_stage():
+    model = models.get("resnet8")
+    explainer = explainers.get("grad_cam", model)
+    assert explainer.layer == "stage3"
+    e = explainer.explain(tf.random.normal((2, 32, 32, 3)))
+    assert e.shape == (2, 10, 8, 8)
+
+
+def test_grad_cam_errors_name_the_alternatives(cnn):
+    with pytest.raises(ValueError, match="grad_input.*guided_bp"):
+        explainers.get("grad_cam", models.get("mlp1024"))
+    with pytest.raises(ValueError, match="Unknown or non-4-D Grad-CAM layer 'dense'.*relu3"):
+        explainers.get("grad_cam", cnn, layer="dense")
+    with pytest.raises(ValueError, match="valid choices: grad, grad_cam, grad_input, guided_bp"):
+        explainers.get("lrp", cnn)
+    with pytest.raises(ValueError, match="only applies to 'grad_cam'"):
+        explainers.get("grad", cnn, layer="relu3")
+
+
+def test_guided_bp_needs_a_relu():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="tanh")(inputs))
+    with pytest.raises(ValueError, match="no ReLU"):
+        explainers.explain(model, tf.ones((2, 4)), "guided_bp")
+
+
+@pytest.mark.parametrize("name", ["grad", "grad_input", "guided_bp", "grad_cam"])
+def test_online_pass_equals_explain(cnn, x, name):
+    explainer = explainers.get(name, cnn)
+    with tf.GradientTape() as outer:
+        logits, e = explainer.online(x, training=False, outer_tape=outer)
+        loss = tf.reduce_sum(logits)
+    np.testing.assert_allclose(e, explainer.explain(x), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(logits, cnn(x, training=False), rtol=1e-5)
+    grads = outer.gradient(loss, cnn.trainable_variables)
+    assert all(g is not None for g in grads)
+
+
+def test_many_classes_in_one_pass():
+    model = models.get("mlp1024", num_classes=100)
+    e = explainers.explain(model, tf.random.normal((4, 28, 28, 1)), "grad")
+    assert e.shape == (4, 100, 28, 28, 1)

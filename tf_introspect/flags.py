@@ -1,0 +1,110 @@
+"""Command-line flags of ``python -m tf_introspect.main`` and their paper defaults.
+
+Flags left unset take the paper's setting for the chosen model (see :data:`PAPER_DEFAULTS`):
+
+* ``mlp1024`` on MNIST (paper 5.1, Table 3): batch 16, 50 epochs, SGD lr 0.01, momentum 0.9,
+  no decay steps, 10 warm-up epochs, explainer ``grad`` (Grad-CAM needs conv layers).
+* ``resnet*`` on CIFAR-10 (paper 5): batch 128, 160 epochs, SGD lr 0.1 divided by 10 at epochs
+  80 and 120, momentum 0.9, explainer ``grad_cam`` at the last conv layer. The paper gives no
+  weight decay and no warm-up length for the ResNets: we use 5e-4 (the usual CIFAR ResNet
+  setting) and 10 warm-up epochs (the MLP's).
+* ``cnn*`` on CIFAR-10 (paper 3, Table 1): batch 128, 160 epochs, SGD lr 0.01, momentum 0.9.
+
+Flag files for the paper's table cells live in the repository's ``flags/`` folder
+(``--flagfile=flags/table2/resnet8_le.flags``).
+"""
+
+from absl import flags
+
+from tf_introspect import explainers, methods, models
+
+DATASET_NAMES = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+
+PAPER_DEFAULTS = {
+    "mlp": dict(dataset="mnist", batch_size=16, epochs=50, lr=0.01, lr_boundaries=[],
+                weight_decay=0.0, warmup_epochs=10, explainer="grad"),
+    "resnet": dict(dataset="cifar10", batch_size=128, epochs=160, lr=0.1,
+                   lr_boundaries=[80, 120], weight_decay=5e-4, warmup_epochs=10,
+                   explainer="grad_cam"),
+    "cnn": dict(dataset="cifar10", batch_size=128, epochs=160, lr=0.01, lr_boundaries=[],
+                weight_decay=5e-4, warmup_epochs=10, explainer="grad_cam"),
+}
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Define the flags (idempotent, so tests can import ``main`` more than once)."""
+    if "method" in FLAGS:
+        return
+    flags.DEFINE_enum("method", "le", methods.list_methods(), "Training method.")
+    flags.DEFINE_enum("model", "resnet8", models.list_models(), "Model architecture.")
+    flags.DEFINE_enum("dataset", None, list(DATASET_NAMES),
+                      "Data set; default: the paper's for the model (mlp: mnist, else cifar10).")
+    flags.DEFINE_string("data_dir", None, "Folder with the original data files "
+                        "(default: $TF_INTROSPECT_DATA, then ~/.cache/tf_introspect).")
+    flags.DEFINE_integer("train_limit", None, "Use only the first N training examples.",
+                         lower_bound=1)
+    flags.DEFINE_integer("test_limit", None, "Use only the first N test examples.",
+                         lower_bound=1)
+    flags.DEFINE_enum("explainer", None, explainers.list_explainers(),
+                      "Saliency method of LE; default grad_cam for conv nets, grad for the MLP.")
+    flags.DEFINE_string("layer", None, "Grad-CAM layer name (default: the last 4-D layer).")
+    flags.DEFINE_float("alpha", 0.9, "Ground-truth mass of the LE targets (Eq. 6), in (0, 1).")
+    flags.DEFINE_float("lam", 0.1, "Weight of lambda * CE(p, y) in the LE loss.", lower_bound=0)
+    flags.DEFINE_integer("warmup_epochs", None, "LE warm-up epochs trained with plain CE.",
+                         lower_bound=0)
+    flags.DEFINE_integer("epochs", None, "Training epochs.", lower_bound=1)
+    flags.DEFINE_integer("batch_size", None, "Global batch size.", lower_bound=1)
+    flags.DEFINE_float("lr", None, "Initial SGD learning rate.", lower_bound=0)
+    flags.DEFINE_float("momentum", 0.9, "SGD momentum.", lower_bound=0)
+    flags.DEFINE_list("lr_boundaries", None,
+                      "Epochs at which the learning rate is multiplied by --lr_decay.")
+    flags.DEFINE_float("lr_decay", 0.1, "Learning-rate factor at each boundary.", lower_bound=0)
+    flags.DEFINE_float("weight_decay", None, "L2 weight decay (PyTorch convention).",
+                       lower_bound=0)
+    flags.DEFINE_integer("seed", 0, "Random seed (weights, data order, augmentation).")
+    flags.DEFINE_string("workdir", "runs/default", "Output folder: TensorBoard logs, "
+                        "backups for resuming, metrics.json, model.keras.")
+    flags.DEFINE_integer("explanation_samples", 8, "Test samples whose explanations are "
+                         "logged to TensorBoard each epoch (LE methods; 0 turns it off).",
+                         lower_bound=0)
+    flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+                      "tf.distribute strategy: default (one device), mirrored (all local "
+                      "GPUs), multi_worker (TF_CONFIG cluster).")
+    flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, "
+                         "2 one line per epoch.", lower_bound=0, upper_bound=2)
+    flags.register_validator("alpha", lambda a: 0.0 < a < 1.0,
+                             message="--alpha must be strictly between 0 and 1.")
+
+
+def flag_names():
+    """Names of the flags this module defines (what a run's configuration holds)."""
+    return sorted(flag.name for flag in FLAGS.get_flags_for_module(__name__))
+
+
+def family(model_name):
+    """``mlp``, ``cnn`` or ``resnet``: the key of :data:`PAPER_DEFAULTS`."""
+    for key in PAPER_DEFAULTS:
+        if model_name.startswith(key):
+            return key
+    raise ValueError(f"No paper defaults for model {model_name!r}.")
+
+
+def resolve(values):
+    """Fill unset (None) settings of a flag dict with the paper's defaults for its model.
+
+    Returns a new plain dict (what ``metrics.json`` records), with ``lr_boundaries`` as ints.
+    """
+    cfg = dict(values)
+    for key, default in PAPER_DEFAULTS[family(cfg["model"])].items():
+        if cfg.get(key) is None:
+            cfg[key] = default
+    try:
+        cfg["lr_boundaries"] = sorted(int(b) for b in cfg["lr_boundaries"])
+    except ValueError:
+        raise ValueError(f"--lr_boundaries must be whole epoch numbers, got "
+                         f"{cfg['lr_boundaries']!r}.") from None
+    if any(b <= 0 for b in cfg["lr_boundaries"]):
+        raise ValueError(f"--lr_boundaries must be positive epochs, got {cfg['lr_boundaries']}.")
+    return cfg

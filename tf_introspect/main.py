@@ -1,0 +1,125 @@
+"""Train one model with one method: ``python -m tf_introspect.main --method=le --model=resnet8``.
+
+Flags are defined in :mod:`tf_introspect.flags` (paper defaults per model); flag files for the
+paper's table cells are in ``flags/`` (``--flagfile=flags/table3/mlp1024_le.flags``). The run
+writes into ``--workdir``: TensorBoard logs (``tb/``), a backup to resume an interrupted run
+(``backup/``, simply run the same command again), ``history.csv``, the trained classifier
+``model.keras`` and ``metrics.json`` (test accuracy and error, all settings, wall time), the
+last two written atomically.
+"""
+
+import json
+import os
+import time
+
+from absl import app, logging
+
+from tf_introspect import flags as ti_flags
+
+ti_flags.define_flags()
+FLAGS = ti_flags.FLAGS
+
+
+def make_strategy(name):
+    import tensorflow as tf
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def build(cfg, steps_per_epoch):
+    """Model, method and optimizer for ``cfg``, compiled. Fails fast on bad combinations."""
+    import keras
+
+    from tf_introspect import data, methods, models
+    info = data.info(cfg["dataset"])
+    model = models.get(cfg["model"], num_classes=info.num_classes,
+                       input_shape=info.input_shape, weight_decay=cfg["weight_decay"])
+    method = methods.build(cfg["method"], model, cfg)
+    boundaries = [b * steps_per_epoch for b in cfg["lr_boundaries"]]
+    lr = cfg["lr"]
+    if boundaries:
+        lr = keras.optimizers.schedules.PiecewiseConstantDecay(
+            boundaries, [cfg["lr"] * cfg["lr_decay"] ** i for i in range(len(boundaries) + 1)])
+    method.compile(optimizer=keras.optimizers.SGD(lr, momentum=cfg["momentum"]),
+                   metrics=["accuracy"])
+    return method
+
+
+def callbacks(cfg, test):
+    import keras
+
+    from tf_introspect import methods
+    from tf_introspect.callbacks import ExplanationImages, WarmupSwitch
+    workdir = cfg["workdir"]
+    result = [keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup")),
+              keras.callbacks.TensorBoard(os.path.join(workdir, "tb")),
+              keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True)]
+    if cfg["method"] in methods.WARMUP_METHODS:
+        result.append(WarmupSwitch(cfg["warmup_epochs"]))
+        if cfg["explanation_samples"]:
+            images, labels = next(iter(test.unbatch().batch(cfg["explanation_samples"])))
+            result.append(ExplanationImages(os.path.join(workdir, "tb"), images, labels))
+    return result
+
+
+def write_json_atomic(path, obj):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def run(cfg):
+    """Train and evaluate as ``cfg`` says; returns the metrics dict also written to disk."""
+    import keras
+
+    from tf_introspect import data
+    start = time.time()
+    os.makedirs(cfg["workdir"], exist_ok=True)
+    keras.utils.set_random_seed(cfg["seed"])
+    strategy = make_strategy(cfg["strategy"])
+    common = dict(data_dir=cfg["data_dir"], seed=cfg["seed"])
+    train = data.make_dataset(cfg["dataset"], "train", cfg["batch_size"],
+                              limit=cfg["train_limit"], **common)
+    test = data.make_dataset(cfg["dataset"], "test", cfg["batch_size"],
+                             limit=cfg["test_limit"], **common)
+    steps_per_epoch = int(train.cardinality())
+    with strategy.scope():
+        method = build(cfg, steps_per_epoch)
+    logging.info("Training %s with %s on %s (%d steps/epoch of %d) for %d epochs.",
+                 cfg["model"], cfg["method"], cfg["dataset"], steps_per_epoch,
+                 cfg["batch_size"], cfg["epochs"])
+    history = method.fit(train, epochs=cfg["epochs"], validation_data=test,
+                         callbacks=callbacks(cfg, test), verbose=cfg["verbose"])
+    scores = method.evaluate(test, verbose=0, return_dict=True)
+    model_path = os.path.join(cfg["workdir"], "model.keras")
+    method.model.save(os.path.join(cfg["workdir"], "model.tmp.keras"))
+    os.replace(os.path.join(cfg["workdir"], "model.tmp.keras"), model_path)
+    metrics = {
+        "method": cfg["method"], "model": cfg["model"], "dataset": cfg["dataset"],
+        "epochs": cfg["epochs"], "test_accuracy": float(scores["accuracy"]),
+        "test_error": 1.0 - float(scores["accuracy"]), "test_loss": float(scores["loss"]),
+        "final_train": {k: float(v[-1]) for k, v in history.history.items()},
+        "wall_time_s": round(time.time() - start, 1), "flags": cfg, "model_path": model_path,
+    }
+    write_json_atomic(os.path.join(cfg["workdir"], "metrics.json"), metrics)
+    return metrics
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    cfg = ti_flags.resolve({name: FLAGS[name].value for name in ti_flags.flag_names()})
+    metrics = run(cfg)
+    print(f"{cfg['method']} {cfg['model']} {cfg['dataset']}: test accuracy "
+          f"{metrics['test_accuracy']:.4f} (error {metrics['test_error']:.4f}) after "
+          f"{cfg['epochs']} epochs, {metrics['wall_time_s']} s; wrote "
+          f"{os.path.join(cfg['workdir'], 'metrics.json')}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -93,8 +93,8 @@ def run(cfg):
     logging.info("Training %s with %s on %s (%d steps/epoch of %d) for %d epochs.",
                  cfg["model"], cfg["method"], cfg["dataset"], steps_per_epoch,
                  cfg["batch_size"], cfg["epochs"])
-    history = method.fit(train, epochs=cfg["epochs"], validation_data=test,
-                         callbacks=callbacks(cfg, test), verbose=cfg["verbose"])
+    history = method.fit(train, epochs=cfg["epochs"], validation_data=test, shuffle=False,
+                         callbacks=callbacks(cfg, test), verbose=cfg["verbose"])  # data shuffles
     scores = method.evaluate(test, verbose=0, return_dict=True)
     model_path = os.path.join(cfg["workdir"], "model.keras")
     method.model.save(os.path.join(cfg["workdir"], "model.tmp.keras"))
@@ -121,5 +121,10 @@ def main(argv):
           f"{os.path.join(cfg['workdir'], 'metrics.json')}")
 
 
-if __name__ == "__main__":
+def run_cli():
+    """Console-script entry point (``tf-introspect``)."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run_cli()

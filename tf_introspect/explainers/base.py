@@ -13,9 +13,8 @@ An explainer is split into two steps so that training can reuse its own forward 
   ``(logits, source)``, ``source`` being the tensor the explanation is taken with respect to;
 * ``from_jacobian(jacobian, x, source)`` turns ``d logits / d source`` into ``E``.
 
-``explain(x)`` chains them in inference mode; :meth:`Explainer.online` does the same inside a
-training step (the parameters' tape stops recording while the Jacobian is taken, so the
-explanation is a constant of the loss).
+``explain(x)`` chains them in inference mode; :meth:`Explainer.online` splits them for a
+training step, which takes the Jacobian of its own forward pass only when it needs it.
 """
 
 import tensorflow as tf
@@ -65,21 +64,19 @@ class Explainer:
         logits, tape, source = self._jacobian_pass(x, training=False)
         return self.from_jacobian(tape.batch_jacobian(logits, source), x, source)
 
-    def online(self, x, training, outer_tape):
-        """One forward pass giving ``(logits, E)`` inside a training step.
+    def online(self, x, training):
+        """The training forward pass: ``(logits, explain_fn)``.
 
-        ``logits`` stay differentiable on ``outer_tape`` (the parameters' tape); ``E`` is computed
-        with ``outer_tape`` not recording, so it carries no gradient. For explainers that cannot
-        share the forward pass, the logits come from the ordinary model and ``E`` from an extra
-        inference-mode pass.
+        ``logits`` come from one forward pass (differentiable on any outer tape);
+        ``explain_fn()`` returns the explanations ``E`` from that same pass, by the Jacobian
+        of the recorded ops, so calling it costs only the backward passes. Call it where the
+        parameters' tape is not recording (``tape.stop_recording()``), possibly inside a
+        ``tf.cond`` so that it costs nothing when not needed. Explainers that cannot share
+        the forward pass (Guided Backprop) run their own inference-mode pass in
+        ``explain_fn``.
         """
         if not self.shares_forward:
-            logits = self.model(x, training=training)
-            with outer_tape.stop_recording():
-                return logits, tf.stop_gradient(self.explain(x))
+            return self.model(x, training=training), lambda: self.explain(x)
         logits, tape, source = self._jacobian_pass(x, training=training)
-        with outer_tape.stop_recording():
-            jacobian = tape.batch_jacobian(logits, source)
-            explanations = tf.stop_gradient(self.from_jacobian(jacobian, x, source))
-        return logits, explanations
-
+        return logits, lambda: self.from_jacobian(tape.batch_jacobian(logits, source), x,
+                                                  source)

@@ -5,9 +5,10 @@ and, through an inner tape, the explanation of every sample for every class (``e
 Eq. 6 turns them into soft targets ``q`` (``targets.explanation_targets``, a constant:
 ``stop_gradient``); the loss is ``CE(p, q) + lam * CE(p, y)`` plus weight decay.
 
-The stage is a non-trainable variable read inside the traced ``train_step`` (``tf.cond``), so
-switching (:class:`tf_introspect.callbacks.WarmupSwitch`) does not retrace, and no explanation
-is computed during warm-up.
+The stage is a non-trainable variable read inside the traced ``train_step``: a ``tf.cond``
+chooses the targets (Eq. 6 in stage 2, one-hot ``y`` in stage 1), so switching
+(:class:`tf_introspect.callbacks.WarmupSwitch`) does not retrace and no explanation is computed
+during warm-up.
 """
 
 import keras
@@ -52,23 +53,26 @@ class Introspective(Method):
                                             dtype="float32", name="introspective")
 
     def compute_terms(self, x, y, tape):
-        return tf.cond(self.introspective > 0.5, lambda: self._stage2(x, y, tape),
-                       lambda: self._stage1(x, y))
+        logits, explain = self.explainer.online(x, training=True)
+        num_classes = tf.shape(logits)[-1]
+        active = self.introspective > 0.5
 
-    def _stage1(self, x, y):
-        logits = self.model(x, training=True)
-        ce_hard = cross_entropy(y, logits)
-        zero = tf.zeros_like(ce_hard)
-        return logits, {"loss": ce_hard, "ce_soft": zero, "ce_hard": ce_hard,
-                        "q_entropy": zero, "introspective": zero}
+        def introspective_targets():
+            seed = tf.stack([tf.constant(self.seed, tf.int64),
+                             tf.cast(self.optimizer.iterations, tf.int64)])
+            return targets.explanation_targets(explain(), y, alpha=self.alpha,
+                                               permute=self.permute, seed=seed)
 
-    def _stage2(self, x, y, tape):
-        logits, explanations = self.explainer.online(x, training=True, outer_tape=tape)
-        seed = tf.stack([tf.constant(self.seed, tf.int64),
-                         tf.cast(self.optimizer.iterations, tf.int64)])
-        q = tf.stop_gradient(targets.explanation_targets(
-            explanations, y, alpha=self.alpha, permute=self.permute, seed=seed))
+        # Only the targets sit in the tf.cond, outside the parameters' tape: the forward
+        # pass and the gradient path are the same in both stages (no retracing, no cond in
+        # the backward pass), and the Jacobian is only computed in stage 2.
+        with tape.stop_recording():
+            q = tf.stop_gradient(tf.cond(
+                active, introspective_targets,
+                lambda: tf.one_hot(y, num_classes, dtype=logits.dtype)))
+        stage = tf.cast(active, logits.dtype)
         ce_soft, ce_hard = soft_cross_entropy(q, logits), cross_entropy(y, logits)
-        return logits, {"loss": ce_soft + self.lam * ce_hard, "ce_soft": ce_soft,
-                        "ce_hard": ce_hard, "q_entropy": entropy(q),
-                        "introspective": tf.ones_like(ce_hard)}
+        # stage 1: q = y, so the loss is CE(p, y); stage 2: CE(p, q) + lam * CE(p, y)
+        return logits, {"loss": ce_soft + stage * self.lam * ce_hard,
+                        "ce_soft": stage * ce_soft, "ce_hard": ce_hard,
+                        "q_entropy": stage * entropy(q), "introspective": stage}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up a fresh machine for tf_introspect: Debian's Fashion-MNIST package (optional data),
+# a virtual environment in .venv with the pinned requirements and the package itself (editable).
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
+  if [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; then
+    echo "== apt-get install dataset-fashion-mnist"
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  else
+    echo "warning: not root and no sudo; skipping Debian's dataset-fashion-mnist" >&2
+  fi
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+echo "== pip install -r requirements.txt -e ."
+.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . \
+  || .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .

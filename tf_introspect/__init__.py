@@ -6,9 +6,14 @@ Public names: :class:`Introspective` (the training wrapper), :class:`WarmupSwitc
 callback), and the modules ``explainers``, ``targets``, ``models``, ``methods``, ``data``.
 """
 
-from tf_introspect import explainers, methods, models, targets
-from tf_introspect.callbacks import ExplanationImages, WarmupSwitch
-from tf_introspect.methods import Introspective
+import os
+
+# Hide TensorFlow's C++ INFO lines (oneDNN notices etc.) unless the user chose a level.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+from tf_introspect import explainers, methods, models, targets  # noqa: E402
+from tf_introspect.callbacks import ExplanationImages, WarmupSwitch  # noqa: E402
+from tf_introspect.methods import Introspective  # noqa: E402
 
 
 def __getattr__(name):

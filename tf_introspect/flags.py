@@ -17,8 +17,7 @@ Flag files for the paper's table cells live in the repository's ``flags/`` folde
 from absl import flags
 
 from tf_introspect import explainers, methods, models
-
-DATASET_NAMES = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+from tf_introspect.data import DATASETS
 
 PAPER_DEFAULTS = {
     "mlp": dict(dataset="mnist", batch_size=16, epochs=50, lr=0.01, lr_boundaries=[],
@@ -39,7 +38,7 @@ def define_flags():
         return
     flags.DEFINE_enum("method", "le", methods.list_methods(), "Training method.")
     flags.DEFINE_enum("model", "resnet8", models.list_models(), "Model architecture.")
-    flags.DEFINE_enum("dataset", None, list(DATASET_NAMES),
+    flags.DEFINE_enum("dataset", None, list(DATASETS),
                       "Data set; default: the paper's for the model (mlp: mnist, else cifar10).")
     flags.DEFINE_string("data_dir", None, "Folder with the original data files "
                         "(default: $TF_INTROSPECT_DATA, then ~/.cache/tf_introspect).")
@@ -103,8 +102,12 @@ def resolve(values):
     try:
         cfg["lr_boundaries"] = sorted(int(b) for b in cfg["lr_boundaries"])
     except ValueError:
-        raise ValueError(f"--lr_boundaries must be whole epoch numbers, got "
-                         f"{cfg['lr_boundaries']!r}.") from None
+        raise ConfigError(f"--lr_boundaries must be whole epoch numbers, got "
+                          f"{cfg['lr_boundaries']!r}.") from None
     if any(b <= 0 for b in cfg["lr_boundaries"]):
-        raise ValueError(f"--lr_boundaries must be positive epochs, got {cfg['lr_boundaries']}.")
+        raise ConfigError(f"--lr_boundaries must be positive epochs, got {cfg['lr_boundaries']}.")
     return cfg
+
+
+class ConfigError(ValueError):
+    """A bad value or combination of settings, found before any data is read."""

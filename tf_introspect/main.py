@@ -15,6 +15,7 @@ import time
 from absl import app, logging
 
 from tf_introspect import flags as ti_flags
+from tf_introspect.flags import ConfigError
 
 ti_flags.define_flags()
 FLAGS = ti_flags.FLAGS
@@ -29,15 +30,21 @@ def make_strategy(name):
     return tf.distribute.get_strategy()
 
 
-def build(cfg, steps_per_epoch):
-    """Model, method and optimizer for ``cfg``, compiled. Fails fast on bad combinations."""
-    import keras
-
+def build(cfg):
+    """Model and method for ``cfg`` (not compiled). Fails fast on bad combinations."""
     from tf_introspect import data, methods, models
     info = data.info(cfg["dataset"])
-    model = models.get(cfg["model"], num_classes=info.num_classes,
-                       input_shape=info.input_shape, weight_decay=cfg["weight_decay"])
-    method = methods.build(cfg["method"], model, cfg)
+    try:
+        model = models.get(cfg["model"], num_classes=info.num_classes,
+                           input_shape=info.input_shape, weight_decay=cfg["weight_decay"])
+        return methods.build(cfg["method"], model, cfg)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+
+
+def compile_method(method, cfg, steps_per_epoch):
+    """SGD with momentum and the piecewise-constant schedule (epochs -> steps), accuracy."""
+    import keras
     boundaries = [b * steps_per_epoch for b in cfg["lr_boundaries"]]
     lr = cfg["lr"]
     if boundaries:
@@ -45,7 +52,6 @@ def build(cfg, steps_per_epoch):
             boundaries, [cfg["lr"] * cfg["lr_decay"] ** i for i in range(len(boundaries) + 1)])
     method.compile(optimizer=keras.optimizers.SGD(lr, momentum=cfg["momentum"]),
                    metrics=["accuracy"])
-    return method
 
 
 def callbacks(cfg, test):
@@ -82,6 +88,8 @@ def run(cfg):
     os.makedirs(cfg["workdir"], exist_ok=True)
     keras.utils.set_random_seed(cfg["seed"])
     strategy = make_strategy(cfg["strategy"])
+    with strategy.scope():
+        method = build(cfg)
     common = dict(data_dir=cfg["data_dir"], seed=cfg["seed"])
     train = data.make_dataset(cfg["dataset"], "train", cfg["batch_size"],
                               limit=cfg["train_limit"], **common)
@@ -89,7 +97,7 @@ def run(cfg):
                              limit=cfg["test_limit"], **common)
     steps_per_epoch = int(train.cardinality())
     with strategy.scope():
-        method = build(cfg, steps_per_epoch)
+        compile_method(method, cfg, steps_per_epoch)
     logging.info("Training %s with %s on %s (%d steps/epoch of %d) for %d epochs.",
                  cfg["model"], cfg["method"], cfg["dataset"], steps_per_epoch,
                  cfg["batch_size"], cfg["epochs"])
@@ -113,8 +121,14 @@ def run(cfg):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    cfg = ti_flags.resolve({name: FLAGS[name].value for name in ti_flags.flag_names()})
-    metrics = run(cfg)
+    from tf_introspect import data
+    try:
+        cfg = ti_flags.resolve({name: FLAGS[name].value for name in ti_flags.flag_names()})
+        metrics = run(cfg)
+    except ConfigError as e:
+        raise app.UsageError(str(e)) from None
+    except data.DataNotFoundError as e:
+        raise SystemExit(f"error: {e}") from None
     print(f"{cfg['method']} {cfg['model']} {cfg['dataset']}: test accuracy "
           f"{metrics['test_accuracy']:.4f} (error {metrics['test_error']:.4f}) after "
           f"{cfg['epochs']} epochs, {metrics['wall_time_s']} s; wrote "

@@ -110,12 +110,20 @@ def test_grad_cam(cnn, x, layer, hw):
     assert (e.numpy() >= 0).all() and e.numpy().max() > 0
 
 
-def test_grad_cam_default_layer_of_resnet_is_last_stage():
+def test_grad_cam_default_layer_of_resnet_is_last_stage_and_closed_form_is_exact():
     model = models.get("resnet8")
     explainer = explainers.get("grad_cam", model)
     assert explainer.layer == "stage3"
-    e = explainer.explain(tf.random.normal((2, 32, 32, 3)))
+    assert explainer.head is model.get_layer("logits")    # GAP + dense head: closed form
+    x = tf.random.stateless_normal((2, 32, 32, 3), seed=[3, 4])
+    e = explainer.explain(x)
     assert e.shape == (2, 10, 8, 8)
+    np.testing.assert_allclose(e, reference_grad_cam(model, x, "stage3"), rtol=1e-4, atol=1e-6)
+    # an earlier layer, or a head with dropout, takes the generic Jacobian path
+    assert explainers.get("grad_cam", model, layer="stage2").head is None
+    assert explainers.get("grad_cam", models.get("resnet8", dropout_rate=0.1)).head is None
+    e2 = explainers.explain(model, x, "grad_cam", layer="stage2")
+    np.testing.assert_allclose(e2, reference_grad_cam(model, x, "stage2"), rtol=1e-4, atol=1e-6)
 
 
 def test_grad_cam_errors_name_the_alternatives(cnn):

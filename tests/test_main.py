@@ -48,7 +48,7 @@ def test_cli_trains_mlp_on_real_mnist(method, mnist_dir, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--method=foo"], "value should be one of <ce|le|le_permut>"),
+    (["--method=foo"], "value should be one of <at|ban|ban_l|ce|cp|cwtm|"),
     (["--model=vgg16"], "resnet8"),
     (["--alpha=1.5"], "--alpha must be strictly between 0 and 1"),
     (["--lam=-1"], "flag --lam=-1: -1.0 is not a non-negative number"),

@@ -62,6 +62,26 @@ def define_flags():
     flags.DEFINE_float("lr_decay", 0.1, "Learning-rate factor at each boundary.", lower_bound=0)
     flags.DEFINE_float("weight_decay", None, "L2 weight decay (PyTorch convention).",
                        lower_bound=0)
+    # Baselines (paper sections 3 and 5.1-5.3); see tf_introspect.methods.
+    flags.DEFINE_float("dropout_rate", 0.1, "dropout: rate on the last layer of each block.",
+                       lower_bound=0, upper_bound=0.99)
+    flags.DEFINE_float("smoothing", 0.9, "ls: ground-truth mass of the smoothed labels (the "
+                       "paper's factor; Keras label_smoothing = K(1-s)/(K-1)).")
+    flags.DEFINE_float("cp_beta", 0.5, "cp: confidence-penalty strength.", lower_bound=0)
+    flags.DEFINE_float("temperature", 4.0, "KD family and BAN: softmax temperature T.")
+    flags.DEFINE_float("cwtm_beta", 0.5, "cwtm_random: confidences drawn from U[beta, 1).",
+                       lower_bound=0, upper_bound=0.999)
+    flags.DEFINE_string("teacher", None, "Teacher-based methods: a trained model.keras.")
+    flags.DEFINE_string("teacher_model", None, "Teacher-based methods: train this model with "
+                        "CE first (cached in <workdir>/teacher). BAN: default the student's.")
+    flags.DEFINE_integer("teacher_epochs", None, "Epochs of teacher/assistant training "
+                         "(default --epochs).", lower_bound=1)
+    flags.DEFINE_string("assistant_model", None, "takd: the teacher assistant's model.")
+    flags.DEFINE_string("hint_layer", "stage2", "hint: layer of student and teacher matched.")
+    flags.DEFINE_float("hint_weight", 1.0, "hint: weight of the hint regression loss.",
+                       lower_bound=0)
+    flags.DEFINE_float("at_beta", 1000.0, "at: attention-transfer weight beta.", lower_bound=0)
+    flags.DEFINE_float("fsp_weight", 1.0, "fsp: weight of the FSP loss.", lower_bound=0)
     flags.DEFINE_integer("seed", 0, "Random seed (weights, data order, augmentation).")
     flags.DEFINE_string("workdir", "runs/default", "Output folder: TensorBoard logs, "
                         "backups for resuming, metrics.json, model.keras.")
@@ -75,6 +95,14 @@ def define_flags():
                          "2 one line per epoch.", lower_bound=0, upper_bound=2)
     flags.register_validator("alpha", lambda a: 0.0 < a < 1.0,
                              message="--alpha must be strictly between 0 and 1.")
+    flags.register_validator("smoothing", lambda a: 0.0 < a <= 1.0,
+                             message="--smoothing (ground-truth mass) must be in (0, 1].")
+    flags.register_validator("temperature", lambda t: t > 0,
+                             message="--temperature must be > 0.")
+    for name in ("teacher_model", "assistant_model"):
+        flags.register_validator(
+            name, lambda m: m is None or m in models.list_models(),
+            message=f"--{name} must be one of {', '.join(models.list_models())}.")
 
 
 def flag_names():

@@ -30,14 +30,16 @@ def make_strategy(name):
     return tf.distribute.get_strategy()
 
 
-def build(cfg):
+def build(cfg, teacher=None):
     """Model and method for ``cfg`` (not compiled). Fails fast on bad combinations."""
     from tf_introspect import data, methods, models
     info = data.info(cfg["dataset"])
     try:
+        spec = methods.entry(cfg["method"])
         model = models.get(cfg["model"], num_classes=info.num_classes,
-                           input_shape=info.input_shape, weight_decay=cfg["weight_decay"])
-        return methods.build(cfg["method"], model, cfg)
+                           input_shape=info.input_shape, weight_decay=cfg["weight_decay"],
+                           **spec.model_options(cfg))
+        return methods.build(cfg["method"], model, cfg, teacher)
     except ValueError as e:
         raise ConfigError(str(e)) from e
 
@@ -63,12 +65,20 @@ def callbacks(cfg, test):
     result = [keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup")),
               keras.callbacks.TensorBoard(os.path.join(workdir, "tb")),
               keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True)]
-    if cfg["method"] in methods.WARMUP_METHODS:
+    if methods.entry(cfg["method"]).warmup:
         result.append(WarmupSwitch(cfg["warmup_epochs"]))
         if cfg["explanation_samples"]:
             images, labels = next(iter(test.unbatch().batch(cfg["explanation_samples"])))
             result.append(ExplanationImages(os.path.join(workdir, "tb"), images, labels))
     return result
+
+
+def save_atomic(model, path):
+    """``model.save(path)`` through a temporary file, so ``path`` is never half written."""
+    tmp = path[:-len(".keras")] + ".tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, path)
+    return path
 
 
 def write_json_atomic(path, obj):
@@ -83,13 +93,17 @@ def run(cfg):
     """Train and evaluate as ``cfg`` says; returns the metrics dict also written to disk."""
     import keras
 
-    from tf_introspect import data
+    from tf_introspect import data, methods, teachers
     start = time.time()
-    os.makedirs(cfg["workdir"], exist_ok=True)
+    kind = methods.entry(cfg["method"]).teacher
     keras.utils.set_random_seed(cfg["seed"])
     strategy = make_strategy(cfg["strategy"])
     with strategy.scope():
-        method = build(cfg)
+        teacher = teachers.architecture(cfg, kind)
+        method = build(cfg, teacher)
+    os.makedirs(cfg["workdir"], exist_ok=True)
+    used = teachers.prepare(cfg, kind, teacher, run)
+    keras.utils.set_random_seed(cfg["seed"])  # the same training randomness with or without it
     common = dict(data_dir=cfg["data_dir"], seed=cfg["seed"])
     train = data.make_dataset(cfg["dataset"], "train", cfg["batch_size"],
                               limit=cfg["train_limit"], **common)
@@ -104,15 +118,18 @@ def run(cfg):
     history = method.fit(train, epochs=cfg["epochs"], validation_data=test, shuffle=False,
                          callbacks=callbacks(cfg, test), verbose=cfg["verbose"])  # data shuffles
     scores = method.evaluate(test, verbose=0, return_dict=True)
-    model_path = os.path.join(cfg["workdir"], "model.keras")
-    method.model.save(os.path.join(cfg["workdir"], "model.tmp.keras"))
-    os.replace(os.path.join(cfg["workdir"], "model.tmp.keras"), model_path)
+    model_path = save_atomic(method.model, os.path.join(cfg["workdir"], "model.keras"))
+    extra = {f"{k}_path": v for k, v in used.items()}
+    if isinstance(method, methods.MutualLearning):
+        extra["peer_path"] = save_atomic(method.peer, os.path.join(cfg["workdir"], "peer.keras"))
+        extra["peer_test_accuracy"] = float(scores["peer_accuracy"])
     metrics = {
         "method": cfg["method"], "model": cfg["model"], "dataset": cfg["dataset"],
         "epochs": cfg["epochs"], "test_accuracy": float(scores["accuracy"]),
         "test_error": 1.0 - float(scores["accuracy"]), "test_loss": float(scores["loss"]),
         "final_train": {k: float(v[-1]) for k, v in history.history.items()},
         "wall_time_s": round(time.time() - start, 1), "flags": cfg, "model_path": model_path,
+        **extra,
     }
     write_json_atomic(os.path.join(cfg["workdir"], "metrics.json"), metrics)
     return metrics

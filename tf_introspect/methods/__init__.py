@@ -1,27 +1,122 @@
-"""Method registry: a plain dict from ``--method`` name to a builder (mdistiller style).
+"""Method registry: a plain dict from ``--method`` name to an :class:`Entry` (mdistiller style).
 
-Each entry is ``build(model, flags_dict) -> Method``; every method is a ``keras.Model``
-wrapping the classifier, trained through ``compile``/``fit``.
+Every method is a ``keras.Model`` wrapping the classifier (``method.model``) and trained with
+``compile``/``fit``; an entry says how the command line builds it from its flags and what it
+needs besides the model:
+
+=================  =======================================================  ==============
+name               what                                                      needs
+=================  =======================================================  ==============
+``ce``             cross-entropy (baseline)                                  --
+``dropout``        CE on a model with dropout (paper 5.1)                    --dropout_rate
+``ls``             label smoothing, ground-truth mass --smoothing            --
+``cp``             confidence penalty, CE - beta H(p)                        --
+``le``             introspective learning (paper 4, Algorithm 1)             --
+``le_permut``      LE with permuted non-ground-truth targets (5.4.1)         --
+``kd``             Hinton KD, T^2 KL + lam CE (3, 5.3)                       teacher
+``cwtm``           CE weighted by teacher max, Eq. 5 (3)                     teacher
+``cwtm_permut``    CWTM, weights permuted in the batch (3)                   teacher
+``cwtm_random``    CWTM, weights from U[beta, 1) (3)                         teacher
+``dkpp``           KD with permuted non-argmax teacher outputs (3)           teacher
+``hint``           FitNets hint at stage 2 through an adapter (5.3)          teacher
+``at``             attention transfer at 3 stages + KD (5.3)                teacher
+``fsp``            flow of solution procedure + KD (5.3)                     teacher
+``takd``           KD teacher -> assistant -> student (5.3)                  teacher, assistant
+``ban``            KD from a CE-trained copy of the model, no CE (5.2)       (self-teacher)
+``ban_l``          BAN plus lam CE (5.2)                                     (self-teacher)
+``dml``            deep mutual learning, two peers (5.2)                     --
+=================  =======================================================  ==============
+
+A teacher comes from ``--teacher=PATH.keras`` or is trained first with CE as
+``--teacher_model=NAME`` (cached in the work folder); see :mod:`tf_introspect.teachers`.
 """
 
+import dataclasses
+from typing import Callable
+
+from tf_introspect.methods.at import AttentionTransfer
 from tf_introspect.methods.base import Method
 from tf_introspect.methods.ce import CrossEntropy
+from tf_introspect.methods.cp import ConfidencePenalty
+from tf_introspect.methods.cwtm import ConfidenceWeighted
+from tf_introspect.methods.distill import Distillation
+from tf_introspect.methods.dkpp import DarkKnowledgePermuted
+from tf_introspect.methods.dml import MutualLearning
+from tf_introspect.methods.dropout import Dropout
+from tf_introspect.methods.fsp import FlowOfSolution
+from tf_introspect.methods.hint import Hint
+from tf_introspect.methods.kd import KnowledgeDistillation
 from tf_introspect.methods.le import Introspective
+from tf_introspect.methods.ls import LabelSmoothing
+
+TEACHER_KINDS = ("none", "teacher", "self", "assistant")
 
 
-def _le(model, cfg, permute=False):
-    return Introspective(model, explainer=cfg["explainer"], alpha=cfg["alpha"], lam=cfg["lam"],
-                         layer=cfg.get("layer") or None, permute=permute, seed=cfg.get("seed", 0))
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """How to build one method from the command line's configuration dict.
+
+    ``build(model, cfg, teacher)`` returns the method; ``teacher`` says what it needs:
+    ``none``; ``teacher`` (``--teacher`` or ``--teacher_model``); ``self`` (a CE-trained
+    model of the student's own architecture, BAN); ``assistant`` (a teacher and an assistant
+    distilled from it, TAKD). ``model_options`` gives extra ``models.get`` arguments;
+    ``warmup`` says the method has LE's warm-up stage (``WarmupSwitch``).
+    """
+
+    build: Callable
+    teacher: str = "none"
+    model_options: Callable = lambda cfg: {}
+    warmup: bool = False
+
+
+def _le(permute):
+    return lambda model, cfg, teacher: Introspective(
+        model, explainer=cfg["explainer"], alpha=cfg["alpha"], lam=cfg["lam"],
+        layer=cfg.get("layer") or None, permute=permute, seed=cfg.get("seed", 0))
+
+
+def _kd(cls=KnowledgeDistillation, lam=None, **options):
+    """Builder of a KD-family method; ``options`` maps constructor arguments to flag names."""
+    def build(model, cfg, teacher):
+        return cls(model, teacher, temperature=cfg["temperature"],
+                   lam=cfg["lam"] if lam is None else lam,
+                   **{arg: cfg[flag] for arg, flag in options.items()})
+    return build
+
+
+def _cwtm(weighting):
+    return lambda model, cfg, teacher: ConfidenceWeighted(
+        model, teacher, weighting=weighting, beta=cfg["cwtm_beta"], seed=cfg.get("seed", 0))
 
 
 METHODS = {
-    "ce": lambda model, cfg: CrossEntropy(model),
-    "le": _le,
-    "le_permut": lambda model, cfg: _le(model, cfg, permute=True),
+    "ce": Entry(lambda model, cfg, teacher: CrossEntropy(model)),
+    "dropout": Entry(lambda model, cfg, teacher: Dropout(model),
+                     model_options=lambda cfg: {"dropout_rate": cfg["dropout_rate"]}),
+    "ls": Entry(lambda model, cfg, teacher: LabelSmoothing(model, smoothing=cfg["smoothing"])),
+    "cp": Entry(lambda model, cfg, teacher: ConfidencePenalty(model, beta=cfg["cp_beta"])),
+    "le": Entry(_le(permute=False), warmup=True),
+    "le_permut": Entry(_le(permute=True), warmup=True),
+    "kd": Entry(_kd(), teacher="teacher"),
+    "cwtm": Entry(_cwtm("teacher"), teacher="teacher"),
+    "cwtm_permut": Entry(_cwtm("permut"), teacher="teacher"),
+    "cwtm_random": Entry(_cwtm("random"), teacher="teacher"),
+    "dkpp": Entry(lambda model, cfg, teacher: DarkKnowledgePermuted(
+        model, teacher, temperature=cfg["temperature"], lam=cfg["lam"],
+        seed=cfg.get("seed", 0)), teacher="teacher"),
+    "hint": Entry(lambda model, cfg, teacher: Hint(
+        model, teacher, layer=cfg["hint_layer"], hint_weight=cfg["hint_weight"]),
+        teacher="teacher"),
+    "at": Entry(_kd(AttentionTransfer, at_beta="at_beta"), teacher="teacher"),
+    "fsp": Entry(_kd(FlowOfSolution, fsp_weight="fsp_weight"), teacher="teacher"),
+    "takd": Entry(_kd(), teacher="assistant"),
+    "ban": Entry(_kd(lam=0.0), teacher="self"),
+    "ban_l": Entry(_kd(), teacher="self"),
+    "dml": Entry(lambda model, cfg, teacher: MutualLearning(model, lam=cfg["lam"])),
 }
 
-# Methods that need a warm-up stage switched by WarmupSwitch.
-WARMUP_METHODS = ("le", "le_permut")
+# Methods with LE's warm-up stage, switched by WarmupSwitch.
+WARMUP_METHODS = tuple(name for name, entry in METHODS.items() if entry.warmup)
 
 
 def list_methods():
@@ -29,11 +124,22 @@ def list_methods():
     return sorted(METHODS)
 
 
-def build(name, model, cfg):
-    """Build method ``name`` around ``model`` from a configuration dict (the CLI's flags)."""
+def entry(name):
+    """The registry entry of ``name``, with a clear error for unknown names."""
     if name not in METHODS:
         raise ValueError(f"Unknown method {name!r}; valid choices: {', '.join(list_methods())}.")
-    return METHODS[name](model, cfg)
+    return METHODS[name]
 
 
-__all__ = ["METHODS", "Method", "CrossEntropy", "Introspective", "build", "list_methods"]
+def build(name, model, cfg, teacher=None):
+    """Build method ``name`` around ``model`` from a configuration dict (the CLI's flags)."""
+    spec = entry(name)
+    if spec.teacher != "none" and teacher is None:
+        raise ValueError(f"method {name!r} needs a teacher model.")
+    return spec.build(model, cfg, teacher)
+
+
+__all__ = ["METHODS", "Entry", "Method", "CrossEntropy", "Dropout", "LabelSmoothing",
+           "ConfidencePenalty", "Introspective", "Distillation", "KnowledgeDistillation",
+           "ConfidenceWeighted", "DarkKnowledgePermuted", "Hint", "AttentionTransfer",
+           "FlowOfSolution", "MutualLearning", "build", "entry", "list_methods"]

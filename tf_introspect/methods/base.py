@@ -47,10 +47,14 @@ class Method(keras.Model):
 
     Subclasses list the names of their loss terms in ``terms`` (each gets a tracker, logged
     per epoch) and implement :meth:`compute_terms`. The total loss is ``terms["loss"]`` plus
-    ``regularization``, the sum of ``model.losses`` (weight decay); both are logged.
+    ``regularization``, the sum of the ``losses`` (weight decay) of every trained part; both
+    are logged. ``trained_parts`` lists what the optimizer updates (the classifier, plus e.g.
+    a Hint adapter or a DML peer); a teacher is never in it. ``eval_terms`` names trackers that
+    :meth:`compute_eval_terms` also fills during ``evaluate``.
     """
 
     terms = ("ce_hard",)
+    eval_terms = ()
 
     def __init__(self, model, name=None, **kwargs):
         super().__init__(name=name or f"{type(self).__name__.lower()}_{model.name}", **kwargs)
@@ -75,6 +79,19 @@ class Method(keras.Model):
         ce_hard = cross_entropy(y, logits)
         return logits, {"loss": ce_hard, "ce_hard": ce_hard}
 
+    def compute_eval_terms(self, x, y):
+        """Extra evaluation values, ``{name: scalar}`` for the names in ``eval_terms``."""
+        return {}
+
+    @property
+    def trained_parts(self):
+        """The layers/models whose trainable variables the optimizer updates."""
+        return [self.model]
+
+    def _regularization(self):
+        losses = [loss for part in self.trained_parts for loss in part.losses]
+        return tf.add_n(losses) if losses else tf.constant(0.0)
+
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if sample_weight is not None:
@@ -82,12 +99,12 @@ class Method(keras.Model):
         y = sparse_labels(y)
         with tf.GradientTape() as tape:
             logits, terms = self.compute_terms(x, y, tape)
-            regularization = tf.add_n(self.model.losses) if self.model.losses else 0.0
+            regularization = self._regularization()
             terms = {**terms, "loss": terms["loss"] + regularization,
                      "regularization": regularization}
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = self.optimizer.scale_loss(terms["loss"] / replicas)
-        variables = self.model.trainable_variables
+        variables = [v for part in self.trained_parts for v in part.trainable_variables]
         self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         for name, tracker in self.trackers.items():
             tracker.update_state(terms[name])
@@ -100,11 +117,12 @@ class Method(keras.Model):
         y = sparse_labels(y)
         logits = self.model(x, training=False)
         ce_hard = cross_entropy(y, logits)
-        regularization = tf.add_n(self.model.losses) if self.model.losses else 0.0
-        self.trackers["loss"].update_state(ce_hard + regularization)
+        self.trackers["loss"].update_state(ce_hard + self._regularization())
         self.trackers["ce_hard"].update_state(ce_hard)
+        for name, value in self.compute_eval_terms(x, y).items():
+            self.trackers[name].update_state(value)
         logs = self.compute_metrics(x, y, logits, sample_weight=None)
-        training_only = set(self.trackers) - {"loss", "ce_hard"}
+        training_only = set(self.trackers) - {"loss", "ce_hard", *self.eval_terms}
         return {k: v for k, v in logs.items() if k not in training_only}
 
     @property

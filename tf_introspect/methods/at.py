@@ -1,0 +1,44 @@
+"""AT: activation-based attention transfer (Zagoruyko and Komodakis 2017; paper 5.3), with KD.
+
+The attention map of a feature map ``F [h, w, c]`` is ``Q = mean_c F^2`` flattened and
+L2-normalised. At each stage output (``stage1``..``stage3``, all three as in the paper) the
+student's map is pulled towards the teacher's:
+``AT = beta / 2 * sum_stages mean((Q_s - Q_t)^2)`` (the authors' code; beta = 1000), and, as in
+the paper, combined with Hinton's KD: ``loss = KD + AT + lam * CE(p, y)``.
+Student and teacher stages need the same spatial size (channels may differ).
+"""
+
+import tensorflow as tf
+
+from tf_introspect.methods.kd import KnowledgeDistillation
+
+STAGES = ("stage1", "stage2", "stage3")
+
+
+def attention_map(features):
+    """``normalize(mean_c F^2)`` flattened: ``[batch, h * w]``."""
+    q = tf.reduce_mean(tf.square(features), axis=-1)
+    return tf.math.l2_normalize(tf.reshape(q, [tf.shape(q)[0], -1]), axis=-1)
+
+
+def check_spatial(model, teacher, layers, method):
+    for name in layers:
+        s, t = model.get_layer(name).output.shape, teacher.get_layer(name).output.shape
+        if len(s) != 4 or s[1:3] != t[1:3]:
+            raise ValueError(f"{method}: layer {name!r} has student output {tuple(s[1:])} and "
+                             f"teacher output {tuple(t[1:])}; they need the same spatial size.")
+
+
+class AttentionTransfer(KnowledgeDistillation):
+    """KD plus attention transfer on the three stage outputs."""
+
+    def __init__(self, model, teacher, at_beta=1000.0, **kwargs):
+        super().__init__(model, teacher, feature_layers=STAGES, **kwargs)
+        check_spatial(model, teacher, STAGES, "at")
+        self.at_beta = float(at_beta)
+
+    def distill(self, logits, teacher_logits, features, teacher_features, y):
+        kd = super().distill(logits, teacher_logits, features, teacher_features, y)
+        at = tf.add_n([tf.reduce_mean(tf.square(attention_map(s) - attention_map(t)))
+                       for s, t in zip(features, teacher_features)])
+        return kd + self.at_beta / 2.0 * at

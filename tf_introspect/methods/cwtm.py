@@ -1,0 +1,49 @@
+"""CWTM and its ablations (Furlanello et al. 2018; paper Eq. 5, section 3).
+
+Confidence Weighted by Teacher Max: each sample's CE(p, y) is weighted by the teacher's maximum
+probability, normalised over the batch: ``loss = sum_i w_i CE(p_i, y_i)`` with
+``w_i = q_i^max / sum_j q_j^max`` (its gradient w.r.t. the logits is Eq. 5).
+
+* ``cwtm_permut``: the weights are shuffled inside the batch (each sample gets another's).
+* ``cwtm_random``: ``q_i^max`` is replaced by a draw from U[beta, 1), beta = 0.5.
+"""
+
+import keras
+import tensorflow as tf
+
+from tf_introspect.methods.distill import Distillation
+
+WEIGHTINGS = ("teacher", "permut", "random")
+
+
+class ConfidenceWeighted(Distillation):
+    """CE weighted per sample by (permuted / random) teacher confidence, Eq. 5."""
+
+    def __init__(self, model, teacher, weighting="teacher", beta=0.5, seed=0, **kwargs):
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"Unknown CWTM weighting {weighting!r}; valid choices: "
+                             f"{', '.join(WEIGHTINGS)}.")
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"cwtm_beta must be in [0, 1), got {beta!r}.")
+        kwargs.setdefault("lam", 0.0)
+        super().__init__(model, teacher, **kwargs)
+        self.weighting, self.beta, self.seed = weighting, float(beta), seed
+
+    def confidences(self, teacher_logits):
+        """``q_i^max`` of each sample (or its permuted / random replacement)."""
+        q_max = tf.reduce_max(tf.nn.softmax(teacher_logits), axis=-1)
+        seed = tf.stack([tf.constant(self.seed, tf.int64),
+                         tf.cast(self.optimizer.iterations, tf.int64)])
+        if self.weighting == "permut":
+            order = tf.argsort(tf.random.stateless_uniform(tf.shape(q_max), seed=seed))
+            return tf.gather(q_max, order)
+        if self.weighting == "random":
+            return tf.random.stateless_uniform(tf.shape(q_max), seed=seed, minval=self.beta,
+                                               maxval=1.0)
+        return q_max
+
+    def distill(self, logits, teacher_logits, features, teacher_features, y):
+        confidence = self.confidences(teacher_logits)
+        weights = confidence / tf.reduce_sum(confidence)
+        per_sample = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+        return tf.reduce_sum(weights * per_sample)

@@ -1,0 +1,83 @@
+"""Teacher-based distillation: the shared base of KD, CWTM, DKPP, Hint, AT and FSP (paper 3, 5.3).
+
+A :class:`Distillation` method trains ``model`` (the student) with a frozen ``teacher`` (never
+updated: ``trainable = False``, run in inference mode and outside the parameters' tape).
+Intermediate features of both are read from named layers through functional views built once
+(our models name their stage outputs ``stage1``..``stage3``). A subclass implements
+:meth:`distill` and says which layers it needs.
+
+Total loss = ``distill(...)`` + ``lam * CE(p, y)`` + weight decay, each part logged.
+"""
+
+import keras
+import tensorflow as tf
+
+from tf_introspect.methods.base import Method, cross_entropy
+
+
+def feature_view(model, layers):
+    """``model`` itself when ``layers`` is empty, else a view ``x -> [*features, logits]``."""
+    if not layers:
+        return model
+    missing = [name for name in layers if name not in {layer.name for layer in model.layers}]
+    if missing:
+        raise ValueError(f"Model {model.name!r} has no layer(s) {missing}; this method needs "
+                         f"{list(layers)} (our ResNets and CNNs name their stage outputs "
+                         "stage1..stage3).")
+    outputs = [model.get_layer(name).output for name in layers] + [model.outputs[0]]
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_features")
+
+
+def kd_loss(teacher_logits, student_logits, temperature):
+    """Hinton et al.'s soft loss: ``T^2 KL(softmax(t/T) || softmax(s/T))``, batch mean.
+
+    Computed by ``keras.distillation.LogitsDistillation`` with an explicit
+    ``keras.losses.KLDivergence()``: with its default ``loss="kl_divergence"`` (a string,
+    turned into the plain function) Keras 3.15 skips the softmax and the ``T^2`` and applies the
+    KL formula to the raw tempered logits (caught by ``tests/test_baselines.py``).
+    """
+    return keras.distillation.LogitsDistillation(
+        temperature=temperature, loss=keras.losses.KLDivergence()).compute_loss(
+        teacher_logits, student_logits)
+
+
+class Distillation(Method):
+    """Base of the teacher-based methods.
+
+    Args:
+      model: the student (inputs -> logits), trained.
+      teacher: a trained classifier with the same inputs; frozen here.
+      lam: weight of ``CE(p, y)``.
+      feature_layers: names of the feature layers read from student and teacher (the same
+        names in both).
+    """
+
+    terms = ("distill", "ce_hard")
+
+    def __init__(self, model, teacher, lam=0.1, feature_layers=(), **kwargs):
+        if lam < 0:
+            raise ValueError(f"lam must be >= 0, got {lam!r}.")
+        super().__init__(model, **kwargs)
+        teacher.trainable = False
+        self.teacher, self.lam = teacher, float(lam)
+        self.feature_layers = tuple(feature_layers)
+        self.student_view = feature_view(model, self.feature_layers)
+        self.teacher_view = feature_view(teacher, self.feature_layers)
+
+    def compute_terms(self, x, y, tape):
+        student = self.student_view(x, training=True)
+        with tape.stop_recording():
+            teacher = tf.nest.map_structure(tf.stop_gradient,
+                                            self.teacher_view(x, training=False))
+        if self.feature_layers:
+            s_feats, logits, t_feats, t_logits = student[:-1], student[-1], teacher[:-1], teacher[-1]
+        else:
+            s_feats, logits, t_feats, t_logits = [], student, [], teacher
+        distill = self.distill(logits, t_logits, s_feats, t_feats, y)
+        ce_hard = cross_entropy(y, logits)
+        return logits, {"loss": distill + self.lam * ce_hard, "distill": distill,
+                        "ce_hard": ce_hard}
+
+    def distill(self, logits, teacher_logits, features, teacher_features, y):
+        """The method's distillation term (a scalar)."""
+        raise NotImplementedError

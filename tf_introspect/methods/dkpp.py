@@ -1,0 +1,28 @@
+"""DKPP: dark knowledge with permuted predictions (Furlanello et al. 2018; paper section 3).
+
+KD, except that the teacher's tempered non-argmax probabilities are shuffled per sample, which
+removes the class-similarity information but keeps the responses of non-ground-truth classes
+and the teacher's confidence (its argmax keeps its probability). The permuted distribution
+``q'`` is handed to the KD loss as logits ``T log q'``, whose tempered softmax is exactly ``q'``.
+"""
+
+import tensorflow as tf
+
+from tf_introspect import targets
+from tf_introspect.methods.kd import KnowledgeDistillation
+
+
+class DarkKnowledgePermuted(KnowledgeDistillation):
+    """KD on per-sample permuted non-argmax teacher probabilities."""
+
+    def __init__(self, model, teacher, seed=0, **kwargs):
+        super().__init__(model, teacher, **kwargs)
+        self.seed = seed
+
+    def soft_teacher_logits(self, teacher_logits):
+        probs = tf.nn.softmax(teacher_logits / self.temperature)
+        top = tf.one_hot(tf.argmax(probs, axis=-1), tf.shape(probs)[-1], dtype=probs.dtype)
+        seed = tf.stack([tf.constant(self.seed, tf.int64),
+                         tf.cast(self.optimizer.iterations, tf.int64)])
+        permuted = targets.permute_non_target(probs, top, seed)
+        return self.temperature * tf.math.log(tf.maximum(permuted, 1e-30))

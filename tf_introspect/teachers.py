@@ -1,0 +1,100 @@
+"""Teachers for the teacher- and peer-based methods of the command line (paper 3, 5.2, 5.3).
+
+What a method needs is its registry entry's ``teacher`` kind (:mod:`tf_introspect.methods`):
+
+* ``teacher`` (kd, cwtm*, dkpp, hint, at, fsp): ``--teacher=PATH.keras``, or
+  ``--teacher_model=NAME`` trained first with CE into ``<workdir>/teacher``;
+* ``self`` (ban, ban_l): the same, with ``--teacher_model`` defaulting to the student's model;
+* ``assistant`` (takd): a teacher as above, then ``--assistant_model`` distilled from it with KD
+  into ``<workdir>/assistant``; the student learns from the assistant.
+
+Trained teachers are cached: a sub-run whose ``metrics.json`` exists is reused, and an
+interrupted one resumes from its own backup. :func:`architecture` gives the model to build the
+method with *before* any training (so bad combinations fail at start); :func:`prepare` trains
+what is missing and loads the weights into it.
+"""
+
+import os
+
+from tf_introspect.flags import ConfigError
+
+TEACHER_FLAGS = ("teacher", "teacher_model", "assistant_model")
+
+
+def _models_get(cfg, name):
+    from tf_introspect import data, models
+    info = data.info(cfg["dataset"])
+    return models.get(name, num_classes=info.num_classes, input_shape=info.input_shape,
+                      weight_decay=cfg["weight_decay"])
+
+
+def teacher_model_name(cfg, kind):
+    return cfg.get("teacher_model") or (cfg["model"] if kind == "self" else None)
+
+
+def architecture(cfg, kind):
+    """The (untrained, or loaded) model the method distils from, or None. Validates flags."""
+    import keras
+    method = cfg["method"]
+    given = [f"--{f}" for f in TEACHER_FLAGS if cfg.get(f)]
+    if kind == "none":
+        if given:
+            raise ConfigError(f"--method={method} uses no teacher; remove {', '.join(given)}.")
+        return None
+    if cfg.get("teacher") and cfg.get("teacher_model"):
+        raise ConfigError("Give either --teacher=PATH.keras or --teacher_model=NAME, not both.")
+    if kind == "assistant":
+        if not cfg.get("assistant_model"):
+            raise ConfigError(f"--method={method} needs --assistant_model=NAME (e.g. resnet14) "
+                              "besides the teacher.")
+        if not (cfg.get("teacher") or cfg.get("teacher_model")):
+            raise ConfigError(f"--method={method} needs --teacher=PATH.keras or "
+                              "--teacher_model=NAME (e.g. resnet26).")
+        return _models_get(cfg, cfg["assistant_model"])
+    if cfg.get("assistant_model"):
+        raise ConfigError(f"--assistant_model is for --method=takd, not {method}.")
+    if cfg.get("teacher"):
+        if not os.path.exists(cfg["teacher"]):
+            raise ConfigError(f"--teacher={cfg['teacher']}: no such file.")
+        return keras.models.load_model(cfg["teacher"])
+    name = teacher_model_name(cfg, kind)
+    if name is None:
+        raise ConfigError(f"--method={method} needs a teacher: --teacher=PATH.keras or "
+                          "--teacher_model=NAME (e.g. resnet26, or cnn10 for Table 1).")
+    return _models_get(cfg, name)
+
+
+def _sub_run(cfg, run, sub, **changes):
+    """Train (or reuse) a sub-model in ``<workdir>/<sub>``; return its model.keras path."""
+    workdir = os.path.join(cfg["workdir"], sub)
+    path = os.path.join(workdir, "model.keras")
+    if os.path.exists(os.path.join(workdir, "metrics.json")) and os.path.exists(path):
+        print(f"Reusing the {sub} in {workdir}.")
+        return path
+    sub_cfg = {**cfg, "workdir": workdir, "epochs": cfg.get("teacher_epochs") or cfg["epochs"],
+               "teacher": None, "teacher_model": None, "assistant_model": None, **changes}
+    print(f"Training the {sub}: {sub_cfg['method']} {sub_cfg['model']} in {workdir}.")
+    metrics = run(sub_cfg)
+    print(f"The {sub} reached test accuracy {metrics['test_accuracy']:.4f}.")
+    return path
+
+
+def prepare(cfg, kind, model, run):
+    """Train what ``model`` (from :func:`architecture`) needs and load its weights into it.
+
+    ``run`` is :func:`tf_introspect.main.run`. Returns a dict of the paths used, for the
+    run's ``metrics.json``.
+    """
+    import keras
+    if kind == "none" or (kind != "assistant" and cfg.get("teacher")):
+        return {"teacher": cfg.get("teacher")} if cfg.get("teacher") else {}
+    teacher_path = cfg.get("teacher") or _sub_run(
+        cfg, run, "teacher", method="ce", model=teacher_model_name(cfg, kind))
+    used = {"teacher": teacher_path}
+    if kind == "assistant":
+        used["assistant"] = path = _sub_run(cfg, run, "assistant", method="kd",
+                                            model=cfg["assistant_model"], teacher=teacher_path)
+    else:
+        path = teacher_path
+    model.set_weights(keras.models.load_model(path).get_weights())
+    return used

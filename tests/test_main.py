@@ -1,5 +1,6 @@
 """The command line end to end on real MNIST, and its start-up errors."""
 
+import copy
 import json
 import os
 import subprocess
@@ -57,6 +58,15 @@ def test_cli_trains_mlp_on_real_mnist(method, mnist_dir, tmp_path):
     (["--layer=logits"], "Unknown or non-4-D Grad-CAM layer 'logits'"),
     (["--model=mlp1024", "--layer=dense1"], "only applies to 'grad_cam'"),
     (["--lr_boundaries=80,x"], "--lr_boundaries must be whole epoch numbers"),
+    (["--method=kd"], "--method=kd needs a teacher: --teacher=PATH.keras or --teacher_model"),
+    (["--method=ce", "--teacher_model=resnet26"], "--method=ce uses no teacher"),
+    (["--method=takd", "--teacher_model=resnet26"], "needs --assistant_model=NAME"),
+    (["--method=kd", "--teacher=/no/such.keras"], "--teacher=/no/such.keras: no such file"),
+    (["--method=kd", "--teacher_model=vgg"], "--teacher_model must be one of"),
+    (["--method=hint", "--model=mlp1024", "--teacher_model=mlp1024"],
+     "has no layer(s) ['stage2']"),
+    (["--method=at", "--model=resnet8", "--teacher_model=cnn10"], "same spatial size"),
+    (["--smoothing=0"], "--smoothing (ground-truth mass) must be in (0, 1]"),
 ])
 def test_bad_flags_fail_at_start(args, message, tmp_path):
     result = cli(*args, f"--workdir={tmp_path}", "--data_dir=/nonexistent", timeout=120)
@@ -89,24 +99,92 @@ def test_paper_defaults_fill_unset_flags():
     assert cfg["lr_boundaries"] == [5] and cfg["explainer"] == "grad"
 
 
-def test_every_flag_file_parses(tmp_path):
+def test_every_flag_file_parses_builds_and_has_paper_settings():
     from absl import flags as absl_flags
 
     from tf_introspect import flags as ti_flags
+    from tf_introspect import main, methods, teachers
     ti_flags.define_flags()
     files = sorted((REPO / "flags").rglob("*.flags"))
-    assert len(files) >= 17
+    assert len(files) >= 70
+    used_methods = set()
     for path in files:
         fv = absl_flags.FlagValues()
         for name in ti_flags.flag_names():
-            fv[name] = ti_flags.FLAGS[name]
+            fv[name] = copy.deepcopy(ti_flags.FLAGS[name])     # fresh values per file
+            fv[name].unparse()
         fv(["prog", f"--flagfile={path}"])
         cfg = ti_flags.resolve({n: fv[n].value for n in ti_flags.flag_names()})
-        assert cfg["workdir"].startswith("runs/"), path
-        table = path.parent.name
-        if table in ("table2", "table6", "figure3") and "resnet" in path.name:
-            assert (cfg["epochs"], cfg["batch_size"], cfg["lr"], cfg["lr_boundaries"]) == (
-                160, 128, 0.1, [80, 120]), path
-        if table in ("table3",) or "mlp1024" in path.name and table != "quickstart":
-            assert (cfg["epochs"], cfg["batch_size"], cfg["lr"]) == (50, 16, 0.01), path
-        np.testing.assert_allclose([cfg["alpha"], cfg["lam"]], [0.9, 0.1])
+        table, model = path.parent.name, cfg["model"]
+        assert cfg["workdir"] == f"runs/{table}/{path.stem}", path
+        schedule = (cfg["epochs"], cfg["batch_size"], cfg["lr"], cfg["lr_boundaries"])
+        if table == "quickstart":
+            assert cfg["epochs"] == 3
+        elif model.startswith("resnet"):
+            assert schedule == (160, 128, 0.1, [80, 120]), path
+        elif model.startswith("cnn"):
+            assert schedule == (160, 128, 0.01, []), path
+        else:
+            assert schedule == (50, 16, 0.01, []), path
+        if cfg["method"] in ("le", "le_permut"):
+            assert (cfg["alpha"], cfg["lam"], cfg["warmup_epochs"]) == (0.9, 0.1, 10) or \
+                table == "quickstart", path
+        if cfg["method"] in ("kd", "dkpp", "at", "fsp", "takd"):
+            assert (cfg["temperature"], cfg["lam"]) == (4.0, 0.1), path
+        # every cell builds: method, model and teacher architecture fit together
+        kind = methods.entry(cfg["method"]).teacher
+        main.build(cfg, teachers.architecture(cfg, kind))
+        used_methods.add(cfg["method"])
+    assert used_methods == set(methods.list_methods())
+
+
+def run_family(method, mnist_dir, workdir, *extra):
+    result = cli("--flagfile=flags/quickstart/mnist_le.flags", f"--method={method}",
+                 f"--data_dir={mnist_dir}", "--train_limit=2000", "--test_limit=500",
+                 "--epochs=2", "--batch_size=64", f"--workdir={workdir}", "--verbose=0", *extra)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result, json.loads((workdir / "metrics.json").read_text())
+
+
+def test_teacher_pipeline_trains_caches_and_distils(mnist_dir, tmp_path):
+    result, m = run_family("kd", mnist_dir, tmp_path, "--teacher_model=mlp1024",
+                           "--teacher_epochs=1")
+    assert "Training the teacher: ce mlp1024" in result.stdout
+    teacher = json.loads((tmp_path / "teacher" / "metrics.json").read_text())
+    assert teacher["method"] == "ce" and teacher["epochs"] == 1
+    assert m["teacher_path"] == str(tmp_path / "teacher" / "model.keras")
+    assert m["test_accuracy"] > 0.7 and m["final_train"]["distill"] > 0
+    result, m = run_family("dkpp", mnist_dir, tmp_path, "--teacher_model=mlp1024",
+                           "--teacher_epochs=1")
+    assert "Reusing the teacher" in result.stdout and m["method"] == "dkpp"
+    result, m = run_family("cwtm_random", mnist_dir, tmp_path,
+                           f"--teacher={tmp_path / 'teacher' / 'model.keras'}")
+    assert "Training the teacher" not in result.stdout and "Reusing" not in result.stdout
+    assert m["teacher_path"] == str(tmp_path / "teacher" / "model.keras")
+    assert m["test_accuracy"] > 0.7
+
+
+def test_takd_trains_teacher_then_assistant(mnist_dir, tmp_path):
+    result, m = run_family("takd", mnist_dir, tmp_path, "--teacher_model=mlp1024",
+                           "--assistant_model=mlp1024", "--teacher_epochs=1")
+    assistant = json.loads((tmp_path / "assistant" / "metrics.json").read_text())
+    assert assistant["method"] == "kd"
+    assert assistant["teacher_path"] == str(tmp_path / "teacher" / "model.keras")
+    assert m["assistant_path"] == str(tmp_path / "assistant" / "model.keras")
+    assert m["test_accuracy"] > 0.7
+
+
+@pytest.mark.parametrize("method, extra", [("ban", ()), ("dml", ()), ("ls", ()), ("cp", ()),
+                                           ("dropout", ("--dropout_rate=0.25",))])
+def test_regularisers_and_peers_run_end_to_end(method, extra, mnist_dir, tmp_path):
+    result, m = run_family(method, mnist_dir, tmp_path, *extra)
+    assert m["method"] == method and m["test_accuracy"] > 0.7, m
+    if method == "ban":
+        teacher = json.loads((tmp_path / "teacher" / "metrics.json").read_text())
+        assert (teacher["method"], teacher["model"]) == ("ce", "mlp1024")
+    if method == "dml":
+        assert m["peer_test_accuracy"] > 0.7
+        assert keras.models.load_model(m["peer_path"]).output_shape == (None, 10)
+    if method == "dropout":
+        model = keras.models.load_model(m["model_path"])
+        assert [l.rate for l in model.layers if "dropout" in l.name] == [0.25, 0.25]

@@ -74,6 +74,8 @@ def define_flags():
     flags.DEFINE_string("teacher", None, "Teacher-based methods: a trained model.keras.")
     flags.DEFINE_string("teacher_model", None, "Teacher-based methods: train this model with "
                         "CE first (cached in <workdir>/teacher). BAN: default the student's.")
+    flags.DEFINE_string("teacher_workdir", None, "Where --teacher_model is trained and cached "
+                        "(default <workdir>/teacher); share it between runs of one teacher.")
     flags.DEFINE_integer("teacher_epochs", None, "Epochs of teacher/assistant training "
                          "(default --epochs).", lower_bound=1)
     flags.DEFINE_string("assistant_model", None, "takd: the teacher assistant's model.")

@@ -3,7 +3,8 @@
 What a method needs is its registry entry's ``teacher`` kind (:mod:`tf_introspect.methods`):
 
 * ``teacher`` (kd, cwtm*, dkpp, hint, at, fsp): ``--teacher=PATH.keras``, or
-  ``--teacher_model=NAME`` trained first with CE into ``<workdir>/teacher``;
+  ``--teacher_model=NAME`` trained first with CE into ``--teacher_workdir`` (default
+  ``<workdir>/teacher``; point several runs at one folder to share one teacher);
 * ``self`` (ban, ban_l): the same, with ``--teacher_model`` defaulting to the student's model;
 * ``assistant`` (takd): a teacher as above, then ``--assistant_model`` distilled from it with KD
   into ``<workdir>/assistant``; the student learns from the assistant.
@@ -18,7 +19,7 @@ import os
 
 from tf_introspect.flags import ConfigError
 
-TEACHER_FLAGS = ("teacher", "teacher_model", "assistant_model")
+TEACHER_FLAGS = ("teacher", "teacher_model", "assistant_model", "teacher_workdir")
 
 
 def _models_get(cfg, name):
@@ -64,15 +65,17 @@ def architecture(cfg, kind):
     return _models_get(cfg, name)
 
 
-def _sub_run(cfg, run, sub, **changes):
-    """Train (or reuse) a sub-model in ``<workdir>/<sub>``; return its model.keras path."""
-    workdir = os.path.join(cfg["workdir"], sub)
+def _sub_run(cfg, run, sub, workdir=None, **changes):
+    """Train (or reuse) a sub-model in ``workdir`` (default ``<workdir>/<sub>``); return its
+    model.keras path."""
+    workdir = workdir or os.path.join(cfg["workdir"], sub)
     path = os.path.join(workdir, "model.keras")
     if os.path.exists(os.path.join(workdir, "metrics.json")) and os.path.exists(path):
         print(f"Reusing the {sub} in {workdir}.")
         return path
     sub_cfg = {**cfg, "workdir": workdir, "epochs": cfg.get("teacher_epochs") or cfg["epochs"],
-               "teacher": None, "teacher_model": None, "assistant_model": None, **changes}
+               "teacher": None, "teacher_model": None, "assistant_model": None,
+               "teacher_workdir": None, **changes}
     print(f"Training the {sub}: {sub_cfg['method']} {sub_cfg['model']} in {workdir}.")
     metrics = run(sub_cfg)
     print(f"The {sub} reached test accuracy {metrics['test_accuracy']:.4f}.")
@@ -89,7 +92,8 @@ def prepare(cfg, kind, model, run):
     if kind == "none" or (kind != "assistant" and cfg.get("teacher")):
         return {"teacher": cfg.get("teacher")} if cfg.get("teacher") else {}
     teacher_path = cfg.get("teacher") or _sub_run(
-        cfg, run, "teacher", method="ce", model=teacher_model_name(cfg, kind))
+        cfg, run, "teacher", cfg.get("teacher_workdir"), method="ce",
+        model=teacher_model_name(cfg, kind))
     used = {"teacher": teacher_path}
     if kind == "assistant":
         used["assistant"] = path = _sub_run(cfg, run, "assistant", method="kd",

@@ -130,9 +130,9 @@ def test_attention_transfer(batch):
     teacher = small("resnet14")
     method = methods.AttentionTransfer(small(), teacher, temperature=4.0, lam=0.1, at_beta=1000)
     logits, t = terms_of(method, x, y)
-    view_s = keras.Model(method.model.inputs, [method.model.get_layer(f"stage{i}").output
+    view_s = keras.Model(method.model.inputs[0], [method.model.get_layer(f"stage{i}").output
                                                for i in (1, 2, 3)])
-    view_t = keras.Model(teacher.inputs, [teacher.get_layer(f"stage{i}").output for i in (1, 2, 3)])
+    view_t = keras.Model(teacher.inputs[0], [teacher.get_layer(f"stage{i}").output for i in (1, 2, 3)])
 
     def at_np(f):
         q = (f.astype(np.float64) ** 2).mean(-1).reshape(len(f), -1)

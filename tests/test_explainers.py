@@ -88,7 +88,7 @@ def test_guided_bp_matches_rebuilt_model_and_leaves_model_unchanged(cnn, x):
 
 
 def reference_grad_cam(model, x, layer):
-    view = keras.Model(model.inputs, [model.get_layer(layer).output, model.outputs[0]])
+    view = keras.Model(model.inputs[0], [model.get_layer(layer).output, model.outputs[0]])
     maps = []
     for k in range(model.output_shape[-1]):
         with tf.GradientTape() as tape:

@@ -77,7 +77,8 @@ class GradCam(Explainer):
             raise ValueError(f"Unknown or non-4-D Grad-CAM layer {layer!r}; layers of model "
                              f"{model.name!r} with a 4-D output: {', '.join(candidates)}.")
         super().__init__(model, layer)
-        self.view = keras.Model(inputs, [model.get_layer(layer).output, model.outputs[0]],
+        self.view = keras.Model(inputs[0] if len(inputs) == 1 else inputs,
+                                [model.get_layer(layer).output, model.outputs[0]],
                                 name=f"{model.name}_gradcam_view")
         self.head = _pooled_linear_head(model, layer)
 

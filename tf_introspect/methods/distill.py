@@ -25,7 +25,12 @@ def feature_view(model, layers):
                          f"{list(layers)} (our ResNets and CNNs name their stage outputs "
                          "stage1..stage3).")
     outputs = [model.get_layer(name).output for name in layers] + [model.outputs[0]]
-    return keras.Model(model.inputs, outputs, name=f"{model.name}_features")
+    return keras.Model(single_input(model), outputs, name=f"{model.name}_features")
+
+
+def single_input(model):
+    """The model's input tensor (one-input models are called with a tensor, not a list)."""
+    return model.inputs[0] if len(model.inputs) == 1 else model.inputs
 
 
 def kd_loss(teacher_logits, student_logits, temperature):

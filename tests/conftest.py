@@ -17,12 +17,17 @@ def _seed():
     keras.utils.set_random_seed(1234)
 
 
-def require_shared_data(sub):
-    """Path to ``../shared/data/<sub>``; fail in CI if missing, else skip with the reason."""
-    path = SHARED_DATA / sub
+def require(path, how):
+    """``path`` if it exists; else fail in CI (which must have it) or skip, saying ``how``."""
+    path = pathlib.Path(path)
     if not path.exists():
-        message = f"real data not found at {path} (see ../shared/data/README.md)"
+        message = f"real data not found at {path} ({how})"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def require_shared_data(sub):
+    """Path to ``../shared/data/<sub>``; fail in CI if missing, else skip with the reason."""
+    return require(SHARED_DATA / sub, "see ../shared/data/README.md")

@@ -177,7 +177,8 @@ def test_hint_adapter_is_trained_and_teacher_frozen(batch):
     assert any(not np.allclose(a, b.numpy()) for a, b in zip(before_a, method.adapter.weights))
 
 
-@pytest.mark.parametrize("name", ["kd", "cwtm", "dkpp", "at", "fsp"])
+@pytest.mark.parametrize("name", ["kd", "cwtm", "cwtm_permut", "cwtm_random", "dkpp", "at",
+                                  "fsp", "ban_l"])
 def test_teacher_frozen_student_trained(name, batch):
     x, y = batch
     teacher = small("resnet14")

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import REPO, require_shared_data
+from conftest import REPO, require, require_shared_data
 from tf_introspect import data
 
 MNIST_MD5 = {  # official MD5s of the decompressed files (../shared/data/README.md)
@@ -393,12 +393,7 @@ def test_real_mnist_in_fashion_folder_is_refused(tmp_path, shared_root):
 
 
 def test_real_fashion_mnist_from_debian(tmp_path):
-    if not os.path.isdir(data.DEBIAN_FASHION_MNIST_DIR):
-        message = (f"{data.DEBIAN_FASHION_MNIST_DIR} missing: apt-get install -y "
-                   "dataset-fashion-mnist")
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require(data.DEBIAN_FASHION_MNIST_DIR, "apt-get install -y dataset-fashion-mnist")
     with warnings.catch_warnings():
         warnings.simplefilter("error", data.ChecksumWarning)
         x, y = data.load_arrays("fashion_mnist", "train", tmp_path)

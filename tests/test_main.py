@@ -188,3 +188,27 @@ def test_regularisers_and_peers_run_end_to_end(method, extra, mnist_dir, tmp_pat
     if method == "dropout":
         model = keras.models.load_model(m["model_path"])
         assert [l.rate for l in model.layers if "dropout" in l.name] == [0.25, 0.25]
+
+
+@pytest.mark.parametrize("method", ["hint", "at", "fsp", "cwtm", "cwtm_permut", "ban_l",
+                                    "le_permut"])
+def test_every_other_method_runs_from_the_cli(method, mnist_dir, tmp_path_factory):
+    # A ResNet-8 on 640 MNIST images for one epoch (ten steps: this checks that every method
+    # runs end to end from the command line, not how well; accuracy is tested above with
+    # longer runs). The stage layers Hint/AT/FSP need exist. The teacher (a ResNet-8 trained with CE for one epoch) is shared through --teacher_workdir.
+    shared = tmp_path_factory.getbasetemp() / "shared_resnet8_teacher"
+    workdir = tmp_path_factory.mktemp(method)
+    teacher = [] if method == "le_permut" else ["--teacher_model=resnet8"] * (method != "ban_l")
+    teacher += [] if method == "le_permut" else [f"--teacher_workdir={shared}"]
+    result = cli(f"--method={method}", "--model=resnet8", "--dataset=mnist",
+                 f"--data_dir={mnist_dir}", "--train_limit=640", "--test_limit=256",
+                 "--epochs=1", "--warmup_epochs=0", "--batch_size=64", "--lr=0.05",
+                 "--lr_boundaries=", f"--workdir={workdir}", "--verbose=0", *teacher)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    assert metrics["method"] == method and np.isfinite(metrics["test_loss"])
+    train = metrics["final_train"]
+    assert np.isfinite(train["loss"]) and train[
+        "ce_soft" if method == "le_permut" else "distill"] > 0, train
+    if method != "le_permut":
+        assert metrics["teacher_path"] == str(shared / "model.keras")

@@ -182,7 +182,7 @@ def test_hint_adapter_is_trained_and_teacher_frozen(batch):
 def test_teacher_frozen_student_trained(name, batch):
     x, y = batch
     teacher = small("resnet14")
-    cfg = dict(temperature=4.0, lam=0.1, cwtm_beta=0.5, at_beta=1000.0, fsp_weight=1.0)
+    cfg = dict(temperature=4.0, lam=0.1, cwtm_beta=0.5, at_beta=1000.0, fsp_weight=1.0, seed=0)
     method = methods.build(name, small(), cfg, teacher)
     before_t = [w.numpy() for w in teacher.weights]
     before_s = [w.numpy() for w in method.model.trainable_weights]

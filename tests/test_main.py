@@ -147,21 +147,41 @@ def run_family(method, mnist_dir, workdir, *extra):
 
 
 def test_teacher_pipeline_trains_caches_and_distils(mnist_dir, tmp_path):
-    result, m = run_family("kd", mnist_dir, tmp_path, "--teacher_model=mlp1024",
-                           "--teacher_epochs=1")
-    assert "Training the teacher: ce mlp1024" in result.stdout
+    shared = [f"--teacher_workdir={tmp_path / 'teacher'}", "--teacher_model=mlp1024",
+              "--teacher_epochs=1"]
+    result, m = run_family("kd", mnist_dir, tmp_path / "kd", *shared)
+    assert "The teacher: ce mlp1024" in result.stdout
     teacher = json.loads((tmp_path / "teacher" / "metrics.json").read_text())
     assert teacher["method"] == "ce" and teacher["epochs"] == 1
     assert m["teacher_path"] == str(tmp_path / "teacher" / "model.keras")
     assert m["test_accuracy"] > 0.7 and m["final_train"]["distill"] > 0
-    result, m = run_family("dkpp", mnist_dir, tmp_path, "--teacher_model=mlp1024",
-                           "--teacher_epochs=1")
-    assert "Reusing the teacher" in result.stdout and m["method"] == "dkpp"
-    result, m = run_family("cwtm_random", mnist_dir, tmp_path,
+    result, m = run_family("dkpp", mnist_dir, tmp_path / "dkpp", *shared)
+    assert "teacher already holds this finished run; reusing it" in result.stdout
+    assert m["method"] == "dkpp" and m["teacher_path"] == str(tmp_path / "teacher" / "model.keras")
+    result, m = run_family("cwtm_random", mnist_dir, tmp_path / "cwtm",
                            f"--teacher={tmp_path / 'teacher' / 'model.keras'}")
-    assert "Training the teacher" not in result.stdout and "Reusing" not in result.stdout
+    assert "The teacher:" not in result.stdout
     assert m["teacher_path"] == str(tmp_path / "teacher" / "model.keras")
     assert m["test_accuracy"] > 0.7
+
+
+def test_finished_runs_are_reused_and_checked(mnist_dir, tmp_path):
+    run_family("ce", mnist_dir, tmp_path)
+    first = (tmp_path / "metrics.json").read_text()
+    result, _ = run_family("ce", mnist_dir, tmp_path)
+    assert "already holds this finished run" in result.stdout
+    assert (tmp_path / "metrics.json").read_text() == first          # not trained again
+    result = cli("--method=ls", "--model=mlp1024", f"--data_dir={mnist_dir}",
+                 f"--workdir={tmp_path}")
+    assert result.returncode != 0 and "holds a finished run with {'method': 'ce'}" in \
+        result.stderr
+    # a teacher that does not fit the data set fails at start
+    result = cli("--method=kd", "--model=resnet8", "--dataset=cifar10",
+                 f"--teacher={tmp_path / 'model.keras'}", f"--workdir={tmp_path / 'kd'}")
+    assert result.returncode != 0 and "cifar10 needs (32, 32, 3) to 10" in result.stderr
+    result, m = run_family("ce", mnist_dir, tmp_path, "--overwrite")
+    assert "already holds" not in result.stdout
+    assert (tmp_path / "metrics.json").read_text() != first
 
 
 def test_takd_trains_teacher_then_assistant(mnist_dir, tmp_path):

@@ -3,7 +3,8 @@ explanations (Gu, Wu and Tresp, "Introspective Learning by Distilling Knowledge 
 Self-explanation"), with the baselines the paper compares against, on Keras 3 / TensorFlow.
 
 Public names: :class:`Introspective` (the training wrapper), :class:`WarmupSwitch` (warm-up
-callback), and the modules ``explainers``, ``targets``, ``models``, ``methods``, ``data``.
+callback), :class:`ExplanationImages` (TensorBoard images), and the modules ``explainers``,
+``targets``, ``models``, ``methods`` (every method of the paper), ``data``.
 """
 
 from tf_introspect import data, explainers, methods, models, targets

@@ -36,6 +36,18 @@ class WarmupSwitch(keras.callbacks.Callback):
         self.model.introspective.assign(1.0 if epoch >= self.warmup_epochs else 0.0)
 
 
+def _as_images(explanations):
+    """``[n, c, h, w]`` maps in [0, 1] for display: image-shaped explanations have their
+    channels summed, flat ones become one-pixel-high strips; then absolute value, each map
+    scaled by its own maximum."""
+    if explanations.shape.rank == 3:
+        explanations = explanations[:, :, None, :]
+    elif explanations.shape.rank == 5:
+        explanations = tf.reduce_sum(explanations, axis=-1)
+    maps = tf.abs(explanations)
+    return tf.math.divide_no_nan(maps, tf.reduce_max(maps, axis=(2, 3), keepdims=True))
+
+
 class ExplanationImages(keras.callbacks.Callback):
     """Log explanations and class similarities of fixed samples to TensorBoard each epoch.
 
@@ -46,8 +58,8 @@ class ExplanationImages(keras.callbacks.Callback):
       explainer: name of the explainer to show (default: the wrapper's own).
       layer: Grad-CAM layer name.
 
-    Images: ``explanations`` -- per sample one row of its ``c`` maps (absolute value,
-    channel-summed, each scaled to [0, 1]); ``class_similarity`` -- the mean cosine similarity between class explanations over the
+    Images: ``explanations`` -- per sample one row of its ``c`` maps (channels summed, then
+    absolute value, each scaled to [0, 1]); ``class_similarity`` -- the mean cosine similarity between class explanations over the
     given samples as a ``c x c`` image (paper Figure 2). Scalars
     ``similarity_to_gt/class_k``: mean cosine similarity of class ``k``'s explanation to the
     ground-truth class's (the quantity Eq. 6 turns into targets).
@@ -78,16 +90,7 @@ class ExplanationImages(keras.callbacks.Callback):
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
         explanations = self._get_explainer().explain(self.images)
-        maps = tf.reshape(explanations, tf.concat([tf.shape(explanations)[:2], [-1]], 0))
-        shape = explanations.shape
-        if len(shape) == 5:  # input-shaped maps: sum the channels for display
-            maps = tf.reduce_sum(explanations, axis=-1)
-        else:
-            maps = explanations
-        maps = tf.abs(maps)
-        peak = tf.reduce_max(maps, axis=(2, 3), keepdims=True)
-        maps = tf.math.divide_no_nan(maps, peak)                       # [n, c, h, w] in [0, 1]
-        rows = tf.concat(tf.unstack(maps, axis=1), axis=2)[..., None]  # [n, h, c*w, 1]
+        rows = tf.concat(tf.unstack(_as_images(explanations), axis=1), axis=2)[..., None]
         similarity = tf.reduce_mean(targets.class_similarity(explanations), axis=0)
         cos_gt = targets.cosine_to_ground_truth(explanations, self.labels)
         with self._writer.as_default(step=epoch):

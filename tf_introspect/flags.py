@@ -8,7 +8,8 @@ Flags left unset take the paper's setting for the chosen model (see :data:`PAPER
   80 and 120, momentum 0.9, explainer ``grad_cam`` at the last conv layer. The paper gives no
   weight decay and no warm-up length for the ResNets: we use 5e-4 (the usual CIFAR ResNet
   setting) and 10 warm-up epochs (the MLP's).
-* ``cnn*`` on CIFAR-10 (paper 3, Table 1): batch 128, 160 epochs, SGD lr 0.01, momentum 0.9.
+* ``cnn*`` on CIFAR-10 (paper 3, Table 1): batch 128, 160 epochs, SGD lr 0.01, momentum 0.9;
+  again no weight decay or warm-up given: 5e-4 and 10 as for the ResNets.
 
 Flag files for the paper's table cells live in the repository's ``flags/`` folder
 (``--flagfile=flags/table2/resnet8_le.flags``).
@@ -50,7 +51,9 @@ def define_flags():
                       "Saliency method of LE; default grad_cam for conv nets, grad for the MLP.")
     flags.DEFINE_string("layer", None, "Grad-CAM layer name (default: the last 4-D layer).")
     flags.DEFINE_float("alpha", 0.9, "Ground-truth mass of the LE targets (Eq. 6), in (0, 1).")
-    flags.DEFINE_float("lam", 0.1, "Weight of lambda * CE(p, y) in the LE loss.", lower_bound=0)
+    flags.DEFINE_float("lam", 0.1, "Weight lambda of the CE(p, y) term: LE, KD, DKPP, Hint, AT, "
+                       "FSP, TAKD, BAN+L, and DML's KL weight (paper: 0.1 for all).",
+                       lower_bound=0)
     flags.DEFINE_integer("warmup_epochs", None, "LE warm-up epochs trained with plain CE.",
                          lower_bound=0)
     flags.DEFINE_integer("epochs", None, "Training epochs.", lower_bound=1)
@@ -87,6 +90,8 @@ def define_flags():
     flags.DEFINE_integer("seed", 0, "Random seed (weights, data order, augmentation).")
     flags.DEFINE_string("workdir", "runs/default", "Output folder: TensorBoard logs, "
                         "backups for resuming, metrics.json, model.keras.")
+    flags.DEFINE_bool("overwrite", False, "Train again even if --workdir holds a finished "
+                      "run (metrics.json); by default such a run is reported and reused.")
     flags.DEFINE_integer("explanation_samples", 8, "Test samples whose explanations are "
                          "logged to TensorBoard each epoch (LE methods; 0 turns it off).",
                          lower_bound=0)

@@ -21,6 +21,23 @@ ti_flags.define_flags()
 FLAGS = ti_flags.FLAGS
 
 
+def worker_id(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return getattr(resolver, "task_id", 0) or 0
+
+
+def is_chief(strategy):
+    """True unless this is a non-chief worker of a multi-worker cluster (Keras' convention:
+    the task of type ``chief``, or worker 0 when the cluster has no chief)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    if task_type is None:
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return task_type == "chief" or (task_type == "worker" and not has_chief and
+                                    worker_id(strategy) == 0)
+
+
 def make_strategy(name):
     import tensorflow as tf
     if name == "mirrored":
@@ -30,15 +47,20 @@ def make_strategy(name):
     return tf.distribute.get_strategy()
 
 
+def make_model(cfg, name, **options):
+    """Model ``name`` for ``cfg``'s data set (classes, input shape) and weight decay."""
+    from tf_introspect import data, models
+    info = data.info(cfg["dataset"])
+    return models.get(name, num_classes=info.num_classes, input_shape=info.input_shape,
+                      weight_decay=cfg["weight_decay"], **options)
+
+
 def build(cfg, teacher=None):
     """Model and method for ``cfg`` (not compiled). Fails fast on bad combinations."""
-    from tf_introspect import data, methods, models
-    info = data.info(cfg["dataset"])
+    from tf_introspect import methods
     try:
         spec = methods.entry(cfg["method"])
-        model = models.get(cfg["model"], num_classes=info.num_classes,
-                           input_shape=info.input_shape, weight_decay=cfg["weight_decay"],
-                           **spec.model_options(cfg))
+        model = make_model(cfg, cfg["model"], **spec.model_options(cfg))
         return methods.build(cfg["method"], model, cfg, teacher)
     except ValueError as e:
         raise ConfigError(str(e)) from e
@@ -52,8 +74,9 @@ def compile_method(method, cfg, steps_per_epoch):
     if boundaries:
         lr = keras.optimizers.schedules.PiecewiseConstantDecay(
             boundaries, [cfg["lr"] * cfg["lr_decay"] ** i for i in range(len(boundaries) + 1)])
+    # No XLA: the LE step (a pfor Jacobian inside tf.cond, custom gradients) is tested without.
     method.compile(optimizer=keras.optimizers.SGD(lr, momentum=cfg["momentum"]),
-                   metrics=["accuracy"])
+                   metrics=["accuracy"], jit_compile=False)
 
 
 def callbacks(cfg, test):
@@ -93,11 +116,19 @@ def run(cfg):
     """Train and evaluate as ``cfg`` says; returns the metrics dict also written to disk."""
     import keras
 
-    from tf_introspect import data, methods, teachers
+    from tf_introspect import data, methods, report, teachers
     start = time.time()
+    done = None if cfg.get("overwrite") else report.finished(
+        cfg["workdir"], method=cfg["method"], model=cfg["model"], dataset=cfg["dataset"])
+    if done is not None:
+        print(f"{cfg['workdir']} already holds this finished run; reusing it "
+              "(--overwrite trains again).")
+        return done
     kind = methods.entry(cfg["method"]).teacher
     keras.utils.set_random_seed(cfg["seed"])
     strategy = make_strategy(cfg["strategy"])
+    if not is_chief(strategy):   # multi-worker: only the chief writes the real outputs
+        cfg = {**cfg, "workdir": os.path.join(cfg["workdir"], f"worker{worker_id(strategy)}")}
     with strategy.scope():
         teacher = teachers.architecture(cfg, kind)
         method = build(cfg, teacher)
@@ -142,9 +173,7 @@ def main(argv):
     try:
         cfg = ti_flags.resolve({name: FLAGS[name].value for name in ti_flags.flag_names()})
         metrics = run(cfg)
-    except ConfigError as e:
-        raise app.UsageError(str(e)) from None
-    except data.DataNotFoundError as e:
+    except (ConfigError, data.DataNotFoundError) as e:
         raise SystemExit(f"error: {e}") from None
     print(f"{cfg['method']} {cfg['model']} {cfg['dataset']}: test accuracy "
           f"{metrics['test_accuracy']:.4f} (error {metrics['test_error']:.4f}) after "

@@ -18,6 +18,22 @@ def load(workdir):
         return json.load(f)
 
 
+def finished(workdir, **expected):
+    """The metrics of a finished run in ``workdir`` (None if unfinished). Raises
+    ``ConfigError`` when it was a different run: ``expected`` settings (e.g. ``model``,
+    ``dataset``, ``method``) must match."""
+    metrics = load(workdir)
+    if metrics is None:
+        return None
+    wrong = {k: metrics["flags"].get(k) for k, v in expected.items()
+             if metrics["flags"].get(k) != v}
+    if wrong:
+        from tf_introspect.flags import ConfigError
+        raise ConfigError(f"{workdir} holds a finished run with {wrong}, not {expected}; "
+                          "use another work folder (or --overwrite for the main run).")
+    return metrics
+
+
 def table(workdirs):
     rows = [f"{'run':32s} {'method':10s} {'model':9s} {'dataset':13s} {'epochs':>6s} "
             f"{'test acc':>9s} {'error %':>8s} {'time s':>8s}"]

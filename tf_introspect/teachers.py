@@ -9,8 +9,8 @@ What a method needs is its registry entry's ``teacher`` kind (:mod:`tf_introspec
 * ``assistant`` (takd): a teacher as above, then ``--assistant_model`` distilled from it with KD
   into ``<workdir>/assistant``; the student learns from the assistant.
 
-Trained teachers are cached: a sub-run whose ``metrics.json`` exists is reused, and an
-interrupted one resumes from its own backup. :func:`architecture` gives the model to build the
+Trained teachers are cached: a sub-run whose ``metrics.json`` exists is reused (after checking
+it holds the same model and data set), and an interrupted one resumes from its own backup. :func:`architecture` gives the model to build the
 method with *before* any training (so bad combinations fail at start); :func:`prepare` trains
 what is missing and loads the weights into it.
 """
@@ -23,10 +23,8 @@ TEACHER_FLAGS = ("teacher", "teacher_model", "assistant_model", "teacher_workdir
 
 
 def _models_get(cfg, name):
-    from tf_introspect import data, models
-    info = data.info(cfg["dataset"])
-    return models.get(name, num_classes=info.num_classes, input_shape=info.input_shape,
-                      weight_decay=cfg["weight_decay"])
+    from tf_introspect.main import make_model
+    return make_model(cfg, name)
 
 
 def teacher_model_name(cfg, kind):
@@ -57,7 +55,7 @@ def architecture(cfg, kind):
     if cfg.get("teacher"):
         if not os.path.exists(cfg["teacher"]):
             raise ConfigError(f"--teacher={cfg['teacher']}: no such file.")
-        return keras.models.load_model(cfg["teacher"])
+        return check_teacher(cfg, keras.models.load_model(cfg["teacher"]))
     name = teacher_model_name(cfg, kind)
     if name is None:
         raise ConfigError(f"--method={method} needs a teacher: --teacher=PATH.keras or "
@@ -67,19 +65,27 @@ def architecture(cfg, kind):
 
 def _sub_run(cfg, run, sub, workdir=None, **changes):
     """Train (or reuse) a sub-model in ``workdir`` (default ``<workdir>/<sub>``); return its
-    model.keras path."""
+    model.keras path. ``run`` reuses a finished run after checking it is the same model."""
     workdir = workdir or os.path.join(cfg["workdir"], sub)
-    path = os.path.join(workdir, "model.keras")
-    if os.path.exists(os.path.join(workdir, "metrics.json")) and os.path.exists(path):
-        print(f"Reusing the {sub} in {workdir}.")
-        return path
     sub_cfg = {**cfg, "workdir": workdir, "epochs": cfg.get("teacher_epochs") or cfg["epochs"],
                "teacher": None, "teacher_model": None, "assistant_model": None,
-               "teacher_workdir": None, **changes}
-    print(f"Training the {sub}: {sub_cfg['method']} {sub_cfg['model']} in {workdir}.")
+               "teacher_workdir": None, "overwrite": False, **changes}
+    print(f"The {sub}: {sub_cfg['method']} {sub_cfg['model']} in {workdir}.")
     metrics = run(sub_cfg)
-    print(f"The {sub} reached test accuracy {metrics['test_accuracy']:.4f}.")
-    return path
+    print(f"The {sub} has test accuracy {metrics['test_accuracy']:.4f}.")
+    return metrics["model_path"]
+
+
+def check_teacher(cfg, teacher):
+    """A given teacher must take the data set's inputs and predict its classes."""
+    from tf_introspect import data
+    info = data.info(cfg["dataset"])
+    if (tuple(teacher.input_shape[1:]) != tuple(info.input_shape)
+            or teacher.output_shape[-1] != info.num_classes):
+        raise ConfigError(f"--teacher={cfg['teacher']} maps {teacher.input_shape[1:]} to "
+                          f"{teacher.output_shape[-1]} classes; {cfg['dataset']} needs "
+                          f"{info.input_shape} to {info.num_classes}.")
+    return teacher
 
 
 def prepare(cfg, kind, model, run):

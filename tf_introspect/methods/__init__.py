@@ -9,8 +9,8 @@ name               what                                                      nee
 =================  =======================================================  ==============
 ``ce``             cross-entropy (baseline)                                  --
 ``dropout``        CE on a model with dropout (paper 5.1)                    --dropout_rate
-``ls``             label smoothing, ground-truth mass --smoothing            --
-``cp``             confidence penalty, CE - beta H(p)                        --
+``ls``             label smoothing, ground-truth mass --smoothing            --smoothing
+``cp``             confidence penalty, CE - beta H(p)                        --cp_beta
 ``le``             introspective learning (paper 4, Algorithm 1)             --
 ``le_permut``      LE with permuted non-ground-truth targets (5.4.1)         --
 ``kd``             Hinton KD, T^2 KL + lam CE (3, 5.3)                       teacher
@@ -101,12 +101,10 @@ METHODS = {
     "cwtm": Entry(_cwtm("teacher"), teacher="teacher"),
     "cwtm_permut": Entry(_cwtm("permut"), teacher="teacher"),
     "cwtm_random": Entry(_cwtm("random"), teacher="teacher"),
-    "dkpp": Entry(lambda model, cfg, teacher: DarkKnowledgePermuted(
-        model, teacher, temperature=cfg["temperature"], lam=cfg["lam"],
-        seed=cfg.get("seed", 0)), teacher="teacher"),
+    "dkpp": Entry(_kd(DarkKnowledgePermuted, seed="seed"), teacher="teacher"),
     "hint": Entry(lambda model, cfg, teacher: Hint(
-        model, teacher, layer=cfg["hint_layer"], hint_weight=cfg["hint_weight"]),
-        teacher="teacher"),
+        model, teacher, layer=cfg["hint_layer"], hint_weight=cfg["hint_weight"],
+        lam=cfg["lam"]), teacher="teacher"),
     "at": Entry(_kd(AttentionTransfer, at_beta="at_beta"), teacher="teacher"),
     "fsp": Entry(_kd(FlowOfSolution, fsp_weight="fsp_weight"), teacher="teacher"),
     "takd": Entry(_kd(), teacher="assistant"),

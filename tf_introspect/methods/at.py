@@ -10,6 +10,7 @@ Student and teacher stages need the same spatial size (channels may differ).
 
 import tensorflow as tf
 
+from tf_introspect.methods.distill import check_feature_shapes
 from tf_introspect.methods.kd import KnowledgeDistillation
 
 STAGES = ("stage1", "stage2", "stage3")
@@ -21,20 +22,12 @@ def attention_map(features):
     return tf.math.l2_normalize(tf.reshape(q, [tf.shape(q)[0], -1]), axis=-1)
 
 
-def check_spatial(model, teacher, layers, method):
-    for name in layers:
-        s, t = model.get_layer(name).output.shape, teacher.get_layer(name).output.shape
-        if len(s) != 4 or s[1:3] != t[1:3]:
-            raise ValueError(f"{method}: layer {name!r} has student output {tuple(s[1:])} and "
-                             f"teacher output {tuple(t[1:])}; they need the same spatial size.")
-
-
 class AttentionTransfer(KnowledgeDistillation):
     """KD plus attention transfer on the three stage outputs."""
 
     def __init__(self, model, teacher, at_beta=1000.0, **kwargs):
         super().__init__(model, teacher, feature_layers=STAGES, **kwargs)
-        check_spatial(model, teacher, STAGES, "at")
+        check_feature_shapes(model, teacher, STAGES, "at")
         self.at_beta = float(at_beta)
 
     def distill(self, logits, teacher_logits, features, teacher_features, y):

@@ -88,9 +88,14 @@ class Method(keras.Model):
         """The layers/models whose trainable variables the optimizer updates."""
         return [self.model]
 
-    def _regularization(self):
-        losses = [loss for part in self.trained_parts for loss in part.losses]
+    def _regularization(self, parts=None):
+        losses = [loss for part in (parts or self.trained_parts) for loss in part.losses]
         return tf.add_n(losses) if losses else tf.constant(0.0)
+
+    def step_seed(self, seed):
+        """A stateless-RNG seed ``[seed, step]``: new every step, repeatable, resumable."""
+        step = tf.cast(self.optimizer.iterations, tf.int64)
+        return tf.stack([tf.constant(seed, tf.int64), step])
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -112,12 +117,13 @@ class Method(keras.Model):
 
     def test_step(self, data):
         """Evaluation: CE(p, y) on inference-mode logits, as ``ce_hard``; ``loss`` adds the
-        regularisation, as Keras' own ``evaluate`` does. Training-only terms are not reported."""
+        classifier's regularisation, as Keras' own ``evaluate`` does (so it compares across
+        methods). Training-only terms are not reported."""
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         y = sparse_labels(y)
         logits = self.model(x, training=False)
         ce_hard = cross_entropy(y, logits)
-        self.trackers["loss"].update_state(ce_hard + self._regularization())
+        self.trackers["loss"].update_state(ce_hard + self._regularization([self.model]))
         self.trackers["ce_hard"].update_state(ce_hard)
         for name, value in self.compute_eval_terms(x, y).items():
             self.trackers[name].update_state(value)

@@ -32,8 +32,7 @@ class ConfidenceWeighted(Distillation):
     def confidences(self, teacher_logits):
         """``q_i^max`` of each sample (or its permuted / random replacement)."""
         q_max = tf.reduce_max(tf.nn.softmax(teacher_logits), axis=-1)
-        seed = tf.stack([tf.constant(self.seed, tf.int64),
-                         tf.cast(self.optimizer.iterations, tf.int64)])
+        seed = self.step_seed(self.seed)
         if self.weighting == "permut":
             order = tf.argsort(tf.random.stateless_uniform(tf.shape(q_max), seed=seed))
             return tf.gather(q_max, order)
@@ -44,6 +43,12 @@ class ConfidenceWeighted(Distillation):
 
     def distill(self, logits, teacher_logits, features, teacher_features, y):
         confidence = self.confidences(teacher_logits)
-        weights = confidence / tf.reduce_sum(confidence)
+        # Eq. 5 normalises over the whole (global) batch: sum the confidences of all replicas.
+        # The base divides each replica's loss by the replica count (per-replica means), so
+        # this replica's share of the global sum is multiplied back by it.
+        context = tf.distribute.get_replica_context()
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        total = context.all_reduce("sum", tf.reduce_sum(confidence)) if context else \
+            tf.reduce_sum(confidence)
         per_sample = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-        return tf.reduce_sum(weights * per_sample)
+        return replicas * tf.reduce_sum(confidence / total * per_sample)

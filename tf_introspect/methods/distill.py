@@ -33,6 +33,20 @@ def single_input(model):
     return model.inputs[0] if len(model.inputs) == 1 else model.inputs
 
 
+def check_feature_shapes(model, teacher, layers, method, channels=False):
+    """Student and teacher feature maps at ``layers`` must be 4-D with the same spatial size
+    (and, with ``channels``, the same channel count); a clear error names the mismatch."""
+    for name in layers:
+        s, t = model.get_layer(name).output.shape, teacher.get_layer(name).output.shape
+        same = len(s) == 4 and len(t) == 4 and s[1:3] == t[1:3] and (not channels or
+                                                                     s[-1] == t[-1])
+        if not same:
+            need = "spatial size and channel count" if channels else "spatial size"
+            raise ValueError(f"{method}: layer {name!r} has student output {tuple(s[1:])} and "
+                             f"teacher output {tuple(t[1:])}; they need 4-D maps of the same "
+                             f"{need}.")
+
+
 def kd_loss(teacher_logits, student_logits, temperature):
     """Hinton et al.'s soft loss: ``T^2 KL(softmax(t/T) || softmax(s/T))``, batch mean.
 

@@ -22,7 +22,5 @@ class DarkKnowledgePermuted(KnowledgeDistillation):
     def soft_teacher_logits(self, teacher_logits):
         probs = tf.nn.softmax(teacher_logits / self.temperature)
         top = tf.one_hot(tf.argmax(probs, axis=-1), tf.shape(probs)[-1], dtype=probs.dtype)
-        seed = tf.stack([tf.constant(self.seed, tf.int64),
-                         tf.cast(self.optimizer.iterations, tf.int64)])
-        permuted = targets.permute_non_target(probs, top, seed)
+        permuted = targets.permute_non_target(probs, top, self.step_seed(self.seed))
         return self.temperature * tf.math.log(tf.maximum(permuted, 1e-30))

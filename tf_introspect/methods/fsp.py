@@ -10,7 +10,8 @@ Student and teacher need the same channel counts at these stages.
 
 import tensorflow as tf
 
-from tf_introspect.methods.at import STAGES, check_spatial
+from tf_introspect.methods.at import STAGES
+from tf_introspect.methods.distill import check_feature_shapes
 from tf_introspect.methods.kd import KnowledgeDistillation
 
 
@@ -28,12 +29,7 @@ class FlowOfSolution(KnowledgeDistillation):
 
     def __init__(self, model, teacher, fsp_weight=1.0, **kwargs):
         super().__init__(model, teacher, feature_layers=STAGES, **kwargs)
-        check_spatial(model, teacher, STAGES, "fsp")
-        for name in STAGES:
-            s, t = model.get_layer(name).output.shape, teacher.get_layer(name).output.shape
-            if s[-1] != t[-1]:
-                raise ValueError(f"fsp: layer {name!r} has {s[-1]} student and {t[-1]} teacher "
-                                 "channels; FSP matrices need equal channel counts.")
+        check_feature_shapes(model, teacher, STAGES, "fsp", channels=True)
         self.fsp_weight = float(fsp_weight)
 
     def distill(self, logits, teacher_logits, features, teacher_features, y):

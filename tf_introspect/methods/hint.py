@@ -3,27 +3,24 @@
 A learned adapter (a 1x1 convolution, trained with the student) maps the student's hint layer
 onto the teacher's representation at the same layer (the 2nd stage, ``stage2``, as in the
 paper); the squared error is added to the student's loss:
-``loss = hint_weight * mean((adapter(s) - t)^2) + lam * CE(p, y)``. FitNets trains the hint
-first and then the student; we train both terms together (single stage), with ``lam = 1`` by
-default so that the label term is the usual CE.
+``loss = hint_weight * mean((adapter(s) - t)^2) + lam * CE(p, y)``, lam = 0.1 as the paper
+sets for every distillation method (5.3). FitNets trains the hint first and then the student;
+we train both terms together (single stage).
 """
 
 import keras
 
-from tf_introspect.methods.distill import Distillation
+from tf_introspect.methods.distill import Distillation, check_feature_shapes
 
 
 class Hint(Distillation):
     """Squared error between ``adapter(student[layer])`` and ``teacher[layer]``, plus CE."""
 
-    def __init__(self, model, teacher, layer="stage2", hint_weight=1.0, lam=1.0, **kwargs):
+    def __init__(self, model, teacher, layer="stage2", hint_weight=1.0, lam=0.1, **kwargs):
         super().__init__(model, teacher, lam=lam, feature_layers=(layer,), **kwargs)
+        check_feature_shapes(model, teacher, [layer], "hint (choose another --hint_layer)")
         s_shape = model.get_layer(layer).output.shape
         t_shape = teacher.get_layer(layer).output.shape
-        if len(s_shape) != 4 or s_shape[1:3] != t_shape[1:3]:
-            raise ValueError(f"hint layer {layer!r}: student output {tuple(s_shape[1:])} and "
-                             f"teacher output {tuple(t_shape[1:])} need the same spatial size "
-                             "(4-D feature maps); choose another --hint_layer.")
         self.hint_weight = float(hint_weight)
         self.adapter = keras.layers.Conv2D(t_shape[-1], 1, name="hint_adapter")
         self.adapter.build(s_shape)

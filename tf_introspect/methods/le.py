@@ -58,10 +58,9 @@ class Introspective(Method):
         active = self.introspective > 0.5
 
         def introspective_targets():
-            seed = tf.stack([tf.constant(self.seed, tf.int64),
-                             tf.cast(self.optimizer.iterations, tf.int64)])
             return targets.explanation_targets(explain(), y, alpha=self.alpha,
-                                               permute=self.permute, seed=seed)
+                                               permute=self.permute,
+                                               seed=self.step_seed(self.seed))
 
         # Only the targets sit in the tf.cond, outside the parameters' tape: the forward
         # pass and the gradient path are the same in both stages (no retracing, no cond in

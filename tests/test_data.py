@@ -392,15 +392,22 @@ def test_real_mnist_in_fashion_folder_is_refused(tmp_path, shared_root):
         data.load_arrays("fashion_mnist", "test", tmp_path)
 
 
+def load_balanced(name, root, image_shape, train_per_class, test_per_class):
+    """Both splits of a real data set; checks shapes and the per-class counts (10 classes)."""
+    x, y = data.load_arrays(name, "train", root)
+    xt, yt = data.load_arrays(name, "test", root)
+    assert x.shape == (10 * train_per_class, *image_shape)
+    assert xt.shape == (10 * test_per_class, *image_shape)
+    assert np.bincount(y).tolist() == [train_per_class] * 10
+    assert np.bincount(yt).tolist() == [test_per_class] * 10
+    return x
+
+
 def test_real_fashion_mnist_from_debian(tmp_path):
     require(data.DEBIAN_FASHION_MNIST_DIR, "apt-get install -y dataset-fashion-mnist")
     with warnings.catch_warnings():
         warnings.simplefilter("error", data.ChecksumWarning)
-        x, y = data.load_arrays("fashion_mnist", "train", tmp_path)
-        xt, yt = data.load_arrays("fashion_mnist", "test", tmp_path)
-    assert x.shape == (60000, 28, 28, 1) and xt.shape == (10000, 28, 28, 1)
-    assert np.bincount(y).tolist() == [6000] * 10
-    assert np.bincount(yt).tolist() == [1000] * 10
+        x = load_balanced("fashion_mnist", tmp_path, (28, 28, 1), 6000, 1000)
     meta = data.info("fashion_mnist")
     np.testing.assert_allclose(pixel_stats(x), [meta.mean, meta.std], atol=1e-4)
 
@@ -418,11 +425,7 @@ def real_cifar_root(tmp_path_factory):
 
 
 def test_real_cifar10(real_cifar_root):
-    x, y = data.load_arrays("cifar10", "train", real_cifar_root)
-    xt, yt = data.load_arrays("cifar10", "test", real_cifar_root)
-    assert x.shape == (50000, 32, 32, 3) and xt.shape == (10000, 32, 32, 3)
-    assert np.bincount(y).tolist() == [5000] * 10
-    assert np.bincount(yt).tolist() == [1000] * 10
+    x = load_balanced("cifar10", real_cifar_root, (32, 32, 3), 5000, 1000)
     meta = data.info("cifar10")
     # JPEG re-encoding shifts the statistics a little (README: std about 1% lower).
     mean, std = pixel_stats(x)

@@ -13,11 +13,13 @@ import os
 import time
 
 from absl import app, logging
+from absl import flags as absl_flags
 
 from tf_introspect import flags as ti_flags
 from tf_introspect.flags import ConfigError
 
 ti_flags.define_flags()
+absl_flags.adopt_module_key_flags(ti_flags)   # --helpshort lists them
 FLAGS = ti_flags.FLAGS
 
 

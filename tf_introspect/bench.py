@@ -4,7 +4,8 @@ For each case, the compiled ``train_step`` of CE and of LE (and of LE while stil
 are built on the same model architecture and the same random batch, warmed up, then timed in
 interleaved rounds (so drift of the machine hits all alike); the median time per step and the
 ratio to CE are printed. Cases (issue targets in brackets): LE(Grad-CAM) / CE for resnet8 and
-resnet14 at batch 128 [<= 1.05], LE(Grad) / CE for mlp1024 at batch 128 and 16 [<= 4].
+resnet14 at batch 128 [<= 1.05], LE(Grad) / CE for mlp1024 at batch 128 and 16 [<= 4]. For the
+ResNets, KD from a ResNet-26 teacher is timed too: the teacher's cost that LE avoids (paper 4).
 
 Flags: ``--cases`` to pick cases, ``--rounds`` and ``--steps`` for precision, ``--json`` to
 write the results.
@@ -16,11 +17,11 @@ import time
 
 from absl import app, flags
 
-CASES = {
-    "resnet8_b128_grad_cam": ("resnet8", 128, "grad_cam"),
-    "resnet14_b128_grad_cam": ("resnet14", 128, "grad_cam"),
-    "mlp1024_b128_grad": ("mlp1024", 128, "grad"),
-    "mlp1024_b16_grad": ("mlp1024", 16, "grad"),
+CASES = {  # model, batch, explainer, KD teacher (for the KD / CE column; None: not timed)
+    "resnet8_b128_grad_cam": ("resnet8", 128, "grad_cam", "resnet26"),
+    "resnet14_b128_grad_cam": ("resnet14", 128, "grad_cam", "resnet26"),
+    "mlp1024_b128_grad": ("mlp1024", 128, "grad", None),
+    "mlp1024_b16_grad": ("mlp1024", 16, "grad", None),
 }
 
 flags.DEFINE_list("cases", list(CASES), f"Cases to run, from: {', '.join(CASES)}.")
@@ -31,27 +32,30 @@ flags.DEFINE_string("json", None, "Write the results to this JSON file.")
 FLAGS = flags.FLAGS
 
 
-def compiled_step(method_name, model_name, explainer, introspective=True):
+def compiled_step(method_name, model_name, explainer, introspective=True, teacher=None):
     import keras
     import tensorflow as tf
 
     from tf_introspect import methods, models
     keras.utils.set_random_seed(0)
     model = models.get(model_name, weight_decay=5e-4)
-    cfg = dict(explainer=explainer, alpha=0.9, lam=0.1, seed=0)
-    method = methods.build(method_name, model, cfg)
+    cfg = dict(explainer=explainer, alpha=0.9, lam=0.1, seed=0, temperature=4.0)
+    teacher = models.get(teacher) if teacher else None
+    method = methods.build(method_name, model, cfg, teacher)
     if hasattr(method, "introspective"):
         method.introspective.assign(float(introspective))
     method.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"])
     return tf.function(method.train_step), model.input_shape[1:]
 
 
-def time_case(model_name, batch, explainer, rounds, steps):
-    """Median seconds per step for CE, LE and LE-in-warm-up, interleaved."""
+def time_case(model_name, batch, explainer, teacher, rounds, steps):
+    """Median seconds per step for CE, LE, LE-in-warm-up (and KD), interleaved."""
     import tensorflow as tf
     variants = {"ce": compiled_step("ce", model_name, explainer),
                 "le": compiled_step("le", model_name, explainer),
                 "le_warmup": compiled_step("le", model_name, explainer, introspective=False)}
+    if teacher:
+        variants["kd"] = compiled_step("kd", model_name, explainer, teacher=teacher)
     shape = variants["ce"][1]
     x = tf.random.stateless_normal((batch, *shape), seed=[0, 1])
     y = tf.random.stateless_uniform((batch,), seed=[0, 2], maxval=10, dtype=tf.int32)
@@ -74,16 +78,22 @@ def main(argv):
     unknown = [c for c in FLAGS.cases if c not in CASES]
     if unknown:
         raise app.UsageError(f"Unknown case(s) {unknown}; valid choices: {', '.join(CASES)}.")
+    import tensorflow as tf
+    # Every variant traces its step once or twice at warm-up; TF's retracing heuristic would
+    # warn about these expected first traces across the many functions.
+    tf.get_logger().setLevel("ERROR")
     results = {}
-    print(f"{'case':28s} {'CE ms':>8s} {'LE ms':>8s} {'LE/CE':>7s} {'warm-up/CE':>11s}")
+    print(f"{'case':28s} {'CE ms':>8s} {'LE ms':>8s} {'LE/CE':>7s} {'warm-up/CE':>11s} "
+          f"{'KD(resnet26)/CE':>16s}")
     for case in FLAGS.cases:
         t = time_case(*CASES[case], FLAGS.rounds, FLAGS.steps)
-        results[case] = {**{f"{k}_ms": round(v * 1e3, 2) for k, v in t.items()},
-                         "le_over_ce": round(t["le"] / t["ce"], 3),
-                         "warmup_over_ce": round(t["le_warmup"] / t["ce"], 3)}
-        r = results[case]
+        r = results[case] = {f"{k}_ms": round(v * 1e3, 2) for k, v in t.items()}
+        for name in ("le", "le_warmup", "kd"):
+            if name in t:
+                r[f"{name}_over_ce"] = round(t[name] / t["ce"], 3)
+        kd = f"{r['kd_over_ce']:16.3f}" if "kd" in t else f"{'-':>16s}"
         print(f"{case:28s} {r['ce_ms']:8.2f} {r['le_ms']:8.2f} {r['le_over_ce']:7.3f} "
-              f"{r['warmup_over_ce']:11.3f}", flush=True)
+              f"{r['le_warmup_over_ce']:11.3f} {kd}", flush=True)
     if FLAGS.json:
         with open(FLAGS.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 
 from tf_introspect.explainers.base import Explainer
+from tf_introspect.models import single_input
 
 
 def _four_d_layers(model):
@@ -77,7 +78,7 @@ class GradCam(Explainer):
             raise ValueError(f"Unknown or non-4-D Grad-CAM layer {layer!r}; layers of model "
                              f"{model.name!r} with a 4-D output: {', '.join(candidates)}.")
         super().__init__(model, layer)
-        self.view = keras.Model(inputs[0] if len(inputs) == 1 else inputs,
+        self.view = keras.Model(single_input(model),
                                 [model.get_layer(layer).output, model.outputs[0]],
                                 name=f"{model.name}_gradcam_view")
         self.head = _pooled_linear_head(model, layer)

@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 
 from tf_introspect.methods.base import Method, cross_entropy
+from tf_introspect.models import single_input
 
 
 def feature_view(model, layers):
@@ -26,11 +27,6 @@ def feature_view(model, layers):
                          "stage1..stage3).")
     outputs = [model.get_layer(name).output for name in layers] + [model.outputs[0]]
     return keras.Model(single_input(model), outputs, name=f"{model.name}_features")
-
-
-def single_input(model):
-    """The model's input tensor (one-input models are called with a tensor, not a list)."""
-    return model.inputs[0] if len(model.inputs) == 1 else model.inputs
 
 
 def check_feature_shapes(model, teacher, layers, method, channels=False):

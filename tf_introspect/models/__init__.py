@@ -28,6 +28,12 @@ def list_models():
     return sorted(_REGISTRY)
 
 
+def single_input(model):
+    """A functional model's input tensor, or the list of them if it has several (a one-input
+    model is then called with a tensor, as Keras expects)."""
+    return model.inputs[0] if len(model.inputs) == 1 else model.inputs
+
+
 def get(name, num_classes=10, input_shape=None, **kw):
     """Build the registered model ``name``.
 

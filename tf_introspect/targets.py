@@ -14,6 +14,12 @@ non-negative. A zero explanation has cosine 0 with everything (not NaN); if ever
 import tensorflow as tf
 
 
+def check_alpha(alpha):
+    """Eq. 6's ground-truth mass must lie strictly between 0 and 1."""
+    if not 0.0 < float(alpha) < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}.")
+
+
 def cosine_to_ground_truth(explanations, labels):
     """``cos(e_i^k, e_i^{y_i})`` for every class ``k``: shape ``[batch, classes]``.
 
@@ -21,8 +27,16 @@ def cosine_to_ground_truth(explanations, labels):
       explanations: ``[batch, classes, ...]``.
       labels: integer class ids ``[batch]`` or one-hot ``[batch, classes]``.
     """
-    flat, onehot = _flatten_and_onehot(explanations, labels)
-    unit = tf.math.divide_no_nan(flat, tf.norm(flat, axis=-1, keepdims=True))
+    return _cosine_to_ground_truth(*_flatten_and_onehot(explanations, labels))
+
+
+def _unit(flat):
+    """Rows of ``flat [b, c, d]`` scaled to unit norm; all-zero rows stay zero (no NaN)."""
+    return tf.math.divide_no_nan(flat, tf.norm(flat, axis=-1, keepdims=True))
+
+
+def _cosine_to_ground_truth(flat, onehot):
+    unit = _unit(flat)
     unit_gt = tf.einsum("bkd,bk->bd", unit, onehot)
     return tf.einsum("bkd,bd->bk", unit, unit_gt)
 
@@ -32,8 +46,7 @@ def class_similarity(explanations):
 
     Averaged over a data set this is the class-similarity picture of paper Figure 2.
     """
-    flat = _flatten(explanations)
-    unit = tf.math.divide_no_nan(flat, tf.norm(flat, axis=-1, keepdims=True))
+    unit = _unit(_flatten(explanations))
     return tf.einsum("bkd,bmd->bkm", unit, unit)
 
 
@@ -49,10 +62,9 @@ def explanation_targets(explanations, labels, alpha=0.9, permute=False, seed=Non
       seed: for ``permute``: ``None`` (global RNG), an int, or a shape-``[2]`` int tensor for
         stateless sampling (a training step passes a fresh one every step).
     """
-    if not 0.0 < float(alpha) < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}.")
-    _, onehot = _flatten_and_onehot(explanations, labels)
-    cos = cosine_to_ground_truth(explanations, labels)
+    check_alpha(alpha)
+    flat, onehot = _flatten_and_onehot(explanations, labels)
+    cos = _cosine_to_ground_truth(flat, onehot)
     share = (cos + 1.0) * (1.0 - onehot)
     total = tf.reduce_sum(share, axis=-1, keepdims=True)
     num_classes = tf.cast(tf.shape(onehot)[-1], onehot.dtype)

@@ -42,8 +42,7 @@ class Introspective(Method):
 
     def __init__(self, model, explainer="grad_cam", alpha=0.9, lam=0.1, layer=None,
                  permute=False, seed=0, introspective=True, **kwargs):
-        if not 0.0 < alpha < 1.0:
-            raise ValueError(f"alpha must be in (0, 1), got {alpha!r}.")
+        targets.check_alpha(alpha)
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam!r}.")
         super().__init__(model, **kwargs)

@@ -173,8 +173,8 @@ def test_finished_runs_are_reused_and_checked(mnist_dir, tmp_path):
     assert (tmp_path / "metrics.json").read_text() == first          # not trained again
     result = cli("--method=ls", "--model=mlp1024", f"--data_dir={mnist_dir}",
                  f"--workdir={tmp_path}")
-    assert result.returncode != 0 and "holds a finished run with {'method': 'ce'}" in \
-        result.stderr
+    assert result.returncode != 0 and \
+        "holds a finished run with {'method': 'ce'}, not {'method': 'ls'}" in result.stderr
     # a teacher that does not fit the data set fails at start
     result = cli("--method=kd", "--model=resnet8", "--dataset=cifar10",
                  f"--teacher={tmp_path / 'model.keras'}", f"--workdir={tmp_path / 'kd'}")

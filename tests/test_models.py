@@ -2,6 +2,7 @@
 
 import inspect
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -50,13 +51,31 @@ def test_conv_layer_counts(name, convs):
     assert sum("conv" in layer.name for layer in model.layers) == convs
 
 
-def test_num_classes_input_shape_and_weight_decay():
+def test_num_classes_input_shape_and_weight_decay_on_every_parameter():
+    # Reference code: PyTorch's coupled weight decay on all parameters (BN and biases too).
     model = models.get("resnet8", num_classes=100, input_shape=(28, 28, 1), weight_decay=5e-4)
     assert model(tf.zeros((1, 28, 28, 1))).shape == (1, 100)
-    kernel = model.get_layer("logits").kernel
-    expected = 2.5e-4 * float(tf.reduce_sum(kernel ** 2))
-    assert len(model.losses) == sum("conv" in l.name for l in model.layers) + 1
-    assert any(abs(float(loss) - expected) < 1e-6 for loss in model.losses)
+    expected = 2.5e-4 * sum(float(tf.reduce_sum(w ** 2)) for w in model.trainable_weights)
+    assert float(tf.add_n(model.losses)) == pytest.approx(expected, rel=1e-5)
+    assert len(model.losses) == len(model.trainable_weights)
+    assert not models.get("mlp1024").losses
+
+
+@pytest.mark.parametrize("name", ["resnet8", "cnn6"])
+def test_reference_initialisation_and_batch_norm(name):
+    model = models.get(name)
+    for layer in model.layers:
+        if "conv" in layer.name:                 # N(0, sqrt(2 / (k * k * out_channels)))
+            k, _, _, out = layer.kernel.shape
+            assert layer.bias is None
+            std = float(np.std(layer.kernel.numpy()))
+            assert std == pytest.approx((2.0 / (k * k * out)) ** 0.5, rel=0.25)
+        if "bn" in layer.name:                    # PyTorch defaults: momentum 0.1, eps 1e-5
+            assert (layer.momentum, layer.epsilon) == (0.9, 1e-5)
+    logits = model.get_layer("logits")            # U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    bound = logits.kernel.shape[0] ** -0.5
+    for w in (logits.kernel.numpy(), logits.bias.numpy()):
+        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.8 * bound
 
 
 def test_dropout_rate():
@@ -69,3 +88,16 @@ def test_dropout_rate():
 def test_unknown_model_lists_choices():
     with pytest.raises(ValueError, match="Unknown model 'vgg'.*resnet8"):
         models.get("vgg")
+
+
+def test_same_seed_same_weights_and_no_two_layers_alike():
+    # Initialisers are drawn per layer from the global seed (a shared initialiser instance
+    # would fix its seed at import: different weights per process, equal ones per shape).
+    def weights():
+        keras.utils.set_random_seed(7)
+        return models.get("resnet8")
+    a, b = weights(), weights()
+    for wa, wb in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(wa.numpy(), wb.numpy())
+    k1, k2 = (a.get_layer(f"stage1_block1_{s}_conv").kernel.numpy() for s in "ab")
+    assert k1.shape == k2.shape and not np.allclose(k1, k2)

@@ -728,14 +728,17 @@ def load_arrays(name: str, split: str, data_dir: str | os.PathLike | None = None
 def make_dataset(name: str, split: str, batch_size: int, *,
                  data_dir: str | os.PathLike | None = None, limit: int | None = None,
                  shuffle: bool | None = None, augment: bool | None = None, seed: int = 0,
-                 drop_remainder: bool = False) -> "tf.data.Dataset":
+                 drop_remainder: bool = False, validation_split: int = 0) -> "tf.data.Dataset":
     """A ``tf.data`` pipeline over one split, yielding ``(x, y)`` batches.
 
     ``x`` is float32 ``[b, h, w, c]``: pixels scaled to ``[0, 1]``, then normalised per channel
     with ``info(name).mean`` / ``.std``; ``y`` is int32 ``[b]``.
 
     Args:
-      limit: keep only the first ``limit`` examples (before shuffling).
+      split: ``train``, ``test``, or ``validation``: the last ``validation_split`` examples
+        of the training set (after ``limit``), held out for choosing hyper-parameters; with
+        ``validation_split > 0`` the ``train`` split is the rest of the training set.
+      limit: keep only the first ``limit`` examples (before the hold-out and shuffling).
       shuffle: full-buffer shuffle, reshuffled every epoch; default ``split == "train"``.
       augment: the paper's CIFAR augmentation (zero-pad 4 pixels each side, random crop back to
         the original size, random horizontal flip); default ``split == "train"`` for CIFAR.
@@ -748,11 +751,21 @@ def make_dataset(name: str, split: str, batch_size: int, *,
     import tensorflow as tf
 
     meta = info(name)
-    x, y = load_arrays(name, split, data_dir)
+    _check_choice("split", split, (*SPLITS, "validation"))
+    x, y = load_arrays(name, "test" if split == "test" else "train", data_dir)
     if limit is not None:
         if limit < 1:
             raise ValueError(f"limit must be positive, got {limit}")
         x, y = x[:limit], y[:limit]
+    if split == "validation" and not validation_split:
+        raise ValueError("split 'validation' needs validation_split > 0 (examples held out "
+                         "from the training set).")
+    if validation_split and split != "test":
+        if not 0 < validation_split < len(x):
+            raise ValueError(f"validation_split={validation_split} must be between 1 and "
+                             f"{len(x) - 1}: the training set has {len(x)} examples.")
+        cut = len(x) - validation_split
+        x, y = (x[cut:], y[cut:]) if split == "validation" else (x[:cut], y[:cut])
     shuffle = split == "train" if shuffle is None else shuffle
     augment = (split == "train" and name.startswith("cifar")) if augment is None else augment
 

@@ -4,12 +4,14 @@ Flags are defined in :mod:`tf_introspect.flags` (paper defaults per model); flag
 paper's table cells are in ``flags/`` (``--flagfile=flags/table3/mlp1024_le.flags``). The run
 writes into ``--workdir``: TensorBoard logs (``tb/``), a backup to resume an interrupted run
 (``backup/``, simply run the same command again), ``history.csv``, the trained classifier
-``model.keras`` and ``metrics.json`` (test accuracy and error, all settings, wall time), the
-last two written atomically.
+``model.keras`` and ``metrics.json`` (final and best-over-epochs test accuracy, all settings,
+wall time), the last two written atomically. A run whose loss becomes NaN stops with an error
+and writes neither.
 """
 
 import json
 import os
+import shutil
 import time
 
 from absl import app, logging
@@ -76,9 +78,8 @@ def compile_method(method, cfg, steps_per_epoch):
     if boundaries:
         lr = keras.optimizers.schedules.PiecewiseConstantDecay(
             boundaries, [cfg["lr"] * cfg["lr_decay"] ** i for i in range(len(boundaries) + 1)])
-    # No XLA: the LE step (a pfor Jacobian inside tf.cond, custom gradients) is tested without.
     method.compile(optimizer=keras.optimizers.SGD(lr, momentum=cfg["momentum"]),
-                   metrics=["accuracy"], jit_compile=False)
+                   metrics=["accuracy"], jit_compile=ti_flags.use_jit(cfg))
 
 
 def callbacks(cfg, test):
@@ -87,7 +88,8 @@ def callbacks(cfg, test):
     from tf_introspect import methods
     from tf_introspect.callbacks import ExplanationImages, WarmupSwitch
     workdir = cfg["workdir"]
-    result = [keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup")),
+    result = [keras.callbacks.TerminateOnNaN(),
+              keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup")),
               keras.callbacks.TensorBoard(os.path.join(workdir, "tb")),
               keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True)]
     if methods.entry(cfg["method"]).warmup:
@@ -114,20 +116,38 @@ def write_json_atomic(path, obj):
     os.replace(tmp, path)
 
 
+def best_over_epochs(history_csv, key):
+    """``(best value, its epoch)`` of column ``key`` of the CSVLogger file (all epochs, also
+    those of an interrupted and resumed run; a re-run epoch counts once, its last row)."""
+    import csv
+    with open(history_csv) as f:
+        rows = {int(r["epoch"]): float(r[key]) for r in csv.DictReader(f) if r.get(key)}
+    if not rows:
+        return None, None
+    epoch = max(rows, key=lambda e: (rows[e], -e))
+    return rows[epoch], epoch
+
+
 def run(cfg):
     """Train and evaluate as ``cfg`` says; returns the metrics dict also written to disk."""
     import keras
+    import numpy as np
 
     from tf_introspect import data, methods, report, teachers
     start = time.time()
-    done = None if cfg.get("overwrite") else report.finished(
-        cfg["workdir"], method=cfg["method"], model=cfg["model"], dataset=cfg["dataset"])
+    done = None if cfg.get("overwrite") else report.finished(cfg["workdir"], cfg)
     if done is not None:
-        print(f"{cfg['workdir']} already holds this finished run; reusing it "
+        print(f"{cfg['workdir']} already holds this finished run (same settings); reusing it "
               "(--overwrite trains again).")
         return done
+    if cfg.get("overwrite") and report.load(cfg["workdir"]) is not None:
+        # a finished run is trained again from scratch: its history and backup must not mix in
+        shutil.rmtree(os.path.join(cfg["workdir"], "backup"), ignore_errors=True)
+        for name in ("history.csv", "metrics.json"):
+            if os.path.exists(os.path.join(cfg["workdir"], name)):
+                os.remove(os.path.join(cfg["workdir"], name))
     kind = methods.entry(cfg["method"]).teacher
-    keras.utils.set_random_seed(cfg["seed"])
+    seed_everything(cfg)
     strategy = make_strategy(cfg["strategy"])
     if not is_chief(strategy):   # multi-worker: only the chief writes the real outputs
         cfg = {**cfg, "workdir": os.path.join(cfg["workdir"], f"worker{worker_id(strategy)}")}
@@ -136,36 +156,65 @@ def run(cfg):
         method = build(cfg, teacher)
     os.makedirs(cfg["workdir"], exist_ok=True)
     used = teachers.prepare(cfg, kind, teacher, run)
-    keras.utils.set_random_seed(cfg["seed"])  # the same training randomness with or without it
-    common = dict(data_dir=cfg["data_dir"], seed=cfg["seed"])
-    train = data.make_dataset(cfg["dataset"], "train", cfg["batch_size"],
-                              limit=cfg["train_limit"], **common)
-    test = data.make_dataset(cfg["dataset"], "test", cfg["batch_size"],
-                             limit=cfg["test_limit"], **common)
+    seed_everything(cfg)  # the same training randomness with or without a teacher
+    common = dict(data_dir=cfg["data_dir"], seed=cfg["seed"], batch_size=cfg["batch_size"])
+    held_out = cfg.get("validation_split") or 0
+    train = data.make_dataset(cfg["dataset"], "train", limit=cfg["train_limit"],
+                              validation_split=held_out, **common)
+    test = data.make_dataset(cfg["dataset"], "test", limit=cfg["test_limit"], **common)
+    validation = test if not held_out else data.make_dataset(
+        cfg["dataset"], "validation", limit=cfg["train_limit"], validation_split=held_out,
+        **common)
     steps_per_epoch = int(train.cardinality())
     with strategy.scope():
         compile_method(method, cfg, steps_per_epoch)
     logging.info("Training %s with %s on %s (%d steps/epoch of %d) for %d epochs.",
                  cfg["model"], cfg["method"], cfg["dataset"], steps_per_epoch,
                  cfg["batch_size"], cfg["epochs"])
-    history = method.fit(train, epochs=cfg["epochs"], validation_data=test, shuffle=False,
-                         callbacks=callbacks(cfg, test), verbose=cfg["verbose"])  # data shuffles
+    history = method.fit(train, epochs=cfg["epochs"], validation_data=validation,
+                         shuffle=False, callbacks=callbacks(cfg, test),  # data shuffles
+                         verbose=cfg["verbose"])
+    final_train = {k: float(v[-1]) for k, v in history.history.items()}
+    if not all(np.isfinite(v) for v in final_train.values()):
+        raise TrainingDiverged(f"training diverged (non-finite loss or metric: {final_train}); "
+                               f"nothing was saved to {cfg['workdir']}. Lower --lr?")
     scores = method.evaluate(test, verbose=0, return_dict=True)
     model_path = save_atomic(method.model, os.path.join(cfg["workdir"], "model.keras"))
     extra = {f"{k}_path": v for k, v in used.items()}
     if isinstance(method, methods.MutualLearning):
         extra["peer_path"] = save_atomic(method.peer, os.path.join(cfg["workdir"], "peer.keras"))
         extra["peer_test_accuracy"] = float(scores["peer_accuracy"])
+    best, best_epoch = best_over_epochs(os.path.join(cfg["workdir"], "history.csv"),
+                                        "val_accuracy")
+    name = "validation" if held_out else "test"
+    extra.update({f"best_{name}_accuracy": best, f"best_{name}_epoch": best_epoch})
+    if held_out:
+        extra["validation_accuracy"] = final_train.get("val_accuracy")
     metrics = {
         "method": cfg["method"], "model": cfg["model"], "dataset": cfg["dataset"],
         "epochs": cfg["epochs"], "test_accuracy": float(scores["accuracy"]),
         "test_error": 1.0 - float(scores["accuracy"]), "test_loss": float(scores["loss"]),
-        "final_train": {k: float(v[-1]) for k, v in history.history.items()},
-        "wall_time_s": round(time.time() - start, 1), "flags": cfg, "model_path": model_path,
-        **extra,
+        "final_train": final_train, "wall_time_s": round(time.time() - start, 1),
+        "flags": cfg, "model_path": model_path, **extra,
     }
     write_json_atomic(os.path.join(cfg["workdir"], "metrics.json"), metrics)
     return metrics
+
+
+def seed_everything(cfg):
+    """Python, NumPy and TensorFlow seeds; with ``--deterministic`` also TensorFlow's op
+    determinism, except for an XLA-compiled step: Keras turns XLA off under op determinism,
+    and XLA's CPU code is deterministic for a fixed program and machine (two identical XLA
+    runs giving bit-identical weights is tested)."""
+    import keras
+    import tensorflow as tf
+    keras.utils.set_random_seed(cfg["seed"])
+    if cfg.get("deterministic") and not ti_flags.use_jit(cfg):
+        tf.config.experimental.enable_op_determinism()
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: the run is not recorded as finished."""
 
 
 def main(argv):
@@ -175,7 +224,7 @@ def main(argv):
     try:
         cfg = ti_flags.resolve({name: FLAGS[name].value for name in ti_flags.flag_names()})
         metrics = run(cfg)
-    except (ConfigError, data.DataNotFoundError) as e:
+    except (ConfigError, data.DataNotFoundError, TrainingDiverged) as e:
         raise SystemExit(f"error: {e}") from None
     print(f"{cfg['method']} {cfg['model']} {cfg['dataset']}: test accuracy "
           f"{metrics['test_accuracy']:.4f} (error {metrics['test_error']:.4f}) after "

@@ -18,19 +18,21 @@ def load(workdir):
         return json.load(f)
 
 
-def finished(workdir, **expected):
+def finished(workdir, cfg):
     """The metrics of a finished run in ``workdir`` (None if unfinished). Raises
-    ``ConfigError`` when it was a different run: ``expected`` settings (e.g. ``model``,
-    ``dataset``, ``method``) must match."""
+    ``ConfigError`` when it was a different run: every setting that decides the result
+    (``flags.result_settings``) must match ``cfg``'s."""
+    from tf_introspect.flags import ConfigError, result_settings
     metrics = load(workdir)
     if metrics is None:
         return None
+    expected = result_settings(cfg)
     wrong = {k: metrics["flags"].get(k) for k, v in expected.items()
              if metrics["flags"].get(k) != v}
     if wrong:
-        from tf_introspect.flags import ConfigError
-        raise ConfigError(f"{workdir} holds a finished run with {wrong}, not {expected}; "
-                          "use another work folder (or --overwrite for the main run).")
+        raise ConfigError(f"{workdir} holds a finished run with {wrong}, not "
+                          f"{ {k: expected[k] for k in wrong} }; use another work folder (or "
+                          "--overwrite for the main run).")
     return metrics
 
 

@@ -14,13 +14,15 @@ model      convs/stage   parameters, 10 classes
 ``cnn10``  3, 3, 4       651,242
 =========  ============  ===========================
 
-(all weights incl. batch-norm statistics, ``model.count_params()``; checked by ``tests/test_models.py``). Layer names: ``stage{s}_conv{i}``,
+(all weights incl. batch-norm statistics, ``model.count_params()``; checked by
+``tests/test_models.py``). Initialisation, batch norm and weight decay: the ResNets' reference
+conventions (:mod:`tf_introspect.models.layers`). Layer names: ``stage{s}_conv{i}``,
 ``stage{s}_bn{i}``, ``stage{s}_relu{i}``, and ``stage{s}`` for the pooled stage output.
 """
 
 import keras
 
-from tf_introspect.models.layers import l2, maybe_dropout
+from tf_introspect.models.layers import batch_norm, conv, dense, maybe_dropout
 
 _PLANS = {6: (2, 2, 2), 8: (2, 3, 3), 10: (3, 3, 4)}
 _WIDTHS = (32, 64, 128)
@@ -32,16 +34,13 @@ def _cnn(depth, num_classes=10, input_shape=None, weight_decay=0.0, dropout_rate
     x = inputs
     for s, (n_conv, width) in enumerate(zip(_PLANS[depth], _WIDTHS), start=1):
         for i in range(1, n_conv + 1):
-            x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False,
-                                    kernel_regularizer=l2(weight_decay),
-                                    name=f"stage{s}_conv{i}")(x)
-            x = keras.layers.BatchNormalization(name=f"stage{s}_bn{i}")(x)
+            x = conv(width, 3, weight_decay, f"stage{s}_conv{i}")(x)
+            x = batch_norm(weight_decay, f"stage{s}_bn{i}")(x)
             x = keras.layers.ReLU(name=f"stage{s}_relu{i}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"stage{s}")(x)
         x = maybe_dropout(x, dropout_rate, name=f"stage{s}_dropout")
     x = keras.layers.Flatten(name="flatten")(x)
-    logits = keras.layers.Dense(num_classes, kernel_regularizer=l2(weight_decay),
-                                name="logits")(x)
+    logits = dense(x, num_classes, weight_decay, "logits")
     return keras.Model(inputs, logits, name=f"cnn{depth}")
 
 

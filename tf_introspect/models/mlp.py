@@ -2,11 +2,14 @@
 
 import keras
 
-from tf_introspect.models.layers import l2, maybe_dropout
+from tf_introspect.models.layers import dense, maybe_dropout
 
 
 def mlp1024(num_classes=10, input_shape=None, weight_decay=0.0, dropout_rate=0.0):
     """MLP ``784-1024-1024-num_classes`` with ReLU, returning logits.
+
+    Dense layers with PyTorch's default initialisation and decay on weights and biases, as
+    for every model of the registry (:mod:`tf_introspect.models.layers`).
 
     Images are flattened inside the model, so the same ``(28, 28, 1)`` MNIST pipeline feeds
     every model. Parameters for 10 classes: 784*1024+1024 + 1024*1024+1024 + 1024*10+10 =
@@ -16,9 +19,7 @@ def mlp1024(num_classes=10, input_shape=None, weight_decay=0.0, dropout_rate=0.0
     inputs = keras.Input(input_shape, name="image")
     x = keras.layers.Flatten(name="flatten")(inputs)
     for i in (1, 2):
-        x = keras.layers.Dense(1024, activation="relu", kernel_regularizer=l2(weight_decay),
-                               name=f"dense{i}")(x)
+        x = dense(x, 1024, weight_decay, f"dense{i}", activation="relu")
         x = maybe_dropout(x, dropout_rate, name=f"dropout{i}")
-    logits = keras.layers.Dense(num_classes, kernel_regularizer=l2(weight_decay),
-                                name="logits")(x)
+    logits = dense(x, num_classes, weight_decay, "logits")
     return keras.Model(inputs, logits, name="mlp1024")

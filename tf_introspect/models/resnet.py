@@ -14,21 +14,21 @@ model         n    parameters, 10 classes
 ``resnet26``  4    371,706
 ============  ===  =======================
 
-(all weights incl. batch-norm statistics, ``model.count_params()``; checked by ``tests/test_models.py``). The output of each stage is the layer named
+(all weights incl. batch-norm statistics, ``model.count_params()``; checked by
+``tests/test_models.py``). Initialisation, batch norm and weight decay follow the reference code
+(TAKD's ``resnet_cifar.py``), see :mod:`tf_introspect.models.layers`. The output of each stage is the layer named
 ``stage1``, ``stage2``, ``stage3`` (used by Hint, AT and FSP); ``stage3`` is the last
 convolutional feature map, the default Grad-CAM layer (8x8x64 for 32x32 inputs).
 """
 
 import keras
 
-from tf_introspect.models.layers import l2, maybe_dropout
+from tf_introspect.models.layers import batch_norm, conv, dense, maybe_dropout
 
 
 def _conv_bn(x, filters, stride, weight_decay, name, kernel=3):
-    x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
-                            kernel_initializer="he_normal",
-                            kernel_regularizer=l2(weight_decay), name=f"{name}_conv")(x)
-    return keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = conv(filters, kernel, weight_decay, f"{name}_conv", strides=stride)(x)
+    return batch_norm(weight_decay, f"{name}_bn")(x)
 
 
 def _block(x, filters, stride, weight_decay, name, out_name):
@@ -57,8 +57,7 @@ def _resnet(depth, num_classes=10, input_shape=None, weight_decay=0.0, dropout_r
             x = _block(x, filters, stride, weight_decay, f"stage{s}_block{b}", out_name)
         x = maybe_dropout(x, dropout_rate, name=f"stage{s}_dropout")
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    logits = keras.layers.Dense(num_classes, kernel_regularizer=l2(weight_decay),
-                                name="logits")(x)
+    logits = dense(x, num_classes, weight_decay, "logits")
     return keras.Model(inputs, logits, name=f"resnet{depth}")
 
 

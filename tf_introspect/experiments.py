@@ -1,0 +1,381 @@
+"""Resumable experiment runner: ``python -m tf_introspect.experiments run|status|report``.
+
+A *plan* (a TOML file under ``experiments/``, data not code) lists the cells of a paper table:
+each cell a flag file of ``flags/`` plus the plan's protocol flags (e.g. the ``short``
+protocol's epochs), run for every seed of the plan; a cell with a ``grid`` first runs one
+seed per grid value on a validation split held out from the training set and then uses the
+value with the best final validation accuracy (never the test set). Every run is one
+``python -m tf_introspect.main`` process, working in ``runs/<plan>/<cell>/<run>/`` (it resumes
+there from its backup after an interruption); when it finishes, its ``metrics.json`` and
+``history.csv`` are copied (no weights) with a ``run.json`` -- the exact command, the git
+commit, the protocol, the machine, the wall time and the settings that decide the result --
+into ``results/<plan>/<cell>/<run>/``, the folder that is committed. A run whose ``results``
+record holds the same settings and protocol is skipped; one whose settings differ is run
+again. So a plan can be started in the background in several sessions, and each adds what is
+missing::
+
+    nohup python -m tf_introspect.experiments run experiments/table3_short.toml &
+    python -m tf_introspect.experiments status experiments/table3_short.toml
+    python -m tf_introspect.experiments report          # regenerates docs/RESULTS.md
+
+Plan keys: ``description``, ``protocol`` (a name, e.g. ``short`` or ``paper``), ``data_dir``
+(relative to the repository), ``seeds``, ``validation_split`` (images held out for grids),
+``grid_seed``, ``reference`` (the cell compared with all others), ``[flags]`` (protocol flags
+for every run) and ``[[cell]]`` tables with ``name``, ``flagfile``, optional ``flags``,
+``grid = {flag = [values]}``, ``seeds``, and ``paper`` / ``paper_std`` (the paper's test
+accuracy in %, shown beside ours).
+"""
+
+import argparse
+import concurrent.futures
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = REPO   # where results/ and runs/ live (tests point it elsewhere)
+RESULTS = "results"
+RUNS = "runs"
+RESULTS_DOC = os.path.join("docs", "RESULTS.md")
+RECORDED = ("metrics.json", "history.csv")
+
+
+class PlanError(ValueError):
+    """A plan that cannot be run (unknown method, flag or file): raised before any training."""
+
+
+@dataclasses.dataclass
+class Run:
+    """One training run of a plan: a cell at one seed, or one grid point."""
+
+    plan: str
+    cell: str
+    name: str                     # seed<N> or grid/<flag>=<value>
+    args: list                    # command-line flags of tf_introspect.main (no --workdir)
+    settings: dict                # flags.result_settings of the resolved configuration
+    grid: str = ""                # the cell's grid flag when this run is a grid point
+    after_grid: str = ""          # the cell whose grid must be finished first (its value)
+
+    @property
+    def result_dir(self):
+        """``results/<plan>/<cell>/<run>``, relative to the repository."""
+        return os.path.relpath(os.path.join(ROOT, RESULTS, self.plan, self.cell, self.name),
+                               REPO)
+
+    @property
+    def workdir(self):
+        """``runs/<plan>/<cell>/<run>``, relative to the repository."""
+        return os.path.relpath(os.path.join(ROOT, RUNS, self.plan, self.cell, self.name), REPO)
+
+    def command(self):
+        return [sys.executable, "-m", "tf_introspect.main", *self.args,
+                f"--workdir={self.workdir}", "--verbose=2"]
+
+
+def _flag_args(flags):
+    """``{"epochs": 10, "lr_boundaries": []}`` -> ``["--epochs=10", "--lr_boundaries="]``."""
+    def text(value):
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, (list, tuple)):
+            return ",".join(str(v) for v in value)
+        return str(value)
+    return [f"--{key}={text(value)}" for key, value in flags.items()]
+
+
+def load_plan(path):
+    """The plan at ``path`` as a dict, checked: every cell's flag file, method and flags
+    must be valid (a clear :class:`PlanError` otherwise, before anything runs)."""
+    from tf_introspect import flags as ti_flags
+    try:
+        with open(path, "rb") as f:
+            plan = tomllib.load(f)
+    except FileNotFoundError:
+        raise PlanError(f"no plan file {path!r}; plans: {', '.join(list_plans()) or 'none'}.")
+    except tomllib.TOMLDecodeError as e:
+        raise PlanError(f"plan {path!r} is not valid TOML: {e}") from None
+    plan["name"] = os.path.splitext(os.path.basename(path))[0]
+    cells = plan.get("cell") or []
+    if not cells:
+        raise PlanError(f"plan {path!r} has no [[cell]] tables.")
+    names = [c.get("name") for c in cells]
+    if None in names or len(set(names)) != len(names):
+        raise PlanError(f"plan {path!r}: every cell needs a unique name, got {names}.")
+    if plan.get("reference") and plan["reference"] not in names:
+        raise PlanError(f"plan {path!r}: reference {plan['reference']!r} is not a cell "
+                        f"({', '.join(names)}).")
+    for cell in cells:
+        flagfile = cell.get("flagfile")
+        if not flagfile or not os.path.exists(os.path.join(REPO, flagfile)):
+            raise PlanError(f"plan {path!r}, cell {cell['name']!r}: no flag file {flagfile!r}.")
+        if len(cell.get("grid", {})) > 1:
+            raise PlanError(f"cell {cell['name']!r}: a grid sweeps one flag, got "
+                            f"{sorted(cell['grid'])}.")
+        try:   # resolves every flag: unknown methods, flags or bad values fail here
+            for args in _cell_args(plan, cell, cell.get("grid")):
+                ti_flags.config_from_args(args)
+        except ValueError as e:
+            raise PlanError(f"plan {path!r}, cell {cell['name']!r}: {e}") from None
+    return plan
+
+
+def _cell_args(plan, cell, grid=None, value=None):
+    flags = {**plan.get("flags", {}), **cell.get("flags", {})}
+    if plan.get("data_dir"):
+        flags.setdefault("data_dir", plan["data_dir"])
+    if grid:
+        (flag, values), = grid.items()
+        flags[flag] = values[0] if value is None else value
+        flags["validation_split"] = plan.get("validation_split", 5000)
+    return [f"--flagfile={cell['flagfile']}", *_flag_args(flags)]
+
+
+def list_plans():
+    folder = os.path.join(REPO, "experiments")
+    return sorted(os.path.join("experiments", f) for f in os.listdir(folder)
+                  if f.endswith(".toml")) if os.path.isdir(folder) else []
+
+
+def _run(plan, cell, name, args, **kw):
+    from tf_introspect import flags as ti_flags
+    settings = ti_flags.result_settings(ti_flags.config_from_args(args))
+    return Run(plan["name"], cell["name"], name, args, settings, **kw)
+
+
+def grid_runs(plan, cell):
+    """The grid points of ``cell`` (empty without a grid)."""
+    if not cell.get("grid"):
+        return []
+    (flag, values), = cell["grid"].items()
+    seed = plan.get("grid_seed", 0)
+    return [_run(plan, cell, f"grid/{flag}={v}",
+                 [*_cell_args(plan, cell, cell["grid"], v), f"--seed={seed}"], grid=flag)
+            for v in values]
+
+
+def chosen_value(plan, cell):
+    """``(value, validation accuracy)`` of the best finished grid point, or None while the
+    grid is unfinished. Ties go to the first value listed."""
+    points = grid_runs(plan, cell)
+    best = None
+    for run in points:
+        record = load_record(run)
+        if record is None:
+            return None
+        accuracy = record["metrics"]["validation_accuracy"]
+        if best is None or accuracy > best[1]:
+            best = (run.settings[run.grid], accuracy)
+    return best
+
+
+def seed_runs(plan, cell, seeds=None):
+    """The seeded runs of ``cell``; a grid cell's use its chosen value (``None`` args until
+    the grid is finished)."""
+    seeds = seeds if seeds is not None else cell.get("seeds", plan.get("seeds", [0]))
+    chosen = chosen_value(plan, cell) if cell.get("grid") else None
+    runs = []
+    for seed in seeds:
+        if cell.get("grid") and chosen is None:
+            runs.append(Run(plan["name"], cell["name"], f"seed{seed}", None, None,
+                            after_grid=cell["name"]))
+            continue
+        flags = dict(cell.get("flags", {}))
+        if chosen is not None:
+            (flag, _), = cell["grid"].items()
+            flags[flag] = chosen[0]
+        args = [*_cell_args(plan, {**cell, "flags": flags}), f"--seed={seed}"]
+        runs.append(_run(plan, cell, f"seed{seed}", args))
+    return runs
+
+
+def plan_runs(plan, cells=None, seeds=None):
+    """Every run of the plan, in order: cell by cell (as listed), its grid first."""
+    runs = []
+    for cell in plan["cell"]:
+        if cells and cell["name"] not in cells:
+            continue
+        runs += grid_runs(plan, cell) + seed_runs(plan, cell, seeds)
+    return runs
+
+
+def load_record(run):
+    """The committed record of ``run`` if it holds the same settings and protocol, else None."""
+    path = os.path.join(REPO, run.result_dir, "run.json")
+    if run.settings is None or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        record = json.load(f)
+    if record.get("settings") != run.settings:
+        return None
+    with open(os.path.join(REPO, run.result_dir, "metrics.json")) as f:
+        record["metrics"] = json.load(f)
+    return record
+
+
+def _git_commit():
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "tf_introspect",
+                                "flags", "experiments"], cwd=REPO, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", None
+    return commit, bool(dirty)
+
+
+def machine():
+    """What the run's speed and (floating-point) result may depend on."""
+    import tensorflow as tf
+    return {"platform": platform.platform(), "processor": platform.processor() or
+            platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "tensorflow": tf.__version__}
+
+
+def _record(plan, run, wall_time, started):
+    """Copy the finished run's outputs into its results folder, atomically."""
+    commit, dirty = _git_commit()
+    final = os.path.join(REPO, run.result_dir)
+    tmp = final.rstrip("/") + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    for name in RECORDED:
+        shutil.copy(os.path.join(REPO, run.workdir, name), os.path.join(tmp, name))
+    record = {"plan": run.plan, "cell": run.cell, "run": run.name,
+              "protocol": plan.get("protocol"),
+              "command": ["python", "-m", "tf_introspect.main", *run.args,
+                          f"--workdir={run.workdir}"],
+              "settings": run.settings, "git_commit": commit, "uncommitted_changes": dirty,
+              "machine": machine(), "wall_time_s": round(wall_time, 1),
+              "started": started, "finished": _now()}
+    with open(os.path.join(tmp, "run.json"), "w") as f:
+        json.dump(record, f, indent=2, sort_keys=True)
+        f.write("\n")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def execute(plan, run, log=print):
+    """Run one training process (resuming in its workdir) and record it; returns success."""
+    workdir = os.path.join(REPO, run.workdir)
+    os.makedirs(workdir, exist_ok=True)
+    lock = os.path.join(workdir, "runner.pid")
+    with open(lock, "w") as f:
+        f.write(str(os.getpid()))
+    started, start = _now(), time.time()
+    log(f"[{started}] start {run.cell}/{run.name}: {' '.join(run.args)}")
+    try:
+        with open(os.path.join(workdir, "output.log"), "a") as out:
+            code = subprocess.call(run.command(), cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    finally:
+        os.remove(lock)
+    if code != 0:
+        log(f"FAILED {run.cell}/{run.name} (exit {code}); see {run.workdir}/output.log")
+        return False
+    _record(plan, run, time.time() - start, started)
+    log(f"done {run.cell}/{run.name} in {time.time() - start:.0f} s -> {run.result_dir}")
+    return True
+
+
+def run_plan(path, cells=None, seeds=None, jobs=1, log=print):
+    """Run what is missing of the plan; returns the number of failed runs."""
+    plan = load_plan(path)
+    unknown = set(cells or ()) - {c["name"] for c in plan["cell"]}
+    if unknown:
+        raise PlanError(f"unknown cell(s) {sorted(unknown)}; cells of {path}: "
+                        f"{', '.join(c['name'] for c in plan['cell'])}.")
+    failed, attempted = 0, set()
+    while True:
+        pending = [r for r in plan_runs(plan, cells, seeds)
+                   if r.settings is not None and load_record(r) is None
+                   and (r.cell, r.name) not in attempted]
+        if not pending:
+            break
+        batch = pending[:jobs]
+        attempted.update((r.cell, r.name) for r in batch)
+        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+            failed += sum(not ok for ok in pool.map(lambda r: execute(plan, r, log), batch))
+    blocked = [r for r in plan_runs(plan, cells, seeds) if r.settings is None]
+    if blocked:
+        log(f"{len(blocked)} run(s) wait for a grid that did not finish.")
+    return failed
+
+
+def status(path):
+    """Lines: per cell done / running / left, and the projected time left."""
+    plan = load_plan(path)
+    runs = plan_runs(plan)
+    per_epoch = {}
+    for run in runs:
+        record = load_record(run)
+        if record:
+            epochs = record["metrics"]["epochs"]
+            per_epoch.setdefault(run.cell, []).append(record["wall_time_s"] / epochs)
+    every = [t for times in per_epoch.values() for t in times]
+    lines, total_left, unknown = [], 0.0, 0
+    for cell in plan["cell"]:
+        mine = [r for r in runs if r.cell == cell["name"]]
+        done = [r for r in mine if load_record(r)]
+        running = [r for r in mine if r not in done
+                   and os.path.exists(os.path.join(REPO, r.workdir, "runner.pid"))]
+        left = len(mine) - len(done)
+        rate = per_epoch.get(cell["name"]) or every
+        epochs = plan.get("flags", {}).get("epochs") or cell.get("flags", {}).get("epochs")
+        if left and rate and epochs:
+            total_left += left * epochs * sum(rate) / len(rate)
+        elif left:
+            unknown += left
+        lines.append(f"{cell['name']:16s} done {len(done):3d}  running {len(running):2d}  "
+                     f"left {left:3d}")
+    projected = f"{total_left / 3600:.1f} h" + (f" (+{unknown} runs not yet timed)"
+                                                 if unknown else "")
+    lines.append(f"projected time left on this machine, one run at a time: {projected}")
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tf_introspect.experiments",
+                                     description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="run what is missing of a plan")
+    run_p.add_argument("plan")
+    run_p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")],
+                       help="only these seeds, e.g. 0,1,2")
+    run_p.add_argument("--cells", type=lambda s: s.split(","), help="only these cells")
+    run_p.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
+    status_p = sub.add_parser("status", help="done / running / left, projected time")
+    status_p.add_argument("plan")
+    report_p = sub.add_parser("report", help=f"regenerate {RESULTS_DOC} from results/")
+    report_p.add_argument("plans", nargs="*", help="plans (default: every experiments/*.toml)")
+    args = parser.parse_args(argv)
+    os.chdir(REPO)
+    try:
+        if args.command == "run":
+            if args.jobs < 1:
+                parser.error(f"--jobs must be >= 1, got {args.jobs}")
+            return 1 if run_plan(args.plan, args.cells, args.seeds, args.jobs) else 0
+        if args.command == "status":
+            print("\n".join(status(args.plan)))
+            return 0
+        from tf_introspect import results_report
+        results_report.write(args.plans or list_plans())
+        print(f"wrote {RESULTS_DOC}")
+        return 0
+    except PlanError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -75,8 +75,14 @@ class Run:
         return os.path.relpath(os.path.join(ROOT, RUNS, self.plan, self.cell, self.name), REPO)
 
     def command(self):
+        """The training command; ``--overwrite`` when the work folder holds a finished run
+        of other settings (stale: an earlier version of the plan)."""
+        from tf_introspect import flags as ti_flags
+        from tf_introspect import report
+        done = report.load(os.path.join(REPO, self.workdir))
+        stale = done is not None and ti_flags.result_settings(done["flags"]) != self.settings
         return [sys.executable, "-m", "tf_introspect.main", *self.args,
-                f"--workdir={self.workdir}", "--verbose=2"]
+                f"--workdir={self.workdir}", "--verbose=2", *(["--overwrite"] * stale)]
 
 
 def _flag_args(flags):
@@ -119,8 +125,7 @@ def load_plan(path):
             raise PlanError(f"cell {cell['name']!r}: a grid sweeps one flag, got "
                             f"{sorted(cell['grid'])}.")
         try:   # resolves every flag: unknown methods, flags or bad values fail here
-            for args in _cell_args(plan, cell, cell.get("grid")):
-                ti_flags.config_from_args(args)
+            ti_flags.config_from_args(_cell_args(plan, cell, cell.get("grid")))
         except ValueError as e:
             raise PlanError(f"plan {path!r}, cell {cell['name']!r}: {e}") from None
     return plan

@@ -1,0 +1,140 @@
+"""The experiment runner: plans checked before training, records, resume, grids, report."""
+
+import json
+import os
+
+import pytest
+
+from tests.conftest import REPO, require_shared_data
+from tf_introspect import experiments, results_report
+
+TINY = """
+description = "tiny"
+protocol = "test"
+data_dir = "../shared/data"
+seeds = [0]
+validation_split = 200
+reference = "le"
+[flags]
+epochs = 1
+warmup_epochs = 0
+train_limit = 600
+test_limit = 200
+batch_size = 50
+lr = 0.05
+[[cell]]
+name = "ce"
+flagfile = "flags/table3/mlp1024_ce.flags"
+paper = 98.61
+[[cell]]
+name = "le"
+flagfile = "flags/table3/mlp1024_le.flags"
+"""
+
+
+@pytest.fixture()
+def root(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "ROOT", str(tmp_path))
+    return tmp_path
+
+
+def write_plan(root, text, name="tiny"):
+    path = root / f"{name}.toml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ('flagfile = "flags/table3/mlp1024_ce.flags"\n',
+     'flagfile = "flags/table3/mlp1024_ce.flags"\nflags = { method = "sgd_magic" }\n',
+     "flag --method=sgd_magic: value should be one of"),
+    ('name = "ce"', 'name = "le"', "every cell needs a unique name"),
+    ("flags/table3/mlp1024_ce.flags", "flags/nowhere.flags", "no flag file"),
+    ('reference = "le"', 'reference = "kd"', "reference 'kd' is not a cell"),
+])
+def test_bad_plans_fail_at_once_with_a_clear_message(root, old, new, message):
+    path = write_plan(root, TINY.replace(old, new, 1))
+    with pytest.raises(experiments.PlanError, match=message):
+        experiments.run_plan(path, log=lambda *_: pytest.fail("ran"))
+    assert not (root / "runs").exists()
+
+
+def test_unknown_cell_and_cli_exit_code(root, capsys):
+    path = write_plan(root, TINY)
+    assert experiments.main(["run", path, "--cells=nope"]) == 2
+    assert "unknown cell(s) ['nope']" in capsys.readouterr().err
+
+
+def test_runs_are_recorded_skipped_when_finished_and_rerun_when_settings_change(root):
+    require_shared_data("mnist")
+    path = write_plan(root, TINY)
+    logs = []
+    assert experiments.run_plan(path, cells=["ce"], log=logs.append) == 0
+    record_dir = root / "results" / "tiny" / "ce" / "seed0"
+    record = json.loads((record_dir / "run.json").read_text())
+    assert sorted(os.listdir(record_dir)) == ["history.csv", "metrics.json", "run.json"]
+    assert record["command"][:3] == ["python", "-m", "tf_introspect.main"]
+    assert "--flagfile=flags/table3/mlp1024_ce.flags" in record["command"]
+    assert record["settings"]["epochs"] == 1 and record["protocol"] == "test"
+    assert len(record["git_commit"]) == 40 and record["machine"]["cpus"] >= 1
+    metrics = json.loads((record_dir / "metrics.json").read_text())
+    assert 0.5 < metrics["test_accuracy"] <= metrics["best_test_accuracy"] + 1e-9
+
+    logs.clear()                                     # finished: skipped, nothing started
+    assert experiments.run_plan(path, cells=["ce"], log=logs.append) == 0
+    assert not any("start" in line for line in logs)
+    assert experiments.status(path)[0].split()[:3] == ["ce", "done", "1"]
+
+    # a different setting is a different run: recorded again, the old record replaced
+    path = write_plan(root, TINY.replace("epochs = 1", "epochs = 2"))
+    assert experiments.run_plan(path, cells=["ce"], log=logs.append) == 0
+    assert any(line.startswith("[") and "start ce/seed0" in line for line in logs)
+    assert json.loads((record_dir / "run.json").read_text())["settings"]["epochs"] == 2
+
+
+def fake_record(run, **metrics):
+    folder = REPO / run.result_dir
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps({"settings": run.settings,
+                                                 "wall_time_s": 60.0, "git_commit": "0" * 40,
+                                                 "machine": {"processor": "x", "cpus": 2}}))
+    (folder / "metrics.json").write_text(json.dumps({"epochs": 1, **metrics}))
+
+
+def test_grid_choice_on_validation_and_report(root):
+    text = TINY + """
+[[cell]]
+name = "ls"
+flagfile = "flags/table3/mlp1024_ls.flags"
+grid = { smoothing = [0.6, 0.7, 0.8] }
+"""
+    plan = experiments.load_plan(write_plan(root, text))
+    ls = plan["cell"][2]
+    points = experiments.grid_runs(plan, ls)
+    assert [r.name for r in points] == [f"grid/smoothing={v}" for v in (0.6, 0.7, 0.8)]
+    assert all(r.settings["validation_split"] == 200 for r in points)
+    assert experiments.chosen_value(plan, ls) is None           # grid not finished
+    assert experiments.seed_runs(plan, ls)[0].settings is None  # so the seeds wait
+    for run, accuracy in zip(points, (0.91, 0.95, 0.93)):
+        fake_record(run, validation_accuracy=accuracy, test_accuracy=0.5)
+    assert experiments.chosen_value(plan, ls) == (0.7, 0.95)
+    seed = experiments.seed_runs(plan, ls)[0]
+    assert seed.settings["smoothing"] == 0.7 and seed.settings["validation_split"] == 0
+    fake_record(experiments.seed_runs(plan, plan["cell"][0])[0], test_accuracy=0.98,
+                best_test_accuracy=0.985)
+    doc = open(results_report.write([str(root / "tiny.toml")])).read()
+    assert "| ce | 1 | 98.00 | 98.50 | 98.61 | -0.61 | - |" in doc
+    assert "0.6: 91.00, 0.7: 95.00, 0.8: 93.00; chosen smoothing=0.7." in doc
+
+
+def test_welch_matches_the_formula():
+    import math
+    a, b = [0.9, 0.92, 0.91], [0.95, 0.96, 0.94, 0.97]
+    ma, mb = sum(a) / 3, sum(b) / 4
+    va = sum((x - ma) ** 2 for x in a) / 2 / 3
+    vb = sum((x - mb) ** 2 for x in b) / 3 / 4
+    t = (ma - mb) / math.sqrt(va + vb)
+    dof = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 3)
+    from scipy import stats
+    assert results_report.welch(a, b) == pytest.approx(2 * stats.t.sf(abs(t), dof))
+    assert results_report.welch([0.9], b) is None

@@ -138,3 +138,15 @@ def test_welch_matches_the_formula():
     from scipy import stats
     assert results_report.welch(a, b) == pytest.approx(2 * stats.t.sf(abs(t), dof))
     assert results_report.welch([0.9], b) is None
+
+
+def test_seed_order_and_prepare_step(root):
+    text = TINY.replace('reference = "le"', 'reference = "le"\norder = "seed"').replace(
+        "seeds = [0]", "seeds = [0, 1]")
+    text += ('[prepare]\npath = "{0}/made"\ncommand = ["python", "-c", '
+             '"open(\'{0}/made\', \'w\').write(\'x\')"]\n').format(root)
+    plan = experiments.load_plan(write_plan(root, text))
+    assert [f"{r.cell}/{r.name}" for r in experiments.plan_runs(plan)] == [
+        "ce/seed0", "le/seed0", "ce/seed1", "le/seed1"]
+    experiments.prepare(plan, log=lambda *_: None)
+    assert (root / "made").read_text() == "x"

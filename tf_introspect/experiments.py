@@ -20,7 +20,9 @@ missing::
 
 Plan keys: ``description``, ``protocol`` (a name, e.g. ``short`` or ``paper``), ``data_dir``
 (relative to the repository), ``seeds``, ``validation_split`` (images held out for grids),
-``grid_seed``, ``reference`` (the cell compared with all others), ``[flags]`` (protocol flags
+``grid_seed``, ``order`` (``cell``: cell by cell, the default; ``seed``: seed by seed),
+``reference`` (the cell compared with all others), ``[prepare]`` (``path`` and
+``command``: made once before the first run, e.g. the data), ``[flags]`` (protocol flags
 for every run) and ``[[cell]]`` tables with ``name``, ``flagfile``, optional ``flags``,
 ``grid = {flag = [values]}``, ``seeds``, and ``paper`` / ``paper_std`` (the paper's test
 accuracy in %, shown beside ours).
@@ -201,13 +203,17 @@ def seed_runs(plan, cell, seeds=None):
 
 
 def plan_runs(plan, cells=None, seeds=None):
-    """Every run of the plan, in order: cell by cell (as listed), its grid first."""
-    runs = []
-    for cell in plan["cell"]:
-        if cells and cell["name"] not in cells:
-            continue
-        runs += grid_runs(plan, cell) + seed_runs(plan, cell, seeds)
-    return runs
+    """Every run of the plan, in order: cell by cell as listed, each grid before its seeds;
+    with ``order = "seed"`` all grids first, then every cell's first seed before any cell's
+    second."""
+    chosen = [c for c in plan["cell"] if not cells or c["name"] in cells]
+    grids = [grid_runs(plan, c) for c in chosen]
+    seeded = [seed_runs(plan, c, seeds) for c in chosen]
+    if plan.get("order", "cell") == "seed":
+        longest = max((len(runs) for runs in seeded), default=0)
+        return [r for runs in grids for r in runs] + [
+            runs[i] for i in range(longest) for runs in seeded if i < len(runs)]
+    return [r for g, runs in zip(grids, seeded) for r in g + runs]
 
 
 def load_record(run):
@@ -293,6 +299,17 @@ def execute(plan, run, log=print):
     return True
 
 
+def prepare(plan, log=print):
+    """Run the plan's ``[prepare]`` command (e.g. write CIFAR-10 in its original binary layout)
+    unless its ``path`` exists; ``python`` in the command is this interpreter."""
+    step = plan.get("prepare")
+    if not step or os.path.exists(os.path.join(REPO, step["path"])):
+        return
+    command = [sys.executable if part == "python" else part for part in step["command"]]
+    log(f"preparing {step['path']}: {' '.join(step['command'])}")
+    subprocess.run(command, cwd=REPO, check=True)
+
+
 def run_plan(path, cells=None, seeds=None, jobs=1, log=print):
     """Run what is missing of the plan; returns the number of failed runs."""
     plan = load_plan(path)
@@ -300,6 +317,7 @@ def run_plan(path, cells=None, seeds=None, jobs=1, log=print):
     if unknown:
         raise PlanError(f"unknown cell(s) {sorted(unknown)}; cells of {path}: "
                         f"{', '.join(c['name'] for c in plan['cell'])}.")
+    prepare(plan, log)
     failed, attempted = 0, set()
     while True:
         pending = [r for r in plan_runs(plan, cells, seeds)

@@ -39,3 +39,19 @@ def test_explanation_images(shape, explainer, tmp_path):
     map_hw = {(20,): (1, 20), (28, 28, 1): (28, 28), (32, 32, 3): (8, 8)}[shape]  # Grad-CAM: 8x8
     assert len(pngs) == 3
     assert (int(height), int(width)) == (map_hw[0], 10 * map_hw[1])
+    # content: the similarity image is the mean class-similarity matrix of the same samples
+    # (mapped from [-1, 1] to [0, 1], 8-bit PNG); the per-class scalars are the mean cosine to
+    # the ground truth; each explanation row is |e_k| scaled by its own maximum.
+    e = ti.explainers.explain(learner.model, x[:3], explainer)
+    expected = (np.mean(ti.targets.class_similarity(e), axis=0) + 1.0) / 2.0
+    _, _, png = tags["class_similarity"][-1]
+    image = tf.io.decode_png(png).numpy()[..., 0] / 255.0
+    np.testing.assert_allclose(image, expected, atol=1.5 / 255)
+    cosine = ti.targets.cosine_to_ground_truth(e, y[:3]).numpy().mean(axis=0)
+    for k in (0, 4, 9):
+        assert float(tags[f"similarity_to_gt/class_{k}"][-1]) == pytest.approx(cosine[k],
+                                                                              abs=1e-5)
+    row = tf.io.decode_png(pngs[1]).numpy()[..., 0] / 255.0          # sample 1, all classes
+    maps = np.abs(e[1].numpy().reshape(10, *map_hw, -1).sum(-1))
+    maps = maps / np.maximum(maps.max(axis=(1, 2), keepdims=True), 1e-12)
+    np.testing.assert_allclose(row, np.concatenate(list(maps), axis=1), atol=1.5 / 255)

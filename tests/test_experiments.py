@@ -150,3 +150,16 @@ def test_seed_order_and_prepare_step(root):
         "ce/seed0", "le/seed0", "ce/seed1", "le/seed1"]
     experiments.prepare(plan, log=lambda *_: None)
     assert (root / "made").read_text() == "x"
+
+
+def test_every_committed_plan_loads_and_names_valid_runs():
+    plans = experiments.list_plans()
+    assert {"experiments/table3_short.toml", "experiments/table2_short.toml",
+            "experiments/table3_paper.toml", "experiments/figure3_short.toml"} <= set(plans)
+    for path in plans:
+        plan = experiments.load_plan(str(REPO / path))
+        runs = experiments.plan_runs(plan)
+        assert runs and len({(r.cell, r.name) for r in runs}) == len(runs), path
+        for cell in plan["cell"]:   # the protocol's flags reach every run
+            for run in experiments.grid_runs(plan, cell):
+                assert run.settings["validation_split"] == plan["validation_split"]

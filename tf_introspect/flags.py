@@ -95,6 +95,8 @@ def define_flags():
                         "(default <workdir>/teacher); share it between runs of one teacher.")
     flags.DEFINE_integer("teacher_epochs", None, "Epochs of teacher/assistant training "
                          "(default --epochs).", lower_bound=1)
+    flags.DEFINE_integer("teacher_seed", 0, "Seed of a teacher/assistant trained here: one "
+                         "teacher serves every --seed of a cell.")
     flags.DEFINE_string("assistant_model", None, "takd: the teacher assistant's model.")
     flags.DEFINE_string("hint_layer", "stage2", "hint: layer of student and teacher matched.")
     flags.DEFINE_float("hint_weight", 1.0, "hint: weight of the hint regression loss.",
@@ -130,7 +132,7 @@ def define_flags():
 RESULT_FLAGS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "lr_boundaries",
                 "lr_decay", "momentum", "weight_decay", "seed", "train_limit", "test_limit",
                 "validation_split")
-_TEACHER = ("teacher", "teacher_model", "teacher_epochs")
+_TEACHER = ("teacher", "teacher_model", "teacher_epochs", "teacher_seed")
 _KD = ("temperature", "lam", *_TEACHER)
 METHOD_FLAGS = {
     "ce": (), "dropout": ("dropout_rate",), "ls": ("smoothing",), "cp": ("cp_beta",),

@@ -65,11 +65,20 @@ def architecture(cfg, kind):
 
 def _sub_run(cfg, run, sub, workdir=None, **changes):
     """Train (or reuse) a sub-model in ``workdir`` (default ``<workdir>/<sub>``); return its
-    model.keras path. ``run`` reuses a finished run after checking it is the same model."""
+    model.keras path. ``run`` reuses a finished run after checking it has the same settings.
+
+    A sub-model is trained with ``--teacher_seed`` (one teacher for every seed of a cell, as
+    the paper's five trials share theirs) on the student's training data: with
+    ``--validation_split`` it is trained without the held-out images, in its own folder
+    (``<workdir>_holdout<N>``), so that no teacher has seen a grid's validation set.
+    """
     workdir = workdir or os.path.join(cfg["workdir"], sub)
+    if cfg.get("validation_split"):
+        workdir = f"{workdir.rstrip(os.sep)}_holdout{cfg['validation_split']}"
     sub_cfg = {**cfg, "workdir": workdir, "epochs": cfg.get("teacher_epochs") or cfg["epochs"],
-               "teacher": None, "teacher_model": None, "assistant_model": None,
-               "teacher_workdir": None, "overwrite": False, **changes}
+               "seed": cfg.get("teacher_seed") or 0, "teacher": None, "teacher_model": None,
+               "assistant_model": None, "teacher_workdir": None, "overwrite": False,
+               **changes}
     print(f"The {sub}: {sub_cfg['method']} {sub_cfg['model']} in {workdir}.")
     metrics = run(sub_cfg)
     print(f"The {sub} has test accuracy {metrics['test_accuracy']:.4f}.")

@@ -1,0 +1,260 @@
+"""Paper Figures 1-3 (tf_introspect.figures) and the explain command (tf_introspect.explain):
+numbers checked against independent computations, files written, clear errors."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import require_shared_data
+
+from tf_introspect import data, experiments, explain, explainers, figures, models, targets
+
+
+@pytest.fixture(scope="module")
+def mnist_dir():
+    return str(require_shared_data("mnist").parent)
+
+
+@pytest.fixture(scope="module")
+def mlp(mnist_dir, tmp_path_factory):
+    """The paper's MLP trained with CE for 30 steps on real MNIST, and its saved file."""
+    keras.utils.set_random_seed(0)
+    model = models.get("mlp1024")
+    model.compile(keras.optimizers.SGD(0.05, momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(data.make_dataset("mnist", "train", 64, data_dir=mnist_dir, limit=1920),
+              epochs=1, verbose=0, shuffle=False)
+    path = tmp_path_factory.mktemp("model") / "mlp.keras"
+    model.save(path)
+    return model, str(path)
+
+
+def first_test_images(mnist_dir, n):
+    """The first ``n`` MNIST test images normalised here, not through ``make_dataset``."""
+    x, y = data.load_arrays("mnist", "test", mnist_dir)
+    return ((x[:n] / 255.0 - 0.1307) / 0.3081).astype("float32"), y[:n]
+
+
+def assert_png(path, min_size=100):
+    image = tf.io.decode_png(tf.io.read_file(str(path)))
+    assert image.shape[0] >= min_size and image.shape[1] >= min_size
+
+
+def test_figure2_matrix_is_the_mean_class_similarity(mlp, mnist_dir, tmp_path):
+    model, _ = mlp
+    batches = figures.SampleBatches("mnist", 300, mnist_dir, batch_size=128)   # 128+128+44
+    assert batches.samples == 300
+    matrix = figures.figure2(model, batches, "mnist", "grad", str(tmp_path / "f2.png"))
+    x, _ = first_test_images(mnist_dir, 300)
+    e = explainers.explain(model, x, "grad").numpy().reshape(300, 10, -1)
+    unit = e / np.linalg.norm(e, axis=-1, keepdims=True)
+    expected = np.einsum("bkd,bmd->km", unit, unit) / 300
+    np.testing.assert_allclose(matrix, expected, atol=1e-5)
+    np.testing.assert_allclose(
+        matrix, targets.class_similarity(e).numpy().mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(matrix, matrix.T, atol=1e-6)
+    np.testing.assert_allclose(np.diag(matrix), 1.0, atol=1e-5)
+    assert_png(tmp_path / "f2.png")
+    saved = json.loads((tmp_path / "f2.json").read_text())
+    np.testing.assert_allclose(saved["matrix"], matrix, atol=1e-6)
+    assert saved["samples"] == 300 and saved["class_names"] == [str(d) for d in range(10)]
+    i, j = np.triu_indices(10, 1)
+    best = np.argsort(-expected[i, j])[:5]
+    assert [p["classes"] for p in saved["top_pairs"]] == [[str(i[b]), str(j[b])] for b in best]
+    assert [p["cosine"] for p in saved["top_pairs"]] == pytest.approx(expected[i, j][best],
+                                                                    abs=1e-5)
+    top = {frozenset(p["classes"]) for p in saved["top_pairs"]}
+    assert saved["paper_pairs"] == [["0", "6"], ["1", "7"], ["3", "5"], ["4", "9"]]
+    assert saved["paper_pairs_in_top"] == [p for p in saved["paper_pairs"]
+                                           if frozenset(p) in top]
+    for entry in saved["paper_pair_ranks"]:
+        a, b = (int(c) for c in entry["classes"])
+        assert entry["rank"] == 1 + np.sum(expected[i, j] > expected[a, b] + 1e-6)
+
+
+@pytest.mark.parametrize("explainer", ["grad", "grad_input"])
+def test_figure1_shares_are_eq6_targets(mlp, mnist_dir, tmp_path, explainer):
+    model, _ = mlp
+    x, y = first_test_images(mnist_dir, 4)
+    q = figures.figure1(model, x, y, "mnist", explainer, str(tmp_path / "f1.png"), alpha=0.8)
+    expected = targets.explanation_targets(explainers.explain(model, x, explainer), y, 0.8)
+    np.testing.assert_allclose(q, expected.numpy(), atol=1e-6)
+    np.testing.assert_allclose(q[np.arange(4), y], 0.8, atol=1e-6)
+    assert_png(tmp_path / "f1.png")
+
+
+def test_grad_cam_maps_are_resized_to_the_image(tmp_path):
+    inputs = keras.Input((32, 32, 3))
+    features = keras.layers.Conv2D(4, 3, strides=4, activation="relu", name="conv")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(
+        features)))
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+    e = explainers.explain(model, x, "grad_cam")
+    assert e.shape == (2, 10, 8, 8) and figures.default_explainers(model) == ("grad_cam",)
+    maps = figures.display_maps(e, (32, 32))
+    scaled = tf.math.divide_no_nan(e, tf.reduce_max(e, axis=(2, 3), keepdims=True))
+    expected = tf.image.resize(tf.reshape(scaled, [20, 8, 8, 1]), (32, 32), "bilinear")
+    np.testing.assert_allclose(maps, tf.reshape(expected, [2, 10, 32, 32]), atol=1e-6)
+    q = figures.figure1(model, x, [3, 5], "cifar10", "grad_cam", str(tmp_path / "cam.png"))
+    np.testing.assert_allclose(q[[0, 1], [3, 5]], 0.9, atol=1e-6)
+    assert_png(tmp_path / "cam.png")
+
+
+def test_figures_command(mlp, mnist_dir, tmp_path, capsys):
+    _, path = mlp
+    out = tmp_path / "figs"
+    assert figures.main([f"--model={path}", "--dataset=mnist", f"--data_dir={mnist_dir}",
+                         f"--out={out}", "--samples=2", "--similarity_samples=200",
+                         f"--results={tmp_path / 'no_results'}"]) == 0
+    printed = capsys.readouterr().out
+    for name in ("grad", "grad_input"):
+        assert_png(out / f"figure1_mnist_{name}.png")
+        assert_png(out / f"figure2_mnist_{name}.png")
+        saved = json.loads((out / f"figure2_mnist_{name}.json").read_text())
+        assert saved["samples"] == 200 and len(saved["top_pairs"]) == 5
+    assert "paper's pairs (0, 6), (1, 7), (3, 5), (4, 9):" in printed
+    assert "Figure 3 skipped" in printed and not (out / "figure3.png").exists()
+
+
+def test_figures_trains_a_short_model_without_model(mlp, mnist_dir, tmp_path, monkeypatch,
+                                                     capsys):
+    from tf_introspect import main as ti_main
+    _, path = mlp
+    seen = {}
+
+    def fake_run(cfg):
+        seen.update(cfg)
+        return {"model_path": path, "test_accuracy": 0.5}
+
+    monkeypatch.setattr(ti_main, "run", fake_run)
+    figures.main([f"--data_dir={mnist_dir}", f"--out={tmp_path}", "--samples=1",
+                  "--similarity_samples=20", "--explainers=grad", f"--workdir={tmp_path}/w",
+                  f"--results={tmp_path}"])
+    assert (seen["method"], seen["model"], seen["dataset"], seen["epochs"]) == (
+        "ce", "mlp1024", "mnist", 1)
+    assert seen["workdir"] == f"{tmp_path}/w" and seen["data_dir"] == mnist_dir
+    assert "No --model given: training a short CE model" in capsys.readouterr().out
+    assert (tmp_path / "figure2_mnist_grad.json").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model=nowhere.keras"], "no model file 'nowhere.keras'"),
+    (["--model={model}", "--explainers=grad,lrp"],
+     "unknown explainer 'lrp'; valid choices: grad, grad_cam, grad_input, guided_bp"),
+    (["--model={model}", "--dataset=cifar10"], "takes inputs (28, 28, 1), cifar10 images"),
+    (["--model={model}", "--alpha=1.5"], "alpha must be in (0, 1)"),
+])
+def test_figures_errors(mlp, tmp_path, args, message):
+    args = [a.format(model=mlp[1]) for a in args]
+    with pytest.raises(SystemExit, match="error: .*" + message.replace("(", r"\(").replace(
+            ")", r"\)")):
+        figures.main([*args, f"--out={tmp_path}"])
+    assert not list(tmp_path.iterdir())
+
+
+def record(root, plan, cell, seed, settings, accuracy):
+    folder = root / "results" / plan / cell / f"seed{seed}"
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps(
+        {"plan": plan, "cell": cell, "run": f"seed{seed}", "settings": settings}))
+    (folder / "metrics.json").write_text(json.dumps({"test_accuracy": accuracy}))
+
+
+def test_figure3_means_from_result_records(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(experiments, "ROOT", str(tmp_path))
+    assert figures.figure3(str(tmp_path / "f3.png")) is None       # no results yet
+    assert "Figure 3 skipped" in capsys.readouterr().out
+    le = {"method": "le", "model": "resnet8", "dataset": "cifar10"}
+    for seed, acc in enumerate([0.90, 0.92, 0.94]):
+        record(tmp_path, "fig3", "r8_grad_cam", seed, {**le, "explainer": "grad_cam"}, acc)
+    for seed, acc in enumerate([0.85, 0.87]):
+        record(tmp_path, "fig3", "r8_grad", seed, {**le, "explainer": "grad"}, acc)
+    record(tmp_path, "fig3", "r8_guided", 0, {**le, "explainer": "guided_bp"}, 0.80)
+    record(tmp_path, "fig3", "ce", 0, {**le, "method": "ce", "explainer": None}, 0.99)
+    record(tmp_path, "t3", "le", 0, {**le, "explainer": "grad"}, 0.5)    # one explainer only
+    groups = figures.figure3(str(tmp_path / "f3.png"))
+    assert len(groups) == 1 and groups[0]["plan"] == "fig3"
+    bars = {b["explainer"]: b for b in groups[0]["bars"]}
+    assert [b["explainer"] for b in groups[0]["bars"]] == ["guided_bp", "grad", "grad_cam"]
+    assert bars["grad_cam"]["mean"] == pytest.approx(92.0)
+    assert bars["grad_cam"]["std"] == pytest.approx(2.0)
+    assert bars["grad"]["mean"] == pytest.approx(86.0)
+    assert bars["grad"]["std"] == pytest.approx(np.std([85, 87], ddof=1))
+    assert (bars["guided_bp"]["n"], bars["guided_bp"]["std"]) == (1, 0.0)
+    assert_png(tmp_path / "f3.png")
+    assert json.loads((tmp_path / "f3.json").read_text()) == groups
+    assert "grad_cam 92.00 +- 2.00 (n=3)" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------
+# python -m tf_introspect.explain
+# ------------------------------------------------------------------------------------------
+
+def write_images(folder):
+    rng = np.random.default_rng(0)
+    jpeg = folder / "photo.jpg"
+    jpeg.write_bytes(tf.io.encode_jpeg(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).numpy())
+    png = folder / "digit.png"
+    png.write_bytes(tf.io.encode_png(rng.integers(0, 256, (28, 28, 1), dtype=np.uint8)).numpy())
+    return [str(jpeg), str(png)]
+
+
+def test_explain_command_writes_a_picture(mlp, tmp_path, capsys):
+    _, path = mlp
+    out = tmp_path / "expl.png"
+    images = write_images(tmp_path)
+    assert explain.main([f"--model={path}", f"--out={out}", *images]) == 0   # mnist guessed
+    assert_png(out)
+    printed = capsys.readouterr().out
+    assert "photo.jpg: " in printed and "digit.png: " in printed and f"wrote {out}" in printed
+
+
+def test_explain_grad_cam_on_a_conv_net(tmp_path):
+    model = models.get("resnet8")
+    path = tmp_path / "r8.keras"
+    model.save(path)
+    out = tmp_path / "cam.png"
+    probs, e = explain.explain_images(figures.load_classifier(str(path)), write_images(tmp_path),
+                                      str(out))
+    assert probs.shape == (2, 10) and e.shape == (2, 10, 8, 8)     # grad_cam by default
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert_png(out)
+
+
+def test_images_are_converted_and_normalised(tmp_path):
+    red = tmp_path / "red.png"
+    red.write_bytes(tf.io.encode_png(np.full((10, 12, 3), [255, 0, 0], np.uint8)).numpy())
+    white = tmp_path / "white.jpg"
+    white.write_bytes(tf.io.encode_jpeg(np.full((8, 8, 1), 255, np.uint8)).numpy())
+    gray = explain.load_images([str(red)], (28, 28, 1), "mnist")
+    assert gray.shape == (1, 28, 28, 1)
+    np.testing.assert_allclose(gray, (0.2989 - 0.1307) / 0.3081, atol=2e-3)   # ITU-R 601 red
+    rgb = explain.load_images([str(white)], (32, 32, 3), "cifar10")
+    meta = data.info("cifar10")
+    np.testing.assert_allclose(rgb[0, 5, 5], (1 - np.array(meta.mean)) / meta.std, atol=0.02)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model=missing.keras", "x.png"], "error: no model file 'missing.keras'"),
+    (["--model={model}", "{bad}"], "error: cannot read image '{bad}'"),
+    (["--model={model}", "--layer=dense1", "{good}"], "only applies to 'grad_cam'"),
+    (["--model={model}", "--dataset=cifar100", "{good}"], "the model has 10 classes, cifar100"),
+])
+def test_explain_errors(mlp, tmp_path, args, message):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    good = write_images(tmp_path)[1]
+    fill = dict(model=mlp[1], bad=str(bad), good=good)
+    with pytest.raises(SystemExit) as e:
+        explain.main([a.format(**fill) for a in args] + [f"--out={tmp_path}/o.png"])
+    assert message.format(**fill) in str(e.value)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_explain_unknown_explainer_lists_the_choices(capsys):
+    with pytest.raises(SystemExit):
+        explain.main(["--model=m.keras", "--explainer=lrp", "x.png"])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'lrp'" in err and "grad_cam" in err and "guided_bp" in err

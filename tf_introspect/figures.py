@@ -1,0 +1,439 @@
+"""The paper's Figures 1-3 from a trained classifier: ``python -m tf_introspect.figures``.
+
+* **Figure 1** (paper 5.1): a few test images, each with its explanation for every class and,
+  under each map, that class's Eq. 6 share ``q_k`` (``alpha`` for the ground truth). MNIST:
+  Grad and Grad*Input; CIFAR-10: Grad-CAM resized (bilinear) to the image and overlaid on it.
+* **Figure 2** (paper 5.4.1): the class-by-class cosine similarity of explanations
+  (:func:`tf_introspect.targets.class_similarity`) averaged over test images, its five most
+  similar class pairs, and which of the paper's pairs ((truck, automobile), (dog, cat) on
+  CIFAR-10; (0, 6), (1, 7), (3, 5), (4, 9) on MNIST) are among them; also as JSON. The
+  diagonal is 1 except where a class's map is all zero (Grad-CAM's ReLU): cosine 0 there.
+* **Figure 3** (paper 5.4.2): test accuracy of LE per explainer, mean +- std over seeds, from
+  the committed ``results/`` of a plan whose LE cells use different explainers (e.g.
+  ``experiments/figure3_short.toml``); skipped with a message while there are none.
+
+Without ``--model`` a short CE model is trained first (1 epoch: the MLP on MNIST, ResNet-8
+on CIFAR-10) with :func:`tf_introspect.main.run`, so the figures show the machinery, not the
+paper's numbers. PNGs (and JSON) go to ``--out`` (default ``docs/figures``).
+"""
+
+import argparse
+import glob
+import json
+import os
+import sys
+
+import numpy as np
+
+# Paper 5.4.1: the class pairs its Figure 2 shows as most similar.
+PAPER_PAIRS = {"mnist": (("0", "6"), ("1", "7"), ("3", "5"), ("4", "9")),
+               "cifar10": (("truck", "automobile"), ("dog", "cat"))}
+# Paper 5.4.2: explainers ordered by class-discriminativeness (= by LE's test accuracy).
+EXPLAINER_ORDER = ("grad_input", "guided_bp", "grad", "grad_cam")
+DEFAULT_MODELS = {"mnist": "mlp1024", "fashion_mnist": "mlp1024", "cifar10": "resnet8",
+                  "cifar100": "resnet8"}
+DEFAULT_SIMILARITY_SAMPLES = {"cifar10": 2000, "cifar100": 2000}   # others: the whole test set
+
+
+# ------------------------------------------------------------------------------------------
+# Shared by Figure 1 and the explain command
+# ------------------------------------------------------------------------------------------
+
+def default_explainers(model):
+    """``("grad_cam",)`` for a model with a 4-D (convolutional) layer, else Grad and
+    Grad*Input (the paper's Figure 1: Grad-CAM on CIFAR-10, Grad*Input on MNIST)."""
+    from tf_introspect.explainers.grad_cam import _four_d_layers
+    return ("grad_cam",) if _four_d_layers(model) else ("grad", "grad_input")
+
+
+def to_display(x, dataset):
+    """Normalised inputs ``[n, h, w, c]`` back to pixels in ``[0, 1]`` (``data.info`` mean/std)."""
+    from tf_introspect import data
+    meta = data.info(dataset)
+    return np.clip(np.asarray(x) * np.asarray(meta.std) + np.asarray(meta.mean), 0.0, 1.0)
+
+
+def display_maps(explanations, size):
+    """``[n, c, ...]`` explanations as ``[n, c, h, w]`` maps in ``[0, 1]`` of the image's
+    ``size``: :func:`tf_introspect.callbacks._as_images`, then a bilinear resize of maps of
+    another resolution (Grad-CAM's feature-map grid)."""
+    import tensorflow as tf
+
+    from tf_introspect.callbacks import _as_images
+    maps = _as_images(tf.convert_to_tensor(explanations))
+    n, c, h, w = maps.shape
+    if (h, w) != tuple(size):
+        maps = tf.image.resize(tf.reshape(maps, [n * c, h, w, 1]), size, method="bilinear")
+        maps = tf.reshape(maps, [n, c, *size])
+    return maps.numpy()
+
+
+def _new_figure(width, height, layout=None):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    figure = Figure(figsize=(width, height), dpi=100, layout=layout)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure, path):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, bbox_inches="tight")
+    return path
+
+
+def _show_image(ax, image):
+    if image.shape[-1] == 1:
+        ax.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
+    else:
+        ax.imshow(image)
+
+
+def plot_rows(path, images, maps, class_names, row_labels, captions, *, overlay=False,
+              highlight=None, titles_every_row=False, title=None):
+    """One row per image: the image (``row_labels`` under it), then its ``c`` maps, class
+    names as titles, ``captions[i][k]`` under map ``k``; ``highlight[i]``'s map is framed.
+    ``overlay``: maps drawn semi-transparent over the image (Grad-CAM)."""
+    n, c = maps.shape[:2]
+    figure = _new_figure(1.15 * (c + 1), 1.45 * n + 0.4)
+    axes = figure.subplots(n, c + 1, squeeze=False)
+    for i in range(n):
+        _show_image(axes[i, 0], images[i])
+        axes[i, 0].set_xlabel(row_labels[i], fontsize=7)
+        for k in range(c):
+            ax = axes[i, k + 1]
+            if overlay:
+                _show_image(ax, images[i])
+                ax.imshow(maps[i, k], cmap="jet", alpha=0.5, vmin=0.0, vmax=1.0)
+            else:
+                ax.imshow(maps[i, k], cmap="hot", vmin=0.0, vmax=1.0)
+            ax.set_xlabel(captions[i][k], fontsize=7,
+                          fontweight="bold" if highlight is not None and k == highlight[i]
+                          else "normal")
+            if highlight is not None and k == highlight[i]:
+                for spine in ax.spines.values():
+                    spine.set(color="tab:green", linewidth=2.5)
+            if i == 0 or titles_every_row:
+                ax.set_title(class_names[k], fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        figure.suptitle(title, fontsize=9)
+    return _save(figure, path)
+
+
+# ------------------------------------------------------------------------------------------
+# Figure 1
+# ------------------------------------------------------------------------------------------
+
+def figure1(model, x, y, dataset, explainer, path, alpha=0.9, layer=None):
+    """Figure 1 for inputs ``x`` (normalised) with labels ``y``; returns the Eq. 6 targets
+    ``q`` ``[n, c]`` written under the maps."""
+    from tf_introspect import data, explainers, targets
+    e = explainers.explain(model, x, explainer, layer=layer)
+    q = targets.explanation_targets(e, y, alpha=alpha).numpy()
+    names = data.info(dataset).class_names
+    images = to_display(x, dataset)
+    y = np.asarray(y).astype(int)
+    captions = [[f"q={q[i, k]:.3f}" for k in range(q.shape[1])] for i in range(len(y))]
+    plot_rows(path, images, display_maps(e, images.shape[1:3]), names,
+              [f"label: {names[t]}" for t in y], captions, overlay=explainer == "grad_cam",
+              highlight=y, title=f"Figure 1: {explainer} explanations for every class, Eq. 6 "
+                                 f"shares q under each (ground truth framed, q = alpha = {alpha})")
+    return q
+
+
+# ------------------------------------------------------------------------------------------
+# Figure 2
+# ------------------------------------------------------------------------------------------
+
+def class_similarity_matrix(model, batches, explainer, layer=None):
+    """Mean over all samples of ``targets.class_similarity`` of their explanations,
+    ``[c, c]``; ``batches`` yields ``x`` or ``(x, y)`` (labels are not used)."""
+    from tf_introspect import explainers, targets
+    total, count = 0.0, 0
+    for batch in batches:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        similarity = targets.class_similarity(explainers.explain(model, x, explainer, layer))
+        total += np.sum(similarity.numpy(), axis=0, dtype=np.float64)
+        count += similarity.shape[0]
+    if not count:
+        raise ValueError("no samples to average the class similarity over.")
+    return total / count
+
+
+def top_pairs(matrix, class_names, k=5):
+    """The ``k`` most similar off-diagonal class pairs: ``[(name_a, name_b, value)]``,
+    highest first (``a`` before ``b`` in class order)."""
+    rows, cols = np.triu_indices(len(matrix), 1)
+    order = np.argsort(-matrix[rows, cols], kind="stable")
+    return [(class_names[rows[i]], class_names[cols[i]], float(matrix[rows[i], cols[i]]))
+            for i in order[:k]]
+
+
+def paper_pair_ranks(matrix, class_names, dataset):
+    """``[{"classes": [a, b], "rank": r}]`` of the paper's pairs among all off-diagonal pairs
+    (rank 1 = most similar)."""
+    ranking = top_pairs(matrix, class_names, k=len(matrix) ** 2)
+    rank = {frozenset(p[:2]): i + 1 for i, p in enumerate(ranking)}
+    return [{"classes": [a, b], "rank": rank[frozenset((a, b))]}
+            for a, b in PAPER_PAIRS.get(dataset, ())]
+
+
+def plot_similarity(path, matrix, class_names, title):
+    c = len(matrix)
+    figure = _new_figure(0.55 * c + 2.5, 0.55 * c + 1.5)
+    ax = figure.subplots()
+    off = matrix[~np.eye(c, dtype=bool)]   # colours span the off-diagonal values
+    image = ax.imshow(matrix, cmap="viridis", vmin=off.min(), vmax=off.max())
+    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04,
+                    label="mean cosine similarity")
+    ax.set_xticks(range(c), class_names, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(c), class_names, fontsize=7)
+    if c <= 20:
+        for i in range(c):
+            for j in range(c):
+                ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if matrix[i, j] < np.median(off) else "black")
+    ax.set_title(title, fontsize=8)
+    return _save(figure, path)
+
+
+def figure2(model, batches, dataset, explainer, path, layer=None, k=5):
+    """Figure 2: the matrix (returned), its PNG at ``path`` and ``path`` with ``.json`` (the
+    matrix, top ``k`` pairs, the paper's pairs and their ranks); prints the comparison."""
+    from tf_introspect import data
+    names = data.info(dataset).class_names
+    matrix = class_similarity_matrix(model, batches, explainer, layer)
+    samples = getattr(batches, "samples", None)
+    plot_similarity(path, matrix, names, f"Figure 2: mean cosine similarity of {explainer} "
+                    f"explanations, {dataset} test set" + (f" ({samples} images)" if samples
+                                                           else ""))
+    pairs = top_pairs(matrix, names, k)
+    top = {frozenset(p[:2]) for p in pairs}
+    summary = {"dataset": dataset, "explainer": explainer, "samples": samples,
+               "class_names": list(names), "matrix": matrix.round(6).tolist(),
+               "top_pairs": [{"classes": [a, b], "cosine": round(v, 6)} for a, b, v in pairs],
+               "paper_pairs": [list(p) for p in PAPER_PAIRS.get(dataset, ())],
+               "paper_pairs_in_top": [list(p) for p in PAPER_PAIRS.get(dataset, ())
+                                      if frozenset(p) in top],
+               "paper_pair_ranks": paper_pair_ranks(matrix, names, dataset)}
+    with open(os.path.splitext(path)[0] + ".json", "w") as f:
+        json.dump(summary, f, indent=1)
+        f.write("\n")
+    _print_pairs(summary, k)
+    return matrix
+
+
+def _print_pairs(summary, k):
+    def pair(p):
+        return f"({p[0]}, {p[1]})"
+    print(f"Figure 2 ({summary['dataset']}, {summary['explainer']}): top {k} most similar "
+          "class pairs:")
+    for p in summary["top_pairs"]:
+        print(f"  {pair(p['classes'])}  {p['cosine']:.4f}")
+    paper, found = summary["paper_pairs"], summary["paper_pairs_in_top"]
+    if not paper:
+        print(f"  (the paper names no similar pairs for {summary['dataset']})")
+        return
+    c = len(summary["class_names"])
+    print(f"  paper's pairs {', '.join(map(pair, paper))}: {len(found)} of {len(paper)} among "
+          f"our top {k}" + (f" ({', '.join(map(pair, found))})" if found else "") +
+          f"; ranks among all {c * (c - 1) // 2} pairs: " +
+          ", ".join(f"{pair(r['classes'])} {r['rank']}" for r in summary["paper_pair_ranks"]))
+
+
+class SampleBatches:
+    """The first ``limit`` test images (all when None) of ``dataset``, normalised, in batches;
+    iterable more than once. ``samples``: how many."""
+
+    def __init__(self, dataset, limit=None, data_dir=None, batch_size=250):
+        from tf_introspect import data
+        self.ds = data.make_dataset(dataset, "test", batch_size, data_dir=data_dir, limit=limit)
+        self.samples = int(sum(int(y.shape[0]) for _, y in self.ds))
+
+    def __iter__(self):
+        return iter(self.ds)
+
+
+# ------------------------------------------------------------------------------------------
+# Figure 3
+# ------------------------------------------------------------------------------------------
+
+def _seed_records(results_dir):
+    for path in sorted(glob.glob(os.path.join(results_dir, "*", "*", "seed*", "run.json"))):
+        with open(path) as f:
+            record = json.load(f)
+        with open(os.path.join(os.path.dirname(path), "metrics.json")) as f:
+            record["metrics"] = json.load(f)
+        yield record
+
+
+def explainer_accuracies(results_dir=None):
+    """Groups of LE cells with different explainers from ``results/<plan>/<cell>/seed*``:
+    ``[{"plan", "model", "dataset", "bars": [{"cell", "explainer", "n", "mean", "std",
+    "accuracies"}]}]`` (accuracies in %, std over seeds with ddof 1, 0 for one seed), one
+    group per plan, model and data set with at least two explainers; bars in the paper's
+    order of class-discriminativeness."""
+    from tf_introspect import experiments
+    results_dir = results_dir or os.path.join(experiments.ROOT, experiments.RESULTS)
+    groups = {}
+    for record in _seed_records(results_dir):
+        settings = record.get("settings") or {}
+        if settings.get("method") != "le" or not settings.get("explainer"):
+            continue
+        key = (record["plan"], settings["model"], settings["dataset"])
+        cell = groups.setdefault(key, {}).setdefault(
+            record["cell"], {"explainer": settings["explainer"], "accuracies": []})
+        cell["accuracies"].append(100.0 * record["metrics"]["test_accuracy"])
+    out = []
+    for (plan, model, dataset), cells in sorted(groups.items()):
+        if len({c["explainer"] for c in cells.values()}) < 2:
+            continue
+        bars = [{"cell": name, "explainer": c["explainer"], "n": len(c["accuracies"]),
+                 "mean": float(np.mean(c["accuracies"])),
+                 "std": float(np.std(c["accuracies"], ddof=1)) if len(c["accuracies"]) > 1
+                 else 0.0, "accuracies": c["accuracies"]} for name, c in cells.items()]
+        bars.sort(key=lambda b: (EXPLAINER_ORDER.index(b["explainer"])
+                                 if b["explainer"] in EXPLAINER_ORDER else len(EXPLAINER_ORDER),
+                                 b["cell"]))
+        out.append({"plan": plan, "model": model, "dataset": dataset, "bars": bars})
+    return out
+
+
+def figure3(path, results_dir=None):
+    """Figure 3 (PNG at ``path``, numbers at ``path`` with ``.json``); returns the groups of
+    :func:`explainer_accuracies`, or None (with a message) when there are none."""
+    groups = explainer_accuracies(results_dir)
+    if not groups:
+        print("Figure 3 skipped: no finished results of a plan whose LE cells use different "
+              "explainers yet (run e.g. python -m tf_introspect.experiments run "
+              "experiments/figure3_short.toml).")
+        return None
+    figure = _new_figure(4.2 * len(groups), 3.6, layout="constrained")
+    for ax, group in zip(np.atleast_1d(figure.subplots(1, len(groups))), groups):
+        bars = group["bars"]
+        labels = [b["explainer"] if [c["explainer"] for c in bars].count(b["explainer"]) == 1
+                  else b["cell"] for b in bars]
+        means, stds = [b["mean"] for b in bars], [b["std"] for b in bars]
+        ax.bar(range(len(bars)), means, yerr=stds, capsize=4, color="tab:blue")
+        ax.set_xticks(range(len(bars)), labels, fontsize=8)
+        low = min(m - s for m, s in zip(means, stds))
+        high = max(m + s for m, s in zip(means, stds))
+        ax.set_ylim(low - max(0.5, 0.3 * (high - low)), high + max(0.3, 0.2 * (high - low)))
+        for i, b in enumerate(bars):
+            ax.text(i, b["mean"] + b["std"], f"{b['mean']:.2f}\n(n={b['n']})", ha="center",
+                    va="bottom", fontsize=7)
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"{group['model']} on {group['dataset']} ({group['plan']})", fontsize=8)
+    figure.suptitle("Figure 3: LE with each explainer, mean +- std over seeds", fontsize=9)
+    _save(figure, path)
+    with open(os.path.splitext(path)[0] + ".json", "w") as f:
+        json.dump(groups, f, indent=1)
+        f.write("\n")
+    for group in groups:
+        print(f"Figure 3 ({group['plan']}, {group['model']} on {group['dataset']}): " + ", ".join(
+            f"{b['explainer']} {b['mean']:.2f} +- {b['std']:.2f} (n={b['n']})"
+            for b in group["bars"]))
+    return groups
+
+
+# ------------------------------------------------------------------------------------------
+# Command line
+# ------------------------------------------------------------------------------------------
+
+def train_short_model(dataset, data_dir=None, workdir=None):
+    """A CE model trained for 1 epoch with :func:`tf_introspect.main.run` (reused when the
+    work folder already holds it); returns the path of its ``model.keras``."""
+    from tf_introspect import flags as ti_flags
+    from tf_introspect import main as ti_main
+    model = DEFAULT_MODELS[dataset]
+    workdir = workdir or os.path.join("runs", "figures", f"{dataset}_{model}_ce")
+    lr = "0.05" if model.startswith("mlp") else "0.1"
+    args = ["--method=ce", f"--model={model}", f"--dataset={dataset}", "--epochs=1",
+            "--batch_size=128", f"--lr={lr}", "--lr_boundaries=", f"--workdir={workdir}",
+            "--verbose=2", *([f"--data_dir={data_dir}"] if data_dir else [])]
+    print(f"No --model given: training a short CE model ({model}, 1 epoch on {dataset}, "
+          f"batch 128, lr {lr}) with tf_introspect.main.run into {workdir}; the figures show "
+          "the machinery, not the paper's results (pass --model=PATH.keras for a real model).")
+    metrics = ti_main.run(ti_flags.config_from_args(args))
+    print(f"short model: test accuracy {metrics['test_accuracy']:.4f}")
+    return metrics["model_path"]
+
+
+def load_classifier(path, dataset=None):
+    """A saved classifier (``.keras``); checks it against ``dataset`` when given."""
+    import keras
+
+    from tf_introspect import data
+    if not os.path.isfile(path):
+        raise ValueError(f"no model file {path!r}: give --model=PATH.keras, a classifier "
+                         "saved by python -m tf_introspect.main (its <workdir>/model.keras).")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as e:   # any failure to load means the file is not a usable classifier
+        raise ValueError(f"cannot load model {path!r} ({type(e).__name__}: {e}).") from None
+    if dataset is not None:
+        meta = data.info(dataset)
+        if model.output_shape[-1] != meta.num_classes:
+            raise ValueError(f"model {path!r} has {model.output_shape[-1]} outputs but "
+                             f"{dataset} has {meta.num_classes} classes.")
+        if tuple(model.input_shape[1:]) != meta.input_shape:
+            raise ValueError(f"model {path!r} takes inputs {tuple(model.input_shape[1:])}, "
+                             f"{dataset} images are {meta.input_shape}.")
+    return model
+
+
+def _parser():
+    from tf_introspect import data, explainers
+    p = argparse.ArgumentParser(prog="python -m tf_introspect.figures",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", help="trained classifier (.keras); default: train a short one")
+    p.add_argument("--dataset", default="mnist", choices=data.DATASETS)
+    p.add_argument("--out", default=os.path.join("docs", "figures"), help="output folder")
+    p.add_argument("--data_dir", help="data folder (default: $TF_INTROSPECT_DATA, ...)")
+    p.add_argument("--results", help="results folder for Figure 3 (default: results/)")
+    p.add_argument("--explainers", type=lambda s: s.split(","),
+                   help="comma-separated, from " + ", ".join(explainers.list_explainers()) +
+                   "; default grad_cam for conv nets, grad,grad_input otherwise")
+    p.add_argument("--layer", help="Grad-CAM layer (default: the last 4-D one)")
+    p.add_argument("--alpha", type=float, default=0.9, help="Eq. 6 ground-truth mass")
+    p.add_argument("--samples", type=int, default=4, help="Figure 1: test images shown")
+    p.add_argument("--similarity_samples", type=int, default=None,
+                   help="Figure 2: first N test images (0: all; default all, 2000 on CIFAR)")
+    p.add_argument("--workdir", help="where the short model is trained without --model")
+    return p
+
+
+def main(argv=None):
+    from tf_introspect import data, explainers, targets
+    args = _parser().parse_args(argv)
+    try:
+        targets.check_alpha(args.alpha)
+        for name in args.explainers or ():
+            if name not in explainers.EXPLAINERS:
+                raise ValueError(f"unknown explainer {name!r}; valid choices: "
+                                 f"{', '.join(explainers.list_explainers())}.")
+        path = args.model or train_short_model(args.dataset, args.data_dir, args.workdir)
+        model = load_classifier(path, args.dataset)
+        limit = args.similarity_samples
+        limit = DEFAULT_SIMILARITY_SAMPLES.get(args.dataset) if limit is None else limit or None
+        x, y = next(iter(data.make_dataset(args.dataset, "test", args.samples,
+                                           data_dir=args.data_dir, limit=args.samples)))
+        batches = SampleBatches(args.dataset, limit, args.data_dir)
+        for name in args.explainers or default_explainers(model):
+            layer = args.layer if name == "grad_cam" else None
+            stem = os.path.join(args.out, f"{{}}_{args.dataset}_{name}.png")
+            figure1(model, x, y, args.dataset, name, stem.format("figure1"), args.alpha, layer)
+            figure2(model, batches, args.dataset, name, stem.format("figure2"), layer)
+            print(f"wrote {stem.format('figure1')}, {stem.format('figure2')} and its .json")
+    except (ValueError, data.DataNotFoundError) as e:
+        raise SystemExit(f"error: {e}") from None
+    if figure3(os.path.join(args.out, "figure3.png"), args.results):
+        print("wrote", os.path.join(args.out, "figure3.png"), "and its .json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

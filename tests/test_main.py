@@ -67,6 +67,8 @@ def test_cli_trains_mlp_on_real_mnist(method, mnist_dir, tmp_path):
      "has no layer(s) ['stage2']"),
     (["--method=at", "--model=resnet8", "--teacher_model=cnn10"], "same spatial size"),
     (["--smoothing=0"], "--smoothing (ground-truth mass) must be in (0, 1]"),
+    (["--method=ls", "--smoothing=0.05"], "less than the uniform share 1/10"),
+    (["--method=kd", "--teacher=README.md"], "--teacher=README.md is not a Keras model file"),
 ])
 def test_bad_flags_fail_at_start(args, message, tmp_path):
     result = cli(*args, f"--workdir={tmp_path}", "--data_dir=/nonexistent", timeout=120)
@@ -74,6 +76,28 @@ def test_bad_flags_fail_at_start(args, message, tmp_path):
     assert message in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_bad_limits_workdir_and_data_files_give_clear_errors(mnist_dir, tmp_path):
+    for args, message in [
+            (["--train_limit=70000"], "training limit 70000 must be between 1 and the 60000"),
+            (["--validation_split=60000"], "validation_split=60000 must be between 1 and 59999"),
+            ([f"--workdir={REPO / 'README.md'}"], "is a file, not a folder")]:
+        result = cli("--model=mlp1024", f"--data_dir={mnist_dir}", f"--workdir={tmp_path}",
+                     *args, timeout=120)
+        assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr
+    # a truncated .gz in the data folder: one clear line naming the file
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    for name in os.listdir(os.path.join(mnist_dir, "mnist")):
+        payload = open(os.path.join(mnist_dir, "mnist", name), "rb").read()
+        (folder / name).write_bytes(payload[:1000] if name.startswith("train-images") else
+                                    payload)
+    result = cli("--model=mlp1024", f"--data_dir={tmp_path / 'data'}",
+                 f"--workdir={tmp_path / 'w'}", timeout=120)
+    assert result.returncode != 0 and "train-images" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
 
 
 def test_missing_data_gives_one_clear_error(tmp_path):
@@ -129,8 +153,12 @@ def test_every_flag_file_parses_builds_and_has_paper_settings():
         if cfg["method"] in ("le", "le_permut"):
             assert (cfg["alpha"], cfg["lam"], cfg["warmup_epochs"]) == (0.9, 0.1, 10) or \
                 table == "quickstart", path
-        if cfg["method"] in ("kd", "dkpp", "at", "fsp", "takd"):
+        if cfg["method"] in ("kd", "dkpp", "at", "fsp", "hint", "takd"):
             assert (cfg["temperature"], cfg["lam"]) == (4.0, 0.1), path
+        if cfg["method"] in ("hint", "fsp"):    # two stages: 40 epochs at the originals' rate
+            m = cfg["method"]
+            assert (cfg[f"{m}_weight"], cfg[f"{m}_epochs"], cfg[f"{m}_lr"]) == (
+                1.0, 40, {"hint": 1e-4, "fsp": 1e-3}[m]), path
         # every cell builds: method, model and teacher architecture fit together
         kind = methods.entry(cfg["method"]).teacher
         main.build(cfg, teachers.architecture(cfg, kind))

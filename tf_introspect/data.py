@@ -754,8 +754,10 @@ def make_dataset(name: str, split: str, batch_size: int, *,
     _check_choice("split", split, (*SPLITS, "validation"))
     x, y = load_arrays(name, "test" if split == "test" else "train", data_dir)
     if limit is not None:
-        if limit < 1:
-            raise ValueError(f"limit must be positive, got {limit}")
+        if not 1 <= limit <= len(x):
+            part = "test" if split == "test" else "training"
+            raise ValueError(f"{part} limit {limit} must be between 1 and the {len(x)} "
+                             f"{part} examples of {name}.")
         x, y = x[:limit], y[:limit]
     if split == "validation" and not validation_split:
         raise ValueError("split 'validation' needs validation_split > 0 (examples held out "

@@ -154,17 +154,13 @@ def run(cfg):
     with strategy.scope():
         teacher = teachers.architecture(cfg, kind)
         method = build(cfg, teacher)
+    if os.path.exists(cfg["workdir"]) and not os.path.isdir(cfg["workdir"]):
+        raise ConfigError(f"--workdir={cfg['workdir']} is a file, not a folder; name a folder "
+                          "(it is created if missing).")
     os.makedirs(cfg["workdir"], exist_ok=True)
     used = teachers.prepare(cfg, kind, teacher, run)
     seed_everything(cfg)  # the same training randomness with or without a teacher
-    common = dict(data_dir=cfg["data_dir"], seed=cfg["seed"], batch_size=cfg["batch_size"])
-    held_out = cfg.get("validation_split") or 0
-    train = data.make_dataset(cfg["dataset"], "train", limit=cfg["train_limit"],
-                              validation_split=held_out, **common)
-    test = data.make_dataset(cfg["dataset"], "test", limit=cfg["test_limit"], **common)
-    validation = test if not held_out else data.make_dataset(
-        cfg["dataset"], "validation", limit=cfg["train_limit"], validation_split=held_out,
-        **common)
+    train, validation, test = datasets(cfg)
     steps_per_epoch = int(train.cardinality())
     with strategy.scope():
         compile_method(method, cfg, steps_per_epoch)
@@ -201,6 +197,26 @@ def run(cfg):
     return metrics
 
 
+def datasets(cfg):
+    """``(train, validation, test)`` pipelines; validation is the test set unless
+    ``--validation_split`` holds training images out. Bad limits are configuration errors."""
+    from tf_introspect import data
+    common = dict(data_dir=cfg["data_dir"], seed=cfg["seed"], batch_size=cfg["batch_size"])
+    held_out = cfg.get("validation_split") or 0
+    try:
+        train = data.make_dataset(cfg["dataset"], "train", limit=cfg["train_limit"],
+                                  validation_split=held_out, **common)
+        test = data.make_dataset(cfg["dataset"], "test", limit=cfg["test_limit"], **common)
+        validation = test if not held_out else data.make_dataset(
+            cfg["dataset"], "validation", limit=cfg["train_limit"], validation_split=held_out,
+            **common)
+    except (data.DataNotFoundError, data.DataFormatError):
+        raise
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return train, validation, test
+
+
 def seed_everything(cfg):
     """Python, NumPy and TensorFlow seeds; with ``--deterministic`` also TensorFlow's op
     determinism, except for an XLA-compiled step: Keras turns XLA off under op determinism,
@@ -224,7 +240,7 @@ def main(argv):
     try:
         cfg = ti_flags.resolve({name: FLAGS[name].value for name in ti_flags.flag_names()})
         metrics = run(cfg)
-    except (ConfigError, data.DataNotFoundError, TrainingDiverged) as e:
+    except (ConfigError, data.DataNotFoundError, data.DataFormatError, TrainingDiverged) as e:
         raise SystemExit(f"error: {e}") from None
     print(f"{cfg['method']} {cfg['model']} {cfg['dataset']}: test accuracy "
           f"{metrics['test_accuracy']:.4f} (error {metrics['test_error']:.4f}) after "

@@ -55,7 +55,13 @@ def architecture(cfg, kind):
     if cfg.get("teacher"):
         if not os.path.exists(cfg["teacher"]):
             raise ConfigError(f"--teacher={cfg['teacher']}: no such file.")
-        return check_teacher(cfg, keras.models.load_model(cfg["teacher"]))
+        try:
+            teacher = keras.models.load_model(cfg["teacher"])
+        except (ValueError, OSError) as e:
+            raise ConfigError(f"--teacher={cfg['teacher']} is not a Keras model file (a "
+                              f".keras file written by model.save, e.g. a run's model.keras): "
+                              f"{e}") from None
+        return check_teacher(cfg, teacher)
     name = teacher_model_name(cfg, kind)
     if name is None:
         raise ConfigError(f"--method={method} needs a teacher: --teacher=PATH.keras or "

@@ -27,6 +27,11 @@ class LabelSmoothing(Method):
         if not 0.0 < smoothing <= 1.0:
             raise ValueError(f"smoothing (the ground-truth mass) must be in (0, 1], "
                              f"got {smoothing!r}.")
+        num_classes = model.output_shape[-1]
+        if smoothing < 1.0 / num_classes:
+            raise ValueError(f"smoothing={smoothing!r} gives the ground truth less than the "
+                             f"uniform share 1/{num_classes} = {1.0 / num_classes:.3g}: it is the "
+                             f"ground-truth mass, in [1/{num_classes}, 1] (paper grid 0.6-0.9).")
         super().__init__(model, **kwargs)
         self.smoothing = float(smoothing)
 

@@ -1,13 +1,15 @@
-"""Every baseline's loss on a tiny fixed batch against a NumPy hand computation of its formula."""
+"""Every baseline's loss on a tiny fixed batch against a NumPy hand computation of its formula;
+the two stages of Hint and FSP (what each stage trains, no retracing at the switch)."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import tf_introspect as ti
 from tf_introspect import methods, models
 from tf_introspect.methods.at import attention_map
-from tf_introspect.methods.fsp import fsp_matrix
+from tf_introspect.methods.fsp import fsp_loss, fsp_matrix
 from tf_introspect.methods.ls import keras_label_smoothing
 
 B, K = 8, 10
@@ -147,42 +149,196 @@ def test_attention_transfer(batch):
                                rtol=1e-5, atol=1e-7)
 
 
-def test_fsp_matrix_and_loss(batch):
+def stage_features(model, x, layers=("stage1", "stage2", "stage3"), training=True):
+    view = keras.Model(model.inputs[0], [model.get_layer(n).output for n in layers])
+    return [f.numpy().astype(np.float64) for f in tf.nest.flatten(view(x, training=training))]
+
+
+def fsp_np(f1, f2):
+    """Yim et al.'s Eq. 1 with ``f1`` max-pooled to ``f2``'s size."""
+    b, h, w, m = f1.shape
+    k = h // f2.shape[1]
+    pooled = f1.reshape(b, h // k, k, w // k, k, m).max(axis=(2, 4))
+    return np.einsum("bhwm,bhwn->bmn", pooled, f2) / (f2.shape[1] * f2.shape[2])
+
+
+def fsp_loss_np(s, t):
+    """Eq. 2, equal weights: sum over the pairs (1-2, 2-3) of the batch mean of the squared
+    Frobenius norm of the difference -- a sum over the m x n entries, not a mean."""
+    return sum(((fsp_np(s[i], s[i + 1]) - fsp_np(t[i], t[i + 1])) ** 2).sum(axis=(1, 2)).mean()
+               for i in range(len(s) - 1))
+
+
+def test_fsp_matrix_and_loss_reduction():
     rng = np.random.default_rng(3)
-    f1 = rng.normal(size=(2, 8, 8, 3)).astype("float32")
-    f2 = rng.normal(size=(2, 4, 4, 5)).astype("float32")
-    pooled = f1.reshape(2, 4, 2, 4, 2, 3).mean(axis=(2, 4))
-    expected = np.einsum("bhwm,bhwn->bmn", pooled, f2) / 16
-    np.testing.assert_allclose(fsp_matrix(tf.constant(f1), tf.constant(f2)), expected,
-                               rtol=1e-5, atol=1e-6)
+    s = [rng.normal(size=(2, 8, 8, 3)), rng.normal(size=(2, 4, 4, 5)),
+         rng.normal(size=(2, 2, 2, 4))]
+    t = [rng.normal(size=f.shape) for f in s]
+    s, t = ([f.astype("float32") for f in fs] for fs in (s, t))
+    np.testing.assert_allclose(fsp_matrix(tf.constant(s[0]), tf.constant(s[1])),
+                               fsp_np(s[0].astype(np.float64), s[1]), rtol=1e-5, atol=1e-6)
+    same = np.einsum("bhwm,bhwn->bmn", s[1], s[1]) / 16           # equal sizes: no pooling
+    np.testing.assert_allclose(fsp_matrix(tf.constant(s[1]), tf.constant(s[1])), same, rtol=1e-5)
+    got = fsp_loss([tf.constant(f) for f in s], [tf.constant(f) for f in t])
+    np.testing.assert_allclose(float(got), fsp_loss_np([f.astype(np.float64) for f in s], t),
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("second_stage", [False, True])
+def test_fsp_terms_in_both_stages(batch, second_stage):
     x, y = batch
     teacher = small("resnet14")
-    method = methods.FlowOfSolution(small(), teacher, temperature=4.0, lam=0.1, fsp_weight=1.0)
+    method = methods.FlowOfSolution(small(), teacher, temperature=4.0, lam=0.1, fsp_weight=2.0,
+                                    second_stage=second_stage)
     logits, t = terms_of(method, x, y)
+    fsp = fsp_loss_np(stage_features(method.model, x), stage_features(teacher, x, training=False))
     kd = 16.0 * kl(softmax(teacher(x, training=False).numpy(), 4), softmax(logits, 4)).mean()
-    assert t["distill"] > kd                                  # the FSP term is added, positive
+    ce_hard = ce(softmax(logits), y).mean()
+    np.testing.assert_allclose(t["fsp"], 2.0 * fsp, rtol=1e-4)
+    np.testing.assert_allclose(t["distill"], kd, rtol=1e-4)            # KD only, no FSP in it
+    np.testing.assert_allclose(t["ce_hard"], ce_hard, rtol=1e-4)
+    assert t["stage"] == float(second_stage)
+    expected = kd + 0.1 * ce_hard if second_stage else 2.0 * fsp
+    np.testing.assert_allclose(t["loss"], expected, rtol=1e-4)
 
 
-def test_hint_adapter_is_trained_and_teacher_frozen(batch):
+@pytest.mark.parametrize("second_stage", [False, True])
+def test_hint_terms_in_both_stages(batch, second_stage):
     x, y = batch
     teacher = small("resnet14")
-    method = methods.Hint(small(), teacher, layer="stage2", hint_weight=1.0)
-    assert method.adapter in method.trained_parts
-    before_t = [w.numpy() for w in teacher.weights]
-    before_a = [w.numpy() for w in method.adapter.weights]
-    method.compile(optimizer=keras.optimizers.SGD(0.1))
+    method = methods.Hint(small(), teacher, layer="stage2", hint_weight=1.0, temperature=4.0,
+                          lam=0.1, second_stage=second_stage)
+    logits, t = terms_of(method, x, y)
+    (s,) = stage_features(method.model, x, ["stage2"])
+    (hint,) = stage_features(teacher, x, ["stage2"], training=False)
+    kernel, bias = (w.numpy().astype(np.float64) for w in method.adapter.weights)
+    regressed = np.maximum(np.einsum("bhwc,cd->bhwd", s, kernel[0, 0]) + bias, 0.0)  # 1x1 + ReLU
+    # FitNets Eq. 3: 1/2 of the sum of squares over (h, w, c) of each sample, batch mean
+    hint_np = 0.5 * ((hint - regressed) ** 2).sum(axis=(1, 2, 3)).mean()
+    np.testing.assert_allclose(t["hint"], hint_np, rtol=1e-4)
+    kd = 16.0 * kl(softmax(teacher(x, training=False).numpy(), 4), softmax(logits, 4)).mean()
+    np.testing.assert_allclose(t["distill"], kd, rtol=1e-4)
+    assert t["stage"] == float(second_stage)
+    expected = kd + 0.1 * ce(softmax(logits), y).mean() if second_stage else hint_np
+    np.testing.assert_allclose(t["loss"], expected, rtol=1e-4)
+
+
+def split_by_stage(method):
+    """``(variables stage 1 trains, every student variable outside the stage-1 part)``."""
+    first = [*method.stage1_body.trainable_weights]
+    if isinstance(method, methods.Hint):
+        first += method.adapter.trainable_weights
+    ids = {id(v) for v in method.stage1_body.weights}     # also its batch-norm statistics
+    return first, [v for v in method.model.weights if id(v) not in ids]
+
+
+@pytest.mark.parametrize("name", ["hint", "fsp"])
+def test_stage1_trains_exactly_the_guided_part_then_stage2_the_whole_student(name, batch):
+    x, y = batch
+    teacher = small("resnet14")
+    cfg = dict(temperature=4.0, lam=0.1, hint_layer="stage2", hint_weight=1.0, fsp_weight=1.0,
+               hint_lr=1e-4, fsp_lr=1e-3)
+    method = methods.build(name, small(weight_decay=1e-3), cfg, teacher)
+    method.second_stage.assign(0.0)
+    first, frozen = split_by_stage(method)
+    if name == "hint":   # up to stage2 and the regressor; not stage3 (nor its BN statistics)
+        assert any("hint_adapter" in v.path for v in first)
+        assert any("stage3" in v.path and "moving_mean" in v.path for v in frozen)
+    else:                # every layer up to stage3: the FSP loss does not reach the head
+        assert {v.path.split("/")[0] for v in frozen} == {"logits"}
+    before = {id(v): v.numpy() for v in [*first, *frozen]}
+    before_teacher = [v.numpy() for v in teacher.weights]
+    # stage-1 weight decay: only that of the stage-1 parts (the guided part's kernels)
+    reg = float(tf.add_n(method.stage1_body.losses))
+    assert reg < float(tf.add_n(method.model.losses)) - 1e-4      # not the frozen layers'
+    method.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
+    h = method.fit(x, y, batch_size=B, epochs=1, verbose=0).history          # one step
+    assert h["stage"] == [0.0] and np.isfinite(h["loss"][0])
+    np.testing.assert_allclose(h["regularization"][0], reg, rtol=1e-5)
+    # a second step: the momentum buffers of trained variables are non-zero now, and a
+    # non-zero buffer would move a frozen variable even with a zero gradient
     method.fit(x, y, batch_size=B, epochs=1, verbose=0)
-    for a, b in zip(before_t, teacher.weights):
-        np.testing.assert_array_equal(a, b.numpy())
-    assert any(not np.allclose(a, b.numpy()) for a, b in zip(before_a, method.adapter.weights))
+    for v in frozen:
+        np.testing.assert_array_equal(before[id(v)], v.numpy(), err_msg=v.path)
+    changed = [not np.array_equal(before[id(v)], v.numpy()) for v in first]
+    assert all(changed), [v.path for v, c in zip(first, changed) if not c]
+    # stage 2: KD + lam CE moves every student variable (the regressor is no longer used)
+    before = [v.numpy() for v in method.model.trainable_weights]
+    method.second_stage.assign(1.0)
+    h = method.fit(x, y, batch_size=B // 2, epochs=1, verbose=0, shuffle=False).history
+    assert h["stage"] == [1.0]
+    assert all(not np.array_equal(a, v.numpy())
+               for a, v in zip(before, method.model.trainable_weights))
+    for a, v in zip(before_teacher, teacher.weights):
+        np.testing.assert_array_equal(a, v.numpy())
+
+
+def test_stage1_runs_at_its_own_learning_rate(batch):
+    """Stage 1 at stage1_lr under an optimizer at 0.1 (momentum, a schedule) is exactly SGD at
+    stage1_lr; stage 2 follows the optimizer's schedule."""
+    x, y = batch
+    teacher = small("resnet14")
+    runs = []
+    for lr, stage1_lr in ((keras.optimizers.schedules.PiecewiseConstantDecay([100], [0.1, 0.01]),
+                           1e-3), (1e-3, None)):
+        keras.utils.set_random_seed(7)
+        method = methods.Hint(small(weight_decay=1e-3), teacher, stage1_lr=stage1_lr,
+                              second_stage=False)
+        method.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.9))
+        method.fit(x, y, batch_size=B // 2, epochs=1, verbose=0, shuffle=False)
+        runs.append([v.numpy() for v in (*method.model.weights, *method.adapter.weights)])
+    for a, b in zip(*runs):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="stage1_lr"):
+        methods.FlowOfSolution(small(), teacher, stage1_lr=0.0)
+
+
+@pytest.mark.parametrize("name", ["hint", "fsp"])
+def test_stage_switch_without_retracing(name, batch):
+    x, y = batch
+    cfg = dict(temperature=4.0, lam=0.1, hint_layer="stage2", hint_weight=1.0, fsp_weight=1.0,
+               hint_lr=1e-4, fsp_lr=1e-3)
+    method = methods.build(name, small(), cfg, small("resnet14"))
+    traces, epoch = [], [None]
+    original = method.compute_terms
+    method.compute_terms = lambda *a: (traces.append(epoch[0]), original(*a))[1]
+    track = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epoch.__setitem__(0, e))
+    method.compile(optimizer=keras.optimizers.SGD(0.001, momentum=0.9), metrics=["accuracy"])
+    h = method.fit(x, y, batch_size=B // 2, epochs=3, verbose=0,
+                   callbacks=[track, ti.WarmupSwitch(1)]).history
+    assert h["stage"] == [0.0, 1.0, 1.0]
+    np.testing.assert_allclose(h["loss"][0], h[name][0] + h["regularization"][0], rtol=1e-5)
+    np.testing.assert_allclose(h["loss"][1:], np.add(h["distill"][1:], 0.1 * np.array(
+        h["ce_hard"][1:])) + h["regularization"][1:], rtol=1e-5)
+    # Keras traces the first call twice; the switch at epoch 1 must not trace again.
+    assert traces and set(traces) == {0}, f"train step traced in epochs {traces}"
+
+
+def test_warmup_switch_needs_a_two_stage_method(batch):
+    x, y = batch
+    method = methods.KnowledgeDistillation(small(), small("resnet14"))
+    method.compile(optimizer="sgd")
+    assert method.second_stage is None
+    with pytest.raises(TypeError, match="two-stage method.*Introspective.*Hint.*got "
+                                        "KnowledgeDistillation"):
+        method.fit(x, y, verbose=0, callbacks=[ti.WarmupSwitch(1)])
+
+
+def test_decoupled_weight_decay_is_refused_in_two_stage_methods(batch):
+    x, y = batch
+    method = methods.Hint(small(), small("resnet14"))
+    method.compile(optimizer=keras.optimizers.SGD(0.01, weight_decay=1e-4))
+    with pytest.raises(ValueError, match="decoupled weight_decay"):
+        method.fit(x, y, verbose=0)
 
 
 @pytest.mark.parametrize("name", ["kd", "cwtm", "cwtm_permut", "cwtm_random", "dkpp", "at",
-                                  "fsp", "ban_l"])
+                                  "fsp", "hint", "ban_l"])
 def test_teacher_frozen_student_trained(name, batch):
     x, y = batch
     teacher = small("resnet14")
-    cfg = dict(temperature=4.0, lam=0.1, cwtm_beta=0.5, at_beta=1000.0, fsp_weight=1.0, seed=0)
+    cfg = dict(temperature=4.0, lam=0.1, cwtm_beta=0.5, at_beta=1000.0, fsp_weight=1.0,
+               hint_layer="stage2", hint_weight=1.0, hint_lr=1e-4, fsp_lr=1e-3, seed=0)
     method = methods.build(name, small(), cfg, teacher)
     before_t = [w.numpy() for w in teacher.weights]
     before_s = [w.numpy() for w in method.model.trainable_weights]

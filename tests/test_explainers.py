@@ -1,4 +1,5 @@
-"""Every explainer against an independent per-class GradientTape loop."""
+"""Every explainer against an independent per-class GradientTape loop, in inference mode and in
+training mode (batch-norm moments of the batch held constant, each sample explained alone)."""
 
 import keras
 import numpy as np
@@ -162,3 +163,121 @@ def test_many_classes_in_one_pass():
     model = models.get("mlp1024", num_classes=100)
     e = explainers.explain(model, tf.random.normal((4, 28, 28, 1)), "grad")
     assert e.shape == (4, 100, 28, 28, 1)
+
+
+# --- Training mode: the explanations of the LE step (paper section 4, Algorithm 1) ------------
+# Reference: each BatchNormalization is replaced by the affine map of its *whole batch's*
+# moments, taken as constants (NumPy, from a training-mode pass); then every sample is explained
+# ALONE (a batch of one), one GradientTape per class.
+
+TRAINING_CASES = [("grad", None), ("grad_input", None), ("guided_bp", None),
+                  ("grad_cam", None), ("grad_cam", "stage2")]
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    keras.utils.set_random_seed(7)
+    return models.get("resnet8", num_classes=5, input_shape=(16, 16, 3))
+
+
+@pytest.fixture(scope="module")
+def xb():
+    return tf.random.stateless_normal((4, 16, 16, 3), seed=[5, 6])
+
+
+def batch_moments_held(model, x, relu=None):
+    """A copy of ``model`` whose BN layers apply the batch ``x``'s moments as constants (and
+    whose ReLU layers are ``relu``, if given), the other layers shared; and the copy's output
+    tensor of every layer, by name."""
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    weights = model.get_weights()
+    bn_inputs = keras.Model(model.inputs, [bn.input for bn in bns])(x, training=True)
+    model.set_weights(weights)                      # undo that pass's moving-statistics update
+    affine = {}
+    for bn, a in zip(bns, bn_inputs):
+        a = a.numpy().astype(np.float64)
+        scale = bn.gamma.numpy() / np.sqrt(a.var(axis=(0, 1, 2)) + bn.epsilon)
+        shift = bn.beta.numpy() - a.mean(axis=(0, 1, 2)) * scale
+        affine[bn.name] = scale.astype("float32"), shift.astype("float32")
+
+    def clone(layer):
+        if layer.name in affine:
+            scale, shift = affine[layer.name]
+            return keras.layers.Lambda(lambda t: t * scale + shift, name=f"{layer.name}_held")
+        if relu is not None and isinstance(layer, keras.layers.ReLU):
+            return keras.layers.Activation(relu, name=f"{layer.name}_guided")
+        return layer
+
+    outputs = {}
+
+    def call(layer, *args, **kwargs):
+        outputs[layer.name] = layer(*args, **kwargs)
+        return outputs[layer.name]
+    return keras.models.clone_model(model, clone_function=clone, call_function=call), outputs
+
+
+def alone(model, x, activation=None):
+    """Each sample alone, one tape per class: the explained tensor (the input, or the symbolic
+    ``activation`` of ``model``) ``[b, ...]`` and ``d logit_k / d`` it, ``[b, c, ...]``."""
+    view = keras.Model(model.inputs[0], [model.outputs[0]] if activation is None
+                       else [activation, model.outputs[0]])
+    sources, grads = [], []
+    for i in range(len(x)):
+        xi = x[i:i + 1]
+        per_class = []
+        for k in range(model.output_shape[-1]):
+            with tf.GradientTape() as tape:
+                tape.watch(xi)
+                a, logits = (xi, view(xi)) if activation is None else view(xi)
+                logit_k = logits[0, k]
+            per_class.append(tape.gradient(logit_k, a)[0].numpy())
+        sources.append(a[0].numpy())
+        grads.append(np.stack(per_class))
+    return np.stack(sources), np.stack(grads)
+
+
+def training_reference(model, x, name, layer=None):
+    held, outputs = batch_moments_held(
+        model, x, relu=reference_guided_relu if name == "guided_bp" else None)
+    source, g = alone(held, x, outputs[layer or "stage3"] if name == "grad_cam" else None)
+    if name == "grad_input":
+        return g * source[:, None]
+    if name == "grad_cam":
+        w = g.mean(axis=(2, 3))                                    # [b, c, channels]
+        return np.maximum(np.einsum("bkn,bhwn->bkhw", w, source), 0)
+    return g
+
+
+def assert_close(a, b):
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5 * np.abs(b).max())
+
+
+@pytest.mark.parametrize("name, layer", TRAINING_CASES)
+def test_training_mode_explains_each_sample_alone_with_batch_moments_held(resnet, xb, name,
+                                                                          layer):
+    ref = training_reference(resnet, xb, name, layer)
+    weights = resnet.get_weights()
+    e = explainers.explain(resnet, xb, name, layer=layer, training=True)
+    assert e.shape == ref.shape
+    assert_close(e, ref)
+    for now, before in zip(resnet.get_weights(), weights):   # moving statistics untouched
+        np.testing.assert_array_equal(now, before)
+    # the training step's own pass (Explainer.online) explains the same way
+    logits, explain_fn = explainers.get(name, resnet, layer).online(xb, training=True)
+    assert_close(explain_fn(), ref)
+    resnet.set_weights(weights)            # that pass was a training pass: it updated them
+
+
+def test_training_mode_reference_tells_the_modes_apart(resnet, xb):
+    """The reference differs from inference mode and from the whole-batch Jacobian (which adds
+    the B - 1 cross-sample terms of the batch moments), so the test above checks the mode."""
+    ref = training_reference(resnet, xb, "grad")
+    weights = resnet.get_weights()
+    with tf.GradientTape() as tape:
+        tape.watch(xb)
+        logits = resnet(xb, training=True)
+    cross_sample = tape.batch_jacobian(logits, xb).numpy()
+    resnet.set_weights(weights)
+    inference = explainers.explain(resnet, xb, "grad").numpy()
+    for other in (cross_sample, inference):
+        assert np.linalg.norm(other - ref) > 0.1 * np.linalg.norm(ref)

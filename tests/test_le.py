@@ -8,6 +8,7 @@ from test_targets import eq6_reference
 
 import tf_introspect as ti
 from tf_introspect import explainers, models
+from tf_introspect.targets import explanation_targets
 
 
 def log_softmax(z):
@@ -37,8 +38,7 @@ def test_one_step_loss_and_update_match_numpy(batch):
     lp = log_softmax(logits.astype(np.float64))
     ce_soft = -(q * lp).sum(axis=1).mean()
     ce_hard = -lp[np.arange(16), y].mean()
-    reg = 1e-3 / 2 * sum((w ** 2).sum() for w, v in zip(before, model.trainable_weights)
-                         if "kernel" in v.path)
+    reg = 1e-3 / 2 * sum((w ** 2).sum() for w in before)     # decay on every parameter
     with tf.GradientTape() as tape:     # q as a constant: the target carries no gradient
         z = model(x)
         loss = (tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(q.astype("float32"), z))
@@ -97,15 +97,51 @@ def test_bad_hyperparameters():
         ti.Introspective(small_mlp())
 
 
-@pytest.mark.parametrize("explainer", ["grad_cam", "guided_bp", "grad_input"])
-def test_every_explainer_trains_a_cnn(explainer):
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(16, 32, 32, 3)).astype("float32")
-    y = rng.integers(0, 10, size=16)
-    wrapper = ti.Introspective(models.get("resnet8"), explainer=explainer, permute=True)
-    wrapper.compile(optimizer=keras.optimizers.SGD(0.01), metrics=["accuracy"])
-    h = wrapper.fit(x, y, batch_size=8, epochs=1, verbose=0).history
-    assert np.isfinite(h["loss"][0]) and h["ce_soft"][0] > 0
+@pytest.mark.parametrize("explainer, layer, permute", [
+    ("grad", None, False), ("grad_input", None, False), ("guided_bp", None, False),
+    ("grad_cam", None, True), ("grad_cam", "stage2", False)])
+def test_step_on_a_batch_norm_network(explainer, layer, permute, monkeypatch):
+    """One LE step on a ResNet: its targets are Eq. 6 of ``explain(..., training=True)``, the
+    parameters follow the true gradient of the loss (batch moments *not* held there), and the
+    moving statistics are updated once, as by one training-mode forward pass."""
+    keras.utils.set_random_seed(3)
+    model = models.get("resnet8", num_classes=5, input_shape=(16, 16, 3), weight_decay=5e-4)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(8, 16, 16, 3)).astype("float32")
+    y = rng.integers(0, 5, size=8)
+    before = [w.numpy() for w in model.weights]
+    e = explainers.explain(model, x, explainer, layer=layer, training=True)
+    for v, w in zip(model.weights, before):         # explaining leaves the moving statistics
+        np.testing.assert_array_equal(v.numpy(), w)
+    # the first step's LE-Permut seed is [seed, optimizer.iterations] = [0, 0]
+    q = explanation_targets(e, y, alpha=0.9, permute=permute, seed=tf.constant([0, 0], tf.int64))
+    with tf.GradientTape() as tape:     # reference step: one training-mode pass, q constant
+        z = model(x, training=True)
+        loss = (tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(q, z))
+                + 0.1 * tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, z))
+                + tf.add_n(model.losses))
+    grads = zip(model.trainable_weights, tape.gradient(loss, model.trainable_weights))
+    expected = {v.path: v.numpy() - 0.1 * g.numpy() for v, g in grads}
+    expected.update({v.path: v.numpy() for v in model.non_trainable_weights})  # updated once
+    for v, w in zip(model.weights, before):
+        v.assign(w)
+
+    seen_e, seen_q = tf.Variable(tf.zeros_like(e)), tf.Variable(tf.zeros_like(q))
+
+    def recording_targets(explanations, labels, **kwargs):
+        seen_e.assign(explanations)
+        return seen_q.assign(explanation_targets(explanations, labels, **kwargs))
+    monkeypatch.setattr(ti.targets, "explanation_targets", recording_targets)
+    wrapper = ti.Introspective(model, explainer=explainer, layer=layer, permute=permute)
+    wrapper.compile(optimizer=keras.optimizers.SGD(0.1))
+    h = wrapper.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False).history
+    np.testing.assert_allclose(seen_e, e, rtol=1e-4, atol=1e-5 * np.abs(e).max())
+    np.testing.assert_allclose(seen_q, q, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h["q_entropy"][0], -np.sum(q * np.log(q), axis=1).mean(),
+                               rtol=1e-5)
+    for v in model.weights:
+        np.testing.assert_allclose(v.numpy(), expected[v.path], rtol=1e-4, atol=1e-6,
+                                   err_msg=v.path)
 
 
 def test_evaluate_predict_and_saved_model(batch, tmp_path):

@@ -1,6 +1,7 @@
 """Keras callbacks of introspective learning.
 
-* :class:`WarmupSwitch`: Algorithm 1's two stages, CE for ``warmup_epochs`` then LE.
+* :class:`WarmupSwitch`: the stage of a two-stage method per epoch: LE (Algorithm 1, CE
+  for ``warmup_epochs`` then LE), Hint and FSP (stage 1 on the teacher's features).
 * :class:`ExplanationImages`: TensorBoard images of the all-class explanations of a few fixed
   samples and of the mean class-similarity matrix (paper Figures 1 and 2), once per epoch.
 """
@@ -15,12 +16,16 @@ from tf_introspect import targets
 
 
 class WarmupSwitch(keras.callbacks.Callback):
-    """Train with plain CE for ``warmup_epochs`` epochs, then with the introspective loss.
+    """Stage 1 for the first ``warmup_epochs`` epochs, then stage 2, for any two-stage method.
 
-    Sets the wrapper's non-trainable ``introspective`` variable at the start of each epoch
-    (``epoch >= warmup_epochs``), so the compiled train function is traced once and reads the
-    stage at run time. Works when resuming (``initial_epoch``, ``BackupAndRestore``) because
-    the stage is derived from the epoch number, not from Python state.
+    LE (``Introspective``): plain CE, then the introspective loss (Algorithm 1's warm-up).
+    ``Hint``: FitNets' hint training, then KD + lam CE. ``FlowOfSolution``: the FSP loss, then
+    KD + lam CE. Sets the wrapper's non-trainable ``second_stage`` variable (LE's
+    ``introspective``) at the start of each epoch (``epoch >= warmup_epochs``), so the
+    compiled train function is traced once and reads the stage at run time. Works when
+    resuming (``initial_epoch``, ``BackupAndRestore``) because the stage is derived from the
+    epoch number, not from Python state. The command line gives it each method's own flag:
+    ``--warmup_epochs`` (LE), ``--hint_epochs``, ``--fsp_epochs``.
     """
 
     def __init__(self, warmup_epochs):
@@ -30,10 +35,12 @@ class WarmupSwitch(keras.callbacks.Callback):
         self.warmup_epochs = int(warmup_epochs)
 
     def on_epoch_begin(self, epoch, logs=None):
-        if not hasattr(self.model, "introspective"):
-            raise TypeError("WarmupSwitch needs a tf_introspect.Introspective model, got "
-                            f"{type(self.model).__name__}.")
-        self.model.introspective.assign(1.0 if epoch >= self.warmup_epochs else 0.0)
+        stage = getattr(self.model, "second_stage", None)
+        if stage is None:
+            raise TypeError("WarmupSwitch needs a two-stage method with a second_stage "
+                            "variable (tf_introspect.Introspective, methods.Hint or "
+                            f"methods.FlowOfSolution), got {type(self.model).__name__}.")
+        stage.assign(1.0 if epoch >= self.warmup_epochs else 0.0)
 
 
 def _as_images(explanations):

@@ -1,4 +1,5 @@
-"""All-class saliency explainers (paper section 2): ``explain(model, x, method, layer=None)``.
+"""All-class saliency explainers (paper section 2):
+``explain(model, x, method, layer=None, training=False)``.
 
 =============  =========================================  ===========================
 name           explanation of class k                      shape per sample
@@ -37,16 +38,21 @@ def get(method, model, layer=None):
     return EXPLAINERS[method](model, layer=layer)
 
 
-def explain(model, x, method, layer=None):
+def explain(model, x, method, layer=None, training=False):
     """Explanations of every sample for **every** class, ``[batch, classes, ...]``.
 
-    ``model`` maps inputs to logits; explanations are taken in inference mode, all classes in
-    one vectorised backward pass (``GradientTape.batch_jacobian``).
+    ``model`` maps inputs to logits; all classes come from one vectorised backward pass
+    (``GradientTape.batch_jacobian``). ``training=False``: inference mode (moving batch-norm
+    statistics). ``training=True``: exactly the explanations ``E_i`` that the LE training step
+    turns into its Eq. 6 targets (paper section 4, Algorithm 1): training-mode forward pass,
+    every batch-norm layer normalising with the batch's moments held constant, so that sample
+    ``i``'s explanation follows only its own gradient path (``explainers.base``); the model's
+    moving statistics are not updated.
     """
     per_model = _CACHE.setdefault(model, {})
     if (method, layer) not in per_model:
         per_model[(method, layer)] = get(method, model, layer)
-    return per_model[(method, layer)].explain(x)
+    return per_model[(method, layer)].explain(x, training=training)
 
 
 # Explainers built by ``explain``, per model, so repeated eager calls reuse one traced graph.

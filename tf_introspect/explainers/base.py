@@ -13,11 +13,97 @@ An explainer is split into two steps so that training can reuse its own forward 
   ``(logits, source)``, ``source`` being the tensor the explanation is taken with respect to;
 * ``from_jacobian(jacobian, x, source)`` turns ``d logits / d source`` into ``E``.
 
-``explain(x)`` chains them in inference mode; :meth:`Explainer.online` splits them for a
-training step, which takes the Jacobian of its own forward pass only when it needs it.
+``explain(x, training)`` chains them; :meth:`Explainer.online` splits them for a training step,
+which takes the Jacobian of its own forward pass only when it needs it.
+
+**Batch normalisation in training mode.** A ``BatchNormalization`` layer in training mode
+normalises with the moments of the current batch, so every sample's logits depend on every
+input, and ``batch_jacobian`` (which differentiates the sum over the batch) would add ``B - 1``
+cross-sample terms to ``e_i^k``. In training mode every explainer therefore explains the network
+with **the batch's moments held constant**: the forward values are exactly the training step's
+(the network that computes this step's loss, paper Algorithm 1), and ``e_i^k`` is the gradient
+along sample ``i``'s own path, as Eq. 6 needs per sample. In the training step's own pass the
+moments are computed out of sight of the explanation's tape only (its ``stop_recording``): the
+parameters' tape still sees the true batch-norm gradient, the moving statistics are updated
+once, and there is no extra pass. A pass that only explains (``explain(x, training=True)``,
+Guided Backprop's own pass) stop-gradients the moments and leaves the moving statistics alone.
+Dropout is active in training mode: the shared pass explains with the step's own masks, a
+separate pass draws its own.
 """
 
+import contextlib
+
+import keras
 import tensorflow as tf
+
+_ABSENT = object()
+
+
+def model_layers(model):
+    """Every layer of ``model``, those of nested models included."""
+    flatten = getattr(model, "_flatten_layers", None)
+    return list(flatten(include_self=False, recursive=True)) if flatten else list(model.layers)
+
+
+@contextlib.contextmanager
+def patched(changes):
+    """Context in which ``obj.name = value`` for every ``(obj, name, value)`` in ``changes``,
+    set past Keras' attribute tracking; the old attributes (or their absence) come back on
+    exit. Yields the number of changes."""
+    saved = []
+    try:
+        for obj, name, value in changes:
+            saved.append((obj, name, vars(obj).get(name, _ABSENT)))
+            object.__setattr__(obj, name, value)
+        yield len(saved)
+    finally:
+        for obj, name, old in reversed(saved):
+            if old is _ABSENT:
+                object.__delattr__(obj, name)
+            else:
+                object.__setattr__(obj, name, old)
+
+
+def held_batch_statistics(model, tape=None):
+    """Context in which every training-mode ``BatchNormalization`` of ``model`` is explained
+    with its batch moments held constant (module docstring).
+
+    With ``tape`` (the explanation's tape, during the training step's own forward pass) only
+    that tape sees the moments as constants; other tapes see the true gradient and the moving
+    statistics are updated as usual. Without, the moments are ``stop_gradient``-ed and the
+    moving statistics are not updated (a pass that only explains).
+    """
+    layers = [layer for layer in model_layers(model)
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    if tape is not None:
+        return patched([(layer, "_moments", _unseen_by(tape, layer._moments))
+                        for layer in layers])
+    return patched([(layer, "call", _explanation_only_call(layer)) for layer in layers])
+
+
+def _unseen_by(tape, moments):
+    def held_moments(inputs, mask):
+        with tape.stop_recording():
+            return moments(inputs, mask)
+    return held_moments
+
+
+def _explanation_only_call(layer):
+    """``layer.call`` normalising with the stop-gradient batch moments, without updating the
+    moving statistics: Keras' inference branch, given the batch moments as its statistics."""
+    call = layer.call
+
+    def held_call(inputs, training=None, mask=None):
+        if not (training and layer.trainable):
+            return call(inputs, training=training, mask=mask)
+        if layer.renorm:
+            raise ValueError(f"Training-mode explanations do not support batch renormalization "
+                             f"(layer {layer.name!r}).")
+        inputs = tf.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+        mean, variance = (tf.stop_gradient(m) for m in layer._moments(inputs, mask))
+        with patched([(layer, "moving_mean", mean), (layer, "moving_variance", variance)]):
+            return call(inputs, training=False, mask=mask)
+    return held_call
 
 
 class Explainer:
@@ -44,24 +130,29 @@ class Explainer:
         """Turn ``jacobian = d logits / d source`` of shape ``[b, c, ...]`` into ``E``."""
         raise NotImplementedError
 
-    def _jacobian_pass(self, x, training):
+    def _jacobian_pass(self, x, training, shared=False):
+        """The forward pass under the explanation's tape, batch moments held (module
+        docstring); ``shared``: it is also the training step's pass."""
         with tf.GradientTape() as tape:
             tape.watch(x)
-            logits, source = self.forward(x, training=training)
+            with held_batch_statistics(self.model, tape if shared else None):
+                logits, source = self.forward(x, training=training)
         return logits, tape, source
 
-    def explain(self, x):
-        """Explanations ``[batch, classes, ...]`` of ``x`` for every class, inference mode.
+    def explain(self, x, training=False):
+        """Explanations ``[batch, classes, ...]`` of ``x`` for every class.
 
-        Compiled with ``tf.function`` (traced once per input signature) when called eagerly.
+        ``training=False``: inference mode. ``training=True``: the training step's mode, batch
+        moments held constant (module docstring), moving statistics not updated. Compiled
+        with ``tf.function`` (traced once per input signature and mode) when called eagerly.
         """
         x = tf.convert_to_tensor(x, dtype=tf.float32)
         if tf.executing_eagerly():
-            return self._explain_graph(x)
-        return self._explain(x)
+            return self._explain_graph(x, bool(training))
+        return self._explain(x, training)
 
-    def _explain(self, x):
-        logits, tape, source = self._jacobian_pass(x, training=False)
+    def _explain(self, x, training):
+        logits, tape, source = self._jacobian_pass(x, training)
         return self.explanations(tape, logits, x, source)
 
     def explanations(self, tape, logits, x, source):
@@ -72,15 +163,15 @@ class Explainer:
     def online(self, x, training):
         """The training forward pass: ``(logits, explain_fn)``.
 
-        ``logits`` come from one forward pass (differentiable on any outer tape);
-        ``explain_fn()`` returns the explanations ``E`` from that same pass, by the Jacobian
-        of the recorded ops, so calling it costs only the backward passes. Call it where the
-        parameters' tape is not recording (``tape.stop_recording()``), possibly inside a
-        ``tf.cond`` so that it costs nothing when not needed. Explainers that cannot share
-        the forward pass (Guided Backprop) run their own inference-mode pass in
-        ``explain_fn``.
+        ``logits`` come from one forward pass (differentiable on any outer tape, with the true
+        batch-norm gradient); ``explain_fn()`` returns the explanations ``E`` from that same
+        pass, equal to ``explain(x, training)``, by the Jacobian of the recorded ops, so
+        calling it costs only the backward passes. Call it where the parameters' tape is not
+        recording (``tape.stop_recording()``), possibly inside a ``tf.cond`` so that it costs
+        nothing when not needed. Explainers that cannot share the forward pass (Guided
+        Backprop) run their own pass, ``explain(x, training)``, in ``explain_fn``.
         """
         if not self.shares_forward:
-            return self.model(x, training=training), lambda: self.explain(x)
-        logits, tape, source = self._jacobian_pass(x, training=training)
+            return self.model(x, training=training), lambda: self.explain(x, training)
+        logits, tape, source = self._jacobian_pass(x, training, shared=True)
         return logits, lambda: self.explanations(tape, logits, x, source)

@@ -7,15 +7,15 @@ gradients pass, and only where the ReLU's input was positive:
 The user's model is not changed: while the explanation pass is traced, the model's ReLUs --
 ``activation="relu"`` inside ``Dense``/``Conv`` layers, ``layers.Activation("relu")`` and
 plain ``layers.ReLU()`` -- are swapped for :func:`guided_relu` and put back right after, so the
-training forward pass keeps the true ReLU gradient.
+training forward pass keeps the true ReLU gradient. Guided Backprop therefore runs its own pass,
+in the same mode as the other explainers (in training: batch-norm moments of the batch held
+constant, moving statistics untouched; ``explainers.base``).
 """
-
-import contextlib
 
 import keras
 import tensorflow as tf
 
-from tf_introspect.explainers.base import Explainer
+from tf_introspect.explainers.base import Explainer, model_layers, patched
 
 
 @tf.custom_gradient
@@ -35,34 +35,20 @@ def _is_plain_relu_layer(layer):
             and layer.max_value is None and not layer.threshold)
 
 
-def _layers(model):
-    flatten = getattr(model, "_flatten_layers", None)
-    return list(flatten(include_self=False, recursive=True)) if flatten else list(model.layers)
-
-
-@contextlib.contextmanager
 def guided_relus(model):
-    """Context in which every plain ReLU of ``model`` back-propagates the Guided BP rule."""
-    restore = []
-    try:
-        for layer in _layers(model):
-            if _is_plain_relu_layer(layer):
-                restore.append((layer, "call", layer.__dict__.get("call")))
-                object.__setattr__(layer, "call", guided_relu)
-            elif _is_relu_fn(getattr(layer, "activation", None)):
-                restore.append((layer, "activation", layer.activation))
-                object.__setattr__(layer, "activation", guided_relu)
-        yield len(restore)
-    finally:
-        for layer, attr, old in reversed(restore):
-            if attr == "call" and old is None:
-                object.__delattr__(layer, "call")
-            else:
-                object.__setattr__(layer, attr, old)
+    """Context in which every plain ReLU of ``model`` back-propagates the Guided BP rule
+    (yields the number of ReLUs swapped)."""
+    changes = []
+    for layer in model_layers(model):
+        if _is_plain_relu_layer(layer):
+            changes.append((layer, "call", guided_relu))
+        elif _is_relu_fn(getattr(layer, "activation", None)):
+            changes.append((layer, "activation", guided_relu))
+    return patched(changes)
 
 
 class GuidedBackprop(Explainer):
-    """Guided Backprop explanations ``[b, c, *input_shape]`` (own inference-mode pass)."""
+    """Guided Backprop explanations ``[b, c, *input_shape]`` (own forward pass)."""
 
     name = "guided_bp"
     shares_forward = False

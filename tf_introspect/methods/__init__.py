@@ -11,16 +11,16 @@ name               what                                                      nee
 ``dropout``        CE on a model with dropout (paper 5.1)                    --dropout_rate
 ``ls``             label smoothing, ground-truth mass --smoothing            --smoothing
 ``cp``             confidence penalty, CE - beta H(p)                        --cp_beta
-``le``             introspective learning (paper 4, Algorithm 1)             --
-``le_permut``      LE with permuted non-ground-truth targets (5.4.1)         --
+``le``             introspective learning (paper 4, Algorithm 1)             --warmup_epochs
+``le_permut``      LE with permuted non-ground-truth targets (5.4.1)         --warmup_epochs
 ``kd``             Hinton KD, T^2 KL + lam CE (3, 5.3)                       teacher
 ``cwtm``           CE weighted by teacher max, Eq. 5 (3)                     teacher
 ``cwtm_permut``    CWTM, weights permuted in the batch (3)                   teacher
 ``cwtm_random``    CWTM, weights from U[beta, 1) (3)                         teacher
 ``dkpp``           KD with permuted non-argmax teacher outputs (3)           teacher
-``hint``           FitNets hint at stage 2 through an adapter (5.3)          teacher
+``hint``           FitNets: hint stage, then KD (5.3)                        teacher, --hint_epochs
 ``at``             attention transfer at 3 stages + KD (5.3)                teacher
-``fsp``            flow of solution procedure + KD (5.3)                     teacher
+``fsp``            flow of solution procedure stage, then KD (5.3)           teacher, --fsp_epochs
 ``takd``           KD teacher -> assistant -> student (5.3)                  teacher, assistant
 ``ban``            KD from a CE-trained copy of the model, no CE (5.2)       (self-teacher)
 ``ban_l``          BAN plus lam CE (5.2)                                     (self-teacher)
@@ -29,6 +29,11 @@ name               what                                                      nee
 
 A teacher comes from ``--teacher=PATH.keras`` or is trained first with CE as
 ``--teacher_model=NAME`` (cached in the work folder); see :mod:`tf_introspect.teachers`.
+
+Two-stage methods (``Entry.warmup``: the flag with their stage-1 epoch count, given to
+``WarmupSwitch`` by the command line): ``le``/``le_permut`` (CE warm-up, ``--warmup_epochs``),
+``hint`` (FitNets' hint training, ``--hint_epochs``) and ``fsp`` (FSP loss, ``--fsp_epochs``);
+Hint and FSP continue with KD + lam CE.
 """
 
 import dataclasses
@@ -59,14 +64,16 @@ class Entry:
     ``build(model, cfg, teacher)`` returns the method; ``teacher`` says what it needs:
     ``none``; ``teacher`` (``--teacher`` or ``--teacher_model``); ``self`` (a CE-trained
     model of the student's own architecture, BAN); ``assistant`` (a teacher and an assistant
-    distilled from it, TAKD). ``model_options`` gives extra ``models.get`` arguments;
-    ``warmup`` says the method has LE's warm-up stage (``WarmupSwitch``).
+    distilled from it, TAKD). ``model_options`` gives extra ``models.get`` arguments.
+    ``warmup``: for a two-stage method, the name of the flag holding its stage-1 epoch count
+    (``WarmupSwitch``), else ``None``. ``explains``: LE-style, gets ``ExplanationImages``.
     """
 
     build: Callable
     teacher: str = "none"
     model_options: Callable = lambda cfg: {}
-    warmup: bool = False
+    warmup: str | None = None
+    explains: bool = False
 
 
 def _le(permute):
@@ -95,25 +102,25 @@ METHODS = {
                      model_options=lambda cfg: {"dropout_rate": cfg["dropout_rate"]}),
     "ls": Entry(lambda model, cfg, teacher: LabelSmoothing(model, smoothing=cfg["smoothing"])),
     "cp": Entry(lambda model, cfg, teacher: ConfidencePenalty(model, beta=cfg["cp_beta"])),
-    "le": Entry(_le(permute=False), warmup=True),
-    "le_permut": Entry(_le(permute=True), warmup=True),
+    "le": Entry(_le(permute=False), warmup="warmup_epochs", explains=True),
+    "le_permut": Entry(_le(permute=True), warmup="warmup_epochs", explains=True),
     "kd": Entry(_kd(), teacher="teacher"),
     "cwtm": Entry(_cwtm("teacher"), teacher="teacher"),
     "cwtm_permut": Entry(_cwtm("permut"), teacher="teacher"),
     "cwtm_random": Entry(_cwtm("random"), teacher="teacher"),
     "dkpp": Entry(_kd(DarkKnowledgePermuted, seed="seed"), teacher="teacher"),
-    "hint": Entry(lambda model, cfg, teacher: Hint(
-        model, teacher, layer=cfg["hint_layer"], hint_weight=cfg["hint_weight"],
-        lam=cfg["lam"]), teacher="teacher"),
+    "hint": Entry(_kd(Hint, layer="hint_layer", hint_weight="hint_weight", stage1_lr="hint_lr"),
+                  teacher="teacher", warmup="hint_epochs"),
     "at": Entry(_kd(AttentionTransfer, at_beta="at_beta"), teacher="teacher"),
-    "fsp": Entry(_kd(FlowOfSolution, fsp_weight="fsp_weight"), teacher="teacher"),
+    "fsp": Entry(_kd(FlowOfSolution, fsp_weight="fsp_weight", stage1_lr="fsp_lr"),
+                 teacher="teacher", warmup="fsp_epochs"),
     "takd": Entry(_kd(), teacher="assistant"),
     "ban": Entry(_kd(lam=0.0), teacher="self"),
     "ban_l": Entry(_kd(), teacher="self"),
     "dml": Entry(lambda model, cfg, teacher: MutualLearning(model, lam=cfg["lam"])),
 }
 
-# Methods with LE's warm-up stage, switched by WarmupSwitch.
+# Two-stage methods, switched by WarmupSwitch.
 WARMUP_METHODS = tuple(name for name, entry in METHODS.items() if entry.warmup)
 
 

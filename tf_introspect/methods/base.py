@@ -11,6 +11,12 @@ per-term loss trackers (shown by the progress bar, the History and TensorBoard) 
     method.compile(optimizer="sgd", metrics=["accuracy"])
     method.fit(train_ds, epochs=..., validation_data=test_ds)
     method.model.save("model.keras")           # the plain trained classifier
+
+Two-stage methods (LE's CE warm-up, Hint's and FSP's pre-training of the student on the
+teacher's features) hold their stage in :attr:`Method.second_stage`, a non-trainable variable
+read inside the traced step (switched per epoch by ``WarmupSwitch``: no retracing). When the
+stages train different variables, :meth:`Method.stage_parts` names them and the base masks the
+rest (see :meth:`Method.train_step`).
 """
 
 import keras
@@ -55,6 +61,16 @@ class Method(keras.Model):
 
     terms = ("ce_hard",)
     eval_terms = ()
+    #: Two-stage methods: a non-trainable float ``keras.Variable``, 0 in stage 1 and 1 in
+    #: stage 2, read in the traced ``train_step`` (``tf.cond``/arithmetic, never Python), so
+    #: :class:`tf_introspect.callbacks.WarmupSwitch` switches it without retracing. ``None``:
+    #: a single-stage method.
+    second_stage = None
+    #: Two-stage methods with :meth:`stage_parts`: stage 1's learning rate (``None``: the
+    #: optimizer's). Applied by scaling stage 1's gradients by ``stage1_lr / learning_rate``
+    #: (the optimizer's current, scheduled rate): exactly a learning rate for SGD with or
+    #: without momentum; Adam-type optimizers are nearly invariant to it.
+    stage1_lr = None
 
     def __init__(self, model, name=None, **kwargs):
         super().__init__(name=name or f"{type(self).__name__.lower()}_{model.name}", **kwargs)
@@ -88,9 +104,52 @@ class Method(keras.Model):
         """The layers/models whose trainable variables the optimizer updates."""
         return [self.model]
 
+    def stage_parts(self):
+        """``(stage1_parts, stage2_parts)``: the layers/models each stage of a two-stage method
+        trains, or ``None`` (the default): every trained part in both stages (LE's warm-up).
+
+        Their union must be :attr:`trained_parts` (sub-models sharing the classifier's layers
+        are fine: variables are matched by identity). In each stage the base then applies
+        weight decay only to that stage's parts and zeroes the gradients of the other
+        variables; the non-trainable variables (batch-norm statistics) of parts the stage does
+        not train are put back after the step, so those parts are left bit-identical.
+        """
+        return None
+
     def _regularization(self, parts=None):
         losses = [loss for part in (parts or self.trained_parts) for loss in part.losses]
         return tf.add_n(losses) if losses else tf.constant(0.0)
+
+    def _staging(self):
+        """Stage plan of :meth:`stage_parts` (``None`` when both stages train everything):
+        ``second`` (bool tensor, stage 2), ``parts``, ``stage_of`` (``id(variable)`` -> the
+        only stage that trains it, for variables trained in one stage only), ``frozen``
+        (``[(variable, frozen_in_stage_2)]``, non-trainable variables to put back) and
+        ``scale`` (the gradients' factor: ``stage1_lr / learning_rate`` in stage 1, else 1;
+        ``None`` without ``stage1_lr``)."""
+        parts = self.stage_parts()
+        if parts is None:
+            return None
+        if self.second_stage is None:
+            raise TypeError(f"{type(self).__name__}.stage_parts() needs a second_stage variable.")
+        optimizer = getattr(self.optimizer, "inner_optimizer", self.optimizer)
+        if getattr(optimizer, "weight_decay", None):
+            raise ValueError(
+                f"{type(self).__name__} trains different variables in its two stages; an "
+                "optimizer with decoupled weight_decay would still shrink the frozen ones. Use "
+                "the models' L2 regularisers instead (what --weight_decay sets).")
+        ids = [{id(v) for p in stage for v in p.trainable_variables} for stage in parts]
+        stage_of = {i: 1 + (i in ids[1]) for i in ids[0] ^ ids[1]}
+        stats = [{id(v): v for p in stage for v in p.non_trainable_variables}
+                 for stage in parts]
+        frozen = [(v, True) for i, v in stats[0].items() if i not in stats[1]]
+        frozen += [(v, False) for i, v in stats[1].items() if i not in stats[0]]
+        second = self.second_stage > 0.5
+        scale = None
+        if self.stage1_lr is not None:
+            lr = tf.cast(self.optimizer.learning_rate, tf.float32)
+            scale = tf.where(second, 1.0, self.stage1_lr / lr)
+        return dict(second=second, parts=parts, stage_of=stage_of, frozen=frozen, scale=scale)
 
     def step_seed(self, seed):
         """A stateless-RNG seed ``[seed, step]``: new every step, repeatable, resumable."""
@@ -98,22 +157,66 @@ class Method(keras.Model):
         return tf.stack([tf.constant(seed, tf.int64), step])
 
     def train_step(self, data):
+        """One optimizer step on ``compute_terms``' loss plus weight decay.
+
+        Two-stage methods with :meth:`stage_parts`: the regularisation is that of the current
+        stage's parts; the gradient of every variable the current stage does not train is
+        replaced by zeros (``tf.where``, so even a NaN cannot leak through); in stage 1 the
+        gradients are scaled to the learning rate :attr:`stage1_lr`. A zero gradient
+        leaves the variable and its SGD-momentum / Adam slots unchanged as long as those slots
+        are zero, i.e. for variables not trained before: the stage-2-only variables during
+        stage 1 (the first stage). The stage-1-only parts (Hint's adapter) keep coasting on
+        their momentum in stage 2, which is harmless: stage 2 no longer uses them. Batch-norm
+        statistics of untrained parts, which the forward pass updates, are put back.
+        """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if sample_weight is not None:
             raise ValueError(f"{type(self).__name__} does not support sample weights.")
         y = sparse_labels(y)
+        staging = self._staging()
+        # Values before the forward pass (automatic control dependencies order this read
+        # before the batch-norm updates of the same variables).
+        saved = [tf.identity(v.value) for v, _ in staging["frozen"]] if staging else []
         with tf.GradientTape() as tape:
             logits, terms = self.compute_terms(x, y, tape)
-            regularization = self._regularization()
+            if staging is None:
+                regularization = self._regularization()
+            else:
+                regularization = tf.where(staging["second"],
+                                          self._regularization(staging["parts"][1]),
+                                          self._regularization(staging["parts"][0]))
             terms = {**terms, "loss": terms["loss"] + regularization,
                      "regularization": regularization}
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = self.optimizer.scale_loss(terms["loss"] / replicas)
         variables = [v for part in self.trained_parts for v in part.trainable_variables]
-        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        gradients = tape.gradient(scaled, variables)
+        if staging is not None:
+            gradients = [self._stage_gradient(g, staging["stage_of"].get(id(v)),
+                                              staging["second"], staging["scale"])
+                         for v, g in zip(variables, gradients)]
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        if staging is not None:
+            for (v, in_stage_2), value in zip(staging["frozen"], saved):
+                frozen_now = staging["second"] if in_stage_2 else ~staging["second"]
+                v.assign(tf.where(frozen_now, value, v.value))
         for name, tracker in self.trackers.items():
             tracker.update_state(terms[name])
         return self.compute_metrics(x, y, logits, sample_weight=None)
+
+    @staticmethod
+    def _stage_gradient(gradient, only_stage, second, scale):
+        """``gradient`` (times ``scale``) where the variable is trained in the current stage,
+        else zeros."""
+        if gradient is None:
+            return gradient
+        gradient = tf.convert_to_tensor(gradient)
+        if scale is not None:
+            gradient = gradient * tf.cast(scale, gradient.dtype)
+        if only_stage is None:
+            return gradient
+        trained = second if only_stage == 2 else tf.logical_not(second)
+        return tf.where(trained, gradient, tf.zeros_like(gradient))
 
     def test_step(self, data):
         """Evaluation: CE(p, y) on inference-mode logits, as ``ce_hard``; ``loss`` adds the

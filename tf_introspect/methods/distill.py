@@ -6,7 +6,8 @@ Intermediate features of both are read from named layers through functional view
 (our models name their stage outputs ``stage1``..``stage3``). A subclass implements
 :meth:`distill` and says which layers it needs.
 
-Total loss = ``distill(...)`` + ``lam * CE(p, y)`` + weight decay, each part logged.
+Total loss = ``distill(...)`` + ``lam * CE(p, y)`` + weight decay, each part logged. Hint and
+FSP add a first stage on the teacher's features before it (``kd.TwoStageDistillation``).
 """
 
 import keras
@@ -79,19 +80,26 @@ class Distillation(Method):
         self.student_view = feature_view(model, self.feature_layers)
         self.teacher_view = feature_view(teacher, self.feature_layers)
 
-    def compute_terms(self, x, y, tape):
+    def forward(self, x, tape):
+        """``(logits, teacher_logits, features, teacher_features)`` of one batch: the student
+        in training mode, the teacher in inference mode outside ``tape`` (constants)."""
         student = self.student_view(x, training=True)
         with tape.stop_recording():
             teacher = tf.nest.map_structure(tf.stop_gradient,
                                             self.teacher_view(x, training=False))
         if self.feature_layers:
-            s_feats, logits, t_feats, t_logits = student[:-1], student[-1], teacher[:-1], teacher[-1]
-        else:
-            s_feats, logits, t_feats, t_logits = [], student, [], teacher
-        distill = self.distill(logits, t_logits, s_feats, t_feats, y)
+            return student[-1], teacher[-1], list(student[:-1]), list(teacher[:-1])
+        return student, teacher, [], []
+
+    def compute_terms(self, x, y, tape):
+        logits, t_logits, s_feats, t_feats = self.forward(x, tape)
+        return logits, self.distill_terms(logits, t_logits, s_feats, t_feats, y)
+
+    def distill_terms(self, logits, teacher_logits, features, teacher_features, y):
+        """``{"loss": distill + lam * ce_hard, "distill": ..., "ce_hard": ...}``."""
+        distill = self.distill(logits, teacher_logits, features, teacher_features, y)
         ce_hard = cross_entropy(y, logits)
-        return logits, {"loss": distill + self.lam * ce_hard, "distill": distill,
-                        "ce_hard": ce_hard}
+        return {"loss": distill + self.lam * ce_hard, "distill": distill, "ce_hard": ce_hard}
 
     def distill(self, logits, teacher_logits, features, teacher_features, y):
         """The method's distillation term (a scalar)."""

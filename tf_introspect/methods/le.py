@@ -51,6 +51,11 @@ class Introspective(Method):
         self.introspective = keras.Variable(float(introspective), trainable=False,
                                             dtype="float32", name="introspective")
 
+    @property
+    def second_stage(self):
+        """The generic stage variable of two-stage methods (``WarmupSwitch``): ``introspective``."""
+        return self.introspective
+
     def compute_terms(self, x, y, tape):
         logits, explain = self.explainer.online(x, training=True)
         num_classes = tf.shape(logits)[-1]

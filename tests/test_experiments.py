@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tests.conftest import REPO, require_shared_data
+from conftest import REPO, require_shared_data
 from tf_introspect import experiments, results_report
 
 TINY = """
@@ -163,3 +163,17 @@ def test_every_committed_plan_loads_and_names_valid_runs():
         for cell in plan["cell"]:   # the protocol's flags reach every run
             for run in experiments.grid_runs(plan, cell):
                 assert run.settings["validation_split"] == plan["validation_split"]
+
+
+def test_report_verdicts_against_the_paper(root):
+    text = TINY.replace("seeds = [0]", "seeds = [0, 1, 2]").replace(
+        'flagfile = "flags/table3/mlp1024_le.flags"\n',
+        'flagfile = "flags/table3/mlp1024_le.flags"\npaper = 98.9\n')
+    plan = experiments.load_plan(write_plan(root, text))
+    ce, le = plan["cell"]
+    for cell, accuracies in ((ce, (0.980, 0.981, 0.979)), (le, (0.985, 0.986, 0.984))):
+        for run, accuracy in zip(experiments.seed_runs(plan, cell), accuracies):
+            fake_record(run, test_accuracy=accuracy)
+    doc = open(results_report.write([str(root / "tiny.toml")])).read()
+    assert "- vs ce: +0.50, paper +0.29; p = 0.0" in doc and ": reproduced." in doc
+    assert "| le | 3 | 98.50 +- 0.10 |" in doc

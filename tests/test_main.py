@@ -184,7 +184,7 @@ def test_teacher_pipeline_trains_caches_and_distils(mnist_dir, tmp_path):
     assert m["teacher_path"] == str(tmp_path / "teacher" / "model.keras")
     assert m["test_accuracy"] > 0.7 and m["final_train"]["distill"] > 0
     result, m = run_family("dkpp", mnist_dir, tmp_path / "dkpp", *shared)
-    assert "teacher already holds this finished run; reusing it" in result.stdout
+    assert "teacher already holds this finished run (same settings); reusing it" in result.stdout
     assert m["method"] == "dkpp" and m["teacher_path"] == str(tmp_path / "teacher" / "model.keras")
     result, m = run_family("cwtm_random", mnist_dir, tmp_path / "cwtm",
                            f"--teacher={tmp_path / 'teacher' / 'model.keras'}")
@@ -201,8 +201,9 @@ def test_finished_runs_are_reused_and_checked(mnist_dir, tmp_path):
     assert (tmp_path / "metrics.json").read_text() == first          # not trained again
     result = cli("--method=ls", "--model=mlp1024", f"--data_dir={mnist_dir}",
                  f"--workdir={tmp_path}")
-    assert result.returncode != 0 and \
-        "holds a finished run with {'method': 'ce'}, not {'method': 'ls'}" in result.stderr
+    # every setting that decides the result is compared (not only method, model, data set)
+    assert result.returncode != 0 and "holds a finished run with {'method': 'ce', " in \
+        result.stderr and "not {'method': 'ls', 'epochs': 50, 'batch_size': 16" in result.stderr
     # a teacher that does not fit the data set fails at start
     result = cli("--method=kd", "--model=resnet8", "--dataset=cifar10",
                  f"--teacher={tmp_path / 'model.keras'}", f"--workdir={tmp_path / 'kd'}")

@@ -1,36 +1,149 @@
-"""Step-cost ratios, measured side by side in one process: ``python -m tf_introspect.bench``.
+"""Speed on this machine, measured in one process: ``python -m tf_introspect.bench``.
 
-For each case, the compiled ``train_step`` of CE and of LE (and of LE while still in warm-up)
-are built on the same model architecture and the same random batch, warmed up, then timed in
-interleaved rounds (so drift of the machine hits all alike); the median time per step and the
-ratio to CE are printed. Cases (issue targets in brackets): LE(Grad-CAM) / CE for resnet8 and
-resnet14 at batch 128 [<= 1.05], LE(Grad) / CE for mlp1024 at batch 128 and 16 [<= 4]. For the
-ResNets, KD from a ResNet-26 teacher is timed too: the teacher's cost that LE avoids (paper 4).
+Four parts (``--parts``), one combined report, everything in ``--json``; docs/benchmarks.md
+explains each table and its targets.
 
-Flags: ``--cases`` to pick cases, ``--rounds`` and ``--steps`` for precision, ``--json`` to
-write the results.
+``steps``: step-cost ratios. For each case of ``--cases``, the compiled ``train_step`` of CE
+and of LE (and of LE while still in warm-up) are built on the same model architecture and the
+same random batch, warmed up, then timed in interleaved rounds (so drift of the machine hits
+all alike); the median time per step and the ratio to CE are printed. Cases (issue targets in
+brackets): LE(Grad-CAM) / CE for resnet8 and resnet14 at batch 128 [<= 1.05], LE(Grad) / CE
+for the same ResNets (the Jacobian through training-mode batch norm, batch moments held:
+``explainers.base``) and for mlp1024 at batch 128 and 16 [<= 4]. With Grad-CAM, KD from a
+ResNet-26 teacher is timed too: the teacher's cost that LE avoids (paper 4).
+
+``fit``: epoch time through the command line's own path. Each case is a paper cell's flag
+file (``FIT_CASES``), resolved by ``flags.config_from_args``; the method is built by
+``main.build`` (teachers: the architecture with random weights), compiled by
+``main.compile_method`` (``--jit_compile=auto``: XLA for the MLP) and trained with Keras
+``fit`` on ``main.datasets`` (the real pipeline: shuffling, CIFAR augmentation), with the
+command line's per-step callback (``TerminateOnNaN``) and its ``--verbose=2`` progress logger,
+under the command line's op determinism (``main.seed_everything``: on unless XLA). The data is
+cut with ``--train_limit`` to ``--fit_steps`` batches: after a warm-up ``fit`` (tracing, XLA
+compilation), ``--fit_rounds`` fits of those batches are timed from the end of the first step
+to the end of the last, median ms/step, and the rest of each fit call (iterator start-up, end
+of data, callbacks' begin/end: paid once an epoch) is kept as the fit's start+end time; the
+validation pass is timed the same way on ``--eval_steps`` test batches. Scaled to a full epoch
+(60,000 MNIST / 50,000 CIFAR training images, 10,000 test images) this gives s/epoch, and with
+the
+run lists of the experiment plans (``experiments.plan_runs``: cells, seeds, grid points,
+epochs, LE warm-up epochs at the CE cost) the projected wall time of each table's protocol
+run by one process on this machine (``PROTOCOLS``). Per-epoch callbacks (TensorBoard,
+BackupAndRestore, CSV, explanation images) and teacher training are not included.
+
+``keras``: our CE method against plain Keras. ``methods.build("ce")`` (via ``main.build``,
+compiled by ``main.compile_method``) and the same functional model with the same weights
+compiled with ``keras.losses.SparseCategoricalCrossentropy(from_logits=True)``, the same SGD
+and schedule and the same ``jit_compile``, both ``fit`` on the same pipeline with the same
+callbacks, in interleaved rounds; ratio of median ms/step [<= 1.05].
+
+``explain``: all-class explanations against tf-keras-vis (optional, pinned in
+``requirements-bench.txt``). ``explainers.explain(model, x, method)`` gives every class in one
+call; tf-keras-vis needs one call per class (its ``Gradcam`` / ``Saliency`` with a
+``CategoricalScore(k)``, k = 0..9). ResNet-8, a batch of ``--explain_batch`` CIFAR-shaped
+inputs, interleaved rounds, ratio of medians [Grad-CAM >= 10, Grad >= 2.5]. tf-keras-vis is
+called so that it computes our definitions (Grad-CAM at our layer, not resized or normalised;
+Saliency: the signed gradient, channels kept, not normalised) and the maps are checked to be
+equal; its defaults post-process (Grad-CAM: the last Conv2D layer before the named one, resized
+to the input and normalised per sample; Saliency: |gradient|, max over channels, normalised).
+Without tf-keras-vis the part says how to install it and the rest runs.
+
+Flags: ``--parts``; ``--cases``, ``--rounds``, ``--steps`` (steps part; ``--rounds`` also sets
+the interleaved rounds of the keras and explain parts); ``--fit_cases``, ``--fit_steps``,
+``--fit_warmup``, ``--fit_rounds``, ``--eval_steps``, ``--protocols``, ``--data_dir``,
+``--steps_per_execution`` (the command line's own flag; fit and keras parts: default the command
+line's choice, other values to try how much fewer host round trips would save); ``--keras_cases``; ``--explain_methods``,
+``--explain_batch``; ``--json``.
 """
 
+import contextlib
+import io
 import json
+import math
+import os
 import statistics
 import time
+import warnings
 
 from absl import app, flags
+
+from tf_introspect import flags as ti_flags
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CASES = {  # model, batch, explainer, KD teacher (for the KD / CE column; None: not timed)
     "resnet8_b128_grad_cam": ("resnet8", 128, "grad_cam", "resnet26"),
     "resnet14_b128_grad_cam": ("resnet14", 128, "grad_cam", "resnet26"),
+    "resnet8_b128_grad": ("resnet8", 128, "grad", None),
+    "resnet14_b128_grad": ("resnet14", 128, "grad", None),
     "mlp1024_b128_grad": ("mlp1024", 128, "grad", None),
     "mlp1024_b16_grad": ("mlp1024", 16, "grad", None),
 }
+# The fit part's cases: a paper cell's flag file each (the families of the tables' cells).
+FIT_CASES = {
+    "mlp1024_b16_ce": "flags/table3/mlp1024_ce.flags",
+    "mlp1024_b16_le_grad": "flags/table3/mlp1024_le.flags",
+    "resnet8_b128_ce": "flags/table2/resnet8_ce.flags",
+    "resnet8_b128_le_grad_cam": "flags/table2/resnet8_le.flags",
+    "resnet8_b128_kd": "flags/table5/resnet8_kd.flags",          # ResNet-26 teacher
+    "resnet14_b128_ce": "flags/table2/resnet14_ce.flags",
+    "resnet14_b128_le_grad_cam": "flags/table2/resnet14_le.flags",
+    "cnn8_b128_ce": "flags/table1/cnn8_ce.flags",
+}
+KERAS_CASES = {"mlp1024_b16": "flags/table3/mlp1024_ce.flags",
+               "resnet8_b128": "flags/table2/resnet8_ce.flags"}
+EXPLAIN_METHODS = {"grad_cam": 10.0, "grad": 2.5}     # explainer: target speed-up (>=)
+# Projected protocols: plan, protocol flags (None: the plan's own; {}: none, i.e. the flag
+# files' paper settings), cells (None: all). Table 3 at the paper's protocol is the short
+# plan's cells (without LE-Permut, a Table 6 cell) at their flag files' own settings, its
+# grids included (experiments/table3_paper.toml holds CE and LE only).
+PROTOCOLS = {
+    "table3_paper": ("experiments/table3_short.toml", {}, ["ce", "le_grad", "dropout", "ls", "cp"]),
+    "table3_short": ("experiments/table3_short.toml", None, None),
+    "table2_paper": ("experiments/table2_paper.toml", None, None),
+    "table2_short": ("experiments/table2_short.toml", None, None),
+}
+PARTS = ("steps", "fit", "keras", "explain")
+TRAIN_SIZE = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000}
+TEST_SIZE = 10000
+CE_LIKE = ("ce", "dropout", "ls", "cp")      # a CE-cost step (dropout: a few masks more)
+KD_LIKE = ("kd", "dkpp", "cwtm", "cwtm_permut", "cwtm_random", "ban", "ban_l", "takd")
+INSTALL_HINT = ".venv/bin/pip install -r requirements-bench.txt"
 
+flags.DEFINE_list("parts", list(PARTS), f"Parts to run, from: {', '.join(PARTS)}.")
 flags.DEFINE_list("cases", list(CASES), f"Cases to run, from: {', '.join(CASES)}.")
-flags.DEFINE_integer("rounds", 7, "Interleaved timing rounds (the median is reported).",
-                     lower_bound=1)
+flags.DEFINE_integer("rounds", 7, "Interleaved timing rounds (the median is reported); also "
+                     "the rounds of the keras and explain parts.", lower_bound=1)
 flags.DEFINE_integer("steps", 10, "Steps per round and variant.", lower_bound=1)
+flags.DEFINE_list("fit_cases", list(FIT_CASES), f"fit part cases, from: {', '.join(FIT_CASES)}.")
+flags.DEFINE_integer("fit_steps", 50, "fit and keras parts: training steps per timed fit.",
+                     lower_bound=2)
+flags.DEFINE_integer("fit_warmup", 10, "fit and keras parts: steps of the untimed warm-up "
+                     "fit (tracing, XLA compilation).", lower_bound=1)
+flags.DEFINE_integer("fit_rounds", 3, "fit part: timed fits per case (median).", lower_bound=1)
+flags.DEFINE_integer("eval_steps", 20, "fit part: timed validation steps.", lower_bound=2)
+flags.DEFINE_list("protocols", list(PROTOCOLS), f"Protocols projected from the fit part, "
+                  f"from: {', '.join(PROTOCOLS)}.")
+flags.DEFINE_list("keras_cases", list(KERAS_CASES),
+                  f"keras part cases, from: {', '.join(KERAS_CASES)}.")
+flags.DEFINE_list("explain_methods", list(EXPLAIN_METHODS),
+                  f"explain part explainers, from: {', '.join(EXPLAIN_METHODS)}.")
+flags.DEFINE_integer("explain_batch", 64, "explain part: batch size.", lower_bound=1)
 flags.DEFINE_string("json", None, "Write the results to this JSON file.")
+# The command line's flags, of which the fit and keras parts read --data_dir (default here: the
+# first of <repo>/data and <repo>/../shared/data holding the data set; random pixels through
+# the real pipeline when none does, which is fine for timing and reported).
+ti_flags.define_flags()
 FLAGS = flags.FLAGS
 
+
+def _ratio(a, b):
+    return round(a / b, 3) if a is not None and b else None
+
+
+# --------------------------------------------------------------------------------------------
+# Part "steps": compiled train_step ratios
+# --------------------------------------------------------------------------------------------
 
 def compiled_step(method_name, model_name, explainer, introspective=True, teacher=None):
     import keras
@@ -73,20 +186,14 @@ def time_case(model_name, batch, explainer, teacher, rounds, steps):
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def main(argv):
-    del argv
-    unknown = [c for c in FLAGS.cases if c not in CASES]
-    if unknown:
-        raise app.UsageError(f"Unknown case(s) {unknown}; valid choices: {', '.join(CASES)}.")
-    import tensorflow as tf
-    # Every variant traces its step once or twice at warm-up; TF's retracing heuristic would
-    # warn about these expected first traces across the many functions.
-    tf.get_logger().setLevel("ERROR")
+def steps_part(cases, rounds, steps):
     results = {}
+    print(f"\n== Step cost: compiled train_step, median of {rounds} interleaved rounds of "
+          f"{steps} steps ==")
     print(f"{'case':28s} {'CE ms':>8s} {'LE ms':>8s} {'LE/CE':>7s} {'warm-up/CE':>11s} "
           f"{'KD(resnet26)/CE':>16s}")
-    for case in FLAGS.cases:
-        t = time_case(*CASES[case], FLAGS.rounds, FLAGS.steps)
+    for case in cases:
+        t = time_case(*CASES[case], rounds, steps)
         r = results[case] = {f"{k}_ms": round(v * 1e3, 2) for k, v in t.items()}
         for name in ("le", "le_warmup", "kd"):
             if name in t:
@@ -94,6 +201,497 @@ def main(argv):
         kd = f"{r['kd_over_ce']:16.3f}" if "kd" in t else f"{'-':>16s}"
         print(f"{case:28s} {r['ce_ms']:8.2f} {r['le_ms']:8.2f} {r['le_over_ce']:7.3f} "
               f"{r['le_warmup_over_ce']:11.3f} {kd}", flush=True)
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# The command line's fit path
+# --------------------------------------------------------------------------------------------
+
+def step_stamps():
+    """A Keras callback holding ``(step, time)`` at the end of every training (``.train``)
+    and test (``.test``) batch (with ``steps_per_execution`` > 1: of every execution, at its
+    last step)."""
+    import keras
+
+    class StepStamps(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.train, self.test = [], []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.train.append((batch, time.perf_counter()))
+
+        def on_test_batch_end(self, batch, logs=None):
+            self.test.append((batch, time.perf_counter()))
+
+    return StepStamps()
+
+
+def per_step(stamps):
+    """Seconds per step from the end of the first step (execution) to the end of the last
+    (None for a single one)."""
+    if len(stamps) < 2:
+        return None
+    (first, start), (last, end) = stamps[0], stamps[-1]
+    return (end - start) / (last - first)
+
+
+def find_data_dir(dataset, data_dir=None):
+    """``(data_dir, True)`` where ``dataset`` is found, else ``(None, False)``."""
+    from tf_introspect import data
+    candidates = [data_dir] if data_dir else [os.path.join(REPO, "data"),
+                                              os.path.join(REPO, "..", "shared", "data")]
+    for folder in candidates:
+        try:
+            data.load_arrays(dataset, "test", os.path.abspath(folder))
+            return os.path.abspath(folder), True
+        except (data.DataNotFoundError, data.DataFormatError, OSError):
+            continue
+    return None, False
+
+
+def data_source(folder, found):
+    return f"real ({os.path.relpath(folder, REPO)})" if found else \
+        "random pixels (data set not found)"
+
+
+@contextlib.contextmanager
+def random_pixels():
+    """``data.load_arrays`` gives random uint8 images of the data set's shape (the full
+    split's size): the real pipeline on fake pixels, for timing without the data."""
+    import numpy as np
+
+    from tf_introspect import data
+    real = data.load_arrays
+
+    def fake(name, split, data_dir=None):
+        info = data.info(name)
+        n = TEST_SIZE if split == "test" else TRAIN_SIZE[name]
+        rng = np.random.default_rng(0)
+        return (rng.integers(0, 256, size=(n, *info.input_shape), dtype=np.uint8),
+                rng.integers(0, info.num_classes, size=n).astype(np.int64))
+    data.load_arrays = fake
+    try:
+        yield
+    finally:
+        data.load_arrays = real
+
+
+@contextlib.contextmanager
+def cli_determinism(cfg):
+    """TensorFlow's op determinism as ``main.seed_everything`` sets it for ``cfg`` (on with
+    ``--deterministic`` unless the step is XLA-compiled), turned back off afterwards."""
+    from tensorflow.python.framework.config import (disable_op_determinism,
+                                                    is_op_determinism_enabled)
+
+    from tf_introspect import main
+    was_on = is_op_determinism_enabled()
+    main.seed_everything(cfg)
+    try:
+        yield bool(cfg.get("deterministic") and not ti_flags.use_jit(cfg))
+    finally:
+        if is_op_determinism_enabled() and not was_on:
+            disable_op_determinism()   # no public API
+
+
+def case_config(flagfile, batches, eval_batches, data_dir, extra=()):
+    """The command line's configuration for a paper cell's flag file, cut to ``batches``
+    training and ``eval_batches`` test batches."""
+    base = ti_flags.config_from_args([f"--flagfile={os.path.join(REPO, flagfile)}", *extra])
+    batch = base["batch_size"]
+    args = [f"--flagfile={os.path.join(REPO, flagfile)}", f"--train_limit={batch * batches}",
+            f"--test_limit={batch * eval_batches}", *extra]
+    if data_dir:
+        args.append(f"--data_dir={data_dir}")
+    return ti_flags.config_from_args(args)
+
+
+def cli_method(cfg, steps_per_execution=None):
+    """Method built and compiled as ``main.run`` does (teacher: the architecture, untrained);
+    the learning-rate schedule counts full-size epochs. ``steps_per_execution``: instead of
+    the command line's choice."""
+    from tf_introspect import main, methods, teachers
+    if steps_per_execution:
+        cfg = {**cfg, "steps_per_execution": steps_per_execution}
+    teacher = teachers.architecture(cfg, methods.entry(cfg["method"]).teacher)
+    method = main.build(cfg, teacher)
+    full = math.ceil(TRAIN_SIZE[cfg["dataset"]] / cfg["batch_size"])
+    main.compile_method(method, cfg, full)
+    return method
+
+
+def _timed(stamps, start):
+    """``(seconds per step, seconds of the call not spent in its steps)`` of a fit/evaluate
+    call started at ``start``: steps timed from the first step's end to the last's (the whole
+    call's wall time over its steps if it ran a single execution); the rest is the call's
+    start-up and end (iterator, callbacks, end of data), paid once per epoch."""
+    wall = time.perf_counter() - start
+    steps = stamps[-1][0] + 1
+    step = per_step(stamps) or wall / steps
+    return step, max(wall - steps * step, 0.0)
+
+
+def timed_fit(model, train, stamps, verbose=2):
+    """``fit`` one epoch of ``train`` with the command line's per-step callback and progress
+    logger (its output swallowed): ``_timed``."""
+    import keras
+    stamps.train.clear()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        model.fit(train, epochs=1, verbose=verbose, shuffle=False,
+                  callbacks=[keras.callbacks.TerminateOnNaN(), stamps])
+    return _timed(stamps.train, start)
+
+
+def timed_evaluate(model, test, stamps):
+    """``evaluate`` ``test`` (the validation pass of ``fit``): ``_timed``."""
+    stamps.test.clear()
+    start = time.perf_counter()
+    model.evaluate(test, verbose=0, callbacks=[stamps])
+    return _timed(stamps.test, start)
+
+
+def cost_key(cfg):
+    """What a run's epoch costs like: model, batch and the step's kind."""
+    method = cfg["method"]
+    if method in CE_LIKE:
+        kind = "ce"
+    elif method in ("le", "le_permut"):
+        kind = f"le_{cfg['explainer']}"
+    elif method in KD_LIKE:
+        kind = f"kd_{cfg.get('teacher_model') or 'given'}"
+    else:
+        kind = method
+    return f"{cfg['model']}_b{cfg['batch_size']}_{kind}"
+
+
+def epoch_steps(cfg, limits=True):
+    """``(training steps, evaluation steps)`` of one epoch of ``cfg``: the data set's full
+    splits, cut by ``--train_limit`` / ``--test_limit`` only with ``limits``; the validation
+    pass is on the held-out images (``--validation_split``) or the test set."""
+    n_train, n_test = TRAIN_SIZE[cfg["dataset"]], TEST_SIZE
+    if limits:
+        n_train = min(cfg.get("train_limit") or n_train, n_train)
+        n_test = min(cfg.get("test_limit") or n_test, n_test)
+    held_out = cfg.get("validation_split") or 0
+    batch = cfg["batch_size"]
+    return math.ceil((n_train - held_out) / batch), math.ceil((held_out or n_test) / batch)
+
+
+def fit_case(name, fit_steps, warmup, rounds, eval_steps, data_dir, steps_per_execution=None):
+    """Time one paper cell through the command line's fit path."""
+    from tf_introspect import main
+    flagfile = FIT_CASES[name]
+    dataset = ti_flags.config_from_args([f"--flagfile={os.path.join(REPO, flagfile)}"])["dataset"]
+    folder, found = find_data_dir(dataset, data_dir)
+    pixels = contextlib.nullcontext() if found else random_pixels()
+    cfg = case_config(flagfile, fit_steps, eval_steps, folder)
+    with pixels, cli_determinism(cfg) as deterministic:     # also seeds, as main.run
+        method = cli_method(cfg, steps_per_execution)
+        train, _, test = main.datasets(cfg)
+        stamps = step_stamps()
+        timed_fit(method, train.take(warmup), stamps)       # trace / compile, warm up
+        timed_evaluate(method, test.take(2), stamps)
+        fits = [timed_fit(method, train, stamps) for _ in range(rounds)]
+        evaluations = [timed_evaluate(method, test, stamps) for _ in range(rounds)]
+    train_s, fit_overhead = (statistics.median(v) for v in zip(*fits))
+    eval_s, eval_overhead = (statistics.median(v) for v in zip(*evaluations))
+    steps, evals = epoch_steps(cfg, limits=False)     # a full epoch, not the bench's cut
+    epoch = steps * train_s + fit_overhead + evals * eval_s + eval_overhead
+    result = {"flagfile": flagfile, "model": cfg["model"], "method": cfg["method"],
+              "batch_size": cfg["batch_size"], "jit_compile": bool(ti_flags.use_jit(cfg)),
+              "op_determinism": deterministic, "cost_key": cost_key(cfg),
+              "data": data_source(folder, found),
+              "steps_per_execution": int(method.steps_per_execution),
+              "ms_per_step": round(train_s * 1e3, 3), "eval_ms_per_step": round(eval_s * 1e3, 3),
+              "fit_overhead_s": round(fit_overhead, 3), "eval_overhead_s": round(eval_overhead, 3),
+              "train_steps_per_epoch": steps, "eval_steps_per_epoch": evals,
+              "train_s_per_epoch": round(steps * train_s + fit_overhead, 2),
+              "eval_s_per_epoch": round(evals * eval_s + eval_overhead, 2),
+              "s_per_epoch": round(epoch, 2)}
+    if cfg["method"] in ("le", "le_permut"):
+        result["warmup_epochs"] = cfg["warmup_epochs"]
+    return result
+
+
+def plan_cost(name, measured):
+    """Projected wall time (one process, this machine) of protocol ``name``."""
+    from tf_introspect import experiments
+    path, protocol_flags, cells = PROTOCOLS[name]
+    plan = experiments.load_plan(os.path.join(REPO, path))
+    if protocol_flags is not None:
+        plan = {**plan, "flags": protocol_flags}
+    by_key = {r["cost_key"]: r for r in measured.values()}
+    runs = experiments.plan_runs(plan, cells)
+    total, epochs, missing, grid_runs = 0.0, 0, set(), 0
+    for run in runs:
+        cell = next(c for c in plan["cell"] if c["name"] == run.cell)
+        args = run.args or [*experiments._cell_args(plan, cell), "--seed=0"]   # grid pending
+        cfg = ti_flags.config_from_args(args)
+        grid_runs += bool(run.grid)
+        epochs += cfg["epochs"]
+        key = cost_key(cfg)
+        if key not in by_key:
+            missing.add(key)
+            continue
+        steps, evals = epoch_steps(cfg)
+        r = by_key[key]
+
+        def epoch_s(case):
+            return (steps * case["ms_per_step"] / 1e3 + case["fit_overhead_s"]
+                    + evals * case["eval_ms_per_step"] / 1e3 + case["eval_overhead_s"])
+
+        stage1 = cfg["warmup_epochs"] if cfg["method"] in ("le", "le_permut") else 0
+        stage1 = min(stage1, cfg["epochs"])
+        warm = by_key.get(cost_key({**cfg, "method": "ce"}), r)     # warm-up costs CE
+        total += stage1 * epoch_s(warm) + (cfg["epochs"] - stage1) * epoch_s(r)
+    return {"plan": path, "protocol_flags": plan.get("flags", {}), "cells": cells or "all",
+            "runs": len(runs), "grid_runs": grid_runs, "epochs": epochs,
+            "hours": None if missing else round(total / 3600, 1),
+            "missing_cases": sorted(missing)}
+
+
+def fit_part(cases, fit_steps, warmup, rounds, eval_steps, protocols, data_dir,
+             steps_per_execution=None):
+    spe = f", steps_per_execution={steps_per_execution}" if steps_per_execution else ""
+    print(f"\n== Epoch time through the command line's fit path: {fit_steps} steps after a "
+          f"{warmup}-step warm-up fit, median of {rounds} fits; validation {eval_steps} "
+          f"steps{spe} ==")
+    print(f"{'case':27s} {'XLA':>4s} {'det':>4s} {'data':>6s} {'ms/step':>9s} "
+          f"{'eval ms':>8s} {'start+end s':>12s} {'steps':>6s} {'s/epoch':>9s}")
+    measured = {}
+    for case in cases:
+        r = measured[case] = fit_case(case, fit_steps, warmup, rounds, eval_steps, data_dir,
+                                      steps_per_execution)
+        print(f"{case:27s} {'yes' if r['jit_compile'] else 'no':>4s} "
+              f"{'on' if r['op_determinism'] else 'off':>4s} "
+              f"{'real' if r['data'].startswith('real') else 'random':>6s} "
+              f"{r['ms_per_step']:9.2f} {r['eval_ms_per_step']:8.2f} "
+              f"{r['fit_overhead_s'] + r['eval_overhead_s']:12.2f} "
+              f"{r['train_steps_per_epoch']:6d} {r['s_per_epoch']:9.1f}", flush=True)
+    projected = {}
+    if protocols:
+        print(f"\nProjected wall time of each protocol, one process on this machine (epochs x "
+              "epoch time over all runs; LE warm-up epochs at the CE cost; teachers, "
+              "per-epoch callbacks not included):")
+        print(f"{'protocol':14s} {'runs':>5s} {'(grid)':>7s} {'epochs':>7s} {'hours':>8s}  "
+              f"{'days':>6s}  missing fit cases")
+        for name in protocols:
+            p = projected[name] = plan_cost(name, measured)
+            hours = f"{p['hours']:8.1f}" if p["hours"] is not None else f"{'-':>8s}"
+            days = f"{p['hours'] / 24:6.1f}" if p["hours"] is not None else f"{'-':>6s}"
+            print(f"{name:14s} {p['runs']:5d} {p['grid_runs']:7d} {p['epochs']:7d} {hours}  "
+                  f"{days}  {', '.join(p['missing_cases']) or '-'}")
+    return {"cases": measured, "protocols": projected,
+            "settings": {"fit_steps": fit_steps, "fit_warmup": warmup, "fit_rounds": rounds,
+                         "eval_steps": eval_steps, "steps_per_execution": steps_per_execution}}
+
+
+# --------------------------------------------------------------------------------------------
+# Our CE against plain Keras
+# --------------------------------------------------------------------------------------------
+
+def plain_keras_twin(method):
+    """The method's classifier cloned with its weights, compiled with Keras' own sparse CE and
+    a copy of the method's optimizer (SGD, momentum, schedule), the same ``jit_compile``."""
+    import keras
+    model = keras.models.clone_model(method.model)
+    model.set_weights(method.model.get_weights())
+    optimizer = type(method.optimizer).from_config(method.optimizer.get_config())
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"], jit_compile=method.jit_compile,
+                  steps_per_execution=method.steps_per_execution)
+    return model
+
+
+def keras_case(name, fit_steps, warmup, rounds, data_dir, steps_per_execution=None):
+    """Our CE and its plain-Keras twin, interleaved fits (the order alternating by round)."""
+    from tf_introspect import main
+    flagfile = KERAS_CASES[name]
+    dataset = ti_flags.config_from_args([f"--flagfile={os.path.join(REPO, flagfile)}"])["dataset"]
+    folder, found = find_data_dir(dataset, data_dir)
+    pixels = contextlib.nullcontext() if found else random_pixels()
+    cfg = case_config(flagfile, fit_steps, 1, folder)
+    with pixels, cli_determinism(cfg) as deterministic:
+        ours = cli_method(cfg, steps_per_execution)
+        twin = plain_keras_twin(ours)
+        train, _, _ = main.datasets(cfg)
+        stamps = step_stamps()
+        models = {"ours": ours, "keras": twin}
+        for model in models.values():
+            timed_fit(model, train.take(warmup), stamps)
+        times = {k: [] for k in models}
+        for i in range(rounds):
+            for k in (list(models) if i % 2 == 0 else list(models)[::-1]):
+                times[k].append(timed_fit(models[k], train, stamps)[0])
+    t = {k: statistics.median(v) for k, v in times.items()}
+    return {"flagfile": flagfile, "jit_compile": bool(ours.jit_compile),
+            "op_determinism": deterministic,
+            "data": data_source(folder, found),
+            "steps_per_execution": int(ours.steps_per_execution),
+            "ours_ms": round(t["ours"] * 1e3, 3), "keras_ms": round(t["keras"] * 1e3, 3),
+            "ours_over_keras": _ratio(t["ours"], t["keras"]), "target": 1.05}
+
+
+def keras_part(cases, fit_steps, warmup, rounds, data_dir, steps_per_execution=None):
+    print(f"\n== Our CE vs plain Keras (SparseCategoricalCrossentropy), fit through the same "
+          f"pipeline and callbacks, median of {rounds} interleaved fits of {fit_steps} steps ==")
+    print(f"{'case':14s} {'XLA':>4s} {'det':>4s} {'ours ms':>9s} {'Keras ms':>9s} "
+          f"{'ours/Keras':>11s} {'target':>7s}")
+    results = {}
+    for case in cases:
+        r = results[case] = keras_case(case, fit_steps, warmup, rounds, data_dir,
+                                       steps_per_execution)
+        print(f"{case:14s} {'yes' if r['jit_compile'] else 'no':>4s} "
+              f"{'on' if r['op_determinism'] else 'off':>4s} {r['ours_ms']:9.2f} "
+              f"{r['keras_ms']:9.2f} {r['ours_over_keras']:11.3f} {'<= 1.05':>7s}", flush=True)
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# All-class explanations against tf-keras-vis
+# --------------------------------------------------------------------------------------------
+
+def import_tf_keras_vis():
+    """``(module dict, None)`` or ``(None, reason)``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import tf_keras_vis
+            from tf_keras_vis.gradcam import Gradcam
+            from tf_keras_vis.saliency import Saliency
+            from tf_keras_vis.utils.scores import CategoricalScore
+    except ImportError as e:
+        return None, f"not installed ({e}); install it with: {INSTALL_HINT}"
+    except Exception as e:        # noqa: BLE001 -- an incompatible release: report, skip
+        return None, f"import failed: {type(e).__name__}: {e}"
+    return {"version": getattr(tf_keras_vis, "__version__", "?"), "Gradcam": Gradcam,
+            "Saliency": Saliency, "CategoricalScore": CategoricalScore}, None
+
+
+def vis_maps(vis, model, x, method, layer, classes):
+    """tf-keras-vis' maps for every class, one call per class, in our definitions."""
+    import numpy as np
+    score = vis["CategoricalScore"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")      # Keras: a list given to a one-input model
+        if method == "grad_cam":
+            return np.stack([np.asarray(vis["gradcam"](
+                score(k), x, penultimate_layer=layer, seek_penultimate_conv_layer=False,
+                expand_cam=False, normalize_cam=False)) for k in range(classes)], axis=1)
+        return np.stack([np.asarray(vis["saliency"](
+            score(k), x, keepdims=True, gradient_modifier=None, normalize_map=False))
+            for k in range(classes)], axis=1)
+
+
+def explain_part(methods_, batch, rounds):
+    import keras
+    import numpy as np
+
+    from tf_introspect import explainers, models
+    print(f"\n== All-class explanations vs tf-keras-vis (one call per class): resnet8, batch "
+          f"{batch}, median of {rounds} interleaved rounds ==")
+    vis, reason = import_tf_keras_vis()
+    if vis is None:
+        print(f"tf-keras-vis: {reason}. Part skipped.")
+        return {"status": "skipped", "reason": reason, "install": INSTALL_HINT}
+    keras.utils.set_random_seed(0)
+    model = models.get("resnet8")
+    x = keras.random.normal((batch, *model.input_shape[1:]), seed=1).numpy()
+    classes = model.output_shape[-1]
+    result = {"status": "ok", "tf_keras_vis": vis["version"], "keras": keras.__version__,
+              "model": "resnet8", "batch": batch, "cases": {},
+              "compared_as": "tf-keras-vis without its post-processing, i.e. our definitions: "
+                             "Gradcam(seek_penultimate_conv_layer=False, expand_cam=False, "
+                             "normalize_cam=False) at our Grad-CAM layer; Saliency(keepdims="
+                             "True, gradient_modifier=None, normalize_map=False). Its defaults "
+                             "differ: Grad-CAM at the last Conv2D layer up to the named one, "
+                             "resized to the input and normalised per sample; Saliency "
+                             "|gradient|, max over channels, normalised per sample."}
+    print(f"tf-keras-vis {vis['version']}, Keras {keras.__version__}; compared without its "
+          "post-processing (our definitions; see docs/benchmarks.md)")
+    print(f"{'explainer':10s} {'ours ms':>9s} {'tf-keras-vis ms':>16s} {'speed-up':>9s} "
+          f"{'target':>7s} {'max|diff|':>10s} {'max|map|':>9s} {'agree':>6s}")
+    try:
+        vis["gradcam"] = vis["Gradcam"](model, clone=True)
+        vis["saliency"] = vis["Saliency"](model, clone=True)
+    except Exception as e:      # noqa: BLE001
+        reason = f"{type(e).__name__}: {e}"
+        print(f"tf-keras-vis does not work with Keras {keras.__version__}: {reason}")
+        return {**result, "status": "error", "reason": reason}
+    for method in methods_:
+        layer = explainers.get(method, model).layer
+        try:
+            ours = explainers.explain(model, x, method).numpy()        # trace, warm up
+            theirs = vis_maps(vis, model, x, method, layer, classes)
+            times = {"ours": [], "vis": []}
+            for _ in range(rounds):
+                start = time.perf_counter()
+                explainers.explain(model, x, method).numpy()
+                times["ours"].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                vis_maps(vis, model, x, method, layer, classes)
+                times["vis"].append(time.perf_counter() - start)
+        except Exception as e:      # noqa: BLE001
+            reason = f"{type(e).__name__}: {e}"
+            print(f"{method:10s} tf-keras-vis failed with Keras {keras.__version__}: {reason}")
+            result["cases"][method] = {"status": "error", "reason": reason}
+            continue
+        t = {k: statistics.median(v) for k, v in times.items()}
+        diff = float(np.max(np.abs(ours - theirs))) if ours.shape == theirs.shape else None
+        scale = float(np.max(np.abs(ours)))
+        agree = diff is not None and diff <= 1e-4 * scale + 1e-7
+        r = result["cases"][method] = {
+            "status": "ok", "layer": layer, "shape": list(ours.shape),
+            "ours_ms": round(t["ours"] * 1e3, 2), "tf_keras_vis_ms": round(t["vis"] * 1e3, 2),
+            "speedup": _ratio(t["vis"], t["ours"]), "target": EXPLAIN_METHODS[method],
+            "max_abs_diff": diff, "max_abs_map": scale, "maps_agree": agree}
+        print(f"{method:10s} {r['ours_ms']:9.1f} {r['tf_keras_vis_ms']:16.1f} "
+              f"{r['speedup']:9.2f} {'>= ' + str(r['target']):>7s} "
+              f"{diff if diff is not None else float('nan'):10.2e} {scale:9.2e} "
+              f"{'yes' if agree else 'NO':>6s}", flush=True)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+
+def _check(values, valid, flag):
+    unknown = [v for v in values if v not in valid]
+    if unknown:
+        raise app.UsageError(f"Unknown {flag} {unknown}; valid choices: {', '.join(valid)}.")
+
+
+def main(argv):
+    del argv
+    _check(FLAGS.parts, PARTS, "part(s)")
+    _check(FLAGS.cases, CASES, "case(s)")
+    _check(FLAGS.fit_cases, FIT_CASES, "fit case(s)")
+    _check(FLAGS.keras_cases, KERAS_CASES, "keras case(s)")
+    _check(FLAGS.explain_methods, EXPLAIN_METHODS, "explainer(s)")
+    _check(FLAGS.protocols, PROTOCOLS, "protocol(s)")
+    # Never a download attempt (or its 3 s probe) from a benchmark: local data or random.
+    os.environ.setdefault("TF_INTROSPECT_NO_TFDS", "1")
+    import tensorflow as tf
+    # Every variant traces its step once or twice at warm-up; TF's retracing heuristic would
+    # warn about these expected first traces across the many functions.
+    tf.get_logger().setLevel("ERROR")
+    from tf_introspect.experiments import machine
+    results = {"machine": {**machine(), "load_average": list(os.getloadavg())}}
+    if "steps" in FLAGS.parts:
+        results.update(steps_part(FLAGS.cases, FLAGS.rounds, FLAGS.steps))
+    if "fit" in FLAGS.parts:
+        results["fit"] = fit_part(FLAGS.fit_cases, FLAGS.fit_steps, FLAGS.fit_warmup,
+                                  FLAGS.fit_rounds, FLAGS.eval_steps, FLAGS.protocols,
+                                  FLAGS.data_dir, FLAGS.steps_per_execution)
+    if "keras" in FLAGS.parts:
+        results["keras"] = keras_part(FLAGS.keras_cases, FLAGS.fit_steps, FLAGS.fit_warmup,
+                                      FLAGS.rounds, FLAGS.data_dir, FLAGS.steps_per_execution)
+    if "explain" in FLAGS.parts:
+        results["explain"] = explain_part(FLAGS.explain_methods, FLAGS.explain_batch,
+                                          FLAGS.rounds)
+    results["machine"]["load_average_end"] = list(os.getloadavg())
     if FLAGS.json:
         with open(FLAGS.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -144,10 +144,17 @@ def _cell_args(plan, cell, grid=None, value=None):
     return [f"--flagfile={cell['flagfile']}", *_flag_args(flags)]
 
 
+# Issue 8's order of priority: the report shows plans in this order, then the others.
+PRIORITY = ("table3_short", "table2_short", "table3_paper", "figure3_short")
+
+
 def list_plans():
+    """The plans under ``experiments/``, the priority ones first."""
     folder = os.path.join(REPO, "experiments")
-    return sorted(os.path.join("experiments", f) for f in os.listdir(folder)
-                  if f.endswith(".toml")) if os.path.isdir(folder) else []
+    names = sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".toml")) \
+        if os.path.isdir(folder) else []
+    names.sort(key=lambda n: PRIORITY.index(n) if n in PRIORITY else len(PRIORITY))
+    return [os.path.join("experiments", f"{n}.toml") for n in names]
 
 
 def _run(plan, cell, name, args, **kw):

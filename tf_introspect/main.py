@@ -79,7 +79,8 @@ def compile_method(method, cfg, steps_per_epoch):
         lr = keras.optimizers.schedules.PiecewiseConstantDecay(
             boundaries, [cfg["lr"] * cfg["lr_decay"] ** i for i in range(len(boundaries) + 1)])
     method.compile(optimizer=keras.optimizers.SGD(lr, momentum=cfg["momentum"]),
-                   metrics=["accuracy"], jit_compile=ti_flags.use_jit(cfg))
+                   metrics=["accuracy"], jit_compile=ti_flags.use_jit(cfg),
+                   steps_per_execution=ti_flags.steps_per_execution(cfg))
 
 
 def callbacks(cfg, test):
@@ -92,11 +93,18 @@ def callbacks(cfg, test):
               keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup")),
               keras.callbacks.TensorBoard(os.path.join(workdir, "tb")),
               keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True)]
-    if methods.entry(cfg["method"]).warmup:
-        result.append(WarmupSwitch(cfg["warmup_epochs"]))
-        if cfg["explanation_samples"]:
-            images, labels = next(iter(test.unbatch().batch(cfg["explanation_samples"])))
-            result.append(ExplanationImages(os.path.join(workdir, "tb"), images, labels))
+    spec = methods.entry(cfg["method"])
+    if spec.warmup:   # two-stage method: its own stage-1 length (--warmup/hint/fsp_epochs)
+        stage1 = cfg[spec.warmup]
+        if stage1 >= cfg["epochs"]:
+            logging.warning("--%s=%d >= --epochs=%d: the whole run is stage 1 (%s).",
+                            spec.warmup, stage1, cfg["epochs"],
+                            "CE only" if spec.explains else
+                            "no KD stage: the classifier head is never trained")
+        result.append(WarmupSwitch(stage1))
+    if spec.explains and cfg["explanation_samples"]:
+        images, labels = next(iter(test.unbatch().batch(cfg["explanation_samples"])))
+        result.append(ExplanationImages(os.path.join(workdir, "tb"), images, labels))
     return result
 
 
@@ -182,6 +190,7 @@ def run(cfg):
         extra["peer_test_accuracy"] = float(scores["peer_accuracy"])
     best, best_epoch = best_over_epochs(os.path.join(cfg["workdir"], "history.csv"),
                                         "val_accuracy")
+    held_out = bool(cfg.get("validation_split"))
     name = "validation" if held_out else "test"
     extra.update({f"best_{name}_accuracy": best, f"best_{name}_epoch": best_epoch})
     if held_out:

@@ -9,6 +9,7 @@ document can be regenerated at any time and never holds a number no run produced
 """
 
 import os
+import warnings
 
 import numpy as np
 from scipy import stats
@@ -41,7 +42,9 @@ def welch(a, b):
     """Two-sided Welch t-test p-value of samples ``a`` and ``b`` (None below 2 each)."""
     if len(a) < 2 or len(b) < 2:
         return None
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    with warnings.catch_warnings():   # identical samples: scipy warns, p is NaN or 1
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
 def cell_results(plan, cell):
@@ -56,6 +59,35 @@ def cell_results(plan, cell):
         out["best"].append(metrics.get("best_test_accuracy", metrics["test_accuracy"]))
         out["records"].append(record)
     return out
+
+
+def comparisons(plan, results, level=0.05):
+    """One line per cell: the reference cell's lead over it, ours and the paper's, and whether
+    the paper's ordering is reproduced (Welch p < ``level`` in the paper's direction)."""
+    reference = plan.get("reference")
+    if not reference or len(results[reference]["final"]) < 2:
+        return []
+    ref_cell = next(c for c in plan["cell"] if c["name"] == reference)
+    lines = ["", f"{reference} against each cell (final accuracy, points; verdict at "
+             f"p < {level}):", ""]
+    for cell in plan["cell"]:
+        r = results[cell["name"]]
+        if cell["name"] == reference or len(r["final"]) < 2:
+            continue
+        ours = 100 * (np.mean(results[reference]["final"]) - np.mean(r["final"]))
+        p = welch(results[reference]["final"], r["final"])
+        paper = (ref_cell["paper"] - cell["paper"] if "paper" in ref_cell and "paper" in cell
+                 else None)
+        if p >= level:
+            verdict = "not shown (no significant difference)"
+        elif paper is None or paper == 0:
+            verdict = "significant"
+        else:
+            verdict = ("reproduced" if np.sign(ours) == np.sign(paper) else
+                       "contradicted")
+        paper_text = "" if paper is None else f", paper {paper:+.2f}"
+        lines.append(f"- vs {cell['name']}: {ours:+.2f}{paper_text}; p = {p:.3f}: {verdict}.")
+    return lines
 
 
 def plan_section(path):
@@ -79,6 +111,7 @@ def plan_section(path):
         lines.append(f"| {cell['name']} | {len(r['final'])} | {_fmt(r['final'])} | "
                      f"{_fmt(r['best'])} | {paper_text} | {diff} | "
                      f"{'-' if p is None else f'{p:.3f}'} |")
+    lines += comparisons(plan, results)
     for cell in plan["cell"]:
         if not cell.get("grid"):
             continue
@@ -107,10 +140,19 @@ def plan_section(path):
 
 
 def write(plans, extra=()):
-    """Regenerate ``docs/RESULTS.md`` for ``plans`` (paths); ``extra`` lines are appended."""
+    """Regenerate ``docs/RESULTS.md`` for ``plans`` (paths): plans with finished runs in
+    full, in the order given, the others named at the end; ``extra`` lines are appended."""
     lines = HEADER.splitlines()
+    waiting = []
     for path in plans:
-        lines += [""] + plan_section(path)
+        plan = experiments.load_plan(path)
+        if any(experiments.load_record(r) for r in experiments.plan_runs(plan)
+               if r.settings is not None):
+            lines += [""] + plan_section(path)
+        else:
+            waiting.append(f"`{path}`")
+    if waiting:
+        lines += ["", "## Plans without finished runs yet", "", ", ".join(waiting) + "."]
     lines += list(extra)
     target = os.path.join(experiments.ROOT, experiments.RESULTS_DOC)
     os.makedirs(os.path.dirname(target), exist_ok=True)

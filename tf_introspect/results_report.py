@@ -139,6 +139,34 @@ def plan_section(path):
     return lines
 
 
+def figures_section(folder="docs/figures"):
+    """Links to the figures made by ``python -m tf_introspect.figures`` and, for Figure 2,
+    the top class pairs beside the paper's."""
+    import glob
+    import json
+    root = os.path.join(experiments.ROOT, folder)
+    images = sorted(glob.glob(os.path.join(root, "*.png")))
+    if not images:
+        return []
+    lines = ["", "## Figures", "", "Made by `python -m tf_introspect.figures` (see README); "
+             "each Figure 2 has its matrix in a JSON file beside it.", ""]
+    for path in images:
+        name = os.path.basename(path)
+        lines.append(f"![{name}](figures/{name})")
+        meta = path[:-4] + ".json"
+        if name.startswith("figure2") and os.path.exists(meta):
+            with open(meta) as f:
+                info = json.load(f)
+            top = ", ".join(f"({', '.join(p['classes'])}) {p['cosine']:.2f}"
+                            for p in info["top_pairs"])
+            ranks = ", ".join(f"({', '.join(p['classes'])}) rank {p['rank']}"
+                              for p in info["paper_pair_ranks"])
+            lines += ["", f"{info['dataset']}, {info['explainer']}, {info['samples']} test "
+                      f"images: top pairs {top}; the paper's pairs: {ranks} (of "
+                      f"{len(info['matrix']) * (len(info['matrix']) - 1) // 2}).", ""]
+    return lines
+
+
 def write(plans, extra=()):
     """Regenerate ``docs/RESULTS.md`` for ``plans`` (paths): plans with finished runs in
     full, in the order given, the others named at the end; ``extra`` lines are appended."""
@@ -153,7 +181,7 @@ def write(plans, extra=()):
             waiting.append(f"`{path}`")
     if waiting:
         lines += ["", "## Plans without finished runs yet", "", ", ".join(waiting) + "."]
-    lines += list(extra)
+    lines += figures_section() + list(extra)
     target = os.path.join(experiments.ROOT, experiments.RESULTS_DOC)
     os.makedirs(os.path.dirname(target), exist_ok=True)
     tmp = target + ".tmp"

@@ -20,7 +20,9 @@ if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv with $($PYTHON --version)"
   "$PYTHON" -m venv .venv
 fi
-echo "== pip install -r requirements.txt -e ."
-.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+echo "== pip install -r requirements.txt -r requirements-bench.txt -e ."
+# requirements-bench.txt: tf-keras-vis, only compared against in the benchmark (and its test)
+.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt \
+  -r requirements-bench.txt
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . \
   || .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .

@@ -261,3 +261,17 @@ def test_every_other_method_runs_from_the_cli(method, mnist_dir, tmp_path_factor
         "ce_soft" if method == "le_permut" else "distill"] > 0, train
     if method != "le_permut":
         assert metrics["teacher_path"] == str(shared / "model.keras")
+
+
+@pytest.mark.parametrize("jit", ["false", "true"])   # op determinism; XLA (seeded only)
+def test_same_command_gives_bit_identical_weights(jit, mnist_dir, tmp_path):
+    weights = []
+    for name in ("a", "b"):
+        result = cli("--flagfile=flags/quickstart/mnist_le.flags", f"--data_dir={mnist_dir}",
+                     "--train_limit=640", "--test_limit=200", "--epochs=2", "--batch_size=32",
+                     f"--jit_compile={jit}", f"--workdir={tmp_path / name}", "--verbose=0")
+        assert result.returncode == 0, result.stderr[-2000:]
+        weights.append(keras.models.load_model(tmp_path / name / "model.keras").get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["flags"]["deterministic"] and metrics["final_train"]["introspective"] == 1.0

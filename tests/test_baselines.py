@@ -362,6 +362,11 @@ def test_dml_is_symmetric(batch):
     np.testing.assert_allclose(t["loss"], ce(p, y).mean() + ce(q, y).mean() + 0.1 * (
         kl(q, p).mean() + kl(p, q).mean()), rtol=1e-4)
     assert method.peer is not method.model
+    # two peers from different initial weights (else DML degenerates to CE on one network)
+    kernels = [(a.numpy(), b.numpy()) for a, b in zip(method.model.trainable_weights,
+                                                      method.peer.trainable_weights)
+               if len(a.shape) > 1]
+    assert kernels and not any(np.allclose(a, b) for a, b in kernels)
     swapped = methods.MutualLearning(method.peer, peer=method.model, lam=0.1)
     _, t2 = terms_of(swapped, x, y)
     np.testing.assert_allclose(t2["loss"], t["loss"], rtol=1e-4)

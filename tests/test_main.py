@@ -150,9 +150,20 @@ def test_every_flag_file_parses_builds_and_has_paper_settings():
             assert schedule == (160, 128, 0.01, []), path
         else:
             assert schedule == (50, 16, 0.01, []), path
+        assert cfg["weight_decay"] == 1e-4, path          # the reference code's, every model
         if cfg["method"] in ("le", "le_permut"):
             assert (cfg["alpha"], cfg["lam"], cfg["warmup_epochs"]) == (0.9, 0.1, 10) or \
                 table == "quickstart", path
+            # Grad-CAM in Tables 2, 4, 5 (paper 5); Grad on the MLP; Table 6 / Figure 3 name it
+            expected = ("grad" if model == "mlp1024" else
+                        path.stem.split("_le_")[-1] if "_le_" in path.stem else "grad_cam")
+            if cfg["method"] == "le_permut":
+                expected = "grad" if model == "mlp1024" else "grad_cam"
+            assert cfg["explainer"] == expected, path
+        if cfg["method"].startswith("cwtm"):
+            assert cfg["cwtm_beta"] == 0.5, path                # paper 3: beta of CWTM-Random
+        if cfg["method"] in ("ban", "ban_l"):
+            assert cfg["temperature"] in (1.0, 2.0, 5.0, 10.0, 20.0), path   # paper 5.2 grid
         if cfg["method"] in ("kd", "dkpp", "at", "fsp", "hint", "takd"):
             assert (cfg["temperature"], cfg["lam"]) == (4.0, 0.1), path
         if cfg["method"] in ("hint", "fsp"):    # two stages: 40 epochs at the originals' rate

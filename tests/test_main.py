@@ -1,5 +1,6 @@
 """The command line end to end on real MNIST, and its start-up errors."""
 
+import concurrent.futures
 import copy
 import json
 import os
@@ -48,7 +49,7 @@ def test_cli_trains_mlp_on_real_mnist(method, mnist_dir, tmp_path):
     assert not (workdir / "backup").exists()                 # removed after a finished run
 
 
-@pytest.mark.parametrize("args, message", [
+BAD_FLAGS = [
     (["--method=foo"], "value should be one of <at|ban|ban_l|ce|cp|cwtm|"),
     (["--model=vgg16"], "resnet8"),
     (["--alpha=1.5"], "--alpha must be strictly between 0 and 1"),
@@ -69,13 +70,23 @@ def test_cli_trains_mlp_on_real_mnist(method, mnist_dir, tmp_path):
     (["--smoothing=0"], "--smoothing (ground-truth mass) must be in (0, 1]"),
     (["--method=ls", "--smoothing=0.05"], "less than the uniform share 1/10"),
     (["--method=kd", "--teacher=README.md"], "--teacher=README.md is not a Keras model file"),
-])
-def test_bad_flags_fail_at_start(args, message, tmp_path):
-    result = cli(*args, f"--workdir={tmp_path}", "--data_dir=/nonexistent", timeout=120)
-    assert result.returncode != 0
-    assert message in result.stderr, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "metrics.json").exists()
+]
+
+
+def test_bad_flags_fail_at_start(tmp_path):
+    """Each bad flag or combination: exit != 0, the message, no traceback, nothing written.
+    The cases run as separate processes, three at a time (each is mostly TensorFlow's import)."""
+    def run(case):
+        index, (args, _) = case
+        return cli(*args, f"--workdir={tmp_path / str(index)}", "--data_dir=/nonexistent",
+                   timeout=180)
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(run, enumerate(BAD_FLAGS)))
+    for index, ((args, message), result) in enumerate(zip(BAD_FLAGS, results)):
+        assert result.returncode != 0, args
+        assert message in result.stderr, (args, result.stderr[-2000:])
+        assert "Traceback" not in result.stderr, args
+        assert not (tmp_path / str(index) / "metrics.json").exists(), args
 
 
 def test_bad_limits_workdir_and_data_files_give_clear_errors(mnist_dir, tmp_path):

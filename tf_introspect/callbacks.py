@@ -4,6 +4,8 @@
   for ``warmup_epochs`` then LE), Hint and FSP (stage 1 on the teacher's features).
 * :class:`ExplanationImages`: TensorBoard images of the all-class explanations of a few fixed
   samples and of the mean class-similarity matrix (paper Figures 1 and 2), once per epoch.
+* :class:`StopOnNaN`: Keras' ``TerminateOnNaN`` raising :class:`TrainingDiverged`, which names
+  the epoch and step where the loss became NaN or infinite.
 """
 
 import os
@@ -41,6 +43,41 @@ class WarmupSwitch(keras.callbacks.Callback):
                             "variable (tf_introspect.Introspective, methods.Hint or "
                             f"methods.FlowOfSolution), got {type(self.model).__name__}.")
         stage.assign(1.0 if epoch >= self.warmup_epochs else 0.0)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: the run stopped and is not recorded as finished."""
+
+
+class StopOnNaN(keras.callbacks.TerminateOnNaN):
+    """``keras.callbacks.TerminateOnNaN(raise_error=True)`` that says where it happened.
+
+    Raises :class:`TrainingDiverged` naming the epoch and step (1-based, as the progress bar
+    counts) after which the loss was NaN or infinite, plus ``advice``. Raising, rather than
+    Keras' default ``stop_training``, stops at once: the epoch is not finished, so no
+    ``on_epoch_end`` saves the bad weights as ``BackupAndRestore``'s backup and no
+    ``on_train_end`` deletes the backup; the one of the last finished epoch is kept. The loss is
+    read every ``steps_per_execution`` steps (when Keras calls back), so the step named is the
+    last of the group in which it went bad.
+    """
+
+    def __init__(self, advice=""):
+        super().__init__(raise_error=True)
+        self.advice = advice
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        try:
+            super().on_batch_end(batch, logs)
+        except RuntimeError:
+            loss = float((logs or {})["loss"])
+            raise TrainingDiverged(
+                f"training diverged: the loss became {loss} in epoch {self._epoch + 1}/"
+                f"{self.params.get('epochs')}, at step {batch + 1}/{self.params.get('steps')}"
+                f"{self.advice}") from None
 
 
 def _as_images(explanations):

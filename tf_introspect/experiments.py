@@ -17,6 +17,11 @@ missing::
     nohup python -m tf_introspect.experiments run experiments/table3_short.toml &
     python -m tf_introspect.experiments status experiments/table3_short.toml
     python -m tf_introspect.experiments report          # regenerates docs/RESULTS.md
+    python -m tf_introspect.experiments verify experiments/table3_short.toml ce/seed0
+
+``verify`` trains a finished run again from its recorded command in a scratch folder and
+records how close the rerun came (``results/<plan>/<cell>/<run>/verify/``): identical on the
+machine kind that made it (``--deterministic``), and on another machine how far it drifts.
 
 Plan keys: ``description``, ``protocol`` (a name, e.g. ``short`` or ``paper``), ``data_dir``
 (relative to the repository), ``seeds``, ``validation_split`` (images held out for grids),
@@ -40,6 +45,8 @@ import subprocess
 import sys
 import time
 import tomllib
+
+from tf_introspect import atomic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = REPO   # where results/ and runs/ live (tests point it elsewhere)
@@ -77,12 +84,16 @@ class Run:
         return os.path.relpath(os.path.join(ROOT, RUNS, self.plan, self.cell, self.name), REPO)
 
     def command(self):
-        """The training command; ``--overwrite`` when the work folder holds a finished run
-        of other settings (stale: an earlier version of the plan)."""
+        """The training command; ``--overwrite`` when the work folder holds a finished or
+        started run of other settings (stale: an earlier version of the plan)."""
         from tf_introspect import flags as ti_flags
         from tf_introspect import report
         done = report.load(os.path.join(REPO, self.workdir))
         stale = done is not None and ti_flags.result_settings(done["flags"]) != self.settings
+        started = os.path.join(REPO, self.workdir, "settings.json")   # an unfinished run's
+        if not stale and os.path.exists(started):
+            with open(started) as f:
+                stale = json.load(f) != self.settings
         return [sys.executable, "-m", "tf_introspect.main", *self.args,
                 f"--workdir={self.workdir}", "--verbose=2", *(["--overwrite"] * stale)]
 
@@ -273,9 +284,7 @@ def _record(plan, run, wall_time, started):
               "settings": run.settings, "git_commit": commit, "uncommitted_changes": dirty,
               "machine": machine(), "wall_time_s": round(wall_time, 1),
               "started": started, "finished": _now()}
-    with open(os.path.join(tmp, "run.json"), "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-        f.write("\n")
+    atomic.write_json(os.path.join(tmp, "run.json"), record)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
 
@@ -342,6 +351,97 @@ def run_plan(path, cells=None, seeds=None, jobs=1, log=print):
     return failed
 
 
+def _history(path):
+    import csv
+    with open(path) as f:
+        return {int(row["epoch"]): row for row in csv.DictReader(f)}
+
+
+def compare_runs(original, rerun):
+    """Largest absolute differences between two finished runs' folders (``metrics.json``
+    and ``history.csv``): ``{"test_accuracy": d, "test_loss": d, "history": {column: d}}``.
+    A column missing on either side, or epochs that differ, count as ``inf``."""
+    def metrics(folder):
+        with open(os.path.join(folder, "metrics.json")) as f:
+            return json.load(f)
+    a, b = metrics(original), metrics(rerun)
+    diff = {k: abs(float(a[k]) - float(b[k])) for k in ("test_accuracy", "test_loss")}
+    ha, hb = (_history(os.path.join(folder, "history.csv")) for folder in (original, rerun))
+    columns = {c for rows in (ha, hb) for row in rows.values() for c in row} - {"epoch"}
+    history = {}
+    for column in sorted(columns):
+        if sorted(ha) != sorted(hb):
+            history[column] = float("inf")
+            continue
+        try:
+            history[column] = max(abs(float(ha[e][column]) - float(hb[e][column])) for e in ha)
+        except (KeyError, TypeError, ValueError):
+            history[column] = float("inf")
+    return {**diff, "history": history}
+
+
+def verify(path, cell, name, log=print):
+    """Train a finished run again from its recorded command, in a fresh scratch folder
+    (``runs/verify/...``), and record how close it came in
+    ``results/<plan>/<cell>/<run>/verify/<time>.json`` (the machine, the code's commit, the
+    largest differences; ``identical`` when there are none). On the machine kind that made
+    the run, ``--deterministic`` runs should be identical; on another, this measures how far
+    floating-point differences carry. Returns the verification record."""
+    plan = load_plan(path)
+    runs = {(r.cell, r.name): r for r in plan_runs(plan) if r.settings is not None}
+    run = runs.get((cell, name))
+    record = load_record(run) if run else None
+    if record is None:
+        done = sorted(f"{c}/{n}" for (c, n), r in runs.items() if load_record(r))
+        raise PlanError(f"{cell}/{name} is not a finished run of {path}; finished: "
+                        f"{', '.join(done) or 'none'}.")
+    workdir = os.path.relpath(os.path.join(ROOT, RUNS, "verify", run.plan, run.cell, run.name),
+                              REPO)
+    shutil.rmtree(os.path.join(REPO, workdir), ignore_errors=True)   # never resume a rerun
+    os.makedirs(os.path.join(REPO, workdir))
+    args = [a for a in record["command"][3:] if not a.startswith("--workdir=")]
+    command = [sys.executable, "-m", "tf_introspect.main", *args, f"--workdir={workdir}",
+               "--verbose=2"]
+    started, start = _now(), time.time()
+    log(f"[{started}] verify {run.cell}/{run.name}: {' '.join(args)}")
+    with open(os.path.join(REPO, workdir, "output.log"), "a") as out:
+        code = subprocess.call(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    if code != 0:
+        raise PlanError(f"the rerun of {run.cell}/{run.name} failed (exit {code}); see "
+                        f"{workdir}/output.log")
+    diff = compare_runs(os.path.join(REPO, run.result_dir), os.path.join(REPO, workdir))
+    identical = diff["test_accuracy"] == diff["test_loss"] == 0 and not any(
+        diff["history"].values())
+    here = machine()
+    commit, dirty = _git_commit()
+    result = {"run": f"{run.plan}/{run.cell}/{run.name}",
+              "command": ["python", "-m", "tf_introspect.main", *args,
+                          f"--workdir={workdir}"],
+              "machine": here, "same_machine_kind": here == record["machine"],
+              "git_commit": commit, "uncommitted_changes": dirty,
+              "recorded_git_commit": record["git_commit"],
+              "max_abs_diff": diff, "identical": identical,
+              "wall_time_s": round(time.time() - start, 1), "finished": _now()}
+    stamp = result["finished"].replace(":", "").replace("+0000", "Z")
+    folder = os.path.join(REPO, run.result_dir, "verify")
+    os.makedirs(folder, exist_ok=True)
+    atomic.write_json(os.path.join(folder, f"{stamp}.json"), result)
+    log(f"verify {run.cell}/{run.name}: {'identical' if identical else 'differs'} "
+        f"(test accuracy {diff['test_accuracy']:.2g} apart, largest history difference "
+        f"{max(diff['history'].values(), default=0):.2g})")
+    return result
+
+
+def verifications(run):
+    """The verification records of ``run`` (oldest first)."""
+    import glob
+    out = []
+    for path in sorted(glob.glob(os.path.join(REPO, run.result_dir, "verify", "*.json"))):
+        with open(path) as f:
+            out.append(json.load(f))
+    return out
+
+
 def status(path):
     """Lines: per cell done / running / left, and the projected time left."""
     plan = load_plan(path)
@@ -386,6 +486,10 @@ def main(argv=None):
     run_p.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
     status_p = sub.add_parser("status", help="done / running / left, projected time")
     status_p.add_argument("plan")
+    verify_p = sub.add_parser("verify", help="train a finished run again and record how "
+                              "close it came (determinism evidence)")
+    verify_p.add_argument("plan")
+    verify_p.add_argument("run", help="CELL/RUN, e.g. ce/seed0")
     report_p = sub.add_parser("report", help=f"regenerate {RESULTS_DOC} from results/")
     report_p.add_argument("plans", nargs="*", help="plans (default: every experiments/*.toml)")
     args = parser.parse_args(argv)
@@ -395,6 +499,11 @@ def main(argv=None):
             if args.jobs < 1:
                 parser.error(f"--jobs must be >= 1, got {args.jobs}")
             return 1 if run_plan(args.plan, args.cells, args.seeds, args.jobs) else 0
+        if args.command == "verify":
+            cell, _, name = args.run.partition("/")
+            result = verify(args.plan, cell, name)
+            # a difference on the machine kind that made the run breaks determinism
+            return 1 if result["same_machine_kind"] and not result["identical"] else 0
         if args.command == "status":
             print("\n".join(status(args.plan)))
             return 0

@@ -25,6 +25,8 @@ import sys
 
 import numpy as np
 
+from tf_introspect import atomic
+
 # Paper 5.4.1: the class pairs its Figure 2 shows as most similar.
 PAPER_PAIRS = {"mnist": (("0", "6"), ("1", "7"), ("3", "5"), ("4", "9")),
                "cifar10": (("truck", "automobile"), ("dog", "cat"))}
@@ -78,8 +80,7 @@ def _new_figure(width, height, layout=None):
 
 def _save(figure, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, bbox_inches="tight")
-    return path
+    return atomic.save_figure(figure, path, bbox_inches="tight")
 
 
 def _show_image(ax, image):
@@ -219,9 +220,7 @@ def figure2(model, batches, dataset, explainer, path, layer=None, k=5):
                "paper_pairs_in_top": [list(p) for p in PAPER_PAIRS.get(dataset, ())
                                       if frozenset(p) in top],
                "paper_pair_ranks": paper_pair_ranks(matrix, names, dataset)}
-    with open(os.path.splitext(path)[0] + ".json", "w") as f:
-        json.dump(summary, f, indent=1)
-        f.write("\n")
+    atomic.write_json(os.path.splitext(path)[0] + ".json", summary, indent=1, sort_keys=False)
     _print_pairs(summary, k)
     return matrix
 
@@ -329,9 +328,7 @@ def figure3(path, results_dir=None):
         ax.set_title(f"{group['model']} on {group['dataset']} ({group['plan']})", fontsize=8)
     figure.suptitle("Figure 3: LE with each explainer, mean +- std over seeds", fontsize=9)
     _save(figure, path)
-    with open(os.path.splitext(path)[0] + ".json", "w") as f:
-        json.dump(groups, f, indent=1)
-        f.write("\n")
+    atomic.write_json(os.path.splitext(path)[0] + ".json", groups, indent=1, sort_keys=False)
     for group in groups:
         print(f"Figure 3 ({group['plan']}, {group['model']} on {group['dataset']}): " + ", ".join(
             f"{b['explainer']} {b['mean']:.2f} +- {b['std']:.2f} (n={b['n']})"

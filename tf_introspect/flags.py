@@ -142,8 +142,11 @@ def define_flags():
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                       "tf.distribute strategy: default (one device), mirrored (all local "
                       "GPUs), multi_worker (TF_CONFIG cluster).")
-    flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, "
-                         "2 one line per epoch.", lower_bound=0, upper_bound=2)
+    flags.DEFINE_integer("verbose", None, "Keras fit verbosity: 0 silent, 1 progress bar, "
+                         "2 one line per epoch. Default: 1 when the output is a terminal, 2 "
+                         "when it goes to a log file or pipe (Keras 3's own fit(verbose='auto') "
+                         "always means 1, whose bar fills a log with control characters).",
+                         lower_bound=0, upper_bound=2)
     flags.register_validator("alpha", lambda a: 0.0 < a < 1.0,
                              message="--alpha must be strictly between 0 and 1.")
     flags.register_validator("smoothing", lambda a: 0.0 < a <= 1.0,
@@ -221,6 +224,14 @@ def config_from_args(args):
     return resolve({name: values[name].value for name in flag_names()})
 
 
+def default_verbosity(stream=None):
+    """``--verbose`` when not given: 1 (progress bar) if ``stream`` (default stdout) is a
+    terminal, else 2 (one line per epoch, for log files and pipes)."""
+    import sys
+    stream = sys.stdout if stream is None else stream
+    return 1 if hasattr(stream, "isatty") and stream.isatty() else 2
+
+
 def family(model_name):
     """``mlp``, ``cnn`` or ``resnet``: the key of :data:`PAPER_DEFAULTS`."""
     for key in PAPER_DEFAULTS:
@@ -238,6 +249,8 @@ def resolve(values):
     for key, default in PAPER_DEFAULTS[family(cfg["model"])].items():
         if cfg.get(key) is None:
             cfg[key] = default
+    if "verbose" in cfg and cfg["verbose"] is None:
+        cfg["verbose"] = default_verbosity()
     try:
         cfg["lr_boundaries"] = sorted(int(b) for b in cfg["lr_boundaries"])
     except ValueError:

@@ -3,12 +3,15 @@
 Flags are defined in :mod:`tf_introspect.flags` (paper defaults per model); flag files for the
 paper's table cells are in ``flags/`` (``--flagfile=flags/table3/mlp1024_le.flags``). The run
 writes into ``--workdir``: TensorBoard logs (``tb/``), a backup to resume an interrupted run
-(``backup/``, simply run the same command again), ``history.csv``, the trained classifier
-``model.keras`` and ``metrics.json`` (final and best-over-epochs test accuracy, all settings,
-wall time), the last two written atomically. A run whose loss becomes NaN stops with an error
-and writes neither.
+(``backup/``, simply run the same command again: it ends with the weights of an uninterrupted
+run), ``history.csv``, the trained classifier ``model.keras`` and ``metrics.json`` (final and
+best-over-epochs test accuracy, all settings, wall time), the last two written atomically
+(:mod:`tf_introspect.atomic`). While it runs it holds ``run.lock`` (its PID): a second run on
+the folder is refused. A run whose loss becomes NaN stops at once with an error naming the
+epoch and step, keeps the backup of the last finished epoch and writes neither result.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -43,31 +46,19 @@ def is_chief(strategy):
 
 
 def make_strategy(name):
+    """The ``--strategy``: ``mirrored`` (all local GPUs, else the CPU), ``multi_worker``
+    (every process of the ``TF_CONFIG`` cluster runs this same command; BUILD.md,
+    "Distribution") or the default (one device)."""
     import tensorflow as tf
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ConfigError("--strategy=multi_worker needs the TF_CONFIG environment variable "
+                              "(the cluster's workers and this process's task); see BUILD.md, "
+                              "section Distribution.")
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
-
-
-def make_model(cfg, name, **options):
-    """Model ``name`` for ``cfg``'s data set (classes, input shape) and weight decay."""
-    from tf_introspect import data, models
-    info = data.info(cfg["dataset"])
-    return models.get(name, num_classes=info.num_classes, input_shape=info.input_shape,
-                      weight_decay=cfg["weight_decay"], **options)
-
-
-def build(cfg, teacher=None):
-    """Model and method for ``cfg`` (not compiled). Fails fast on bad combinations."""
-    from tf_introspect import methods
-    try:
-        spec = methods.entry(cfg["method"])
-        model = make_model(cfg, cfg["model"], **spec.model_options(cfg))
-        return methods.build(cfg["method"], model, cfg, teacher)
-    except ValueError as e:
-        raise ConfigError(str(e)) from e
 
 
 def compile_method(method, cfg, steps_per_epoch):
@@ -87,10 +78,18 @@ def callbacks(cfg, test):
     import keras
 
     from tf_introspect import methods
-    from tf_introspect.callbacks import ExplanationImages, WarmupSwitch
+    from tf_introspect.callbacks import ExplanationImages, StopOnNaN, WarmupSwitch
     workdir = cfg["workdir"]
-    result = [keras.callbacks.TerminateOnNaN(),
-              keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup")),
+    backup = os.path.join(workdir, "backup")
+    advice = (f" (the loss is read every {ti_flags.steps_per_execution(cfg)} step(s)); stopped "
+              f"at once: no metrics.json or model.keras was written to {workdir}, and the "
+              f"backup of the last finished epoch (if any) is kept in {backup}. Lower --lr and "
+              "train in a new --workdir (resuming this one continues from the backup's "
+              "optimizer state).")
+    # the backup keeps the previous one too (double_checkpoint): a run killed while writing
+    # it resumes from the epoch before
+    result = [StopOnNaN(advice),
+              keras.callbacks.BackupAndRestore(backup, double_checkpoint=True),
               keras.callbacks.TensorBoard(os.path.join(workdir, "tb")),
               keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True)]
     spec = methods.entry(cfg["method"])
@@ -108,20 +107,112 @@ def callbacks(cfg, test):
     return result
 
 
-def save_atomic(model, path):
-    """``model.save(path)`` through a temporary file, so ``path`` is never half written."""
-    tmp = path[:-len(".keras")] + ".tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, path)
-    return path
+LOCK = "run.lock"
 
 
-def write_json_atomic(path, obj):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+@contextlib.contextmanager
+def claim_workdir(workdir):
+    """Create ``workdir`` and hold its lock, ``<workdir>/run.lock`` (this process's PID),
+    while the block runs: one run at a time per work folder.
+
+    Creating the lock is also the write probe: a folder that cannot be written (or a file in
+    the way) is a ``ConfigError`` here, before any training. The lock is an ``fcntl.flock``
+    on the file, which the kernel drops when its process ends in any way, so the lock of a
+    killed run (its PID dead) is simply taken over; the file is removed when the block ends,
+    also on an error.
+    """
+    import fcntl
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise ConfigError(f"--workdir={workdir} is a file, not a folder; name a folder (it is "
+                          "created if missing).")
+    path = os.path.join(workdir, LOCK)
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise ConfigError(f"--workdir={workdir} is in use by another run (PID {holder}, "
+                                  f"lock {path}); wait for it to end, or use another "
+                                  "--workdir.") from None
+            try:
+                if os.path.samestat(os.fstat(fd), os.stat(path)):
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)   # its holder removed the file as we opened it: try again
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError as e:
+        raise ConfigError(f"--workdir={workdir} cannot be written ({e.strerror}: "
+                          f"{e.filename}); give a folder you can write to.") from None
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+        os.close(fd)
+
+
+BACKUP_SETTINGS = "settings.json"
+
+
+def check_backup_settings(cfg):
+    """Resume a backup only with the settings that made it.
+
+    ``<workdir>/settings.json`` records the result-deciding settings
+    (``flags.result_settings``) of the run training in the folder. An unfinished run's backup
+    found with other settings is a ``ConfigError`` naming the differences (resuming would mix
+    the backup's optimizer state and epochs with the new settings); otherwise the settings are
+    recorded for the next start."""
+    from tf_introspect import atomic
+    path = os.path.join(cfg["workdir"], BACKUP_SETTINGS)
+    expected = json.loads(json.dumps(ti_flags.result_settings(cfg)))   # as stored
+    backup = os.path.join(cfg["workdir"], "backup")
+    if os.path.isdir(backup) and os.listdir(backup) and os.path.exists(path):
+        with open(path) as f:
+            recorded = json.load(f)
+        wrong = {k: (recorded.get(k), v) for k, v in expected.items() if recorded.get(k) != v}
+        if wrong:
+            changes = ", ".join(f"--{k}: {old!r} -> {new!r}" for k, (old, new) in wrong.items())
+            raise ConfigError(
+                f"{cfg['workdir']} holds the backup of an unfinished run with other settings "
+                f"({changes}); run its own command again to resume it, add --overwrite to "
+                "start this one from scratch there, or give another --workdir.")
+    atomic.write_json(path, expected)
+
+
+# Keras 3's EpochIterator (fit without steps_per_epoch) makes an iterator over the training
+# data at the start of each epoch and one more at its end, dropped at the next start.
+ITERATORS_PER_EPOCH = 2
+
+
+def skip_finished_epochs(train, workdir):
+    """Bring ``train``'s shuffle to where a resumed run left off; returns the epochs skipped.
+
+    ``BackupAndRestore`` restores the weights, the method's variables (the two-stage switch),
+    the optimizer (its step count drives the learning-rate schedule) and the epoch, but not
+    the data order: the shuffle (and CIFAR augmentation) draws new seeds each time an
+    iterator over ``train`` is made, counted from the start of the process, and Keras makes
+    :data:`ITERATORS_PER_EPOCH` of them an epoch. Making (and dropping) as many per finished
+    epoch of the backup gives the resumed epochs the batches of an uninterrupted run: both
+    end with the same weights (tested, which also guards the count against a new Keras).
+    """
+    path = os.path.join(workdir, "backup", "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    try:
+        with open(path) as f:
+            finished = int(json.load(f)["epoch"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"the backup in {os.path.dirname(path)} is unreadable ({e}); delete "
+                          "that folder to train from the start.") from None
+    for _ in range(finished * ITERATORS_PER_EPOCH):
+        iter(train)
+    return finished
 
 
 def best_over_epochs(history_csv, key):
@@ -137,23 +228,26 @@ def best_over_epochs(history_csv, key):
 
 
 def run(cfg):
-    """Train and evaluate as ``cfg`` says; returns the metrics dict also written to disk."""
-    import keras
+    """Train and evaluate as ``cfg`` says; returns the metrics dict also written to disk.
+
+    The work folder is locked (:func:`claim_workdir`) from the check of the settings to the
+    last output."""
+    with contextlib.ExitStack() as cleanup:
+        return _run(cfg, cleanup)
+
+
+def _run(cfg, cleanup):
     import numpy as np
 
-    from tf_introspect import data, methods, report, teachers
+    from tf_introspect import atomic, methods, report, teachers
+    from tf_introspect.build import make_method
+    from tf_introspect.callbacks import TrainingDiverged
     start = time.time()
     done = None if cfg.get("overwrite") else report.finished(cfg["workdir"], cfg)
     if done is not None:
         print(f"{cfg['workdir']} already holds this finished run (same settings); reusing it "
               "(--overwrite trains again).")
         return done
-    if cfg.get("overwrite") and report.load(cfg["workdir"]) is not None:
-        # a finished run is trained again from scratch: its history and backup must not mix in
-        shutil.rmtree(os.path.join(cfg["workdir"], "backup"), ignore_errors=True)
-        for name in ("history.csv", "metrics.json"):
-            if os.path.exists(os.path.join(cfg["workdir"], name)):
-                os.remove(os.path.join(cfg["workdir"], name))
     kind = methods.entry(cfg["method"]).teacher
     seed_everything(cfg)
     strategy = make_strategy(cfg["strategy"])
@@ -161,14 +255,20 @@ def run(cfg):
         cfg = {**cfg, "workdir": os.path.join(cfg["workdir"], f"worker{worker_id(strategy)}")}
     with strategy.scope():
         teacher = teachers.architecture(cfg, kind)
-        method = build(cfg, teacher)
-    if os.path.exists(cfg["workdir"]) and not os.path.isdir(cfg["workdir"]):
-        raise ConfigError(f"--workdir={cfg['workdir']} is a file, not a folder; name a folder "
-                          "(it is created if missing).")
-    os.makedirs(cfg["workdir"], exist_ok=True)
+        method = make_method(cfg, teacher)
+    cleanup.enter_context(claim_workdir(cfg["workdir"]))
+    if cfg.get("overwrite"):
+        # trained again from scratch: an old run's history and backup must not mix in
+        shutil.rmtree(os.path.join(cfg["workdir"], "backup"), ignore_errors=True)
+        for name in ("history.csv", "metrics.json", BACKUP_SETTINGS):
+            if os.path.exists(os.path.join(cfg["workdir"], name)):
+                os.remove(os.path.join(cfg["workdir"], name))
+    check_backup_settings(cfg)
     used = teachers.prepare(cfg, kind, teacher, run)
     seed_everything(cfg)  # the same training randomness with or without a teacher
     train, validation, test = datasets(cfg)
+    if skip_finished_epochs(train, cfg["workdir"]):
+        logging.info("Resuming from the backup in %s.", os.path.join(cfg["workdir"], "backup"))
     steps_per_epoch = int(train.cardinality())
     with strategy.scope():
         compile_method(method, cfg, steps_per_epoch)
@@ -179,14 +279,17 @@ def run(cfg):
                          shuffle=False, callbacks=callbacks(cfg, test),  # data shuffles
                          verbose=cfg["verbose"])
     final_train = {k: float(v[-1]) for k, v in history.history.items()}
-    if not all(np.isfinite(v) for v in final_train.values()):
-        raise TrainingDiverged(f"training diverged (non-finite loss or metric: {final_train}); "
-                               f"nothing was saved to {cfg['workdir']}. Lower --lr?")
+    bad = sorted(k for k, v in final_train.items() if not np.isfinite(v))
+    if bad:   # a train loss is caught by StopOnNaN at once; this is e.g. the validation's
+        raise TrainingDiverged(f"training diverged: {', '.join(bad)} not finite after epoch "
+                               f"{cfg['epochs']}/{cfg['epochs']} ({final_train}); nothing was "
+                               f"saved to {cfg['workdir']}. Lower --lr?")
     scores = method.evaluate(test, verbose=0, return_dict=True)
-    model_path = save_atomic(method.model, os.path.join(cfg["workdir"], "model.keras"))
+    model_path = atomic.save_model(method.model, os.path.join(cfg["workdir"], "model.keras"))
     extra = {f"{k}_path": v for k, v in used.items()}
     if isinstance(method, methods.MutualLearning):
-        extra["peer_path"] = save_atomic(method.peer, os.path.join(cfg["workdir"], "peer.keras"))
+        extra["peer_path"] = atomic.save_model(method.peer,
+                                               os.path.join(cfg["workdir"], "peer.keras"))
         extra["peer_test_accuracy"] = float(scores["peer_accuracy"])
     best, best_epoch = best_over_epochs(os.path.join(cfg["workdir"], "history.csv"),
                                         "val_accuracy")
@@ -202,7 +305,7 @@ def run(cfg):
         "final_train": final_train, "wall_time_s": round(time.time() - start, 1),
         "flags": cfg, "model_path": model_path, **extra,
     }
-    write_json_atomic(os.path.join(cfg["workdir"], "metrics.json"), metrics)
+    atomic.write_json(os.path.join(cfg["workdir"], "metrics.json"), metrics)
     return metrics
 
 
@@ -238,14 +341,11 @@ def seed_everything(cfg):
         tf.config.experimental.enable_op_determinism()
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite: the run is not recorded as finished."""
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     from tf_introspect import data
+    from tf_introspect.callbacks import TrainingDiverged
     try:
         cfg = ti_flags.resolve({name: FLAGS[name].value for name in ti_flags.flag_names()})
         metrics = run(cfg)
@@ -254,12 +354,25 @@ def main(argv):
     print(f"{cfg['method']} {cfg['model']} {cfg['dataset']}: test accuracy "
           f"{metrics['test_accuracy']:.4f} (error {metrics['test_error']:.4f}) after "
           f"{cfg['epochs']} epochs, {metrics['wall_time_s']} s; wrote "
-          f"{os.path.join(cfg['workdir'], 'metrics.json')}")
+          f"{os.path.join(os.path.dirname(metrics['model_path']), 'metrics.json')}")
+
+
+def parse_flags(argv):
+    """absl's flag parsing with a one-line error: the bad flag or value, where it came from
+    (the command line or a --flagfile) and where to look; exit status 1, no traceback."""
+    try:
+        return FLAGS(argv)
+    except absl_flags.Error as e:
+        files = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--flagfile=")]
+        source = f" (command line or --flagfile={', '.join(files)})" if files else ""
+        message = " ".join(str(e).split())
+        raise SystemExit(f"error: {message}{source}; python -m tf_introspect.main --helpshort "
+                         "lists the flags.") from None
 
 
 def run_cli():
     """Console-script entry point (``tf-introspect``)."""
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Compare finished runs: ``python -m tf_introspect.report WORKDIR [WORKDIR ...]``.
 
 Reads each run's ``metrics.json`` and prints one row per run: method, model, data set, epochs,
-test accuracy and error, wall time. Runs without ``metrics.json`` (unfinished) are listed as
-such.
+test accuracy and error, wall time. A work folder without ``metrics.json`` is listed as
+unfinished; a folder that does not exist is an error (exit status 2, naming it).
 """
 
+import argparse
 import json
 import os
 import sys
@@ -42,7 +43,7 @@ def table(workdirs):
     for workdir in workdirs:
         m = load(workdir)
         if m is None:
-            rows.append(f"{workdir:32s} (no metrics.json: unfinished or not started)")
+            rows.append(f"{workdir:32s} unfinished (no metrics.json)")
             continue
         rows.append(f"{workdir:32s} {m['method']:10s} {m['model']:9s} {m['dataset']:13s} "
                     f"{m['epochs']:6d} {m['test_accuracy']:9.4f} {100 * m['test_error']:8.2f} "
@@ -51,11 +52,16 @@ def table(workdirs):
 
 
 def main(argv=None):
-    workdirs = (argv if argv is not None else sys.argv[1:])
-    if not workdirs:
-        print(__doc__.strip().splitlines()[0], file=sys.stderr)
-        return 2
-    print(table(workdirs))
+    parser = argparse.ArgumentParser(prog="python -m tf_introspect.report",
+                                     description=__doc__.split("\n\n")[1].replace("\n", " "))
+    parser.add_argument("workdirs", nargs="+", metavar="WORKDIR",
+                        help="a run's work folder (its --workdir)")
+    args = parser.parse_args(argv)
+    for workdir in args.workdirs:
+        if not os.path.isdir(workdir):
+            parser.error(f"{workdir}: no such folder" if not os.path.exists(workdir) else
+                         f"{workdir} is a file; give a run's work folder (its --workdir)")
+    print(table(args.workdirs))
     return 0
 
 

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from scipy import stats
 
-from tf_introspect import experiments
+from tf_introspect import atomic, experiments
 
 HEADER = """# Results
 
@@ -132,6 +132,7 @@ def plan_section(path):
         lines += ["", f"`{cell['name']}` grid (validation accuracy %, "
                   f"{plan.get('validation_split', 5000)} training images held out, seed "
                   f"{plan.get('grid_seed', 0)}): " + ", ".join(cells) + f"; {choice}."]
+    lines += verification_lines(path, plan)
     times = [r["wall_time_s"] for res in results.values() for r in res["records"]]
     machines = sorted({r["machine"]["processor"] + f", {r['machine']['cpus']} CPUs"
                        for res in results.values() for r in res["records"]})
@@ -141,6 +142,30 @@ def plan_section(path):
         lines += ["", f"{len(times)} finished runs, {sum(times) / 3600:.1f} h of training "
                   f"(median {np.median(times) / 60:.1f} min a run) on {'; '.join(machines)}; "
                   f"code at commit(s) {', '.join(commits)}."]
+    return lines
+
+
+def verification_lines(path, plan):
+    """One line per rerun of a finished run (``experiments verify``): where, and how close."""
+    lines = []
+    for run in experiments.plan_runs(plan):
+        if run.settings is None:
+            continue
+        for v in experiments.verifications(run):
+            d = v["max_abs_diff"]
+            where = (f"{v['machine']['processor']}, {v['machine']['cpus']} CPUs, TensorFlow "
+                     f"{v['machine']['tensorflow']}, "
+                     + ("the machine kind that made it" if v["same_machine_kind"]
+                        else "another machine kind"))
+            verdict = ("identical (test accuracy, loss and every epoch's logged values)"
+                       if v["identical"] else
+                       f"test accuracy {100 * d['test_accuracy']:.2f} points apart, largest "
+                       f"logged difference {max(d['history'].values(), default=0):.3g}")
+            lines.append(f"- `{run.cell}/{run.name}` rerun on {v['finished'][:10]} ({where}): "
+                         f"{verdict}.")
+    if lines:
+        lines = ["", "Reruns of finished runs (`python -m tf_introspect.experiments verify "
+                 f"{path} CELL/RUN`):", ""] + lines
     return lines
 
 
@@ -189,8 +214,4 @@ def write(plans, extra=()):
     lines += figures_section() + list(extra)
     target = os.path.join(experiments.ROOT, experiments.RESULTS_DOC)
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    tmp = target + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, target)
-    return target
+    return atomic.write_text(target, "\n".join(lines) + "\n")

@@ -17,14 +17,10 @@ what is missing and loads the weights into it.
 
 import os
 
+from tf_introspect.build import make_model
 from tf_introspect.flags import ConfigError
 
 TEACHER_FLAGS = ("teacher", "teacher_model", "assistant_model", "teacher_workdir")
-
-
-def _models_get(cfg, name):
-    from tf_introspect.main import make_model
-    return make_model(cfg, name)
 
 
 def teacher_model_name(cfg, kind):
@@ -49,7 +45,7 @@ def architecture(cfg, kind):
         if not (cfg.get("teacher") or cfg.get("teacher_model")):
             raise ConfigError(f"--method={method} needs --teacher=PATH.keras or "
                               "--teacher_model=NAME (e.g. resnet26).")
-        return _models_get(cfg, cfg["assistant_model"])
+        return make_model(cfg, cfg["assistant_model"])
     if cfg.get("assistant_model"):
         raise ConfigError(f"--assistant_model is for --method=takd, not {method}.")
     if cfg.get("teacher"):
@@ -66,7 +62,7 @@ def architecture(cfg, kind):
     if name is None:
         raise ConfigError(f"--method={method} needs a teacher: --teacher=PATH.keras or "
                           "--teacher_model=NAME (e.g. resnet26, or cnn10 for Table 1).")
-    return _models_get(cfg, name)
+    return make_model(cfg, name)
 
 
 def _sub_run(cfg, run, sub, workdir=None, **changes):

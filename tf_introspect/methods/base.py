@@ -17,10 +17,17 @@ teacher's features) hold their stage in :attr:`Method.second_stage`, a non-train
 read inside the traced step (switched per epoch by ``WarmupSwitch``: no retracing). When the
 stages train different variables, :meth:`Method.stage_parts` names them and the base masks the
 rest (see :meth:`Method.train_step`).
+
+Under ``tf.distribute`` (a method built inside ``strategy.scope()``) the methods train with
+Keras' own ``fit``/``evaluate``; the base works around what Keras 3.15's TensorFlow trainer
+gets wrong there (see :meth:`Method.compile`, :meth:`Method._maybe_symbolic_build` and
+:func:`replica_logs`), so ``MultiWorkerMirroredStrategy`` works and a run gives the same
+weights with or without a strategy on the same global batch.
 """
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 
 def sparse_labels(y):
@@ -46,6 +53,29 @@ def soft_cross_entropy(targets, logits):
 def entropy(probs):
     """Mean entropy ``-sum_k q_k log q_k`` of rows of ``probs`` (nats)."""
     return tf.reduce_mean(-tf.reduce_sum(tf.math.xlogy(probs, probs), axis=-1))
+
+
+def in_multi_worker_mode(strategy):
+    """True for a ``MultiWorkerMirroredStrategy`` of more than one worker: the condition under
+    which Keras' ``reduce_per_replica`` takes its multi-worker path (the same test)."""
+    extended = getattr(strategy, "extended", None)
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and
+            bool(getattr(extended, "_in_multi_worker_mode", lambda: False)()))
+
+
+def replica_logs(logs):
+    """``logs`` of one replica's ``train_step``/``test_step`` as Keras' ``fit`` can reduce them.
+
+    In multi-worker mode Keras 3.15 reduces every returned value with
+    ``strategy.reduce("MEAN", value, axis=0)``, which fails on a scalar ("Invalid reduction
+    dimension 0 for input with 0 dimensions"); so there each value gets a leading axis of
+    length 1, which that reduction removes again: the per-step logs are then the mean over
+    the replicas of their metric results, as Keras makes them on one worker (the epoch's logs
+    are read from the synchronised metrics). Elsewhere ``logs`` is returned unchanged.
+    """
+    if not in_multi_worker_mode(tf.distribute.get_strategy()):
+        return logs
+    return tf.nest.map_structure(lambda value: tf.expand_dims(value, 0), logs)
 
 
 class Method(keras.Model):
@@ -83,6 +113,44 @@ class Method(keras.Model):
 
     def call(self, inputs, training=False):
         return self.model(inputs, training=training)
+
+    def compile(self, *args, steps_per_execution=1, jit_compile="auto", **kwargs):
+        """Keras' ``compile``; with more than one replica in sync (``MirroredStrategy`` over
+        several devices, ``MultiWorkerMirroredStrategy``) one step per call and no XLA, with a
+        warning if asked otherwise. Keras 3.15 fails there on both: several steps per call run
+        the step in a ``tf.while_loop``/``tf.cond`` whose cross-replica gradient sum fails
+        ("You must feed a value for placeholder tensor"), and XLA cannot compile it on CPU
+        ("Collectives are not yet implemented for CPU devices when compiling with XLA") nor
+        place the replicas' variables ("Trying to access resource ... located in device");
+        Keras' own ``jit_compile="auto"`` already turns XLA off under ``tf.distribute``."""
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        if replicas > 1 and (steps_per_execution != 1 or jit_compile is True):
+            logging.warning("%d replicas in sync: training with steps_per_execution=1 and "
+                            "jit_compile=False (asked: %s, %s), what Keras supports under "
+                            "tf.distribute.", replicas, steps_per_execution, jit_compile)
+            steps_per_execution, jit_compile = 1, False
+        super().compile(*args, steps_per_execution=steps_per_execution,
+                        jit_compile=jit_compile, **kwargs)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras' build of the metrics and optimizer before ``fit``/``evaluate`` under a
+        strategy, from the data set's element spec instead of a real batch.
+
+        Keras 3.15 (``keras/src/backend/tensorflow/trainer.py``) takes a first batch from a new
+        iterator over the distributed data set and merges it with
+        ``strategy.reduce("MEAN", batch)``. That fails for ``MultiWorkerMirroredStrategy``,
+        whose ``reduce`` cannot take the nested ``(x, y)`` batch ("Attempt to convert a value
+        (PerReplica:{...}) with an unsupported type ... to a Tensor"), and with any strategy
+        the extra iterator advances the training set's reshuffle seed, so a run under a
+        strategy saw another data order than the same run without one. Only shapes and dtypes
+        are needed, and the element spec has them. (A private Keras hook: the multi-worker
+        test in ``tests/test_distribute.py`` catches a change.)
+        """
+        adapter = getattr(iterator, "data_adapter", None)
+        if (iterator is not None and data_batch is None and adapter is not None and
+                getattr(self, "_distribute_strategy", None) is not None):
+            data_batch, iterator = adapter.get_tf_dataset().element_spec, None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def compute_terms(self, x, y, tape):
         """Return ``(logits, terms)``: the training-mode logits and a dict of scalar terms.
@@ -152,8 +220,16 @@ class Method(keras.Model):
         return dict(second=second, parts=parts, stage_of=stage_of, frozen=frozen, scale=scale)
 
     def step_seed(self, seed):
-        """A stateless-RNG seed ``[seed, step]``: new every step, repeatable, resumable."""
+        """A stateless-RNG seed ``[seed, step]``: new every step, repeatable, resumable.
+
+        With ``r > 1`` replicas in sync it is ``[seed, step * r + replica id]``: each replica
+        draws for its own part of the batch (the same seed would give the same draws to the
+        i-th sample of every replica); one device keeps ``[seed, step]``."""
         step = tf.cast(self.optimizer.iterations, tf.int64)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        context = tf.distribute.get_replica_context()   # None in cross-replica context
+        if replicas > 1 and context is not None:
+            step = step * replicas + tf.cast(context.replica_id_in_sync_group, tf.int64)
         return tf.stack([tf.constant(seed, tf.int64), step])
 
     def train_step(self, data):
@@ -202,7 +278,7 @@ class Method(keras.Model):
                 v.assign(tf.where(frozen_now, value, v.value))
         for name, tracker in self.trackers.items():
             tracker.update_state(terms[name])
-        return self.compute_metrics(x, y, logits, sample_weight=None)
+        return replica_logs(self.compute_metrics(x, y, logits, sample_weight=None))
 
     @staticmethod
     def _stage_gradient(gradient, only_stage, second, scale):
@@ -232,7 +308,7 @@ class Method(keras.Model):
             self.trackers[name].update_state(value)
         logs = self.compute_metrics(x, y, logits, sample_weight=None)
         training_only = set(self.trackers) - {"loss", "ce_hard", *self.eval_terms}
-        return {k: v for k, v in logs.items() if k not in training_only}
+        return replica_logs({k: v for k, v in logs.items() if k not in training_only})
 
     @property
     def metrics(self):

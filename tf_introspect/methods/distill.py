@@ -50,11 +50,15 @@ def kd_loss(teacher_logits, student_logits, temperature):
     Computed by ``keras.distillation.LogitsDistillation`` with an explicit
     ``keras.losses.KLDivergence()``: with its default ``loss="kl_divergence"`` (a string,
     turned into the plain function) Keras 3.15 skips the softmax and the ``T^2`` and applies the
-    KL formula to the raw tempered logits (caught by ``tests/test_baselines.py``).
+    KL formula to the raw tempered logits (caught by ``tests/test_baselines.py``). The KL is
+    taken per sample (``reduction="none"``) and averaged here: Keras' default reduction would
+    also divide by the replica count under ``tf.distribute``, which ``Method.train_step``
+    already does for every loss (``tests/test_distribute.py``).
     """
-    return keras.distillation.LogitsDistillation(
-        temperature=temperature, loss=keras.losses.KLDivergence()).compute_loss(
+    per_sample = keras.distillation.LogitsDistillation(
+        temperature=temperature, loss=keras.losses.KLDivergence(reduction="none")).compute_loss(
         teacher_logits, student_logits)
+    return keras.ops.mean(per_sample)
 
 
 class Distillation(Method):

@@ -1,0 +1,67 @@
+"""Static facts about the data sets: names, splits, classes, input shapes, normalisation
+constants (:func:`info`). Nothing here reads a file."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+SPLITS = ("train", "test")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """Static facts about a data set. ``mean``/``std`` are per channel on the ``[0, 1]`` scale."""
+
+    name: str
+    num_classes: int
+    input_shape: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    class_names: tuple[str, ...]
+
+
+_CIFAR100_CLASSES = tuple("""
+apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly
+camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile
+cup dinosaur dolphin elephant flatfish forest fox girl hamster house kangaroo keyboard lamp
+lawn_mower leopard lion lizard lobster man maple_tree motorcycle mountain mouse mushroom oak_tree
+orange orchid otter palm_tree pear pickup_truck pine_tree plain plate poppy porcupine possum
+rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper snail snake spider
+squirrel streetcar sunflower sweet_pepper table tank telephone television tiger tractor train
+trout tulip turtle wardrobe whale willow_tree wolf woman worm""".split())
+assert len(_CIFAR100_CLASSES) == 100
+
+# Normalisation constants: the per-channel mean and standard deviation of the training set
+# pixels scaled to [0, 1], as commonly used:
+# - MNIST 0.1307 / 0.3081: the values of PyTorch's reference MNIST example (pytorch/examples).
+# - Fashion-MNIST 0.2860 / 0.3530: training set statistics (tests/test_data.py recomputes them).
+# - CIFAR-10 (0.4914, 0.4822, 0.4465) / (0.2470, 0.2435, 0.2616) and CIFAR-100
+#   (0.5071, 0.4865, 0.4409) / (0.2673, 0.2564, 0.2762): training set statistics over all pixels
+#   (the also-quoted CIFAR-10 std (0.2023, 0.1994, 0.2010) is an average of per-image stds).
+_INFOS = {
+    "mnist": DatasetInfo("mnist", 10, (28, 28, 1), (0.1307,), (0.3081,),
+                         tuple(str(d) for d in range(10))),
+    "fashion_mnist": DatasetInfo(
+        "fashion_mnist", 10, (28, 28, 1), (0.2860,), (0.3530,),
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+         "Bag", "Ankle boot")),
+    "cifar10": DatasetInfo(
+        "cifar10", 10, (32, 32, 3), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
+        ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+         "truck")),
+    "cifar100": DatasetInfo("cifar100", 100, (32, 32, 3), (0.5071, 0.4865, 0.4409),
+                            (0.2673, 0.2564, 0.2762), _CIFAR100_CLASSES),
+}
+
+
+def _check_choice(kind: str, value, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {kind} {value!r}; valid choices: {', '.join(choices)}")
+
+
+def info(name: str) -> DatasetInfo:
+    """Static facts about data set ``name`` (one of :data:`DATASETS`)."""
+    _check_choice("dataset", name, DATASETS)
+    return _INFOS[name]

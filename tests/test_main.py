@@ -134,6 +134,32 @@ def test_paper_defaults_fill_unset_flags():
     assert cfg["lr_boundaries"] == [5] and cfg["explainer"] == "grad"
 
 
+def test_warmup_as_long_as_the_run_is_said(tmp_path, caplog):
+    """``--method=le --epochs=1`` with the default 10 warm-up epochs trains CE only: the run
+    says so (a warning naming both flags), and a staged method says its head is never
+    trained; a warm-up shorter than the run says nothing."""
+    import logging
+
+    import tensorflow as tf
+    from tf_introspect import flags as ti_flags
+    from tf_introspect import main
+    test = tf.data.Dataset.from_tensor_slices(
+        (np.zeros((4, 28, 28, 1), "float32"), np.zeros(4, "int64"))).batch(2)
+    for args, expected in (
+            (["--method=le", "--epochs=1"], "--warmup_epochs=10 >= --epochs=1: the whole run is "
+                                            "stage 1 (CE only)"),
+            (["--method=le", "--epochs=12"], None)):
+        caplog.clear()
+        cfg = ti_flags.config_from_args([*args, "--model=mlp1024", f"--workdir={tmp_path}"])
+        with caplog.at_level(logging.WARNING):
+            main.callbacks(cfg, test)
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        if expected:
+            assert any(expected in w for w in warnings), warnings
+        else:
+            assert not any("stage 1" in w for w in warnings), warnings
+
+
 def test_every_flag_file_parses_builds_and_has_paper_settings():
     from absl import flags as absl_flags
 

@@ -264,8 +264,26 @@ def machine():
     """What the run's speed and (floating-point) result may depend on."""
     import tensorflow as tf
     return {"platform": platform.platform(), "processor": platform.processor() or
-            platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "tensorflow": tf.__version__}
+            platform.machine(), "cpu_model": _cpu_model(), "cpus": os.cpu_count(),
+            "python": platform.python_version(), "tensorflow": tf.__version__}
+
+
+def _cpu_model():
+    """The CPU's model name (``/proc/cpuinfo``; ``None`` where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def same_machine_kind(a, b):
+    """Whether two ``machine()`` records describe the same kind of machine (on the keys both
+    have: records made before a key was added are compared on the others)."""
+    return all(a[k] == b[k] for k in set(a) & set(b))
 
 
 def _record(plan, run, wall_time, started):
@@ -417,7 +435,7 @@ def verify(path, cell, name, log=print):
     result = {"run": f"{run.plan}/{run.cell}/{run.name}",
               "command": ["python", "-m", "tf_introspect.main", *args,
                           f"--workdir={workdir}"],
-              "machine": here, "same_machine_kind": here == record["machine"],
+              "machine": here, "same_machine_kind": same_machine_kind(here, record["machine"]),
               "git_commit": commit, "uncommitted_changes": dirty,
               "recorded_git_commit": record["git_commit"],
               "max_abs_diff": diff, "identical": identical,

@@ -134,7 +134,8 @@ def plan_section(path):
                   f"{plan.get('grid_seed', 0)}): " + ", ".join(cells) + f"; {choice}."]
     lines += verification_lines(path, plan)
     times = [r["wall_time_s"] for res in results.values() for r in res["records"]]
-    machines = sorted({r["machine"]["processor"] + f", {r['machine']['cpus']} CPUs"
+    machines = sorted({(r["machine"].get("cpu_model") or r["machine"]["processor"]) +
+                       f", {r['machine']['cpus']} CPUs"
                        for res in results.values() for r in res["records"]})
     commits = sorted({r["git_commit"][:10] for res in results.values()
                       for r in res["records"]})
@@ -153,7 +154,8 @@ def verification_lines(path, plan):
             continue
         for v in experiments.verifications(run):
             d = v["max_abs_diff"]
-            where = (f"{v['machine']['processor']}, {v['machine']['cpus']} CPUs, TensorFlow "
+            where = (f"{v['machine'].get('cpu_model') or v['machine']['processor']}, "
+                     f"{v['machine']['cpus']} CPUs, TensorFlow "
                      f"{v['machine']['tensorflow']}, "
                      + ("the machine kind that made it" if v["same_machine_kind"]
                         else "another machine kind"))

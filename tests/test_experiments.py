@@ -138,6 +138,32 @@ grid = { smoothing = [0.6, 0.7, 0.8] }
     assert "0.6: 91.00, 0.7: 95.00, 0.8: 93.00; chosen smoothing=0.7." in doc
 
 
+def test_a_run_trained_by_another_plan_is_reused_not_trained(root):
+    other = write_plan(root, TINY.replace('name = "le"', 'name = "le_again"').replace(
+        'reference = "le"', 'reference = "le_again"'), name="other")
+    tiny = write_plan(root, TINY)
+    source = experiments.seed_runs(experiments.load_plan(other),
+                                   experiments.load_plan(other)["cell"][1])[0]
+    fake_record(source, test_accuracy=0.97, best_test_accuracy=0.975)
+    (REPO / source.result_dir / "history.csv").write_text("epoch,loss\n0,1.5\n")
+    logs = []
+    assert experiments.run_plan(tiny, cells=["le"], log=logs.append) == 0
+    assert not any(" start " in line for line in logs), logs
+    assert logs[0] == f"reused le/seed0: the same settings were trained in {source.result_dir}"
+    target = REPO / experiments.seed_runs(experiments.load_plan(tiny),
+                                          experiments.load_plan(tiny)["cell"][1])[0].result_dir
+    record = json.loads((target / "run.json").read_text())
+    assert (record["plan"], record["cell"], record["reused_from"]) == ("tiny", "le",
+                                                                       source.result_dir)
+    assert (target / "history.csv").read_text() == "epoch,loss\n0,1.5\n"
+    assert json.loads((target / "metrics.json").read_text())["test_accuracy"] == 0.97
+    doc = open(results_report.write([tiny])).read()
+    assert f"`le/seed0` from `{source.result_dir}`" in doc
+    # a reused record is not a source itself, and a different setting is not reused
+    assert experiments.equal_record(experiments.seed_runs(
+        experiments.load_plan(tiny), experiments.load_plan(tiny)["cell"][0])[0]) is None
+
+
 def test_welch_matches_the_formula():
     import math
     a, b = [0.9, 0.92, 0.91], [0.95, 0.96, 0.94, 0.97]

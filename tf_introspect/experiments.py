@@ -11,8 +11,9 @@ there from its backup after an interruption); when it finishes, its ``metrics.js
 commit, the protocol, the machine, the wall time and the settings that decide the result --
 into ``results/<plan>/<cell>/<run>/``, the folder that is committed. A run whose ``results``
 record holds the same settings and protocol is skipped; one whose settings differ is run
-again. So a plan can be started in the background in several sessions, and each adds what is
-missing::
+again; one whose settings were already trained by another plan or cell is copied from there
+(its ``run.json`` says ``reused_from``). So a plan can be started in the background in
+several sessions, and each adds what is missing::
 
     nohup python -m tf_introspect.experiments run experiments/table3_short.toml &
     python -m tf_introspect.experiments status experiments/table3_short.toml
@@ -311,8 +312,53 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def equal_record(run):
+    """The results folder (relative to the repository) of a run of another plan or cell
+    recorded with exactly ``run``'s settings (itself trained, not reused), or None."""
+    import glob
+    own = os.path.normpath(run.result_dir)
+    pattern = os.path.join(ROOT, RESULTS, "**", "run.json")
+    for path in sorted(glob.glob(pattern, recursive=True)):
+        folder = os.path.relpath(os.path.dirname(path), REPO)
+        if os.path.normpath(folder) == own or f"{os.sep}verify" in folder:
+            continue
+        try:
+            with open(path) as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if record.get("settings") == run.settings and not record.get("reused_from"):
+            return folder
+    return None
+
+
+def reuse(plan, run, source, log=print):
+    """Record ``run`` from the finished run in ``source`` (same settings, another cell or
+    plan): its files are copied and its ``run.json`` names ``source`` as ``reused_from``."""
+    with open(os.path.join(REPO, source, "run.json")) as f:
+        record = json.load(f)
+    record.update(plan=run.plan, cell=run.cell, run=run.name, protocol=plan.get("protocol"),
+                  reused_from=source)
+    final = os.path.join(REPO, run.result_dir)
+    tmp = final.rstrip("/") + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    for name in RECORDED:
+        shutil.copy(os.path.join(REPO, source, name), os.path.join(tmp, name))
+    atomic.write_json(os.path.join(tmp, "run.json"), record)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    log(f"reused {run.cell}/{run.name}: the same settings were trained in {source}")
+
+
 def execute(plan, run, log=print):
-    """Run one training process (resuming in its workdir) and record it; returns success."""
+    """Run one training process (resuming in its workdir) and record it; returns success.
+    A run recorded elsewhere with the same settings (e.g. the same LE cell in two plans) is
+    reused instead of trained again."""
+    source = equal_record(run)
+    if source is not None:
+        reuse(plan, run, source, log)
+        return True
     workdir = os.path.join(REPO, run.workdir)
     os.makedirs(workdir, exist_ok=True)
     lock = os.path.join(workdir, "runner.pid")

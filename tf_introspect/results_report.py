@@ -139,10 +139,14 @@ def plan_section(path):
                        for res in results.values() for r in res["records"]})
     commits = sorted({r["git_commit"][:10] for res in results.values()
                       for r in res["records"]})
+    reused = sorted(f"`{r['cell']}/{r['run']}` from `{r['reused_from']}`"
+                    for res in results.values() for r in res["records"] if r.get("reused_from"))
     if times:
         lines += ["", f"{len(times)} finished runs, {sum(times) / 3600:.1f} h of training "
                   f"(median {np.median(times) / 60:.1f} min a run) on {'; '.join(machines)}; "
-                  f"code at commit(s) {', '.join(commits)}."]
+                  f"code at commit(s) {', '.join(commits)}." +
+                  (f" {len(reused)} of them trained once for another plan or cell (the same "
+                   f"settings) and reused: {', '.join(reused)}." if reused else "")]
     return lines
 
 

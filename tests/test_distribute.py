@@ -261,3 +261,18 @@ def test_multi_worker_needs_tf_config(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ConfigError, match="needs the TF_CONFIG environment variable"):
         main.make_strategy("multi_worker")
+
+
+@pytest.mark.parametrize("extra", [["--method=kd", "--teacher_model=mlp1024"],
+                                   ["--method=takd", "--teacher=t.keras",
+                                    "--assistant_model=mlp1024"]])
+def test_multi_worker_refuses_to_train_a_teacher_inside(extra, tmp_path, monkeypatch):
+    from tf_introspect import flags as ti_flags
+    from tf_introspect import main
+    from tf_introspect.flags import ConfigError
+    monkeypatch.setenv("TF_CONFIG", "{}")
+    cfg = ti_flags.config_from_args([*extra, "--model=mlp1024", "--strategy=multi_worker",
+                                     f"--workdir={tmp_path}"])
+    with pytest.raises(ConfigError, match="train it first .* and pass --teacher=PATH.keras"):
+        main.run(cfg)
+    assert not os.listdir(tmp_path)

@@ -119,8 +119,9 @@ def test_killed_run_resumes_from_its_backup_with_identical_weights(mnist_dir, tm
                      r"\(--lr: 0\.05 -> 0\.3\); run its own command again", other.stderr)
     assert json.loads((killed / "backup" / "training_metadata.json").read_text())["epoch"] == 2
 
-    # the same command again: takes over the stale lock, resumes at epoch 3, ends equal
-    resumed = cli(*args, f"--workdir={killed}", "--verbose=2")
+    # the same command again (with --overwrite, which keeps a backup of the same settings:
+    # a resubmitted job resumes): takes over the stale lock, resumes at epoch 3, ends equal
+    resumed = cli(*args, f"--workdir={killed}", "--verbose=2", "--overwrite")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resuming from the backup" in resumed.stderr
     assert re.findall(r"^Epoch \d/4", resumed.stdout, re.M) == ["Epoch 3/4", "Epoch 4/4"]
@@ -269,6 +270,69 @@ def test_second_run_on_a_busy_work_folder_refuses(mnist_dir, tmp_path):
     assert second.stderr.strip().splitlines()[-1] == (
         f"error: --workdir={tmp_path} is in use by another run (PID {first.pid}, lock {lock}); "
         "wait for it to end, or use another --workdir.")
+
+
+
+def test_a_shared_teacher_folder_is_waited_for(mnist_dir, tmp_path):
+    """A teacher's folder (``--teacher_workdir``, shared by the seeds of a cell) that another
+    run holds is waited for, not refused: the run trains once the holder lets go."""
+    import fcntl
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    fd = os.open(teacher / "run.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.write(fd, b"4242\n")
+    process = subprocess.Popen(
+        command("--method=kd", "--model=mlp1024", "--teacher_model=mlp1024",
+                f"--teacher_workdir={teacher}", f"--data_dir={mnist_dir}", "--train_limit=256",
+                "--test_limit=64", "--epochs=1", "--batch_size=64", "--verbose=2",
+                f"--workdir={tmp_path / 'student'}"),
+        cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        waited = ""
+        while "waiting for it" not in waited:
+            line = process.stdout.readline()
+            assert line, f"ended without waiting: {waited[-3000:]}"
+            waited += line
+        assert "(PID 4242)" in waited
+        assert not (teacher / "metrics.json").exists()          # nothing trained meanwhile
+        os.remove(teacher / "run.lock")                          # let go, as a run does
+        os.close(fd)
+        out, _ = process.communicate(timeout=180)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 0, out[-3000:]
+    assert (teacher / "metrics.json").exists() and (tmp_path / "student" / "metrics.json").exists()
+
+
+def test_killed_between_the_last_epoch_and_the_outputs_resumes_at_the_end(mnist_dir, tmp_path,
+                                                                         monkeypatch):
+    """The backup stays until metrics.json is written: a run stopped after its last epoch but
+    before its outputs (here the model save fails) finishes from the backup without training,
+    taking the last epoch's logs from history.csv."""
+    from tf_introspect import atomic
+    from tf_introspect import flags as ti_flags
+    from tf_introspect import main
+    cfg = ti_flags.config_from_args([
+        "--method=ce", "--model=mlp1024", f"--data_dir={mnist_dir}", "--train_limit=256",
+        "--test_limit=64", "--epochs=2", "--batch_size=64", "--verbose=0",
+        f"--workdir={tmp_path}"])
+
+    def killed(*_):
+        raise KeyboardInterrupt("killed before the outputs")
+    with monkeypatch.context() as patch:
+        patch.setattr(atomic, "save_model", killed)
+        with pytest.raises(KeyboardInterrupt):
+            main.run(cfg)
+    assert json.loads((tmp_path / "backup" / "training_metadata.json").read_text())["epoch"] == 2
+    assert not (tmp_path / "metrics.json").exists()
+    logged = history(tmp_path)
+    metrics = main.run(cfg)
+    assert history(tmp_path) == logged                       # no epoch trained again
+    header, last = logged[0].split(","), logged[-1].split(",")
+    assert metrics["final_train"] == {k: float(v) for k, v in zip(header, last) if k != "epoch"}
+    assert (tmp_path / "model.keras").exists() and not (tmp_path / "backup").exists()
 
 
 WRITE_MIDWAY = """

@@ -18,6 +18,15 @@ import os
 import tempfile
 
 
+def _read_umask():
+    umask = os.umask(0)   # the only way to read it; done once, before any thread writes
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path in ``path``'s folder; on success it replaces ``path``.
@@ -33,9 +42,7 @@ def atomic_path(path):
     try:
         yield tmp
         _fsync(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp creates 0600: give the usual permissions
+        os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp creates 0600: give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -320,7 +320,8 @@ def equal_record(run):
     pattern = os.path.join(ROOT, RESULTS, "**", "run.json")
     for path in sorted(glob.glob(pattern, recursive=True)):
         folder = os.path.relpath(os.path.dirname(path), REPO)
-        if os.path.normpath(folder) == own or f"{os.sep}verify" in folder:
+        if (os.path.normpath(folder) == own or f"{os.sep}verify" in folder
+                or folder.endswith(".tmp")):   # a record being written (or left by a crash)
             continue
         try:
             with open(path) as f:

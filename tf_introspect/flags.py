@@ -134,8 +134,10 @@ def define_flags():
     flags.DEFINE_integer("seed", 0, "Random seed (weights, data order, augmentation).")
     flags.DEFINE_string("workdir", "runs/default", "Output folder: TensorBoard logs, "
                         "backups for resuming, metrics.json, model.keras.")
-    flags.DEFINE_bool("overwrite", False, "Train again even if --workdir holds a finished "
-                      "run (metrics.json); by default such a run is reported and reused.")
+    flags.DEFINE_bool("overwrite", False, "Train again from scratch when --workdir holds a "
+                      "finished run (metrics.json) or the backup of a run with other settings; "
+                      "by default the first is reused and the second refused. A backup of the "
+                      "same settings is resumed either way.")
     flags.DEFINE_integer("explanation_samples", 8, "Test samples whose explanations are "
                          "logged to TensorBoard each epoch (LE methods; 0 turns it off).",
                          lower_bound=0)

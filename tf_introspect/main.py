@@ -89,7 +89,10 @@ def callbacks(cfg, test):
     # the backup keeps the previous one too (double_checkpoint): a run killed while writing
     # it resumes from the epoch before
     result = [StopOnNaN(advice),
-              keras.callbacks.BackupAndRestore(backup, double_checkpoint=True),
+              # kept until metrics.json is written (run deletes it then): a kill between
+              # the last epoch and the outputs resumes at the end instead of losing the run
+              keras.callbacks.BackupAndRestore(backup, double_checkpoint=True,
+                                               delete_checkpoint=False),
               keras.callbacks.TensorBoard(os.path.join(workdir, "tb")),
               keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True)]
     spec = methods.entry(cfg["method"])
@@ -111,9 +114,10 @@ LOCK = "run.lock"
 
 
 @contextlib.contextmanager
-def claim_workdir(workdir):
+def claim_workdir(workdir, wait=False):
     """Create ``workdir`` and hold its lock, ``<workdir>/run.lock`` (this process's PID),
-    while the block runs: one run at a time per work folder.
+    while the block runs: one run at a time per work folder. A busy folder is a
+    ``ConfigError``, or with ``wait`` (a shared teacher folder) waited for.
 
     Creating the lock is also the write probe: a folder that cannot be written (or a file in
     the way) is a ``ConfigError`` here, before any training. The lock is an ``fcntl.flock``
@@ -134,10 +138,15 @@ def claim_workdir(workdir):
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-                os.close(fd)
-                raise ConfigError(f"--workdir={workdir} is in use by another run (PID {holder}, "
-                                  f"lock {path}); wait for it to end, or use another "
-                                  "--workdir.") from None
+                if wait:
+                    print(f"{workdir} is in use by another run (PID {holder}); waiting for it.",
+                          flush=True)
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                else:
+                    os.close(fd)
+                    raise ConfigError(f"--workdir={workdir} is in use by another run (PID "
+                                      f"{holder}, lock {path}); wait for it to end, or use "
+                                      "another --workdir.") from None
             try:
                 if os.path.samestat(os.fstat(fd), os.stat(path)):
                     break
@@ -160,28 +169,39 @@ def claim_workdir(workdir):
 BACKUP_SETTINGS = "settings.json"
 
 
-def check_backup_settings(cfg):
-    """Resume a backup only with the settings that made it.
+def prepare_workdir(cfg):
+    """Resume a backup only with the settings that made it; with ``--overwrite`` clear what
+    an old run left (a finished run, or a backup of other settings).
 
     ``<workdir>/settings.json`` records the result-deciding settings
     (``flags.result_settings``) of the run training in the folder. An unfinished run's backup
     found with other settings is a ``ConfigError`` naming the differences (resuming would mix
-    the backup's optimizer state and epochs with the new settings); otherwise the settings are
-    recorded for the next start."""
-    from tf_introspect import atomic
-    path = os.path.join(cfg["workdir"], BACKUP_SETTINGS)
+    the backup's optimizer state and epochs with the new settings) unless ``--overwrite``
+    clears it; a backup of the same settings is resumed, also with ``--overwrite`` (a
+    resubmitted job keeps its progress). Then the settings are recorded for the next start."""
+    from tf_introspect import atomic, report
+    workdir = cfg["workdir"]
+    path = os.path.join(workdir, BACKUP_SETTINGS)
     expected = json.loads(json.dumps(ti_flags.result_settings(cfg)))   # as stored
-    backup = os.path.join(cfg["workdir"], "backup")
+    backup = os.path.join(workdir, "backup")
+    wrong = {}
     if os.path.isdir(backup) and os.listdir(backup) and os.path.exists(path):
         with open(path) as f:
             recorded = json.load(f)
         wrong = {k: (recorded.get(k), v) for k, v in expected.items() if recorded.get(k) != v}
-        if wrong:
-            changes = ", ".join(f"--{k}: {old!r} -> {new!r}" for k, (old, new) in wrong.items())
-            raise ConfigError(
-                f"{cfg['workdir']} holds the backup of an unfinished run with other settings "
-                f"({changes}); run its own command again to resume it, add --overwrite to "
-                "start this one from scratch there, or give another --workdir.")
+    if cfg.get("overwrite") and (wrong or report.load(workdir) is not None):
+        # trained again from scratch: an old run's history and backup must not mix in
+        shutil.rmtree(backup, ignore_errors=True)
+        for name in ("history.csv", "metrics.json", BACKUP_SETTINGS):
+            if os.path.exists(os.path.join(workdir, name)):
+                os.remove(os.path.join(workdir, name))
+        wrong = {}
+    if wrong:
+        changes = ", ".join(f"--{k}: {old!r} -> {new!r}" for k, (old, new) in wrong.items())
+        raise ConfigError(
+            f"{workdir} holds the backup of an unfinished run with other settings "
+            f"({changes}); run its own command again to resume it, add --overwrite to "
+            "start this one from scratch there, or give another --workdir.")
     atomic.write_json(path, expected)
 
 
@@ -227,16 +247,17 @@ def best_over_epochs(history_csv, key):
     return rows[epoch], epoch
 
 
-def run(cfg):
+def run(cfg, shared=False):
     """Train and evaluate as ``cfg`` says; returns the metrics dict also written to disk.
 
     The work folder is locked (:func:`claim_workdir`) from the check of the settings to the
-    last output."""
+    last output. ``shared``: a folder several runs may need at once (a teacher's), whose lock
+    is waited for, then the finished run in it reused; otherwise a busy folder is an error."""
     with contextlib.ExitStack() as cleanup:
-        return _run(cfg, cleanup)
+        return _run(cfg, cleanup, shared)
 
 
-def _run(cfg, cleanup):
+def _run(cfg, cleanup, shared=False):
     import numpy as np
 
     from tf_introspect import atomic, methods, report, teachers
@@ -249,6 +270,12 @@ def _run(cfg, cleanup):
               "(--overwrite trains again).")
         return done
     kind = methods.entry(cfg["method"]).teacher
+    if cfg["strategy"] == "multi_worker" and (
+            kind == "assistant" or (kind != "none" and not cfg.get("teacher"))):
+        raise ConfigError(f"--method={cfg['method']} would train its teacher (or assistant) "
+                          "inside the multi-worker run, which one cluster cannot do as a "
+                          "second job; train it first (e.g. --method=ce --model=NAME, one "
+                          "process or its own cluster run) and pass --teacher=PATH.keras.")
     seed_everything(cfg)
     strategy = make_strategy(cfg["strategy"])
     if not is_chief(strategy):   # multi-worker: only the chief writes the real outputs
@@ -256,14 +283,12 @@ def _run(cfg, cleanup):
     with strategy.scope():
         teacher = teachers.architecture(cfg, kind)
         method = make_method(cfg, teacher)
-    cleanup.enter_context(claim_workdir(cfg["workdir"]))
-    if cfg.get("overwrite"):
-        # trained again from scratch: an old run's history and backup must not mix in
-        shutil.rmtree(os.path.join(cfg["workdir"], "backup"), ignore_errors=True)
-        for name in ("history.csv", "metrics.json", BACKUP_SETTINGS):
-            if os.path.exists(os.path.join(cfg["workdir"], name)):
-                os.remove(os.path.join(cfg["workdir"], name))
-    check_backup_settings(cfg)
+    cleanup.enter_context(claim_workdir(cfg["workdir"], wait=shared))
+    done = None if cfg.get("overwrite") else report.finished(cfg["workdir"], cfg)
+    if done is not None:   # finished by the run that held the folder while this one waited
+        print(f"{cfg['workdir']} was finished by another run (same settings); reusing it.")
+        return done
+    prepare_workdir(cfg)
     used = teachers.prepare(cfg, kind, teacher, run)
     seed_everything(cfg)  # the same training randomness with or without a teacher
     train, validation, test = datasets(cfg)
@@ -279,6 +304,8 @@ def _run(cfg, cleanup):
                          shuffle=False, callbacks=callbacks(cfg, test),  # data shuffles
                          verbose=cfg["verbose"])
     final_train = {k: float(v[-1]) for k, v in history.history.items()}
+    if not final_train:   # resumed after the last epoch: its logs are in history.csv
+        final_train = last_logged_epoch(os.path.join(cfg["workdir"], "history.csv"))
     bad = sorted(k for k, v in final_train.items() if not np.isfinite(v))
     if bad:   # a train loss is caught by StopOnNaN at once; this is e.g. the validation's
         raise TrainingDiverged(f"training diverged: {', '.join(bad)} not finite after epoch "
@@ -306,7 +333,16 @@ def _run(cfg, cleanup):
         "flags": cfg, "model_path": model_path, **extra,
     }
     atomic.write_json(os.path.join(cfg["workdir"], "metrics.json"), metrics)
+    shutil.rmtree(os.path.join(cfg["workdir"], "backup"), ignore_errors=True)
     return metrics
+
+
+def last_logged_epoch(history_csv):
+    """The logs of the last epoch in the CSVLogger file (``{}`` if there is none)."""
+    import csv
+    with open(history_csv) as f:
+        rows = list(csv.DictReader(f))
+    return {k: float(v) for k, v in rows[-1].items() if k != "epoch" and v} if rows else {}
 
 
 def datasets(cfg):

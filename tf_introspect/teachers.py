@@ -82,7 +82,7 @@ def _sub_run(cfg, run, sub, workdir=None, **changes):
                "assistant_model": None, "teacher_workdir": None, "overwrite": False,
                **changes}
     print(f"The {sub}: {sub_cfg['method']} {sub_cfg['model']} in {workdir}.")
-    metrics = run(sub_cfg)
+    metrics = run(sub_cfg, shared=True)   # a shared teacher folder: wait, then reuse
     print(f"The {sub} has test accuracy {metrics['test_accuracy']:.4f}.")
     return metrics["model_path"]
 

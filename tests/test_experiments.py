@@ -146,6 +146,7 @@ def test_a_run_trained_by_another_plan_is_reused_not_trained(root):
                                    experiments.load_plan(other)["cell"][1])[0]
     fake_record(source, test_accuracy=0.97, best_test_accuracy=0.975)
     (REPO / source.result_dir / "history.csv").write_text("epoch,loss\n0,1.5\n")
+    assert experiments.status(tiny)[1].split()[-2:] == ["reusable", "1"]
     logs = []
     assert experiments.run_plan(tiny, cells=["le"], log=logs.append) == 0
     assert not any(" start " in line for line in logs), logs

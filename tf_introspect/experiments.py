@@ -508,7 +508,8 @@ def verifications(run):
 
 
 def status(path):
-    """Lines: per cell done / running / left, and the projected time left."""
+    """Lines: per cell done / running / left (and reusable: runs another plan already
+    trained with the same settings, copied at no cost), and the projected time left."""
     plan = load_plan(path)
     runs = plan_runs(plan)
     per_epoch = {}
@@ -519,20 +520,23 @@ def status(path):
             per_epoch.setdefault(run.cell, []).append(record["wall_time_s"] / epochs)
     every = [t for times in per_epoch.values() for t in times]
     lines, total_left, unknown = [], 0.0, 0
+    width = max(len(cell["name"]) for cell in plan["cell"])
     for cell in plan["cell"]:
         mine = [r for r in runs if r.cell == cell["name"]]
         done = [r for r in mine if load_record(r)]
         running = [r for r in mine if r not in done
                    and os.path.exists(os.path.join(REPO, r.workdir, "runner.pid"))]
-        left = len(mine) - len(done)
+        reusable = [r for r in mine if r not in done and r.settings is not None
+                    and equal_record(r)]            # trained by another plan: copied, free
+        left = len(mine) - len(done) - len(reusable)
         rate = per_epoch.get(cell["name"]) or every
         epochs = plan.get("flags", {}).get("epochs") or cell.get("flags", {}).get("epochs")
         if left and rate and epochs:
             total_left += left * epochs * sum(rate) / len(rate)
         elif left:
             unknown += left
-        lines.append(f"{cell['name']:16s} done {len(done):3d}  running {len(running):2d}  "
-                     f"left {left:3d}")
+        lines.append(f"{cell['name']:{width}s} done {len(done):3d}  running {len(running):2d}  "
+                     f"left {left:3d}" + (f"  reusable {len(reusable)}" if reusable else ""))
     projected = f"{total_left / 3600:.1f} h" + (f" (+{unknown} runs not yet timed)"
                                                  if unknown else "")
     lines.append(f"projected time left on this machine, one run at a time: {projected}")

@@ -165,6 +165,22 @@ def test_a_run_trained_by_another_plan_is_reused_not_trained(root):
         experiments.load_plan(tiny), experiments.load_plan(tiny)["cell"][0])[0]) is None
 
 
+def test_status_counts_live_runners_only(root):
+    import subprocess
+    import sys
+    path = write_plan(root, TINY)
+    run = experiments.seed_runs(experiments.load_plan(path),
+                                experiments.load_plan(path)["cell"][0])[0]
+    workdir = REPO / run.workdir
+    workdir.mkdir(parents=True)
+    (workdir / "runner.pid").write_text(str(os.getpid()))
+    assert experiments.status(path)[0].split()[:5] == ["ce", "done", "0", "running", "1"]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    (workdir / "runner.pid").write_text(dead)           # a runner killed without cleaning up
+    assert experiments.status(path)[0].split()[:5] == ["ce", "done", "0", "running", "0"]
+
+
 def test_welch_matches_the_formula():
     import math
     a, b = [0.9, 0.92, 0.91], [0.95, 0.96, 0.94, 0.97]

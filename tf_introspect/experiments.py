@@ -507,6 +507,20 @@ def verifications(run):
     return out
 
 
+def _runner_alive(run):
+    """Whether a live runner process works on ``run`` (its ``runner.pid``; a runner killed
+    without cleaning up leaves the file with a dead PID)."""
+    try:
+        with open(os.path.join(REPO, run.workdir, "runner.pid")) as f:
+            pid = int(f.read().strip())
+        os.kill(pid, 0)
+    except PermissionError:
+        return True          # alive, another user's
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def status(path):
     """Lines: per cell done / running / left (and reusable: runs another plan already
     trained with the same settings, copied at no cost), and the projected time left."""
@@ -524,8 +538,7 @@ def status(path):
     for cell in plan["cell"]:
         mine = [r for r in runs if r.cell == cell["name"]]
         done = [r for r in mine if load_record(r)]
-        running = [r for r in mine if r not in done
-                   and os.path.exists(os.path.join(REPO, r.workdir, "runner.pid"))]
+        running = [r for r in mine if r not in done and _runner_alive(r)]
         reusable = [r for r in mine if r not in done and r.settings is not None
                     and equal_record(r)]            # trained by another plan: copied, free
         left = len(mine) - len(done) - len(reusable)

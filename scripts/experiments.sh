@@ -20,6 +20,9 @@ figures() {  # MODEL DATASET DATA_DIR
 }
 run experiments/table3_short.toml
 figures runs/table3_short/le_grad/seed0/model.keras mnist ../shared/data
+# determinism evidence: rerun one finished run on every new machine kind (about 6 minutes)
+.venv/bin/python -m tf_introspect.experiments verify experiments/table3_short.toml ce/seed0 \
+    --once_per_machine
 run experiments/table2_short.toml
 figures runs/table2_short/le_grad_cam/seed0/model.keras cifar10 data
 run experiments/table3_paper.toml --seeds=0

@@ -91,6 +91,8 @@ def test_runs_are_recorded_skipped_when_finished_and_rerun_when_settings_change(
     assert result["identical"] and result["same_machine_kind"], result["max_abs_diff"]
     assert result["max_abs_diff"]["history"]["loss"] == 0.0
     assert len(os.listdir(record_dir / "verify")) == 1
+    assert experiments.verified_here(path, "ce", "seed0")          # --once_per_machine: skip
+    assert not experiments.verified_here(path, "le", "seed0")
     doc = open(results_report.write([path])).read()
     assert "`ce/seed0` rerun on" in doc and "the machine kind that made it): identical" in doc
     with pytest.raises(experiments.PlanError, match="le/seed0 is not a finished run"):

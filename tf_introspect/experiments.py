@@ -497,6 +497,15 @@ def verify(path, cell, name, log=print):
     return result
 
 
+def verified_here(path, cell, name):
+    """Whether a verification of ``cell/name`` was recorded on this machine kind."""
+    plan = load_plan(path)
+    here = machine()
+    return any(same_machine_kind(v["machine"], here) and "cpu_model" in v["machine"]
+               for r in plan_runs(plan) if (r.cell, r.name) == (cell, name) and r.settings
+               for v in verifications(r))
+
+
 def verifications(run):
     """The verification records of ``run`` (oldest first)."""
     import glob
@@ -572,6 +581,8 @@ def main(argv=None):
                               "close it came (determinism evidence)")
     verify_p.add_argument("plan")
     verify_p.add_argument("run", help="CELL/RUN, e.g. ce/seed0")
+    verify_p.add_argument("--once_per_machine", action="store_true",
+                          help="skip if this run was already verified on this machine kind")
     report_p = sub.add_parser("report", help=f"regenerate {RESULTS_DOC} from results/")
     report_p.add_argument("plans", nargs="*", help="plans (default: every experiments/*.toml)")
     args = parser.parse_args(argv)
@@ -583,6 +594,9 @@ def main(argv=None):
             return 1 if run_plan(args.plan, args.cells, args.seeds, args.jobs) else 0
         if args.command == "verify":
             cell, _, name = args.run.partition("/")
+            if args.once_per_machine and verified_here(args.plan, cell, name):
+                print(f"{args.run} of {args.plan} was already verified on this machine kind.")
+                return 0
             result = verify(args.plan, cell, name)
             # a difference on the machine kind that made the run breaks determinism
             return 1 if result["same_machine_kind"] and not result["identical"] else 0

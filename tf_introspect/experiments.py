@@ -290,12 +290,6 @@ def same_machine_kind(a, b):
 def _record(plan, run, wall_time, started):
     """Copy the finished run's outputs into its results folder, atomically."""
     commit, dirty = _git_commit()
-    final = os.path.join(REPO, run.result_dir)
-    tmp = final.rstrip("/") + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    for name in RECORDED:
-        shutil.copy(os.path.join(REPO, run.workdir, name), os.path.join(tmp, name))
     record = {"plan": run.plan, "cell": run.cell, "run": run.name,
               "protocol": plan.get("protocol"),
               "command": ["python", "-m", "tf_introspect.main", *run.args,
@@ -303,6 +297,18 @@ def _record(plan, run, wall_time, started):
               "settings": run.settings, "git_commit": commit, "uncommitted_changes": dirty,
               "machine": machine(), "wall_time_s": round(wall_time, 1),
               "started": started, "finished": _now()}
+    _write_record(run, run.workdir, record)
+
+
+def _write_record(run, source, record):
+    """``results/<plan>/<cell>/<run>/``: the :data:`RECORDED` files of folder ``source``
+    (relative to the repository) and ``record`` as ``run.json``, replaced as a whole."""
+    final = os.path.join(REPO, run.result_dir)
+    tmp = final.rstrip("/") + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    for name in RECORDED:
+        shutil.copy(os.path.join(REPO, source, name), os.path.join(tmp, name))
     atomic.write_json(os.path.join(tmp, "run.json"), record)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
@@ -340,15 +346,7 @@ def reuse(plan, run, source, log=print):
         record = json.load(f)
     record.update(plan=run.plan, cell=run.cell, run=run.name, protocol=plan.get("protocol"),
                   reused_from=source)
-    final = os.path.join(REPO, run.result_dir)
-    tmp = final.rstrip("/") + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    for name in RECORDED:
-        shutil.copy(os.path.join(REPO, source, name), os.path.join(tmp, name))
-    atomic.write_json(os.path.join(tmp, "run.json"), record)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    _write_record(run, source, record)
     log(f"reused {run.cell}/{run.name}: the same settings were trained in {source}")
 
 
@@ -416,12 +414,6 @@ def run_plan(path, cells=None, seeds=None, jobs=1, log=print):
     return failed
 
 
-def _history(path):
-    import csv
-    with open(path) as f:
-        return {int(row["epoch"]): row for row in csv.DictReader(f)}
-
-
 def compare_runs(original, rerun):
     """Largest absolute differences between two finished runs' folders (``metrics.json``
     and ``history.csv``): ``{"test_accuracy": d, "test_loss": d, "history": {column: d}}``.
@@ -431,7 +423,8 @@ def compare_runs(original, rerun):
             return json.load(f)
     a, b = metrics(original), metrics(rerun)
     diff = {k: abs(float(a[k]) - float(b[k])) for k in ("test_accuracy", "test_loss")}
-    ha, hb = (_history(os.path.join(folder, "history.csv")) for folder in (original, rerun))
+    from tf_introspect import report
+    ha, hb = (report.history(os.path.join(folder, "history.csv")) for folder in (original, rerun))
     columns = {c for rows in (ha, hb) for row in rows.values() for c in row} - {"epoch"}
     history = {}
     for column in sorted(columns):

@@ -236,11 +236,10 @@ def skip_finished_epochs(train, workdir):
 
 
 def best_over_epochs(history_csv, key):
-    """``(best value, its epoch)`` of column ``key`` of the CSVLogger file (all epochs, also
-    those of an interrupted and resumed run; a re-run epoch counts once, its last row)."""
-    import csv
-    with open(history_csv) as f:
-        rows = {int(r["epoch"]): float(r[key]) for r in csv.DictReader(f) if r.get(key)}
+    """``(best value, its epoch)`` of column ``key`` of the CSVLogger file
+    (:func:`tf_introspect.report.history`: a re-run epoch counts once)."""
+    from tf_introspect import report
+    rows = {e: float(r[key]) for e, r in report.history(history_csv).items() if r.get(key)}
     if not rows:
         return None, None
     epoch = max(rows, key=lambda e: (rows[e], -e))
@@ -339,10 +338,9 @@ def _run(cfg, cleanup, shared=False):
 
 def last_logged_epoch(history_csv):
     """The logs of the last epoch in the CSVLogger file (``{}`` if there is none)."""
-    import csv
-    with open(history_csv) as f:
-        rows = list(csv.DictReader(f))
-    return {k: float(v) for k, v in rows[-1].items() if k != "epoch" and v} if rows else {}
+    from tf_introspect import report
+    rows = report.history(history_csv)
+    return {k: float(v) for k, v in rows[max(rows)].items() if k != "epoch" and v} if rows else {}
 
 
 def datasets(cfg):

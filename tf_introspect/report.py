@@ -19,6 +19,14 @@ def load(workdir):
         return json.load(f)
 
 
+def history(history_csv):
+    """``{epoch: row}`` of a run's CSVLogger file (``history.csv``): every epoch, also those
+    of an interrupted and resumed run; a re-run epoch counts once, its last row."""
+    import csv
+    with open(history_csv) as f:
+        return {int(row["epoch"]): row for row in csv.DictReader(f)}
+
+
 def finished(workdir, cfg):
     """The metrics of a finished run in ``workdir`` (None if unfinished). Raises
     ``ConfigError`` when it was a different run: every setting that decides the result

@@ -306,18 +306,16 @@ def test_a_shared_teacher_folder_is_waited_for(mnist_dir, tmp_path):
     assert (teacher / "metrics.json").exists() and (tmp_path / "student" / "metrics.json").exists()
 
 
-def test_killed_between_the_last_epoch_and_the_outputs_resumes_at_the_end(mnist_dir, tmp_path,
-                                                                         monkeypatch):
-    """The backup stays until metrics.json is written: a run stopped after its last epoch but
-    before its outputs (here the model save fails) finishes from the backup without training,
-    taking the last epoch's logs from history.csv."""
+def stopped_before_the_outputs(mnist_dir, workdir, monkeypatch):
+    """Train CE for 2 short epochs in ``workdir`` and stop it after its last epoch, before its
+    outputs (the model save fails); returns the config."""
     from tf_introspect import atomic
     from tf_introspect import flags as ti_flags
     from tf_introspect import main
     cfg = ti_flags.config_from_args([
         "--method=ce", "--model=mlp1024", f"--data_dir={mnist_dir}", "--train_limit=256",
-        "--test_limit=64", "--epochs=2", "--batch_size=64", "--verbose=0",
-        f"--workdir={tmp_path}"])
+        "--test_limit=64", "--epochs=2", "--batch_size=64", "--verbose=0", "--deterministic",
+        f"--workdir={workdir}"])
 
     def killed(*_):
         raise KeyboardInterrupt("killed before the outputs")
@@ -325,14 +323,68 @@ def test_killed_between_the_last_epoch_and_the_outputs_resumes_at_the_end(mnist_
         patch.setattr(atomic, "save_model", killed)
         with pytest.raises(KeyboardInterrupt):
             main.run(cfg)
-    assert json.loads((tmp_path / "backup" / "training_metadata.json").read_text())["epoch"] == 2
-    assert not (tmp_path / "metrics.json").exists()
+    assert json.loads((workdir / "backup" / "training_metadata.json").read_text())["epoch"] == 2
+    assert not (workdir / "metrics.json").exists()
+    return cfg
+
+
+def test_killed_between_the_last_epoch_and_the_outputs_resumes_at_the_end(mnist_dir, tmp_path,
+                                                                         monkeypatch):
+    """The backup stays until metrics.json is written: a run stopped after its last epoch but
+    before its outputs (here the model save fails) finishes from the backup without training,
+    taking the last epoch's logs from history.csv."""
+    from tf_introspect import main
+    cfg = stopped_before_the_outputs(mnist_dir, tmp_path, monkeypatch)
     logged = history(tmp_path)
     metrics = main.run(cfg)
     assert history(tmp_path) == logged                       # no epoch trained again
     header, last = logged[0].split(","), logged[-1].split(",")
     assert metrics["final_train"] == {k: float(v) for k, v in zip(header, last) if k != "epoch"}
     assert (tmp_path / "model.keras").exists() and not (tmp_path / "backup").exists()
+
+
+
+@pytest.mark.parametrize("stop", ["after the weights", "during the epoch count"])
+def test_a_backup_stopped_while_being_saved_resumes_to_identical_weights(
+        mnist_dir, tmp_path, monkeypatch, caplog, stop):
+    """Keras saves a backup as: copy weights and epoch count to ``*.bkp``, write the new
+    weights, write the new count. A stop after the new weights leaves equal counts with newer
+    weights; a stop during the count's write leaves it truncated. Either way the run resumes
+    from a consistent pair (epoch 1), trains epoch 2 again and ends bit-identical to an
+    uninterrupted run; with no readable pair at all it stops, naming the folder."""
+    from tf_introspect import main
+    from tf_introspect.flags import ConfigError
+    cfg = stopped_before_the_outputs(mnist_dir, tmp_path / "stopped", monkeypatch)
+    backup = tmp_path / "stopped" / "backup"
+    assert json.loads((backup / "training_metadata.json.bkp").read_text())["epoch"] == 1
+    previous = (backup / "latest.weights.h5.bkp").read_bytes()
+    assert (backup / "latest.weights.h5").read_bytes() != previous
+    if stop == "after the weights":
+        (backup / "training_metadata.json").write_text(
+            (backup / "training_metadata.json.bkp").read_text())
+    else:
+        (backup / "training_metadata.json").write_text('{"epoch": ')      # cut mid-write
+    assert main.backup_epoch(str(backup)) == 1
+    assert re.search(r"stopped while being saved|is unreadable", caplog.text)
+    assert (backup / "latest.weights.h5").read_bytes() == previous
+    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
+    caplog.clear()
+    assert main.backup_epoch(str(backup)) == 1 and not caplog.text     # mended: said once
+
+    main.run(cfg)                                   # trains epoch 2 again, then finishes
+    assert [line.split(",")[0] for line in history(tmp_path / "stopped")[1:]] == ["0", "1",
+                                                                                  "1"]
+    assert not backup.exists()
+    main.run({**cfg, "workdir": str(tmp_path / "whole")})
+    weights = [keras.models.load_model(tmp_path / folder / "model.keras").get_weights()
+               for folder in ("whole", "stopped")]
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))      # bit for bit
+
+    backup.mkdir()                                       # nothing readable to fall back to
+    (backup / "training_metadata.json").write_text("")
+    with pytest.raises(ConfigError, match=r"backup in .*backup is unreadable .* delete that "
+                                          r"folder"):
+        main.backup_epoch(str(backup))
 
 
 WRITE_MIDWAY = """

@@ -12,6 +12,7 @@ epoch and step, keeps the backup of the last finished epoch and writes neither r
 """
 
 import contextlib
+import filecmp
 import json
 import os
 import shutil
@@ -210,6 +211,56 @@ def prepare_workdir(cfg):
 ITERATORS_PER_EPOCH = 2
 
 
+def _epoch_of(metadata):
+    """The finished epoch count in a ``BackupAndRestore`` metadata file; None if unreadable."""
+    try:
+        with open(metadata) as f:
+            return int(json.load(f)["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def backup_epoch(backup):
+    """Epochs finished in the ``BackupAndRestore`` folder ``backup`` (0 if there is none),
+    after making its weights and epoch count agree.
+
+    Keras saves a backup in four writes (``double_checkpoint``): the weights and the epoch
+    count are copied to ``*.bkp``, then the new weights and the new count are written. It
+    falls back to the ``*.bkp`` pair itself only when the weights cannot be read. The two
+    other stops in between are mended here, so that a resumed run again ends bit-identical
+    to an uninterrupted one (tested):
+
+    - stopped after the copies, before the new count is written: both counts are equal and
+      the weights may already be the next epoch's; the copied weights of that count return;
+    - stopped while writing the count (``training_metadata.json`` truncated): the ``*.bkp``
+      pair, one epoch earlier, replaces the current one, with a warning.
+
+    With no readable pair the run stops and says which folder to delete."""
+    metadata = os.path.join(backup, "training_metadata.json")
+    weights = os.path.join(backup, "latest.weights.h5")
+    if not os.path.exists(metadata):
+        return 0
+    finished, previous = _epoch_of(metadata), _epoch_of(metadata + ".bkp")
+    previous_pair = previous is not None and os.path.exists(weights + ".bkp")
+    if finished is None and not previous_pair:
+        raise ConfigError(f"the backup in {backup} is unreadable ({metadata} is not the JSON "
+                          "Keras writes) and has no readable previous backup; delete that "
+                          "folder to train from the start.")
+    if finished is None:
+        logging.warning("%s is unreadable (a run killed while writing it?): resuming from the "
+                        "previous backup, %d finished epoch(s).", metadata, previous)
+        shutil.copyfile(weights + ".bkp", weights)
+        shutil.copyfile(metadata + ".bkp", metadata)
+        return previous
+    if previous_pair and previous == finished and not (
+            os.path.exists(weights) and filecmp.cmp(weights, weights + ".bkp", shallow=False)):
+        logging.warning("The backup in %s was stopped while being saved (its weights may be "
+                        "newer than its %d finished epoch(s)): resuming with the weights "
+                        "saved with that count.", backup, finished)
+        shutil.copyfile(weights + ".bkp", weights)
+    return finished
+
+
 def skip_finished_epochs(train, workdir):
     """Bring ``train``'s shuffle to where a resumed run left off; returns the epochs skipped.
 
@@ -221,15 +272,7 @@ def skip_finished_epochs(train, workdir):
     epoch of the backup gives the resumed epochs the batches of an uninterrupted run: both
     end with the same weights (tested, which also guards the count against a new Keras).
     """
-    path = os.path.join(workdir, "backup", "training_metadata.json")
-    if not os.path.exists(path):
-        return 0
-    try:
-        with open(path) as f:
-            finished = int(json.load(f)["epoch"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"the backup in {os.path.dirname(path)} is unreadable ({e}); delete "
-                          "that folder to train from the start.") from None
+    finished = backup_epoch(os.path.join(workdir, "backup"))
     for _ in range(finished * ITERATORS_PER_EPOCH):
         iter(train)
     return finished

@@ -261,6 +261,38 @@ def backup_epoch(backup):
     return finished
 
 
+def agree_on_backup(strategy, backup):
+    """Multi-worker: bring this worker's backup to the epoch every worker can resume from.
+
+    Each worker keeps its own backup (the chief's in the work folder, worker ``i``'s in
+    ``worker<i>/``), written after the same synchronised epoch; a worker stopped between the
+    end of an epoch and its backup write lags one epoch behind the others, and resuming at
+    different epochs would make the workers wait on each other's steps for ever. The finished
+    epoch counts are all-gathered; a worker ahead of the smallest count takes its previous
+    backup (``*.bkp``, one epoch earlier), so that all resume at the same epoch."""
+    import tensorflow as tf
+    mine = backup_epoch(backup)
+
+    @tf.function
+    def gather():
+        return tf.distribute.get_replica_context().all_gather(tf.constant([mine]), axis=0)
+    every = [int(e) for e in strategy.experimental_local_results(strategy.run(gather))[0]]
+    agreed = min(every)
+    if mine == agreed:
+        return
+    metadata = os.path.join(backup, "training_metadata.json")
+    weights = os.path.join(backup, "latest.weights.h5")
+    if _epoch_of(metadata + ".bkp") != agreed or not os.path.exists(weights + ".bkp"):
+        raise ConfigError(f"the workers' backups cannot resume together (finished epochs per "
+                          f"worker: {every}; {backup} has no previous backup of epoch "
+                          f"{agreed}); delete every worker's backup folder to train from the "
+                          "start.")
+    logging.warning("Worker backups finished epochs %s: resuming this worker's previous "
+                    "backup, %d finished epoch(s), with the others.", every, agreed)
+    shutil.copyfile(weights + ".bkp", weights)
+    shutil.copyfile(metadata + ".bkp", metadata)
+
+
 def skip_finished_epochs(train, workdir):
     """Bring ``train``'s shuffle to where a resumed run left off; returns the epochs skipped.
 
@@ -334,6 +366,8 @@ def _run(cfg, cleanup, shared=False):
     used = teachers.prepare(cfg, kind, teacher, run)
     seed_everything(cfg)  # the same training randomness with or without a teacher
     train, validation, test = datasets(cfg)
+    if cfg["strategy"] == "multi_worker":
+        agree_on_backup(strategy, os.path.join(cfg["workdir"], "backup"))
     if skip_finished_epochs(train, cfg["workdir"]):
         logging.info("Resuming from the backup in %s.", os.path.join(cfg["workdir"], "backup"))
     steps_per_epoch = int(train.cardinality())

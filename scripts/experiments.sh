@@ -2,7 +2,7 @@
 # Run what is missing of every plan of issue 8, in its order of priority, one run at a time,
 # then regenerate docs/RESULTS.md. Finished runs are skipped, so start it again in every
 # session (in the background) and commit results/ before the session ends:
-#   nohup bash scripts/experiments.sh > runs/experiments.log 2>&1 &
+#   mkdir -p runs && nohup bash scripts/experiments.sh > runs/experiments.log 2>&1 &
 #   .venv/bin/python -m tf_introspect.experiments status experiments/table3_short.toml
 set -uo pipefail
 cd "$(dirname "$0")/.."

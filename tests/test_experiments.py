@@ -207,6 +207,12 @@ def test_seed_order_and_prepare_step(root):
     experiments.prepare(plan, log=lambda *_: None)
     assert (root / "made").read_text() == "x"
 
+    # a data folder of one's own: every run reads it, no [prepare] step, the same settings
+    own = experiments.load_plan(write_plan(root, text), data_dir="/data/mine")
+    assert "prepare" not in own
+    for ours, theirs in zip(experiments.plan_runs(own), experiments.plan_runs(plan)):
+        assert "--data_dir=/data/mine" in ours.args and ours.settings == theirs.settings
+
 
 def test_every_committed_plan_loads_and_names_valid_runs():
     plans = experiments.list_plans()

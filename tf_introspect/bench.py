@@ -17,7 +17,7 @@ file (``FIT_CASES``), resolved by ``flags.config_from_args``; the method is buil
 ``build.make_method`` (teachers: the architecture with random weights), compiled by
 ``main.compile_method`` (``--jit_compile=auto``: XLA for the MLP) and trained with Keras
 ``fit`` on ``main.datasets`` (the real pipeline: shuffling, CIFAR augmentation), with the
-command line's per-step callback (``TerminateOnNaN``) and its ``--verbose=2`` progress logger,
+command line's per-step callback (``StopOnNaN``) and its ``--verbose=2`` progress logger,
 under the command line's op determinism (``main.seed_everything``: on unless XLA). The data is
 cut with ``--train_limit`` to ``--fit_steps`` batches: after a warm-up ``fit`` (tracing, XLA
 compilation), ``--fit_rounds`` fits of those batches are timed from the end of the first step
@@ -336,12 +336,12 @@ def _timed(stamps, start):
 def timed_fit(model, train, stamps, verbose=2):
     """``fit`` one epoch of ``train`` with the command line's per-step callback and progress
     logger (its output swallowed): ``_timed``."""
-    import keras
+    from tf_introspect.callbacks import StopOnNaN
     stamps.train.clear()
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         model.fit(train, epochs=1, verbose=verbose, shuffle=False,
-                  callbacks=[keras.callbacks.TerminateOnNaN(), stamps])
+                  callbacks=[StopOnNaN(), stamps])
     return _timed(stamps.train, start)
 
 

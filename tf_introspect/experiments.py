@@ -110,9 +110,13 @@ def _flag_args(flags):
     return [f"--{key}={text(value)}" for key, value in flags.items()]
 
 
-def load_plan(path):
+def load_plan(path, data_dir=None):
     """The plan at ``path`` as a dict, checked: every cell's flag file, method and flags
-    must be valid (a clear :class:`PlanError` otherwise, before anything runs)."""
+    must be valid (a clear :class:`PlanError` otherwise, before anything runs).
+
+    ``data_dir``: read the data from there instead of the plan's ``data_dir`` (which names
+    where this project's machines keep it); the plan's ``[prepare]`` step, which makes data
+    in the plan's folder, is then left out."""
     from tf_introspect import flags as ti_flags
     try:
         with open(path, "rb") as f:
@@ -122,6 +126,9 @@ def load_plan(path):
     except tomllib.TOMLDecodeError as e:
         raise PlanError(f"plan {path!r} is not valid TOML: {e}") from None
     plan["name"] = os.path.splitext(os.path.basename(path))[0]
+    if data_dir:
+        plan["data_dir"] = data_dir
+        plan.pop("prepare", None)
     cells = plan.get("cell") or []
     if not cells:
         raise PlanError(f"plan {path!r} has no [[cell]] tables.")
@@ -389,9 +396,10 @@ def prepare(plan, log=print):
     subprocess.run(command, cwd=REPO, check=True)
 
 
-def run_plan(path, cells=None, seeds=None, jobs=1, log=print):
-    """Run what is missing of the plan; returns the number of failed runs."""
-    plan = load_plan(path)
+def run_plan(path, cells=None, seeds=None, jobs=1, log=print, data_dir=None):
+    """Run what is missing of the plan (data from ``data_dir`` if given, see
+    :func:`load_plan`); returns the number of failed runs."""
+    plan = load_plan(path, data_dir)
     unknown = set(cells or ()) - {c["name"] for c in plan["cell"]}
     if unknown:
         raise PlanError(f"unknown cell(s) {sorted(unknown)}; cells of {path}: "
@@ -568,6 +576,9 @@ def main(argv=None):
                        help="only these seeds, e.g. 0,1,2")
     run_p.add_argument("--cells", type=lambda s: s.split(","), help="only these cells")
     run_p.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
+    run_p.add_argument("--data_dir", help="read the data from here instead of the plan's "
+                       "data_dir (and skip its [prepare] step); it is not a setting, so "
+                       "runs recorded with another data folder still count as finished")
     status_p = sub.add_parser("status", help="done / running / left, projected time")
     status_p.add_argument("plan")
     verify_p = sub.add_parser("verify", help="train a finished run again and record how "
@@ -584,7 +595,8 @@ def main(argv=None):
         if args.command == "run":
             if args.jobs < 1:
                 parser.error(f"--jobs must be >= 1, got {args.jobs}")
-            return 1 if run_plan(args.plan, args.cells, args.seeds, args.jobs) else 0
+            return 1 if run_plan(args.plan, args.cells, args.seeds, args.jobs,
+                                 data_dir=args.data_dir) else 0
         if args.command == "verify":
             cell, _, name = args.run.partition("/")
             if args.once_per_machine and verified_here(args.plan, cell, name):

@@ -73,7 +73,8 @@ def define_flags():
                        "FSP, TAKD, BAN+L, and DML's KL weight (paper: 0.1 for all).",
                        lower_bound=0)
     flags.DEFINE_integer("warmup_epochs", None, "LE warm-up epochs trained with plain CE "
-                         "(default 10, the paper's; must be < --epochs).", lower_bound=0)
+                         "(default 10, the paper's; >= --epochs trains CE only, with a "
+                         "warning).", lower_bound=0)
     flags.DEFINE_integer("epochs", None, "Training epochs (default: the paper's for the "
                          "model: mlp 50, resnet and cnn 160).", lower_bound=1)
     flags.DEFINE_integer("batch_size", None, "Global batch size (default: the paper's: mlp "

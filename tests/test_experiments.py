@@ -177,6 +177,17 @@ def test_status_counts_live_runners_only(root):
     workdir.mkdir(parents=True)
     (workdir / "runner.pid").write_text(str(os.getpid()))
     assert experiments.status(path)[0].split()[:5] == ["ce", "done", "0", "running", "1"]
+    # timed from its own output while it runs: 1 of 3 epochs done in 40 s; the ce run left
+    # and le's run are priced at that rate: (3 - 1 + 3) epochs x 40 s
+    text = TINY.replace("epochs = 1", "epochs = 3")
+    path = write_plan(root, text)
+    (workdir / "history.csv").write_text("epoch,accuracy,loss\n0,0.5,1.0\n")
+    (workdir / "output.log").write_text("Epoch 1/3\n12/12 - 40s - 3s/step - loss: 1.0\n"
+                                        "Epoch 2/3\n")
+    lines = experiments.status(path)
+    assert lines[0].split() == ["ce", "done", "0", "running", "1", "(1/3", "epochs)", "left",
+                                "0"], lines
+    assert lines[1].split()[-1] == "1" and lines[-1].endswith(": 3 min"), lines   # 200 s
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True).stdout.strip()
     (workdir / "runner.pid").write_text(dead)           # a runner killed without cleaning up

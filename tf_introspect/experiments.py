@@ -41,6 +41,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -531,37 +532,71 @@ def _runner_alive(run):
     return True
 
 
+#: Keras' one line per epoch (``--verbose=2``): "391/391 - 93s - 238ms/step - accuracy: ..."
+EPOCH_LINE = re.compile(r"^\d+/\d+ - (\d+)s - ", re.M)
+
+
+def _live_progress(run):
+    """``(epochs finished, seconds an epoch)`` of a run in progress: the epochs in its
+    ``history.csv``, and the median of the epoch times Keras printed into its
+    ``output.log`` (None before the first)."""
+    from tf_introspect import report
+    workdir = os.path.join(REPO, run.workdir)
+    try:
+        with open(os.path.join(workdir, "output.log"), errors="replace") as f:
+            seconds = sorted(int(t) for t in EPOCH_LINE.findall(f.read()))
+    except OSError:
+        seconds = []
+    history = os.path.join(workdir, "history.csv")
+    epochs = len(report.history(history)) if os.path.exists(history) else 0
+    return epochs, (seconds[len(seconds) // 2] if seconds else None)
+
+
 def status(path):
     """Lines: per cell done / running / left (and reusable: runs another plan already
-    trained with the same settings, copied at no cost), and the projected time left."""
+    trained with the same settings, copied at no cost), and the projected time left: each
+    run left at its cell's seconds an epoch (the mean of its finished runs, else of its run
+    in progress, else of the plan's), a run in progress for its epochs left."""
     plan = load_plan(path)
     runs = plan_runs(plan)
-    per_epoch = {}
+    per_epoch, live = {}, {}
     for run in runs:
         record = load_record(run)
         if record:
             epochs = record["metrics"]["epochs"]
             per_epoch.setdefault(run.cell, []).append(record["wall_time_s"] / epochs)
-    every = [t for times in per_epoch.values() for t in times]
+        elif _runner_alive(run):
+            live[run.cell, run.name] = _live_progress(run)
+    every = [t for times in per_epoch.values() for t in times] or [
+        rate for _, rate in live.values() if rate]
     lines, total_left, unknown = [], 0.0, 0
     width = max(len(cell["name"]) for cell in plan["cell"])
     for cell in plan["cell"]:
         mine = [r for r in runs if r.cell == cell["name"]]
         done = [r for r in mine if load_record(r)]
-        running = [r for r in mine if r not in done and _runner_alive(r)]
-        reusable = [r for r in mine if r not in done and r.settings is not None
-                    and equal_record(r)]            # trained by another plan: copied, free
-        left = len(mine) - len(done) - len(reusable)
-        rate = per_epoch.get(cell["name"]) or every
-        epochs = plan.get("flags", {}).get("epochs") or cell.get("flags", {}).get("epochs")
-        if left and rate and epochs:
-            total_left += left * epochs * sum(rate) / len(rate)
-        elif left:
-            unknown += left
-        lines.append(f"{cell['name']:{width}s} done {len(done):3d}  running {len(running):2d}  "
-                     f"left {left:3d}" + (f"  reusable {len(reusable)}" if reusable else ""))
-    projected = f"{total_left / 3600:.1f} h" + (f" (+{unknown} runs not yet timed)"
-                                                 if unknown else "")
+        running = [r for r in mine if (r.cell, r.name) in live]
+        reusable = [r for r in mine if r not in done and r not in running
+                    and r.settings is not None and equal_record(r)]   # another plan's: free
+        left = len(mine) - len(done) - len(running) - len(reusable)
+        rate = (per_epoch.get(cell["name"])
+                or [live[r.cell, r.name][1] for r in running if live[r.cell, r.name][1]]
+                or every)
+        epochs = {r.name: r.settings["epochs"] for r in mine if r.settings}
+        todo = [epochs.get(r.name) for r in mine if r not in done and r not in reusable]
+        todo = [e - live.get((cell["name"], r.name), (0,))[0] if e else None
+                for e, r in zip(todo, [r for r in mine if r not in done and r not in reusable])]
+        if rate and all(todo):
+            total_left += sum(todo) * sum(rate) / len(rate)
+        else:
+            unknown += len(todo)
+        progress = "".join(f" ({live[r.cell, r.name][0]}/{epochs.get(r.name)} epochs)"
+                           for r in running)
+        lines.append(f"{cell['name']:{width}s} done {len(done):3d}  running {len(running):2d}"
+                     f"{progress}  left {left:3d}"
+                     + (f"  reusable {len(reusable)}" if reusable else ""))
+    projected = (f"{total_left / 3600:.1f} h" if total_left >= 3600 else
+                 f"{total_left / 60:.0f} min") + (f" (+{unknown} runs not yet timed)"
+                                                  if unknown else "")
     lines.append(f"projected time left on this machine, one run at a time: {projected}")
     return lines
 

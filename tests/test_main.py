@@ -4,6 +4,7 @@ import concurrent.futures
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -248,6 +249,10 @@ def test_finished_runs_are_reused_and_checked(mnist_dir, tmp_path):
     result, _ = run_family("ce", mnist_dir, tmp_path)
     assert "already holds this finished run" in result.stdout
     assert (tmp_path / "metrics.json").read_text() == first          # not trained again
+    moved = tmp_path.parent / f"{tmp_path.name}_moved"     # a finished folder moved: its own
+    shutil.copytree(tmp_path, moved)                     # files are named where they are now
+    result, _ = run_family("ce", mnist_dir, moved)
+    assert result.stdout.rstrip().endswith(f"wrote {moved / 'metrics.json'}"), result.stdout
     result = cli("--method=ls", "--model=mlp1024", f"--data_dir={mnist_dir}",
                  f"--workdir={tmp_path}")
     # every setting that decides the result is compared (not only method, model, data set)

@@ -42,7 +42,9 @@ def finished(workdir, cfg):
         raise ConfigError(f"{workdir} holds a finished run with {wrong}, not "
                           f"{ {k: expected[k] for k in wrong} }; use another work folder (or "
                           "--overwrite for the main run).")
-    return metrics
+    # the run's own files where the folder is now (it may have been moved or copied since)
+    return {**metrics, **{key: os.path.join(workdir, os.path.basename(metrics[key]))
+                          for key in ("model_path", "peer_path") if metrics.get(key)}}
 
 
 def table(workdirs):

@@ -12,10 +12,10 @@ cd "$(dirname "$0")/.."
 run() { .venv/bin/python -m tf_introspect.experiments run "$@"; }
 # Figures 1-2 from a plan's trained LE model (kept in runs/, not committed), Figure 3 from
 # results/: made once the model exists; each call also remakes Figure 3 when its runs exist.
-figures() {  # MODEL DATASET DATA_DIR
+figures() {  # MODEL DATASET DATA_DIR [LABEL]
   if [ -f "$1" ]; then
     .venv/bin/python -m tf_introspect.figures --model="$1" --dataset="$2" --data_dir="$3" \
-        --out=docs/figures
+        --data_label="${4:-$2}" --out=docs/figures
   fi
 }
 run experiments/table3_short.toml
@@ -24,7 +24,7 @@ figures runs/table3_short/le_grad/seed0/model.keras mnist ../shared/data
 .venv/bin/python -m tf_introspect.experiments verify experiments/table3_short.toml ce/seed0 \
     --once_per_machine
 run experiments/table2_short.toml
-figures runs/table2_short/le_grad_cam/seed0/model.keras cifar10 data
+figures runs/table2_short/le_grad_cam/seed0/model.keras cifar10 data "CIFAR-10 (JPEG)"
 run experiments/table3_paper.toml --seeds=0
 run experiments/figure3_short.toml
 figures runs/table3_short/le_grad/seed0/model.keras mnist ../shared/data

@@ -205,6 +205,7 @@ def test_welch_matches_the_formula():
     from scipy import stats
     assert results_report.welch(a, b) == pytest.approx(2 * stats.t.sf(abs(t), dof))
     assert results_report.welch([0.9], b) is None
+    assert results_report.welch([0.1, 0.1], [0.1, 0.1]) == 1.0   # undefined (scipy: NaN)
 
 
 def test_seed_order_and_prepare_step(root):
@@ -218,9 +219,13 @@ def test_seed_order_and_prepare_step(root):
     experiments.prepare(plan, log=lambda *_: None)
     assert (root / "made").read_text() == "x"
 
-    # a data folder of one's own: every run reads it, no [prepare] step, the same settings
+    # a data folder of one's own: every run reads it (also a cell naming its own), no
+    # [prepare] step, the same settings
+    text = text.replace('name = "le"\n', 'name = "le"\nflags = { data_dir = "elsewhere" }\n')
+    plan = experiments.load_plan(write_plan(root, text))
+    assert "--data_dir=elsewhere" in experiments.plan_runs(plan, cells=["le"])[0].args
     own = experiments.load_plan(write_plan(root, text), data_dir="/data/mine")
-    assert "prepare" not in own
+    assert "prepare" not in own and "data_labels" not in own
     for ours, theirs in zip(experiments.plan_runs(own), experiments.plan_runs(plan)):
         assert "--data_dir=/data/mine" in ours.args and ours.settings == theirs.settings
 

@@ -2,6 +2,7 @@
 numbers checked against independent computations, files written, clear errors."""
 
 import json
+import pathlib
 
 import keras
 import numpy as np
@@ -107,13 +108,14 @@ def test_figures_command(mlp, mnist_dir, tmp_path, capsys):
     out = tmp_path / "figs"
     assert figures.main([f"--model={path}", "--dataset=mnist", f"--data_dir={mnist_dir}",
                          f"--out={out}", "--samples=2", "--similarity_samples=200",
-                         f"--results={tmp_path / 'no_results'}"]) == 0
+                         "--data_label=MNIST (IDX)", "--plans="]) == 0
     printed = capsys.readouterr().out
     for name in ("grad", "grad_input"):
         assert_png(out / f"figure1_mnist_{name}.png")
         assert_png(out / f"figure2_mnist_{name}.png")
         saved = json.loads((out / f"figure2_mnist_{name}.json").read_text())
         assert saved["samples"] == 200 and len(saved["top_pairs"]) == 5
+        assert (saved["dataset"], saved["label"]) == ("mnist", "MNIST (IDX)")
     assert "paper's pairs (0, 6), (1, 7), (3, 5), (4, 9):" in printed
     assert "Figure 3 skipped" in printed and not (out / "figure3.png").exists()
 
@@ -131,7 +133,7 @@ def test_figures_trains_a_short_model_without_model(mlp, mnist_dir, tmp_path, mo
     monkeypatch.setattr(ti_main, "run", fake_run)
     figures.main([f"--data_dir={mnist_dir}", f"--out={tmp_path}", "--samples=1",
                   "--similarity_samples=20", "--explainers=grad", f"--workdir={tmp_path}/w",
-                  f"--results={tmp_path}"])
+                  "--plans="])
     assert (seen["method"], seen["model"], seen["dataset"], seen["epochs"]) == (
         "ce", "mlp1024", "mnist", 1)
     assert seen["workdir"] == f"{tmp_path}/w" and seen["data_dir"] == mnist_dir
@@ -154,38 +156,75 @@ def test_figures_errors(mlp, tmp_path, args, message):
     assert not list(tmp_path.iterdir())
 
 
-def record(root, plan, cell, seed, settings, accuracy):
-    folder = root / "results" / plan / cell / f"seed{seed}"
+FIG3_PLAN = """
+description = "fig3"
+protocol = "test"
+data_dir = "data"
+data_labels = { cifar10 = "CIFAR-10 (JPEG)" }
+seeds = [0, 1, 2]
+[flags]
+epochs = 2
+[[cell]]
+name = "r8_grad_cam"
+flagfile = "flags/figure3/resnet8_le_grad_cam.flags"
+[[cell]]
+name = "r8_grad"
+flagfile = "flags/figure3/resnet8_le_grad.flags"
+[[cell]]
+name = "r8_guided"
+flagfile = "flags/figure3/resnet8_le_guided_bp.flags"
+seeds = [0]
+[[cell]]
+name = "ce"
+flagfile = "flags/table2/resnet8_ce.flags"
+"""
+
+
+def record(run, accuracy, settings=None):
+    """A finished run's record as the runner writes it (``settings``: other than the run's)."""
+    folder = pathlib.Path(experiments.REPO) / run.result_dir
     folder.mkdir(parents=True)
     (folder / "run.json").write_text(json.dumps(
-        {"plan": plan, "cell": cell, "run": f"seed{seed}", "settings": settings}))
+        {"plan": run.plan, "cell": run.cell, "run": run.name,
+         "settings": settings or run.settings}))
     (folder / "metrics.json").write_text(json.dumps({"test_accuracy": accuracy}))
 
 
-def test_figure3_means_from_result_records(tmp_path, monkeypatch, capsys):
+def test_figure3_means_from_the_plans_records(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(experiments, "ROOT", str(tmp_path))
-    assert figures.figure3(str(tmp_path / "f3.png")) is None       # no results yet
+    plan_path = tmp_path / "fig3.toml"
+    plan_path.write_text(FIG3_PLAN)
+    assert figures.figure3(str(tmp_path / "f3.png"), [str(plan_path)]) is None   # none yet
     assert "Figure 3 skipped" in capsys.readouterr().out
-    le = {"method": "le", "model": "resnet8", "dataset": "cifar10"}
+    plan = experiments.load_plan(str(plan_path))
+    runs = {(r.cell, r.name): r for r in experiments.plan_runs(plan)}
     for seed, acc in enumerate([0.90, 0.92, 0.94]):
-        record(tmp_path, "fig3", "r8_grad_cam", seed, {**le, "explainer": "grad_cam"}, acc)
+        record(runs["r8_grad_cam", f"seed{seed}"], acc)
     for seed, acc in enumerate([0.85, 0.87]):
-        record(tmp_path, "fig3", "r8_grad", seed, {**le, "explainer": "grad"}, acc)
-    record(tmp_path, "fig3", "r8_guided", 0, {**le, "explainer": "guided_bp"}, 0.80)
-    record(tmp_path, "fig3", "ce", 0, {**le, "method": "ce", "explainer": None}, 0.99)
-    record(tmp_path, "t3", "le", 0, {**le, "explainer": "grad"}, 0.5)    # one explainer only
-    groups = figures.figure3(str(tmp_path / "f3.png"))
+        record(runs["r8_grad", f"seed{seed}"], acc)
+    record(runs["r8_guided", "seed0"], 0.80)
+    record(runs["ce", "seed0"], 0.99)                            # not LE: not a bar
+    stale = {**runs["r8_grad", "seed2"].settings, "epochs": 1}  # made by an older plan: left out
+    record(runs["r8_grad", "seed2"], 0.10, settings=stale)
+    half = pathlib.Path(experiments.REPO) / runs["r8_grad", "seed2"].result_dir
+    (half.parent / "seed2.tmp").mkdir()                        # a record half written: left out
+    (half.parent / "seed2.tmp" / "run.json").write_text(json.dumps({"settings": {}}))
+    groups = figures.figure3(str(tmp_path / "f3.png"), [str(plan_path)])
     assert len(groups) == 1 and groups[0]["plan"] == "fig3"
+    assert groups[0]["label"] == "CIFAR-10 (JPEG)"
     bars = {b["explainer"]: b for b in groups[0]["bars"]}
     assert [b["explainer"] for b in groups[0]["bars"]] == ["guided_bp", "grad", "grad_cam"]
     assert bars["grad_cam"]["mean"] == pytest.approx(92.0)
     assert bars["grad_cam"]["std"] == pytest.approx(2.0)
-    assert bars["grad"]["mean"] == pytest.approx(86.0)
+    assert (bars["grad"]["n"], bars["grad"]["mean"]) == (2, pytest.approx(86.0))
     assert bars["grad"]["std"] == pytest.approx(np.std([85, 87], ddof=1))
-    assert (bars["guided_bp"]["n"], bars["guided_bp"]["std"]) == (1, 0.0)
+    assert (bars["guided_bp"]["n"], bars["guided_bp"]["std"]) == (1, None)   # no std of one
     assert_png(tmp_path / "f3.png")
     assert json.loads((tmp_path / "f3.json").read_text()) == groups
-    assert "grad_cam 92.00 +- 2.00 (n=3)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Figure 3 (fig3, resnet8 on CIFAR-10 (JPEG)): " in printed
+    assert "grad_cam 92.00 +- 2.00 (n=3)" in printed
+    assert "guided_bp 80.00 (one seed, no std) (n=1)" in printed
 
 
 # ------------------------------------------------------------------------------------------

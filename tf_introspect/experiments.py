@@ -25,7 +25,8 @@ records how close the rerun came (``results/<plan>/<cell>/<run>/verify/``): iden
 machine kind that made it (``--deterministic``), and on another machine how far it drifts.
 
 Plan keys: ``description``, ``protocol`` (a name, e.g. ``short`` or ``paper``), ``data_dir``
-(relative to the repository), ``seeds``, ``validation_split`` (images held out for grids),
+(relative to the repository), ``data_labels`` (how figures name a data set of this copy,
+e.g. ``{cifar10 = "CIFAR-10 (JPEG)"}``), ``seeds``, ``validation_split`` (images held out for grids),
 ``grid_seed``, ``order`` (``cell``: cell by cell, the default; ``seed``: seed by seed),
 ``reference`` (the cell compared with all others), ``[prepare]`` (``path`` and
 ``command``: made once before the first run, e.g. the data), ``[flags]`` (protocol flags
@@ -117,7 +118,7 @@ def load_plan(path, data_dir=None):
 
     ``data_dir``: read the data from there instead of the plan's ``data_dir`` (which names
     where this project's machines keep it); the plan's ``[prepare]`` step, which makes data
-    in the plan's folder, is then left out."""
+    in the plan's folder, and its ``data_labels``, which describe that data, are left out."""
     from tf_introspect import flags as ti_flags
     try:
         with open(path, "rb") as f:
@@ -127,9 +128,10 @@ def load_plan(path, data_dir=None):
     except tomllib.TOMLDecodeError as e:
         raise PlanError(f"plan {path!r} is not valid TOML: {e}") from None
     plan["name"] = os.path.splitext(os.path.basename(path))[0]
-    if data_dir:
-        plan["data_dir"] = data_dir
+    if data_dir:   # over the plan's and its cells' own; its data is not the plan's copy
+        plan.update(data_dir=data_dir, data_dir_given=True)
         plan.pop("prepare", None)
+        plan.pop("data_labels", None)
     cells = plan.get("cell") or []
     if not cells:
         raise PlanError(f"plan {path!r} has no [[cell]] tables.")
@@ -155,7 +157,9 @@ def load_plan(path, data_dir=None):
 
 def _cell_args(plan, cell, grid=None, value=None):
     flags = {**plan.get("flags", {}), **cell.get("flags", {})}
-    if plan.get("data_dir"):
+    if plan.get("data_dir_given"):
+        flags["data_dir"] = plan["data_dir"]
+    elif plan.get("data_dir"):
         flags.setdefault("data_dir", plan["data_dir"])
     if grid:
         (flag, values), = grid.items()

@@ -18,7 +18,6 @@ paper's numbers. PNGs (and JSON) go to ``--out`` (default ``docs/figures``).
 """
 
 import argparse
-import glob
 import json
 import os
 import sys
@@ -128,9 +127,10 @@ def plot_rows(path, images, maps, class_names, row_labels, captions, *, overlay=
 # Figure 1
 # ------------------------------------------------------------------------------------------
 
-def figure1(model, x, y, dataset, explainer, path, alpha=0.9, layer=None):
+def figure1(model, x, y, dataset, explainer, path, alpha=0.9, layer=None, label=None):
     """Figure 1 for inputs ``x`` (normalised) with labels ``y``; returns the Eq. 6 targets
-    ``q`` ``[n, c]`` written under the maps."""
+    ``q`` ``[n, c]`` written under the maps. ``label``: the data set's name in the title
+    (default ``dataset``; e.g. "CIFAR-10 (JPEG)")."""
     from tf_introspect import data, explainers, targets
     e = explainers.explain(model, x, explainer, layer=layer)
     q = targets.explanation_targets(e, y, alpha=alpha).numpy()
@@ -140,8 +140,9 @@ def figure1(model, x, y, dataset, explainer, path, alpha=0.9, layer=None):
     captions = [[f"q={q[i, k]:.3f}" for k in range(q.shape[1])] for i in range(len(y))]
     plot_rows(path, images, display_maps(e, images.shape[1:3]), names,
               [f"label: {names[t]}" for t in y], captions, overlay=explainer == "grad_cam",
-              highlight=y, title=f"Figure 1: {explainer} explanations for every class, Eq. 6 "
-                                 f"shares q under each (ground truth framed, q = alpha = {alpha})")
+              highlight=y, title=f"Figure 1 ({label or dataset}): {explainer} explanations for "
+                                 "every class, Eq. 6 shares q under each (ground truth framed, "
+                                 f"q = alpha = {alpha})")
     return q
 
 
@@ -201,19 +202,21 @@ def plot_similarity(path, matrix, class_names, title):
     return _save(figure, path)
 
 
-def figure2(model, batches, dataset, explainer, path, layer=None, k=5):
+def figure2(model, batches, dataset, explainer, path, layer=None, k=5, label=None):
     """Figure 2: the matrix (returned), its PNG at ``path`` and ``path`` with ``.json`` (the
-    matrix, top ``k`` pairs, the paper's pairs and their ranks); prints the comparison."""
+    matrix, top ``k`` pairs, the paper's pairs and their ranks); prints the comparison.
+    ``label``: the data set's name shown (default ``dataset``)."""
     from tf_introspect import data
     names = data.info(dataset).class_names
     matrix = class_similarity_matrix(model, batches, explainer, layer)
     samples = getattr(batches, "samples", None)
     plot_similarity(path, matrix, names, f"Figure 2: mean cosine similarity of {explainer} "
-                    f"explanations, {dataset} test set" + (f" ({samples} images)" if samples
-                                                           else ""))
+                    f"explanations, {label or dataset} test set" + (f" ({samples} images)"
+                                                                    if samples else ""))
     pairs = top_pairs(matrix, names, k)
     top = {frozenset(p[:2]) for p in pairs}
-    summary = {"dataset": dataset, "explainer": explainer, "samples": samples,
+    summary = {"dataset": dataset, "label": label or dataset, "explainer": explainer,
+               "samples": samples,
                "class_names": list(names), "matrix": matrix.round(6).tolist(),
                "top_pairs": [{"classes": [a, b], "cosine": round(v, 6)} for a, b, v in pairs],
                "paper_pairs": [list(p) for p in PAPER_PAIRS.get(dataset, ())],
@@ -228,7 +231,7 @@ def figure2(model, batches, dataset, explainer, path, layer=None, k=5):
 def _print_pairs(summary, k):
     def pair(p):
         return f"({p[0]}, {p[1]})"
-    print(f"Figure 2 ({summary['dataset']}, {summary['explainer']}): top {k} most similar "
+    print(f"Figure 2 ({summary['label']}, {summary['explainer']}): top {k} most similar "
           "class pairs:")
     for p in summary["top_pairs"]:
         print(f"  {pair(p['classes'])}  {p['cosine']:.4f}")
@@ -260,51 +263,59 @@ class SampleBatches:
 # Figure 3
 # ------------------------------------------------------------------------------------------
 
-def _seed_records(results_dir):
-    for path in sorted(glob.glob(os.path.join(results_dir, "*", "*", "seed*", "run.json"))):
-        with open(path) as f:
-            record = json.load(f)
-        with open(os.path.join(os.path.dirname(path), "metrics.json")) as f:
-            record["metrics"] = json.load(f)
-        yield record
-
-
-def explainer_accuracies(results_dir=None):
-    """Groups of LE cells with different explainers from ``results/<plan>/<cell>/seed*``:
-    ``[{"plan", "model", "dataset", "bars": [{"cell", "explainer", "n", "mean", "std",
-    "accuracies"}]}]`` (accuracies in %, std over seeds with ddof 1, 0 for one seed), one
-    group per plan, model and data set with at least two explainers; bars in the paper's
-    order of class-discriminativeness."""
+def explainer_accuracies(plans=None):
+    """Groups of LE cells with different explainers, from the committed records of the
+    plans (``experiments/*.toml`` by default) that still hold their settings:
+    ``[{"plan", "model", "dataset", "label", "bars": [{"cell", "explainer", "n", "mean",
+    "std", "accuracies"}]}]``: final test accuracies in %, ``std`` the sample standard
+    deviation over seeds (ddof 1; None for one seed), one group per plan, model and data set
+    with at least two explainers, bars in the paper's order of class-discriminativeness.
+    ``label`` names the data set as the plan's ``data_labels`` does (e.g. "CIFAR-10 (JPEG)")."""
     from tf_introspect import experiments
-    results_dir = results_dir or os.path.join(experiments.ROOT, experiments.RESULTS)
-    groups = {}
-    for record in _seed_records(results_dir):
-        settings = record.get("settings") or {}
-        if settings.get("method") != "le" or not settings.get("explainer"):
-            continue
-        key = (record["plan"], settings["model"], settings["dataset"])
-        cell = groups.setdefault(key, {}).setdefault(
-            record["cell"], {"explainer": settings["explainer"], "accuracies": []})
-        cell["accuracies"].append(100.0 * record["metrics"]["test_accuracy"])
+    groups, labels = {}, {}
+    for path in plans if plans is not None else experiments.list_plans():
+        plan = experiments.load_plan(os.path.join(experiments.REPO, path))
+        for cell in plan["cell"]:
+            for run in experiments.seed_runs(plan, cell):
+                settings = run.settings or {}
+                if settings.get("method") != "le" or not settings.get("explainer"):
+                    continue
+                record = experiments.load_record(run)   # None if unfinished or stale
+                if record is None:
+                    continue
+                key = (plan["name"], settings["model"], settings["dataset"])
+                labels[key] = plan.get("data_labels", {}).get(settings["dataset"],
+                                                              settings["dataset"])
+                bar = groups.setdefault(key, {}).setdefault(
+                    cell["name"], {"explainer": settings["explainer"], "accuracies": []})
+                bar["accuracies"].append(100.0 * record["metrics"]["test_accuracy"])
     out = []
-    for (plan, model, dataset), cells in sorted(groups.items()):
+    for key, cells in groups.items():
         if len({c["explainer"] for c in cells.values()}) < 2:
             continue
         bars = [{"cell": name, "explainer": c["explainer"], "n": len(c["accuracies"]),
                  "mean": float(np.mean(c["accuracies"])),
                  "std": float(np.std(c["accuracies"], ddof=1)) if len(c["accuracies"]) > 1
-                 else 0.0, "accuracies": c["accuracies"]} for name, c in cells.items()]
+                 else None, "accuracies": c["accuracies"]} for name, c in cells.items()]
         bars.sort(key=lambda b: (EXPLAINER_ORDER.index(b["explainer"])
                                  if b["explainer"] in EXPLAINER_ORDER else len(EXPLAINER_ORDER),
                                  b["cell"]))
-        out.append({"plan": plan, "model": model, "dataset": dataset, "bars": bars})
+        plan, model, dataset = key
+        out.append({"plan": plan, "model": model, "dataset": dataset, "label": labels[key],
+                    "bars": bars})
     return out
 
 
-def figure3(path, results_dir=None):
+def _mean_std(bar):
+    return f"{bar['mean']:.2f} " + (f"+- {bar['std']:.2f}" if bar["std"] is not None
+                                     else "(one seed, no std)") + f" (n={bar['n']})"
+
+
+def figure3(path, plans=None):
     """Figure 3 (PNG at ``path``, numbers at ``path`` with ``.json``); returns the groups of
-    :func:`explainer_accuracies`, or None (with a message) when there are none."""
-    groups = explainer_accuracies(results_dir)
+    :func:`explainer_accuracies`, or None (with a message) when there are none. Error bars:
+    the sample standard deviation over seeds; none for a bar of one seed."""
+    groups = explainer_accuracies(plans)
     if not groups:
         print("Figure 3 skipped: no finished results of a plan whose LE cells use different "
               "explainers yet (run e.g. python -m tf_introspect.experiments run "
@@ -315,24 +326,29 @@ def figure3(path, results_dir=None):
         bars = group["bars"]
         labels = [b["explainer"] if [c["explainer"] for c in bars].count(b["explainer"]) == 1
                   else b["cell"] for b in bars]
-        means, stds = [b["mean"] for b in bars], [b["std"] for b in bars]
-        ax.bar(range(len(bars)), means, yerr=stds, capsize=4, color="tab:blue")
+        means = [b["mean"] for b in bars]
+        stds = [b["std"] or 0.0 for b in bars]
+        ax.bar(range(len(bars)), means, color="tab:blue")
+        spread = [i for i, b in enumerate(bars) if b["std"] is not None]
+        if spread:
+            ax.errorbar(spread, [means[i] for i in spread], yerr=[stds[i] for i in spread],
+                        fmt="none", ecolor="black", capsize=4)
         ax.set_xticks(range(len(bars)), labels, fontsize=8)
         low = min(m - s for m, s in zip(means, stds))
         high = max(m + s for m, s in zip(means, stds))
         ax.set_ylim(low - max(0.5, 0.3 * (high - low)), high + max(0.3, 0.2 * (high - low)))
         for i, b in enumerate(bars):
-            ax.text(i, b["mean"] + b["std"], f"{b['mean']:.2f}\n(n={b['n']})", ha="center",
+            ax.text(i, means[i] + stds[i], f"{b['mean']:.2f}\n(n={b['n']})", ha="center",
                     va="bottom", fontsize=7)
-        ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"{group['model']} on {group['dataset']} ({group['plan']})", fontsize=8)
-    figure.suptitle("Figure 3: LE with each explainer, mean +- std over seeds", fontsize=9)
+        ax.set_ylabel("final test accuracy (%)")
+        ax.set_title(f"{group['model']} on {group['label']} ({group['plan']})", fontsize=8)
+    figure.suptitle("Figure 3: LE with each explainer; bars: mean over n seeds, error bars: "
+                    "sample std (none for n = 1)", fontsize=9)
     _save(figure, path)
     atomic.write_json(os.path.splitext(path)[0] + ".json", groups, indent=1, sort_keys=False)
     for group in groups:
-        print(f"Figure 3 ({group['plan']}, {group['model']} on {group['dataset']}): " + ", ".join(
-            f"{b['explainer']} {b['mean']:.2f} +- {b['std']:.2f} (n={b['n']})"
-            for b in group["bars"]))
+        print(f"Figure 3 ({group['plan']}, {group['model']} on {group['label']}): " + ", ".join(
+            f"{b['explainer']} {_mean_std(b)}" for b in group["bars"]))
     return groups
 
 
@@ -390,7 +406,11 @@ def _parser():
     p.add_argument("--dataset", default="mnist", choices=data.DATASETS)
     p.add_argument("--out", default=os.path.join("docs", "figures"), help="output folder")
     p.add_argument("--data_dir", help="data folder (default: $TF_INTROSPECT_DATA, ...)")
-    p.add_argument("--results", help="results folder for Figure 3 (default: results/)")
+    p.add_argument("--data_label", help="the data set's name in titles and captions (default: "
+                   "--dataset; e.g. 'CIFAR-10 (JPEG)' for a re-encoded copy)")
+    p.add_argument("--plans", type=lambda s: [p for p in s.split(",") if p],
+                   help="Figure 3 from these plans' "
+                   "committed results (comma-separated; default: every experiments/*.toml)")
     p.add_argument("--explainers", type=lambda s: s.split(","),
                    help="comma-separated, from " + ", ".join(explainers.list_explainers()) +
                    "; default grad_cam for conv nets, grad,grad_input otherwise")
@@ -422,12 +442,14 @@ def main(argv=None):
         for name in args.explainers or default_explainers(model):
             layer = args.layer if name == "grad_cam" else None
             stem = os.path.join(args.out, f"{{}}_{args.dataset}_{name}.png")
-            figure1(model, x, y, args.dataset, name, stem.format("figure1"), args.alpha, layer)
-            figure2(model, batches, args.dataset, name, stem.format("figure2"), layer)
+            figure1(model, x, y, args.dataset, name, stem.format("figure1"), args.alpha, layer,
+                    label=args.data_label)
+            figure2(model, batches, args.dataset, name, stem.format("figure2"), layer,
+                    label=args.data_label)
             print(f"wrote {stem.format('figure1')}, {stem.format('figure2')} and its .json")
     except (ValueError, data.DataNotFoundError) as e:
         raise SystemExit(f"error: {e}") from None
-    if figure3(os.path.join(args.out, "figure3.png"), args.results):
+    if figure3(os.path.join(args.out, "figure3.png"), args.plans):
         print("wrote", os.path.join(args.out, "figure3.png"), "and its .json")
     return 0
 

@@ -44,12 +44,14 @@ def _p(p):
 
 
 def welch(a, b):
-    """Two-sided Welch t-test p-value of samples ``a`` and ``b`` (None below 2 each)."""
+    """Two-sided Welch t-test p-value of samples ``a`` and ``b``: None below 2 each, and
+    1.0 when it is undefined (both samples constant: scipy gives NaN)."""
     if len(a) < 2 or len(b) < 2:
         return None
     with warnings.catch_warnings():   # identical samples: scipy warns, p is NaN or 1
         warnings.simplefilter("ignore", RuntimeWarning)
-        return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+        p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    return p if np.isfinite(p) else 1.0
 
 
 def cell_results(plan, cell):
@@ -83,7 +85,7 @@ def comparisons(plan, results, level=0.05):
         p = welch(results[reference]["final"], r["final"])
         paper = (ref_cell["paper"] - cell["paper"] if "paper" in ref_cell and "paper" in cell
                  else None)
-        if p >= level:
+        if not p < level:
             verdict = "not shown (no significant difference)"
         elif paper is None or paper == 0:
             verdict = "significant"
@@ -197,9 +199,20 @@ def figures_section(folder="docs/figures"):
                             for p in info["top_pairs"])
             ranks = ", ".join(f"({', '.join(p['classes'])}) rank {p['rank']}"
                               for p in info["paper_pair_ranks"])
-            lines += ["", f"{info['dataset']}, {info['explainer']}, {info['samples']} test "
+            lines += ["", f"{info.get('label', info['dataset'])}, {info['explainer']}, "
+                      f"{info['samples']} test "
                       f"images: top pairs {top}; the paper's pairs: {ranks} (of "
                       f"{len(info['matrix']) * (len(info['matrix']) - 1) // 2}).", ""]
+        if name == "figure3.png" and os.path.exists(meta):
+            with open(meta) as f:
+                groups = json.load(f)
+            lines += ["", "Figure 3: final test accuracy (%) per explainer, mean over n seeds, "
+                      "error bars the sample standard deviation (none for one seed):", ""]
+            lines += [f"- {g['model']} on {g.get('label', g['dataset'])} ({g['plan']}): "
+                      + ", ".join(f"{b['explainer']} {b['mean']:.2f}"
+                                  + (f" +- {b['std']:.2f}" if b.get("std") is not None else "")
+                                  + f" (n={b['n']})" for b in g["bars"]) for g in groups]
+            lines.append("")
     return lines
 
 

@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 # Issue 8's order: Table 3 short, Table 2 short, Table 3 at the paper protocol (seed 0 of both
 # cells first: the headline cell at full length), Figure 3, then the paper protocol's other seeds.
 run() { .venv/bin/python -m tf_introspect.experiments run "$@"; }
-# Figures 1-2 from a plan's trained LE model (kept in runs/, not committed), Figure 3 from
-# results/: made once the model exists; each call also remakes Figure 3 when its runs exist.
+# Figures 1-2 from a plan's trained LE model (kept in runs/, not committed), made once the
+# model exists (each call also remakes Figure 3 when its runs exist); Figure 3 from results/.
 figures() {  # MODEL DATASET DATA_DIR [LABEL]
   if [ -f "$1" ]; then
     .venv/bin/python -m tf_introspect.figures --model="$1" --dataset="$2" --data_dir="$3" \
@@ -27,6 +27,6 @@ run experiments/table2_short.toml
 figures runs/table2_short/le_grad_cam/seed0/model.keras cifar10 data "CIFAR-10 (JPEG)"
 run experiments/table3_paper.toml --seeds=0
 run experiments/figure3_short.toml
-figures runs/table3_short/le_grad/seed0/model.keras mnist ../shared/data
+.venv/bin/python -m tf_introspect.figures --figures=3 --out=docs/figures
 run experiments/table3_paper.toml
 .venv/bin/python -m tf_introspect.experiments report

@@ -2,6 +2,7 @@
 numbers checked against independent computations, files written, clear errors."""
 
 import json
+import os
 import pathlib
 
 import keras
@@ -118,6 +119,17 @@ def test_figures_command(mlp, mnist_dir, tmp_path, capsys):
         assert (saved["dataset"], saved["label"]) == ("mnist", "MNIST (IDX)")
     assert "paper's pairs (0, 6), (1, 7), (3, 5), (4, 9):" in printed
     assert "Figure 3 skipped" in printed and not (out / "figure3.png").exists()
+
+    # one figure alone: Figure 3 needs no model (none is trained); Figure 1 no Figure 2 pass
+    only = tmp_path / "only"
+    assert figures.main([f"--out={only}", "--figures=3", "--plans="]) == 0
+    assert "No --model given" not in capsys.readouterr().out and not only.exists()
+    assert figures.main([f"--model={path}", f"--data_dir={mnist_dir}", f"--out={only}",
+                         "--samples=1", "--figures=1", "--explainers=grad", "--plans="]) == 0
+    assert sorted(os.listdir(only)) == ["figure1_mnist_grad.png"]
+    with pytest.raises(SystemExit):
+        figures.main(["--figures=1,4"])
+    assert "give figure numbers from 1, 2, 3" in capsys.readouterr().err
 
 
 def test_figures_trains_a_short_model_without_model(mlp, mnist_dir, tmp_path, monkeypatch,

@@ -420,7 +420,45 @@ def _parser():
     p.add_argument("--similarity_samples", type=int, default=None,
                    help="Figure 2: first N test images (0: all; default all, 2000 on CIFAR)")
     p.add_argument("--workdir", help="where the short model is trained without --model")
+    p.add_argument("--figures", type=_figure_numbers, default=(1, 2, 3),
+                   help="which figures, e.g. 3 (from results only: no model needed) or 1,2; "
+                   "default 1,2,3")
     return p
+
+
+def _figure_numbers(text):
+    numbers = tuple(sorted({int(n) for n in text.split(",") if n.strip().isdigit()}))
+    if not numbers or set(numbers) - {1, 2, 3} or len(numbers) != len(
+            [n for n in text.split(",") if n.strip()]):
+        raise argparse.ArgumentTypeError(f"{text!r}: give figure numbers from 1, 2, 3, "
+                                         "comma-separated (e.g. 3 or 1,2)")
+    return numbers
+
+
+def figures_1_2(args):
+    """Figures 1 and/or 2 (``args.figures``) of ``args.model`` (or a short model trained
+    first), one of each per explainer."""
+    from tf_introspect import data
+    path = args.model or train_short_model(args.dataset, args.data_dir, args.workdir)
+    model = load_classifier(path, args.dataset)
+    limit = args.similarity_samples
+    limit = DEFAULT_SIMILARITY_SAMPLES.get(args.dataset) if limit is None else limit or None
+    x, y = next(iter(data.make_dataset(args.dataset, "test", args.samples,
+                                       data_dir=args.data_dir, limit=args.samples)))
+    batches = SampleBatches(args.dataset, limit, args.data_dir) if 2 in args.figures else None
+    for name in args.explainers or default_explainers(model):
+        layer = args.layer if name == "grad_cam" else None
+        stem = os.path.join(args.out, f"{{}}_{args.dataset}_{name}.png")
+        written = []
+        if 1 in args.figures:
+            figure1(model, x, y, args.dataset, name, stem.format("figure1"), args.alpha, layer,
+                    label=args.data_label)
+            written.append(stem.format("figure1"))
+        if 2 in args.figures:
+            figure2(model, batches, args.dataset, name, stem.format("figure2"), layer,
+                    label=args.data_label)
+            written.append(f"{stem.format('figure2')} and its .json")
+        print("wrote " + ", ".join(written))
 
 
 def main(argv=None):
@@ -432,24 +470,11 @@ def main(argv=None):
             if name not in explainers.EXPLAINERS:
                 raise ValueError(f"unknown explainer {name!r}; valid choices: "
                                  f"{', '.join(explainers.list_explainers())}.")
-        path = args.model or train_short_model(args.dataset, args.data_dir, args.workdir)
-        model = load_classifier(path, args.dataset)
-        limit = args.similarity_samples
-        limit = DEFAULT_SIMILARITY_SAMPLES.get(args.dataset) if limit is None else limit or None
-        x, y = next(iter(data.make_dataset(args.dataset, "test", args.samples,
-                                           data_dir=args.data_dir, limit=args.samples)))
-        batches = SampleBatches(args.dataset, limit, args.data_dir)
-        for name in args.explainers or default_explainers(model):
-            layer = args.layer if name == "grad_cam" else None
-            stem = os.path.join(args.out, f"{{}}_{args.dataset}_{name}.png")
-            figure1(model, x, y, args.dataset, name, stem.format("figure1"), args.alpha, layer,
-                    label=args.data_label)
-            figure2(model, batches, args.dataset, name, stem.format("figure2"), layer,
-                    label=args.data_label)
-            print(f"wrote {stem.format('figure1')}, {stem.format('figure2')} and its .json")
+        if {1, 2} & set(args.figures):
+            figures_1_2(args)
     except (ValueError, data.DataNotFoundError) as e:
         raise SystemExit(f"error: {e}") from None
-    if figure3(os.path.join(args.out, "figure3.png"), args.plans):
+    if 3 in args.figures and figure3(os.path.join(args.out, "figure3.png"), args.plans):
         print("wrote", os.path.join(args.out, "figure3.png"), "and its .json")
     return 0
 

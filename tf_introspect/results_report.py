@@ -24,9 +24,11 @@ do not edit by hand. Accuracies are test accuracies in %, mean +- sample standar
 over the n finished seeds: *final* after the last epoch, *best* the maximum over epochs (what
 the paper's reference code reports). *paper* is the paper's number for the cell (its own
 protocol: the `short` protocols here are much shorter, so the comparison of interest is between
-our cells, not with the paper). *Welch p*: two-sided Welch t-test of the reference cell (LE)
-against the cell, on final accuracy; with 2 to 5 seeds a test has little power, so a large p
-means "not shown", not "equal".
+our cells, not with the paper); *best - paper* sets ours beside it like for like, as the
+paper's numbers are presumably what its code reports. *Welch p*: two-sided Welch t-test of the
+reference cell (LE) against the cell, on final accuracy; with 2 to 5 seeds a test has little
+power, so a large p means "not shown", not "equal"; each plan makes 4 to 6 such tests, each
+read at p < 0.05 without a correction for multiple comparisons (Bonferroni would ask p < 0.01).
 """
 
 
@@ -104,12 +106,12 @@ def plan_section(path):
     lines = [f"## {plan.get('description', plan['name'])}", "",
              f"Plan `{path}`, protocol `{plan.get('protocol')}`. Run: "
              f"`python -m tf_introspect.experiments run {path}`.", ""]
-    lines += ["| cell | n | final % | best % | paper % | final - paper | "
+    lines += ["| cell | n | final % | best % | paper % | best - paper | "
               f"Welch p vs {reference or '-'} |", "|---|---|---|---|---|---|---|"]
     for cell in plan["cell"]:
         r = results[cell["name"]]
         paper = cell.get("paper")
-        diff = (f"{100 * np.mean(r['final']) - paper:+.2f}" if paper is not None and r["final"]
+        diff = (f"{100 * np.mean(r['best']) - paper:+.2f}" if paper is not None and r["best"]
                 else "-")
         paper_text = "-" if paper is None else (
             f"{paper:.2f}" + (f" +- {cell['paper_std']:.2f}" if "paper_std" in cell else ""))
@@ -135,7 +137,8 @@ def plan_section(path):
                   f"{plan.get('validation_split', 5000)} training images held out, seed "
                   f"{plan.get('grid_seed', 0)}): " + ", ".join(cells) + f"; {choice}."]
     lines += verification_lines(path, plan)
-    times = [r["wall_time_s"] for res in results.values() for r in res["records"]]
+    records = [r for res in results.values() for r in res["records"]]
+    times = [r["wall_time_s"] for r in records if not r.get("reused_from")]   # counted once
     machines = sorted({(r["machine"].get("cpu_model") or r["machine"]["processor"]) +
                        f", {r['machine']['cpus']} CPUs"
                        for res in results.values() for r in res["records"]})
@@ -143,12 +146,14 @@ def plan_section(path):
                       for r in res["records"]})
     reused = sorted(f"`{r['cell']}/{r['run']}` from `{r['reused_from']}`"
                     for res in results.values() for r in res["records"] if r.get("reused_from"))
-    if times:
-        lines += ["", f"{len(times)} finished runs, {sum(times) / 3600:.1f} h of training "
-                  f"(median {np.median(times) / 60:.1f} min a run) on {'; '.join(machines)}; "
+    if records:
+        lines += ["", f"{len(records)} finished runs, {sum(times) / 3600:.1f} h of training "
+                  + (f"(median {np.median(times) / 60:.1f} min a run) " if times else "")
+                  + f"on {'; '.join(machines)}; "
                   f"code at commit(s) {', '.join(commits)}." +
                   (f" {len(reused)} of them trained once for another plan or cell (the same "
-                   f"settings) and reused: {', '.join(reused)}." if reused else "")]
+                   f"settings) and reused (their time is counted there): {', '.join(reused)}."
+                   if reused else "")]
     return lines
 
 

@@ -74,6 +74,14 @@ BAD_FLAGS = [
 ]
 
 
+def test_flags_of_other_methods_are_named():
+    from tf_introspect import flags as ti_flags
+    assert ti_flags.unused_method_flags("ban", ["lam", "temperature", "epochs"]) == ["lam"]
+    assert ti_flags.unused_method_flags("ban_l", ["lam", "temperature"]) == []
+    assert ti_flags.unused_method_flags("le", ["temperature", "alpha", "cp_beta"]) == [
+        "cp_beta", "temperature"]
+
+
 def test_bad_flags_fail_at_start(tmp_path):
     """Each bad flag or combination: exit != 0, the message, no traceback, nothing written.
     The cases run as separate processes, three at a time (each is mostly TensorFlow's import)."""
@@ -248,6 +256,9 @@ def test_finished_runs_are_reused_and_checked(mnist_dir, tmp_path):
     first = (tmp_path / "metrics.json").read_text()
     result, _ = run_family("ce", mnist_dir, tmp_path)
     assert "already holds this finished run" in result.stdout
+    # the LE flag file's own flags, given to CE, are named as having no effect
+    assert ("--alpha, --explainer, --lam, --warmup_epochs: no effect with --method=ce (its "
+            "own flags: none)") in result.stderr
     assert (tmp_path / "metrics.json").read_text() == first          # not trained again
     moved = tmp_path.parent / f"{tmp_path.name}_moved"     # a finished folder moved: its own
     shutil.copytree(tmp_path, moved)                     # files are named where they are now

@@ -172,7 +172,7 @@ METHOD_FLAGS = {
     "ce": (), "dropout": ("dropout_rate",), "ls": ("smoothing",), "cp": ("cp_beta",),
     "le": ("explainer", "layer", "alpha", "lam", "warmup_epochs"),
     "le_permut": ("explainer", "layer", "alpha", "lam", "warmup_epochs"),
-    "kd": _KD, "dkpp": _KD, "ban": _KD, "ban_l": _KD,
+    "kd": _KD, "dkpp": _KD, "ban": ("temperature", *_TEACHER), "ban_l": _KD,
     "takd": (*_KD, "assistant_model"),
     "cwtm": ("cwtm_beta", *_TEACHER), "cwtm_permut": ("cwtm_beta", *_TEACHER),
     "cwtm_random": ("cwtm_beta", *_TEACHER),
@@ -180,6 +180,13 @@ METHOD_FLAGS = {
     "at": ("at_beta", *_KD), "fsp": ("fsp_weight", "fsp_epochs", "fsp_lr", *_KD),
     "dml": ("lam",),
 }
+
+
+def unused_method_flags(method, given):
+    """The flags among ``given`` (names) that belong to other methods and have no effect
+    with ``method`` (e.g. ``--temperature`` with ``le``, ``--lam`` with ``ban``)."""
+    every = set().union(*METHOD_FLAGS.values())
+    return sorted((set(given) & every) - set(METHOD_FLAGS.get(method, every)))
 
 
 def result_settings(cfg):

@@ -260,6 +260,13 @@ def main(argv):
     from tf_introspect.callbacks import TrainingDiverged
     try:
         cfg = ti_flags.resolve({name: FLAGS[name].value for name in ti_flags.flag_names()})
+        unused = ti_flags.unused_method_flags(
+            cfg["method"], [name for name in ti_flags.flag_names() if FLAGS[name].present])
+        if unused:
+            own = ti_flags.METHOD_FLAGS.get(cfg["method"], ())
+            logging.warning("%s: no effect with --method=%s (its own flags: %s).",
+                            ", ".join(f"--{name}" for name in unused), cfg["method"],
+                            ", ".join(f"--{name}" for name in own) or "none")
         metrics = run(cfg)
     except (ConfigError, data.DataNotFoundError, data.DataFormatError, TrainingDiverged) as e:
         raise SystemExit(f"error: {e}") from None

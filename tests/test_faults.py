@@ -124,6 +124,8 @@ def test_killed_run_resumes_from_its_backup_with_identical_weights(mnist_dir, tm
     resumed = cli(*args, f"--workdir={killed}", "--verbose=2", "--overwrite")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resuming from the backup" in resumed.stderr
+    assert json.loads((killed / "metrics.json").read_text())["resumed_after_epoch"] == 2
+    assert json.loads((whole / "metrics.json").read_text())["resumed_after_epoch"] == 0
     assert re.findall(r"^Epoch \d/4", resumed.stdout, re.M) == ["Epoch 3/4", "Epoch 4/4"]
     assert history(killed) == history(whole)      # every column, so also the stage per epoch
     column = history(whole)[0].split(",").index("introspective")

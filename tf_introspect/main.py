@@ -169,7 +169,8 @@ def _run(cfg, cleanup, shared=False):
     train, validation, test = datasets(cfg)
     if cfg["strategy"] == "multi_worker":
         workdir.agree_on_backup(strategy, os.path.join(cfg["workdir"], "backup"))
-    if workdir.skip_finished_epochs(train, cfg["workdir"]):
+    resumed = workdir.skip_finished_epochs(train, cfg["workdir"])
+    if resumed:
         logging.info("Resuming from the backup in %s.", os.path.join(cfg["workdir"], "backup"))
     steps_per_epoch = int(train.cardinality())
     with strategy.scope():
@@ -207,6 +208,7 @@ def _run(cfg, cleanup, shared=False):
         "epochs": cfg["epochs"], "test_accuracy": float(scores["accuracy"]),
         "test_error": 1.0 - float(scores["accuracy"]), "test_loss": float(scores["loss"]),
         "final_train": final_train, "wall_time_s": round(time.time() - start, 1),
+        "resumed_after_epoch": resumed,   # > 0: wall_time_s is this last start's only
         "flags": cfg, "model_path": model_path, **extra,
     }
     atomic.write_json(os.path.join(cfg["workdir"], "metrics.json"), metrics)

@@ -139,6 +139,7 @@ def plan_section(path):
     lines += verification_lines(path, plan)
     records = [r for res in results.values() for r in res["records"]]
     times = [r["wall_time_s"] for r in records if not r.get("reused_from")]   # counted once
+    resumed = sum(1 for r in records if r["metrics"].get("resumed_after_epoch"))
     machines = sorted({(r["machine"].get("cpu_model") or r["machine"]["processor"]) +
                        f", {r['machine']['cpus']} CPUs"
                        for res in results.values() for r in res["records"]})
@@ -151,6 +152,8 @@ def plan_section(path):
                   + (f"(median {np.median(times) / 60:.1f} min a run) " if times else "")
                   + f"on {'; '.join(machines)}; "
                   f"code at commit(s) {', '.join(commits)}." +
+                  (f" {resumed} run(s) resumed from a backup: their time is that of the last "
+                   "start only." if resumed else "") +
                   (f" {len(reused)} of them trained once for another plan or cell (the same "
                    f"settings) and reused (their time is counted there): {', '.join(reused)}."
                    if reused else "")]

@@ -117,6 +117,7 @@ def test_figures_command(mlp, mnist_dir, tmp_path, capsys):
         saved = json.loads((out / f"figure2_mnist_{name}.json").read_text())
         assert saved["samples"] == 200 and len(saved["top_pairs"]) == 5
         assert (saved["dataset"], saved["label"]) == ("mnist", "MNIST (IDX)")
+        assert saved["model"] == str(path)                 # which model made it
     assert "paper's pairs (0, 6), (1, 7), (3, 5), (4, 9):" in printed
     assert "Figure 3 skipped" in printed and not (out / "figure3.png").exists()
 

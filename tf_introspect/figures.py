@@ -202,10 +202,12 @@ def plot_similarity(path, matrix, class_names, title):
     return _save(figure, path)
 
 
-def figure2(model, batches, dataset, explainer, path, layer=None, k=5, label=None):
+def figure2(model, batches, dataset, explainer, path, layer=None, k=5, label=None,
+            source=None):
     """Figure 2: the matrix (returned), its PNG at ``path`` and ``path`` with ``.json`` (the
     matrix, top ``k`` pairs, the paper's pairs and their ranks); prints the comparison.
-    ``label``: the data set's name shown (default ``dataset``)."""
+    ``label``: the data set's name shown (default ``dataset``); ``source``: the model file,
+    recorded in the JSON."""
     from tf_introspect import data
     names = data.info(dataset).class_names
     matrix = class_similarity_matrix(model, batches, explainer, layer)
@@ -216,7 +218,7 @@ def figure2(model, batches, dataset, explainer, path, layer=None, k=5, label=Non
     pairs = top_pairs(matrix, names, k)
     top = {frozenset(p[:2]) for p in pairs}
     summary = {"dataset": dataset, "label": label or dataset, "explainer": explainer,
-               "samples": samples,
+               "samples": samples, "model": source,
                "class_names": list(names), "matrix": matrix.round(6).tolist(),
                "top_pairs": [{"classes": [a, b], "cosine": round(v, 6)} for a, b, v in pairs],
                "paper_pairs": [list(p) for p in PAPER_PAIRS.get(dataset, ())],
@@ -456,7 +458,7 @@ def figures_1_2(args):
             written.append(stem.format("figure1"))
         if 2 in args.figures:
             figure2(model, batches, args.dataset, name, stem.format("figure2"), layer,
-                    label=args.data_label)
+                    label=args.data_label, source=path)
             written.append(f"{stem.format('figure2')} and its .json")
         print("wrote " + ", ".join(written))
 

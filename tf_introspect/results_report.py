@@ -195,7 +195,9 @@ def figures_section(folder="docs/figures"):
     images = sorted(glob.glob(os.path.join(root, "*.png")))
     if not images:
         return []
-    lines = ["", "## Figures", "", "Made by `python -m tf_introspect.figures` (see README); "
+    lines = ["", "## Figures", "", "Made by `python -m tf_introspect.figures` (see README) "
+             "from the model named under each Figure 2 (a run of a plan, kept in `runs/`, not "
+             "committed: `scripts/experiments.sh` makes them again once its run is trained); "
              "each Figure 2 has its matrix in a JSON file beside it.", ""]
     for path in images:
         name = os.path.basename(path)
@@ -208,9 +210,10 @@ def figures_section(folder="docs/figures"):
                             for p in info["top_pairs"])
             ranks = ", ".join(f"({', '.join(p['classes'])}) rank {p['rank']}"
                               for p in info["paper_pair_ranks"])
+            model = f" of `{info['model']}`" if info.get("model") else ""
             lines += ["", f"{info.get('label', info['dataset'])}, {info['explainer']}, "
-                      f"{info['samples']} test "
-                      f"images: top pairs {top}; the paper's pairs: {ranks} (of "
+                      f"{info['samples']} test images{model}: "
+                      f"top pairs {top}; the paper's pairs: {ranks} (of "
                       f"{len(info['matrix']) * (len(info['matrix']) - 1) // 2}).", ""]
         if name == "figure3.png" and os.path.exists(meta):
             with open(meta) as f:

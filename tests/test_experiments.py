@@ -194,6 +194,16 @@ def test_status_counts_live_runners_only(root):
     assert experiments.status(path)[0].split()[:5] == ["ce", "done", "0", "running", "0"]
 
 
+def test_status_prices_untimed_runs_from_runs_of_the_same_cost_in_other_plans(root):
+    # another learning rate: not the same run (nothing to reuse), but the same cost
+    other = experiments.load_plan(write_plan(root, TINY.replace("lr = 0.05", "lr = 0.1"),
+                                             name="other"))
+    fake_record(experiments.plan_runs(other, cells=["ce"])[0], test_accuracy=0.9)  # 60 s
+    lines = experiments.status(write_plan(root, TINY))
+    # ce: 1 epoch at the other plan's 60 s; le (another method, so another cost): untimed
+    assert lines[-1].endswith(": 1 min (+1 runs not yet timed)"), lines
+
+
 def test_welch_matches_the_formula():
     import math
     a, b = [0.9, 0.92, 0.91], [0.95, 0.96, 0.94, 0.97]

@@ -39,6 +39,7 @@ import argparse
 import concurrent.futures
 import dataclasses
 import datetime
+import glob
 import json
 import os
 import platform
@@ -556,11 +557,33 @@ def _live_progress(run):
     return epochs, (seconds[len(seconds) // 2] if seconds else None)
 
 
+#: the settings that decide what an epoch costs (a grid value or the seed does not)
+COST_KEYS = ("model", "dataset", "batch_size", "method", "explainer", "train_limit",
+             "validation_split")
+
+
+def _rates_by_kind():
+    """Seconds an epoch of every committed seeded run of every plan, by :data:`COST_KEYS`."""
+    rates = {}
+    for path in glob.glob(os.path.join(ROOT, RESULTS, "*", "*", "seed*", "run.json")):
+        try:
+            with open(path) as f:
+                record = json.load(f)
+            with open(os.path.join(os.path.dirname(path), "metrics.json")) as f:
+                epochs = json.load(f)["epochs"]
+        except (OSError, ValueError, KeyError):
+            continue
+        key = tuple(record["settings"].get(k) for k in COST_KEYS)
+        rates.setdefault(key, []).append(record["wall_time_s"] / epochs)
+    return rates
+
+
 def status(path):
     """Lines: per cell done / running / left (and reusable: runs another plan already
     trained with the same settings, copied at no cost), and the projected time left: each
     run left at its cell's seconds an epoch (the mean of its finished runs, else of its run
-    in progress, else of the plan's), a run in progress for its epochs left."""
+    in progress, else of finished runs of the same cost in any plan, else of the plan's), a
+    run in progress for its epochs left."""
     plan = load_plan(path)
     runs = plan_runs(plan)
     per_epoch, live = {}, {}
@@ -573,6 +596,7 @@ def status(path):
             live[run.cell, run.name] = _live_progress(run)
     every = [t for times in per_epoch.values() for t in times] or [
         rate for _, rate in live.values() if rate]
+    similar = _rates_by_kind()
     lines, total_left, unknown = [], 0.0, 0
     width = max(len(cell["name"]) for cell in plan["cell"])
     for cell in plan["cell"]:
@@ -582,8 +606,10 @@ def status(path):
         reusable = [r for r in mine if r not in done and r not in running
                     and r.settings is not None and equal_record(r)]   # another plan's: free
         left = len(mine) - len(done) - len(running) - len(reusable)
+        kinds = {tuple(r.settings.get(k) for k in COST_KEYS) for r in mine if r.settings}
         rate = (per_epoch.get(cell["name"])
                 or [live[r.cell, r.name][1] for r in running if live[r.cell, r.name][1]]
+                or [t for kind in kinds for t in similar.get(kind, ())]
                 or every)
         epochs = {r.name: r.settings["epochs"] for r in mine if r.settings}
         todo = [epochs.get(r.name) for r in mine if r not in done and r not in reusable]

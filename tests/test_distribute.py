@@ -257,28 +257,45 @@ def test_cli_trains_le_on_two_workers(tmp_path):
 
 
 
-def test_two_workers_killed_apart_resume_together(tmp_path):
-    """Both workers are killed in a later epoch; worker 1's backup is set one epoch back (as
-    if it had been stopped before its last backup write). Run again, the workers agree on the
-    epoch to resume (the chief takes its previous backup), and end bit-identical to an
-    uninterrupted two-worker run."""
-    import signal
+KILL_ARGS = ["-m", "tf_introspect.main", "--method=le", "--model=mlp1024", "--dataset=mnist",
+             "--train_limit=1024", "--test_limit=128", "--epochs=4", "--warmup_epochs=1",
+             "--batch_size=32", "--lr_boundaries=3", "--verbose=2"]
+
+
+def cluster_commands(workdir):
+    """The two worker commands (LE on MNIST, 4 epochs) of a fresh loopback cluster."""
     data_dir = str(require_shared_data("mnist").parent)
-    common = ["-m", "tf_introspect.main", "--method=le", "--model=mlp1024", "--dataset=mnist",
-              f"--data_dir={data_dir}", "--train_limit=1024", "--test_limit=128",
-              "--epochs=4", "--warmup_epochs=1", "--batch_size=32", "--lr_boundaries=3",
-              "--verbose=2"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_INTROSPECT_NO_TFDS": "1"}
     env.pop("TF_CONFIG", None)
-    workdir = tmp_path / "cluster"
-    backups = [workdir / "backup", workdir / "worker1" / "backup"]
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    return [([sys.executable, *KILL_ARGS, f"--data_dir={data_dir}", "--strategy=multi_worker",
+              f"--workdir={workdir}"],
+             {**env, "TF_CONFIG": json.dumps({"cluster": cluster,
+                                              "task": {"type": "worker", "index": i}})})
+            for i in range(2)]
 
-    def workers(workdir=workdir):
-        cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
-        return [([sys.executable, *common, "--strategy=multi_worker", f"--workdir={workdir}"],
-                 {**env, "TF_CONFIG": json.dumps({"cluster": cluster,
-                                                  "task": {"type": "worker", "index": i}})})
-                for i in range(2)]
+
+@pytest.fixture(scope="module")
+def uninterrupted_cluster(tmp_path_factory):
+    """The uninterrupted two-worker run the resumed ones must equal."""
+    folder = tmp_path_factory.mktemp("whole")
+    for index, (code, _, err) in enumerate(run_processes(cluster_commands(folder / "run"),
+                                                         timeout=240, logs=folder)):
+        assert code == 0, (index, err[-3000:])
+    return folder / "run"
+
+
+@pytest.mark.parametrize("behind", ["one epoch", "no backup yet"])
+def test_two_workers_killed_apart_resume_together(tmp_path, uninterrupted_cluster, behind):
+    """Both workers are killed in a later epoch; worker 1's backup is then set one epoch back
+    (stopped before its last backup write), or removed (stopped before its first). Run again,
+    the workers agree on the epoch to resume (the chief takes its previous backup, or starts
+    from scratch), and end bit-identical to an uninterrupted two-worker run."""
+    import signal
+
+    from tf_introspect import report
+    workdir, whole = tmp_path / "cluster", uninterrupted_cluster
+    backups = [workdir / "backup", workdir / "worker1" / "backup"]
 
     def finished_epochs(backup):
         try:
@@ -286,13 +303,8 @@ def test_two_workers_killed_apart_resume_together(tmp_path):
         except (OSError, ValueError):
             return 0
 
-    whole = tmp_path / "whole"
-    (tmp_path / "logs").mkdir()
-    for index, (code, _, err) in enumerate(run_processes(workers(whole), timeout=240,
-                                                         logs=tmp_path / "logs")):
-        assert code == 0, (index, err[-3000:])
     procs = [subprocess.Popen(args, cwd=REPO, env=e, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL) for args, e in workers()]
+                              stderr=subprocess.DEVNULL) for args, e in cluster_commands(workdir)]
     try:   # kill both once each has backed up epoch 2, while epoch 3 trains
         deadline = time.monotonic() + 180
         while min(map(finished_epochs, backups)) < 2 and time.monotonic() < deadline:
@@ -305,22 +317,31 @@ def test_two_workers_killed_apart_resume_together(tmp_path):
     epochs = [finished_epochs(b) for b in backups]
     assert epochs[0] in (2, 3) and epochs[1] == epochs[0], epochs
     assert not (workdir / "metrics.json").exists()
-    for name in ("latest.weights.h5", "training_metadata.json"):   # worker 1: an epoch behind
-        (backups[1] / name).write_bytes((backups[1] / f"{name}.bkp").read_bytes())
-    assert finished_epochs(backups[1]) == epochs[0] - 1
+    if behind == "one epoch":
+        for name in ("latest.weights.h5", "training_metadata.json"):
+            (backups[1] / name).write_bytes((backups[1] / f"{name}.bkp").read_bytes())
+        agreed = epochs[0] - 1
+    else:
+        for path in backups[1].iterdir():
+            path.unlink()
+        agreed = 0
+    assert finished_epochs(backups[1]) == agreed
 
-    results = run_processes(workers(), timeout=240, logs=tmp_path)
+    results = run_processes(cluster_commands(workdir), timeout=240, logs=tmp_path)
     for index, (code, out, err) in enumerate(results):
         assert code == 0, (index, err[-3000:])
-    assert f"Worker backups finished epochs [{epochs[0]}, {epochs[0] - 1}]" in results[0][2]
-    assert f"Epoch {epochs[0]}/4" in results[0][1] and "Epoch 1/4" not in results[0][1]
+    assert f"Worker backups finished epochs [{epochs[0]}, {agreed}]" in results[0][2]
+    assert f"Epoch {agreed + 1}/4" in results[0][1]
+    assert f"Epoch {agreed}/4" not in results[0][1]
     weights = [keras.models.load_model(path).get_weights() for path in
                (workdir / "model.keras", workdir / "worker1" / "model.keras",
                 whole / "model.keras")]
     for a, b, c in zip(*weights):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
-    assert (workdir / "history.csv").read_text() == (whole / "history.csv").read_text()
+    # every epoch's logs (an epoch trained again counts once, its last row)
+    assert report.history(workdir / "history.csv") == report.history(whole / "history.csv")
+
 
 def test_multi_worker_needs_tf_config(monkeypatch):
     from tf_introspect import main

@@ -203,6 +203,14 @@ def test_status_prices_untimed_runs_from_runs_of_the_same_cost_in_other_plans(ro
     # ce: 1 epoch at the other plan's 60 s; le (another method, so another cost): untimed
     assert lines[-1].endswith(": 1 min (+1 runs not yet timed)"), lines
 
+    # a grid cell's seeded run waits for its grid (no settings yet): priced at the grid
+    # points' epochs, here at the plan's own rate: ls 3 points + 1 seed, le 1, 60 s each
+    grid = TINY + '[[cell]]\nname = "ls"\nflagfile = "flags/table3/mlp1024_ls.flags"\n' \
+                  'grid = { smoothing = [0.6, 0.7, 0.8] }\n'
+    plan = experiments.load_plan(write_plan(root, grid, name="grid"))
+    fake_record(experiments.plan_runs(plan, cells=["ce"])[0], test_accuracy=0.9)
+    assert experiments.status(write_plan(root, grid, name="grid"))[-1].endswith(": 5 min")
+
 
 def test_welch_matches_the_formula():
     import math

@@ -346,14 +346,17 @@ def test_killed_between_the_last_epoch_and_the_outputs_resumes_at_the_end(mnist_
 
 
 
-@pytest.mark.parametrize("stop", ["after the weights", "during the epoch count"])
+@pytest.mark.parametrize("stop", ["after the weights", "during the epoch count",
+                                  "during the first save"])
 def test_a_backup_stopped_while_being_saved_resumes_to_identical_weights(
         mnist_dir, tmp_path, monkeypatch, caplog, stop):
-    """Keras saves a backup as: copy weights and epoch count to ``*.bkp``, write the new
-    weights, write the new count. A stop after the new weights leaves equal counts with newer
-    weights; a stop during the count's write leaves it truncated. Either way the run resumes
-    from a consistent pair (epoch 1), trains epoch 2 again and ends bit-identical to an
-    uninterrupted run; with no readable pair at all it stops, naming the folder."""
+    """Keras saves a backup as: copy weights and epoch count to ``*.bkp`` (from the second
+    save on), write the new weights, write the new count. A stop after the new weights leaves
+    equal counts with newer weights; a stop during the count's write leaves it truncated;
+    a stop during the first save leaves weights without a count. Each time the run resumes
+    from a consistent state (epoch 1; the start for the first save), trains the rest again
+    and ends bit-identical to an uninterrupted run; with no readable pair at all it stops,
+    naming the folder."""
     from tf_introspect import main, workdir
     from tf_introspect.flags import ConfigError
     cfg = stopped_before_the_outputs(mnist_dir, tmp_path / "stopped", monkeypatch)
@@ -364,18 +367,26 @@ def test_a_backup_stopped_while_being_saved_resumes_to_identical_weights(
     if stop == "after the weights":
         (backup / "training_metadata.json").write_text(
             (backup / "training_metadata.json.bkp").read_text())
-    else:
+    elif stop == "during the epoch count":
         (backup / "training_metadata.json").write_text('{"epoch": ')      # cut mid-write
-    assert workdir.backup_epoch(str(backup)) == 1
-    assert re.search(r"stopped while being saved|is unreadable", caplog.text)
-    assert (backup / "latest.weights.h5").read_bytes() == previous
-    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
+    else:
+        for name in ("training_metadata.json", "training_metadata.json.bkp",
+                     "latest.weights.h5.bkp"):
+            (backup / name).unlink()
+    resume_at = 0 if stop == "during the first save" else 1
+    assert workdir.backup_epoch(str(backup)) == resume_at
+    assert re.search(r"stopped while being saved|is unreadable|no epoch count", caplog.text)
+    if resume_at:
+        assert (backup / "latest.weights.h5").read_bytes() == previous
+        assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
+    else:
+        assert not list(backup.iterdir())                  # nothing left to load
     caplog.clear()
-    assert workdir.backup_epoch(str(backup)) == 1 and not caplog.text     # mended: said once
+    assert workdir.backup_epoch(str(backup)) == resume_at and not caplog.text   # said once
 
-    main.run(cfg)                                   # trains epoch 2 again, then finishes
-    assert [line.split(",")[0] for line in history(tmp_path / "stopped")[1:]] == ["0", "1",
-                                                                                  "1"]
+    main.run(cfg)                                   # trains the rest again, then finishes
+    epochs = [line.split(",")[0] for line in history(tmp_path / "stopped")[1:]]
+    assert epochs == ["0", "1", *[str(e) for e in range(resume_at, 2)]]
     assert not backup.exists()
     main.run({**cfg, "workdir": str(tmp_path / "whole")})
     weights = [keras.models.load_model(tmp_path / folder / "model.keras").get_weights()
@@ -387,7 +398,6 @@ def test_a_backup_stopped_while_being_saved_resumes_to_identical_weights(
     with pytest.raises(ConfigError, match=r"backup in .*backup is unreadable .* delete that "
                                           r"folder"):
         workdir.backup_epoch(str(backup))
-
 
 WRITE_MIDWAY = """
 import resource, signal, sys

@@ -611,11 +611,14 @@ def status(path):
                 or [live[r.cell, r.name][1] for r in running if live[r.cell, r.name][1]]
                 or [t for kind in kinds for t in similar.get(kind, ())]
                 or every)
-        epochs = {r.name: r.settings["epochs"] for r in mine if r.settings}
-        todo = [epochs.get(r.name) for r in mine if r not in done and r not in reusable]
-        todo = [e - live.get((cell["name"], r.name), (0,))[0] if e else None
-                for e, r in zip(todo, [r for r in mine if r not in done and r not in reusable])]
-        if rate and all(todo):
+        # a seeded run waiting for its grid has no settings yet: its grid points' epochs
+        known = [r.settings["epochs"] for r in mine if r.settings]
+        epochs = {r.name: r.settings["epochs"] if r.settings else (known or [None])[0]
+                  for r in mine}
+        todo = [None if epochs[r.name] is None else
+                max(0, epochs[r.name] - live.get((r.cell, r.name), (0, None))[0])
+                for r in mine if r not in done and r not in reusable]
+        if rate and None not in todo:
             total_left += sum(todo) * sum(rate) / len(rate)
         else:
             unknown += len(todo)
@@ -643,7 +646,8 @@ def main(argv=None):
     run_p.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
     run_p.add_argument("--data_dir", help="read the data from here instead of the plan's "
                        "data_dir (and skip its [prepare] step); it is not a setting, so "
-                       "runs recorded with another data folder still count as finished")
+                       "runs recorded with another data folder still count as finished: to "
+                       "keep runs on other data apart, move results/<plan>/ away first")
     status_p = sub.add_parser("status", help="done / running / left, projected time")
     status_p.add_argument("plan")
     verify_p = sub.add_parser("verify", help="train a finished run again and record how "
@@ -655,13 +659,25 @@ def main(argv=None):
     report_p = sub.add_parser("report", help=f"regenerate {RESULTS_DOC} from results/")
     report_p.add_argument("plans", nargs="*", help="plans (default: every experiments/*.toml)")
     args = parser.parse_args(argv)
+    caller = os.getcwd()
+
+    def from_caller(path):   # a plan named from the caller's folder, else from the repository
+        here = os.path.join(caller, path)
+        return os.path.relpath(here, REPO) if os.path.exists(here) else path
+    if getattr(args, "plan", None):
+        args.plan = from_caller(args.plan)
+    if getattr(args, "plans", None):
+        args.plans = [from_caller(p) for p in args.plans]
     os.chdir(REPO)
     try:
         if args.command == "run":
             if args.jobs < 1:
                 parser.error(f"--jobs must be >= 1, got {args.jobs}")
+            # as given from the caller's folder, recorded relative to the repository
+            data_dir = args.data_dir and os.path.relpath(os.path.join(caller, args.data_dir),
+                                                         REPO)
             return 1 if run_plan(args.plan, args.cells, args.seeds, args.jobs,
-                                 data_dir=args.data_dir) else 0
+                                 data_dir=data_dir) else 0
         if args.command == "verify":
             cell, _, name = args.run.partition("/")
             if args.once_per_machine and verified_here(args.plan, cell, name):

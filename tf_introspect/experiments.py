@@ -587,8 +587,9 @@ def status(path):
     plan = load_plan(path)
     runs = plan_runs(plan)
     per_epoch, live = {}, {}
+    records = {(run.cell, run.name): load_record(run) for run in runs}   # read once
     for run in runs:
-        record = load_record(run)
+        record = records[run.cell, run.name]
         if record:
             epochs = record["metrics"]["epochs"]
             per_epoch.setdefault(run.cell, []).append(record["wall_time_s"] / epochs)
@@ -601,7 +602,7 @@ def status(path):
     width = max(len(cell["name"]) for cell in plan["cell"])
     for cell in plan["cell"]:
         mine = [r for r in runs if r.cell == cell["name"]]
-        done = [r for r in mine if load_record(r)]
+        done = [r for r in mine if records[r.cell, r.name]]
         running = [r for r in mine if (r.cell, r.name) in live]
         reusable = [r for r in mine if r not in done and r not in running
                     and r.settings is not None and equal_record(r)]   # another plan's: free

@@ -194,6 +194,26 @@ def test_status_counts_live_runners_only(root):
     assert experiments.status(path)[0].split()[:5] == ["ce", "done", "0", "running", "0"]
 
 
+def test_live_epoch_times_leave_out_a_teacher_trained_in_the_same_process():
+    log = ("The teacher: ce resnet26 in runs/x/teacher.\n"
+           "I1126 06:30:04.709213 1 main.py:178] Training resnet26 with ce on cifar10 "
+           "(391 steps/epoch of 128) for 2 epochs.\n"
+           "Epoch 1/2\n391/391 - 300s - 1s/step - loss: 1.0\n"
+           "Epoch 2/2\n391/391 - 310s - 1s/step - loss: 0.9\n"
+           "The teacher has test accuracy 0.9000.\n"
+           "I1126 06:41:04.709213 1 main.py:178] Training resnet8 with kd on cifar10 "
+           "(391 steps/epoch of 128) for 3 epochs.\n"
+           "Epoch 1/3\n391/391 - 50s - 120ms/step - loss: 1.0\n"
+           "I1126 06:42:04.709213 1 main.py:174] Resuming from the backup in runs/x/backup.\n"
+           "I1126 06:42:05.709213 1 main.py:178] Training resnet8 with kd on cifar10 "
+           "(391 steps/epoch of 128) for 3 epochs.\n"
+           "Epoch 2/3\n391/391 - 48s - 120ms/step - loss: 0.8\n")
+    assert experiments._epoch_seconds(log, "resnet8", "kd") == [48, 50]
+    assert experiments._epoch_seconds(log, "resnet26", "ce") == [300, 310]
+    # a log without main.py's lines (an older run): every epoch line is the run's
+    assert experiments._epoch_seconds("12/12 - 40s - 3s/step\n", "mlp", "ce") == [40]
+
+
 def test_status_prices_untimed_runs_from_runs_of_the_same_cost_in_other_plans(root):
     # another learning rate: not the same run (nothing to reuse), but the same cost
     other = experiments.load_plan(write_plan(root, TINY.replace("lr = 0.05", "lr = 0.1"),

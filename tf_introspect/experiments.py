@@ -248,18 +248,22 @@ def plan_runs(plan, cells=None, seeds=None):
     return [r for g, runs in zip(grids, seeded) for r in g + runs]
 
 
-def load_record(run):
-    """The committed record of ``run`` if it holds the same settings and protocol, else None."""
-    path = os.path.join(REPO, run.result_dir, "run.json")
-    if run.settings is None or not os.path.exists(path):
-        return None
-    with open(path) as f:
+def _read_record(folder):
+    """A finished run's ``run.json`` with its ``metrics.json`` under "metrics"."""
+    with open(os.path.join(folder, "run.json")) as f:
         record = json.load(f)
-    if record.get("settings") != run.settings:
-        return None
-    with open(os.path.join(REPO, run.result_dir, "metrics.json")) as f:
+    with open(os.path.join(folder, "metrics.json")) as f:
         record["metrics"] = json.load(f)
     return record
+
+
+def load_record(run):
+    """The committed record of ``run`` if it holds the same settings and protocol, else None."""
+    folder = os.path.join(REPO, run.result_dir)
+    if run.settings is None or not os.path.exists(os.path.join(folder, "run.json")):
+        return None
+    record = _read_record(folder)
+    return record if record.get("settings") == run.settings else None
 
 
 def _git_commit():
@@ -539,17 +543,30 @@ def _runner_alive(run):
 
 #: Keras' one line per epoch (``--verbose=2``): "391/391 - 93s - 238ms/step - accuracy: ..."
 EPOCH_LINE = re.compile(r"^\d+/\d+ - (\d+)s - ", re.M)
+#: main.py's line before each start of training (of the run, or of a teacher it trains)
+TRAINING_LINE = re.compile(r"\] Training (\S+) with (\S+) on ")
+
+
+def _epoch_seconds(log, model, method):
+    """The epoch times Keras printed into ``log`` while training ``model`` with ``method``:
+    a teacher or assistant trained in the same process (its own "Training ..." line, another
+    model or method) costs otherwise, so its epochs are left out."""
+    parts = TRAINING_LINE.split(log)   # [before, model, method, text, model, method, text...]
+    mine = [parts[0]] + [text for m, meth, text in zip(parts[1::3], parts[2::3], parts[3::3])
+                         if (m, meth) == (model, method)]
+    return sorted(int(t) for text in mine for t in EPOCH_LINE.findall(text))
 
 
 def _live_progress(run):
     """``(epochs finished, seconds an epoch)`` of a run in progress: the epochs in its
-    ``history.csv``, and the median of the epoch times Keras printed into its
-    ``output.log`` (None before the first)."""
+    ``history.csv``, and the median of its epoch times in its ``output.log`` (None before
+    the first)."""
     from tf_introspect import report
     workdir = os.path.join(REPO, run.workdir)
     try:
         with open(os.path.join(workdir, "output.log"), errors="replace") as f:
-            seconds = sorted(int(t) for t in EPOCH_LINE.findall(f.read()))
+            settings = run.settings or {}
+            seconds = _epoch_seconds(f.read(), settings.get("model"), settings.get("method"))
     except OSError:
         seconds = []
     history = os.path.join(workdir, "history.csv")
@@ -567,10 +584,8 @@ def _rates_by_kind():
     rates = {}
     for path in glob.glob(os.path.join(ROOT, RESULTS, "*", "*", "seed*", "run.json")):
         try:
-            with open(path) as f:
-                record = json.load(f)
-            with open(os.path.join(os.path.dirname(path), "metrics.json")) as f:
-                epochs = json.load(f)["epochs"]
+            record = _read_record(os.path.dirname(path))
+            epochs = record["metrics"]["epochs"]
         except (OSError, ValueError, KeyError):
             continue
         key = tuple(record["settings"].get(k) for k in COST_KEYS)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run what is missing of every plan of issue 8, in its order of priority, one run at a time,
-# then regenerate docs/RESULTS.md. Finished runs are skipped, so start it again in every
+# Run what is missing of every plan of issue 8, in its order of priority (the MNIST MLP two
+# runs at a time: its small steps leave a core idle; ResNets one at a time), then regenerate
+# docs/RESULTS.md. Finished runs are skipped, so start it again in every
 # session (in the background) and commit results/ before the session ends:
 #   mkdir -p runs && nohup bash scripts/experiments.sh > runs/experiments.log 2>&1 &
 #   .venv/bin/python -m tf_introspect.experiments status experiments/table3_short.toml
@@ -25,8 +26,9 @@ figures runs/table3_short/le_grad/seed0/model.keras mnist ../shared/data
     --once_per_machine
 run experiments/table2_short.toml
 figures runs/table2_short/le_grad_cam/seed0/model.keras cifar10 data "CIFAR-10 (JPEG)"
-run experiments/table3_paper.toml --seeds=0
+run experiments/table3_paper.toml --seeds=0 --jobs=2
+run experiments/figure3_short.toml --cells=mlp_grad,mlp_grad_input,mlp_guided_bp --jobs=2
 run experiments/figure3_short.toml
 .venv/bin/python -m tf_introspect.figures --figures=3 --out=docs/figures
-run experiments/table3_paper.toml
+run experiments/table3_paper.toml --jobs=2
 .venv/bin/python -m tf_introspect.experiments report

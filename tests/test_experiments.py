@@ -114,6 +114,25 @@ def fake_record(run, **metrics):
     (folder / "metrics.json").write_text(json.dumps({"epochs": 1, **metrics}))
 
 
+def test_runs_made_two_at_a_time_record_it_and_count_their_share_of_the_time(root):
+    require_shared_data("mnist")
+    path = write_plan(root, TINY)
+    assert experiments.run_plan(path, jobs=2, log=lambda *_: None) == 0
+    plan = experiments.load_plan(path)
+    records = [experiments.load_record(r) for r in experiments.plan_runs(plan)]
+    assert [r["runs_at_a_time"] for r in records] == [2, 2]
+    assert experiments.machine_seconds(records[0]) == records[0]["wall_time_s"] / 2
+    doc = open(results_report.write([path])).read()
+    assert "2 run(s) shared the machine with other runs (`run --jobs`)" in doc
+    # the status prices a run of the same cost at the share: 1 epoch of 3 left at 60 s / 2
+    for run in experiments.plan_runs(plan):
+        folder = REPO / run.result_dir
+        record = json.loads((folder / "run.json").read_text())
+        (folder / "run.json").write_text(json.dumps({**record, "wall_time_s": 60.0}))
+    more = write_plan(root, TINY.replace("lr = 0.05", "lr = 0.1"), name="more")
+    assert experiments.status(more)[-1].endswith(": 1 min")
+
+
 def test_grid_choice_on_validation_and_report(root):
     text = TINY + """
 [[cell]]

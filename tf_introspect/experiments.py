@@ -257,6 +257,12 @@ def _read_record(folder):
     return record
 
 
+def machine_seconds(record):
+    """The machine time a finished run took: its wall time, shared among the runs that ran
+    beside it (``run --jobs``)."""
+    return record["wall_time_s"] / record.get("runs_at_a_time", 1)
+
+
 def load_record(run):
     """The committed record of ``run`` if it holds the same settings and protocol, else None."""
     folder = os.path.join(REPO, run.result_dir)
@@ -304,8 +310,9 @@ def same_machine_kind(a, b):
     return all(a[k] == b[k] for k in set(a) & set(b))
 
 
-def _record(plan, run, wall_time, started):
-    """Copy the finished run's outputs into its results folder, atomically."""
+def _record(plan, run, wall_time, started, at_a_time=1):
+    """Copy the finished run's outputs into its results folder, atomically. ``at_a_time``:
+    how many runs shared the machine (``run --jobs``), as the wall time depends on it."""
     commit, dirty = _git_commit()
     record = {"plan": run.plan, "cell": run.cell, "run": run.name,
               "protocol": plan.get("protocol"),
@@ -313,7 +320,7 @@ def _record(plan, run, wall_time, started):
                           f"--workdir={run.workdir}"],
               "settings": run.settings, "git_commit": commit, "uncommitted_changes": dirty,
               "machine": machine(), "wall_time_s": round(wall_time, 1),
-              "started": started, "finished": _now()}
+              "runs_at_a_time": at_a_time, "started": started, "finished": _now()}
     _write_record(run, run.workdir, record)
 
 
@@ -367,10 +374,10 @@ def reuse(plan, run, source, log=print):
     log(f"reused {run.cell}/{run.name}: the same settings were trained in {source}")
 
 
-def execute(plan, run, log=print):
+def execute(plan, run, log=print, at_a_time=1):
     """Run one training process (resuming in its workdir) and record it; returns success.
     A run recorded elsewhere with the same settings (e.g. the same LE cell in two plans) is
-    reused instead of trained again."""
+    reused instead of trained again. ``at_a_time``: runs started together (``--jobs``)."""
     source = equal_record(run)
     if source is not None:
         reuse(plan, run, source, log)
@@ -390,7 +397,7 @@ def execute(plan, run, log=print):
     if code != 0:
         log(f"FAILED {run.cell}/{run.name} (exit {code}); see {run.workdir}/output.log")
         return False
-    _record(plan, run, time.time() - start, started)
+    _record(plan, run, time.time() - start, started, at_a_time)
     log(f"done {run.cell}/{run.name} in {time.time() - start:.0f} s -> {run.result_dir}")
     return True
 
@@ -425,7 +432,8 @@ def run_plan(path, cells=None, seeds=None, jobs=1, log=print, data_dir=None):
         batch = pending[:jobs]
         attempted.update((r.cell, r.name) for r in batch)
         with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-            failed += sum(not ok for ok in pool.map(lambda r: execute(plan, r, log), batch))
+            failed += sum(not ok for ok in pool.map(
+                lambda r: execute(plan, r, log, len(batch)), batch))
     blocked = [r for r in plan_runs(plan, cells, seeds) if r.settings is None]
     if blocked:
         log(f"{len(blocked)} run(s) wait for a grid that did not finish.")
@@ -589,7 +597,7 @@ def _rates_by_kind():
         except (OSError, ValueError, KeyError):
             continue
         key = tuple(record["settings"].get(k) for k in COST_KEYS)
-        rates.setdefault(key, []).append(record["wall_time_s"] / epochs)
+        rates.setdefault(key, []).append(machine_seconds(record) / epochs)
     return rates
 
 
@@ -597,7 +605,8 @@ def status(path):
     """Lines: per cell done / running / left (and reusable: runs another plan already
     trained with the same settings, copied at no cost), and the projected time left: each
     run left at its cell's seconds an epoch (the mean of its finished runs, else of its run
-    in progress, else of finished runs of the same cost in any plan, else of the plan's), a
+    in progress, else of finished runs of the same cost in any plan, else of the plan's;
+    machine time: a run made beside others counts its share, :func:`machine_seconds`), a
     run in progress for its epochs left."""
     plan = load_plan(path)
     runs = plan_runs(plan)
@@ -607,7 +616,7 @@ def status(path):
         record = records[run.cell, run.name]
         if record:
             epochs = record["metrics"]["epochs"]
-            per_epoch.setdefault(run.cell, []).append(record["wall_time_s"] / epochs)
+            per_epoch.setdefault(run.cell, []).append(machine_seconds(record) / epochs)
         elif _runner_alive(run):
             live[run.cell, run.name] = _live_progress(run)
     every = [t for times in per_epoch.values() for t in times] or [

@@ -139,7 +139,9 @@ def plan_section(path):
                   f"{plan.get('grid_seed', 0)}): " + ", ".join(cells) + f"; {choice}."]
     lines += verification_lines(path, plan)
     records = [r for res in results.values() for r in res["records"]]
-    times = [r["wall_time_s"] for r in records if not r.get("reused_from")]   # counted once
+    times = [experiments.machine_seconds(r) for r in records
+             if not r.get("reused_from")]   # counted once
+    shared = sum(1 for r in records if r.get("runs_at_a_time", 1) > 1)
     resumed = sum(1 for r in records if r["metrics"].get("resumed_after_epoch"))
     machines = sorted({(r["machine"].get("cpu_model") or r["machine"]["processor"]) +
                        f", {r['machine']['cpus']} CPUs"
@@ -155,6 +157,8 @@ def plan_section(path):
                   f"code at commit(s) {', '.join(commits)}." +
                   (f" {resumed} run(s) resumed from a backup: their time is that of the last "
                    "start only." if resumed else "") +
+                  (f" {shared} run(s) shared the machine with other runs (`run --jobs`): their "
+                   "time is their wall time divided by the runs at a time." if shared else "") +
                   (f" {len(reused)} of them trained once for another plan or cell (the same "
                    f"settings) and reused (their time is counted there): {', '.join(reused)}."
                    if reused else "")]

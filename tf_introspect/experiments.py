@@ -655,7 +655,8 @@ def status(path):
     projected = (f"{total_left / 3600:.1f} h" if total_left >= 3600 else
                  f"{total_left / 60:.0f} min") + (f" (+{unknown} runs not yet timed)"
                                                   if unknown else "")
-    lines.append(f"projected time left on this machine, one run at a time: {projected}")
+    lines.append("projected time left on this machine (runs made with --jobs priced at their "
+                 f"share of the machine): {projected}")
     return lines
 
 

@@ -47,6 +47,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 
@@ -258,8 +259,10 @@ def _read_record(folder):
 
 
 def machine_seconds(record):
-    """The machine time a finished run took: its wall time, shared among the runs that ran
-    beside it (``run --jobs``)."""
+    """The machine time a finished run took: its wall time, shared with the runs beside it
+    (``run --jobs``; records made before ``machine_time_s`` divide by ``runs_at_a_time``)."""
+    if "machine_time_s" in record:
+        return record["machine_time_s"]
     return record["wall_time_s"] / record.get("runs_at_a_time", 1)
 
 
@@ -310,9 +313,10 @@ def same_machine_kind(a, b):
     return all(a[k] == b[k] for k in set(a) & set(b))
 
 
-def _record(plan, run, wall_time, started, at_a_time=1):
-    """Copy the finished run's outputs into its results folder, atomically. ``at_a_time``:
-    how many runs shared the machine (``run --jobs``), as the wall time depends on it."""
+def _record(plan, run, wall_time, started, machine_time=None, at_a_time=1):
+    """Copy the finished run's outputs into its results folder, atomically. With ``run
+    --jobs`` the wall time depends on the runs beside: ``machine_time`` is the run's share of
+    the machine (:class:`Sharing`), ``at_a_time`` the most runs at once in its life."""
     commit, dirty = _git_commit()
     record = {"plan": run.plan, "cell": run.cell, "run": run.name,
               "protocol": plan.get("protocol"),
@@ -320,6 +324,7 @@ def _record(plan, run, wall_time, started, at_a_time=1):
                           f"--workdir={run.workdir}"],
               "settings": run.settings, "git_commit": commit, "uncommitted_changes": dirty,
               "machine": machine(), "wall_time_s": round(wall_time, 1),
+              "machine_time_s": round(wall_time if machine_time is None else machine_time, 1),
               "runs_at_a_time": at_a_time, "started": started, "finished": _now()}
     _write_record(run, run.workdir, record)
 
@@ -374,10 +379,11 @@ def reuse(plan, run, source, log=print):
     log(f"reused {run.cell}/{run.name}: the same settings were trained in {source}")
 
 
-def execute(plan, run, log=print, at_a_time=1):
+def execute(plan, run, log=print, sharing=None):
     """Run one training process (resuming in its workdir) and record it; returns success.
     A run recorded elsewhere with the same settings (e.g. the same LE cell in two plans) is
-    reused instead of trained again. ``at_a_time``: runs started together (``--jobs``)."""
+    reused instead of trained again. ``sharing``: the :class:`Sharing` of the runs made
+    beside it (``--jobs``)."""
     source = equal_record(run)
     if source is not None:
         reuse(plan, run, source, log)
@@ -387,6 +393,8 @@ def execute(plan, run, log=print, at_a_time=1):
     lock = os.path.join(workdir, "runner.pid")
     with open(lock, "w") as f:
         f.write(str(os.getpid()))
+    sharing = sharing or Sharing()
+    sharing.start((run.cell, run.name))
     started, start = _now(), time.time()
     log(f"[{started}] start {run.cell}/{run.name}: {' '.join(run.args)}")
     try:
@@ -394,10 +402,11 @@ def execute(plan, run, log=print, at_a_time=1):
             code = subprocess.call(run.command(), cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
     finally:
         os.remove(lock)
+        share = sharing.finish((run.cell, run.name))
     if code != 0:
         log(f"FAILED {run.cell}/{run.name} (exit {code}); see {run.workdir}/output.log")
         return False
-    _record(plan, run, time.time() - start, started, at_a_time)
+    _record(plan, run, time.time() - start, started, *share)
     log(f"done {run.cell}/{run.name} in {time.time() - start:.0f} s -> {run.result_dir}")
     return True
 
@@ -413,27 +422,59 @@ def prepare(plan, log=print):
     subprocess.run(command, cwd=REPO, check=True)
 
 
+class Sharing:
+    """The runs in flight in this process (``run --jobs``), so that each finished run is given
+    its share of the machine: the integral over its life of 1 / (runs in flight then)."""
+
+    def __init__(self):
+        self._lock, self._spans = threading.Lock(), {}
+
+    def start(self, key):
+        with self._lock:
+            self._spans[key] = [time.time(), None]
+
+    def finish(self, key):
+        """``(machine seconds, most runs in flight at once)`` of the run ``key``."""
+        with self._lock:
+            now = time.time()
+            self._spans[key][1] = now
+            begin = self._spans[key][0]
+            spans = [(a, now if b is None else b) for a, b in self._spans.values()]
+        cuts = sorted({begin, now} | {t for span in spans for t in span if begin < t < now})
+        share, most = 0.0, 1
+        for a, b in zip(cuts, cuts[1:]):
+            n = sum(x <= (a + b) / 2 < y for x, y in spans)
+            share, most = share + (b - a) / n, max(most, n)
+        return share, most
+
+
 def run_plan(path, cells=None, seeds=None, jobs=1, log=print, data_dir=None):
     """Run what is missing of the plan (data from ``data_dir`` if given, see
-    :func:`load_plan`); returns the number of failed runs."""
+    :func:`load_plan`), ``jobs`` runs at a time (the next one starts as soon as one ends);
+    returns the number of failed runs."""
     plan = load_plan(path, data_dir)
     unknown = set(cells or ()) - {c["name"] for c in plan["cell"]}
     if unknown:
         raise PlanError(f"unknown cell(s) {sorted(unknown)}; cells of {path}: "
                         f"{', '.join(c['name'] for c in plan['cell'])}.")
     prepare(plan, log)
-    failed, attempted = 0, set()
-    while True:
-        pending = [r for r in plan_runs(plan, cells, seeds)
-                   if r.settings is not None and load_record(r) is None
-                   and (r.cell, r.name) not in attempted]
-        if not pending:
-            break
-        batch = pending[:jobs]
-        attempted.update((r.cell, r.name) for r in batch)
-        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-            failed += sum(not ok for ok in pool.map(
-                lambda r: execute(plan, r, log, len(batch)), batch))
+    failed, attempted, in_flight, sharing = 0, set(), {}, Sharing()
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        while True:
+            # again after every finished run: a grid's end gives its seeded runs settings
+            pending = [r for r in plan_runs(plan, cells, seeds)
+                       if r.settings is not None and load_record(r) is None
+                       and (r.cell, r.name) not in attempted]
+            for run in pending[:jobs - len(in_flight)]:
+                attempted.add((run.cell, run.name))
+                in_flight[pool.submit(execute, plan, run, log, sharing)] = run
+            if not in_flight:
+                break
+            done, _ = concurrent.futures.wait(
+                in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                failed += not future.result()
+                del in_flight[future]
     blocked = [r for r in plan_runs(plan, cells, seeds) if r.settings is None]
     if blocked:
         log(f"{len(blocked)} run(s) wait for a grid that did not finish.")

@@ -2,11 +2,12 @@
 
 Per plan: one row per cell with the number of finished seeds, the final and the best-over-epochs
 test accuracy (mean +- sample std, %), the last epoch's training accuracy (how far the model
-fits its training set, which bounds what a regularizer can change), the paper's number beside ours and the difference, and
-a two-sided Welch t-test of the plan's reference cell (LE) against the cell (final accuracy;
-the paper reports no test of significance). Grid cells list every grid value with its
-validation accuracy and the value chosen. Everything is computed from ``results/``, so the
-document can be regenerated at any time and never holds a number no run produced.
+fits its training set, which bounds what a regularizer can change), the paper's number beside
+ours and the difference, and a two-sided Welch t-test of the plan's reference cell (LE)
+against the cell (final accuracy; the paper reports no test of significance). Grid cells list
+every grid value with its validation accuracy and the value chosen. Everything is computed
+from ``results/``, so the document can be regenerated at any time and never holds a number no
+run produced.
 """
 
 import os
@@ -165,7 +166,7 @@ def plan_section(path):
                   (f" {resumed} run(s) resumed from a backup: their time is that of the last "
                    "start only." if resumed else "") +
                   (f" {shared} run(s) shared the machine with other runs (`run --jobs`): their "
-                   "time is their wall time divided by the runs at a time." if shared else "") +
+                   "time is their share of it." if shared else "") +
                   (f" {len(reused)} of them trained once for another plan or cell (the same "
                    f"settings) and reused (their time is counted there): {', '.join(reused)}."
                    if reused else "")]

@@ -85,6 +85,15 @@ def test_runs_are_recorded_skipped_when_finished_and_rerun_when_settings_change(
     assert not any("start" in line for line in logs)
     assert experiments.status(path)[0].split()[:3] == ["ce", "done", "1"]
 
+    # a record lost (e.g. not committed) but its work folder finished: recorded again, with
+    # the time the training took, not the seconds it takes to find the folder finished
+    import shutil
+    shutil.rmtree(record_dir)
+    assert experiments.run_plan(path, cells=["ce"], log=logs.append) == 0
+    assert any("was already finished in" in line for line in logs), logs
+    again = json.loads((record_dir / "run.json").read_text())
+    assert again["wall_time_s"] == metrics["wall_time_s"]   # main.py's, not the runner's
+
     # verify: the recorded command trained again in a scratch folder gives the same run
     # (--deterministic, same machine), recorded beside the run and shown in the report
     result = experiments.verify(path, "ce", "seed0", log=logs.append)

@@ -406,7 +406,15 @@ def execute(plan, run, log=print, sharing=None):
     if code != 0:
         log(f"FAILED {run.cell}/{run.name} (exit {code}); see {run.workdir}/output.log")
         return False
-    _record(plan, run, time.time() - start, started, *share)
+    metrics = os.path.join(REPO, run.workdir, "metrics.json")
+    if os.path.getmtime(metrics) < start:   # finished earlier: main.py reused its folder
+        with open(metrics) as f:
+            trained = json.load(f)["wall_time_s"]
+        log(f"{run.cell}/{run.name} was already finished in {run.workdir}; recorded with "
+            f"its own training time ({trained:.0f} s)")
+        _record(plan, run, trained, started)
+    else:
+        _record(plan, run, time.time() - start, started, *share)
     log(f"done {run.cell}/{run.name} in {time.time() - start:.0f} s -> {run.result_dir}")
     return True
 

@@ -466,7 +466,7 @@ def run_plan(path, cells=None, seeds=None, jobs=1, log=print, data_dir=None):
         raise PlanError(f"unknown cell(s) {sorted(unknown)}; cells of {path}: "
                         f"{', '.join(c['name'] for c in plan['cell'])}.")
     prepare(plan, log)
-    failed, attempted, in_flight, sharing = 0, set(), {}, Sharing()
+    failed, attempted, in_flight, sharing = 0, set(), set(), Sharing()
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
         while True:
             # again after every finished run: a grid's end gives its seeded runs settings
@@ -475,14 +475,13 @@ def run_plan(path, cells=None, seeds=None, jobs=1, log=print, data_dir=None):
                        and (r.cell, r.name) not in attempted]
             for run in pending[:jobs - len(in_flight)]:
                 attempted.add((run.cell, run.name))
-                in_flight[pool.submit(execute, plan, run, log, sharing)] = run
+                in_flight.add(pool.submit(execute, plan, run, log, sharing))
             if not in_flight:
                 break
             done, _ = concurrent.futures.wait(
                 in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
-            for future in done:
-                failed += not future.result()
-                del in_flight[future]
+            failed += sum(not future.result() for future in done)
+            in_flight -= done
     blocked = [r for r in plan_runs(plan, cells, seeds) if r.settings is None]
     if blocked:
         log(f"{len(blocked)} run(s) wait for a grid that did not finish.")

@@ -237,6 +237,39 @@ def test_status_counts_live_runners_only(root):
     assert experiments.status(path)[0].split()[:5] == ["ce", "done", "0", "running", "0"]
 
 
+def test_status_prices_a_live_le_run_apart_from_its_warm_up(root):
+    # LE, 6 epochs, 2 of warm-up (plain CE, cheap): its later epochs cost 4x more
+    text = TINY.replace("epochs = 1\nwarmup_epochs = 0", "epochs = 6\nwarmup_epochs = 2")
+    plan = experiments.load_plan(write_plan(root, text))
+    run = experiments.plan_runs(plan, cells=["le"])[0]
+    workdir = REPO / run.workdir
+    workdir.mkdir(parents=True)
+    (workdir / "runner.pid").write_text(str(os.getpid()))
+    log = "".join(f"Epoch {e}/6\n12/12 - {t}s - 1s/step - loss: 1.0\n"
+                  for e, t in [(1, 10), (2, 10), (3, 40)])
+    (workdir / "output.log").write_text(log)
+    (workdir / "history.csv").write_text("epoch,loss\n0,1\n1,1\n2,1\n")
+    lines = experiments.status(write_plan(root, text))
+    # le: 3 LE epochs left at its own 40 s, not at the median over all its epochs (10 s);
+    # ce (untimed) at le's whole-run rate, (2 x 10 + 4 x 40) / 6 = 30 s: 120 + 180 s
+    assert lines[1].split()[:7] == ["le", "done", "0", "running", "1", "(3/6", "epochs)"]
+    assert lines[-1].endswith(": 5 min"), lines
+    # only the warm-up timed: its warm-up epoch left at 10 s, the 4 LE epochs untimed
+    (workdir / "output.log").write_text(log.split("Epoch 2/6")[0])
+    (workdir / "history.csv").write_text("epoch,loss\n0,1\n")
+    assert experiments.status(write_plan(root, text))[-1].endswith(
+        ": 0 min (+2 runs not yet timed)")
+    # ... unless a finished run of its kind (another plan: same cost) gives the rate,
+    # 6 epochs in 600 s: 10 s + 4 x 100 s
+    other = experiments.load_plan(write_plan(root, text.replace("lr = 0.05", "lr = 0.1"),
+                                             name="other"))
+    fake_record(experiments.plan_runs(other, cells=["le"])[0], test_accuracy=0.9, epochs=6)
+    record = REPO / experiments.plan_runs(other, cells=["le"])[0].result_dir / "run.json"
+    record.write_text(record.read_text().replace('"wall_time_s": 60.0', '"wall_time_s": 600'))
+    assert experiments.status(write_plan(root, text))[-1].endswith(
+        ": 7 min (+1 runs not yet timed)")                              # 410 s; ce untimed
+
+
 def test_live_epoch_times_leave_out_a_teacher_trained_in_the_same_process():
     log = ("The teacher: ce resnet26 in runs/x/teacher.\n"
            "I1126 06:30:04.709213 1 main.py:178] Training resnet26 with ce on cifar10 "
@@ -251,10 +284,10 @@ def test_live_epoch_times_leave_out_a_teacher_trained_in_the_same_process():
            "I1126 06:42:05.709213 1 main.py:178] Training resnet8 with kd on cifar10 "
            "(391 steps/epoch of 128) for 3 epochs.\n"
            "Epoch 2/3\n391/391 - 48s - 120ms/step - loss: 0.8\n")
-    assert experiments._epoch_seconds(log, "resnet8", "kd") == [48, 50]
-    assert experiments._epoch_seconds(log, "resnet26", "ce") == [300, 310]
+    assert experiments._epoch_seconds(log, "resnet8", "kd") == {1: 50, 2: 48}
+    assert experiments._epoch_seconds(log, "resnet26", "ce") == {1: 300, 2: 310}
     # a log without main.py's lines (an older run): every epoch line is the run's
-    assert experiments._epoch_seconds("12/12 - 40s - 3s/step\n", "mlp", "ce") == [40]
+    assert experiments._epoch_seconds("12/12 - 40s - 3s/step\n", "mlp", "ce") == {1: 40}
 
 
 def test_status_prices_untimed_runs_from_runs_of_the_same_cost_in_other_plans(root):

@@ -93,6 +93,9 @@ def test_runs_are_recorded_skipped_when_finished_and_rerun_when_settings_change(
     assert any("was already finished in" in line for line in logs), logs
     again = json.loads((record_dir / "run.json").read_text())
     assert again["wall_time_s"] == metrics["wall_time_s"]   # main.py's, not the runner's
+    assert again["finished"] == record["finished"] or abs(   # when it trained, not now
+        _seconds(again["finished"]) - _seconds(record["finished"])) <= 2
+    assert abs(_seconds(again["started"]) - _seconds(record["started"])) <= 30
 
     # verify: the recorded command trained again in a scratch folder gives the same run
     # (--deterministic, same machine), recorded beside the run and shown in the report
@@ -112,6 +115,11 @@ def test_runs_are_recorded_skipped_when_finished_and_rerun_when_settings_change(
     assert experiments.run_plan(path, cells=["ce"], log=logs.append) == 0
     assert any(line.startswith("[") and "start ce/seed0" in line for line in logs)
     assert json.loads((record_dir / "run.json").read_text())["settings"]["epochs"] == 2
+
+
+def _seconds(iso_time):
+    import datetime
+    return datetime.datetime.fromisoformat(iso_time).timestamp()
 
 
 def fake_record(run, **metrics):

@@ -313,10 +313,11 @@ def same_machine_kind(a, b):
     return all(a[k] == b[k] for k in set(a) & set(b))
 
 
-def _record(plan, run, wall_time, started, machine_time=None, at_a_time=1):
+def _record(plan, run, wall_time, started, machine_time=None, at_a_time=1, finished=None):
     """Copy the finished run's outputs into its results folder, atomically. With ``run
     --jobs`` the wall time depends on the runs beside: ``machine_time`` is the run's share of
-    the machine (:class:`Sharing`), ``at_a_time`` the most runs at once in its life."""
+    the machine (:class:`Sharing`), ``at_a_time`` the most runs at once in its life.
+    ``finished``: when the training ended (default: now)."""
     commit, dirty = _git_commit()
     record = {"plan": run.plan, "cell": run.cell, "run": run.name,
               "protocol": plan.get("protocol"),
@@ -325,7 +326,7 @@ def _record(plan, run, wall_time, started, machine_time=None, at_a_time=1):
               "settings": run.settings, "git_commit": commit, "uncommitted_changes": dirty,
               "machine": machine(), "wall_time_s": round(wall_time, 1),
               "machine_time_s": round(wall_time if machine_time is None else machine_time, 1),
-              "runs_at_a_time": at_a_time, "started": started, "finished": _now()}
+              "runs_at_a_time": at_a_time, "started": started, "finished": finished or _now()}
     _write_record(run, run.workdir, record)
 
 
@@ -343,8 +344,10 @@ def _write_record(run, source, record):
     os.replace(tmp, final)
 
 
-def _now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+def _now(seconds=None):
+    """``seconds`` since the epoch (default: now) as an ISO 8601 UTC time."""
+    return datetime.datetime.fromtimestamp(time.time() if seconds is None else seconds,
+                                           datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def equal_record(run):
@@ -407,12 +410,13 @@ def execute(plan, run, log=print, sharing=None):
         log(f"FAILED {run.cell}/{run.name} (exit {code}); see {run.workdir}/output.log")
         return False
     metrics = os.path.join(REPO, run.workdir, "metrics.json")
-    if os.path.getmtime(metrics) < start:   # finished earlier: main.py reused its folder
+    ended = os.path.getmtime(metrics)
+    if ended < start:   # finished earlier: main.py reused its folder; its own times count
         with open(metrics) as f:
             trained = json.load(f)["wall_time_s"]
         log(f"{run.cell}/{run.name} was already finished in {run.workdir}; recorded with "
             f"its own training time ({trained:.0f} s)")
-        _record(plan, run, trained, started)
+        _record(plan, run, trained, _now(ended - trained), finished=_now(ended))
     else:
         _record(plan, run, time.time() - start, started, *share)
     log(f"done {run.cell}/{run.name} in {time.time() - start:.0f} s -> {run.result_dir}")

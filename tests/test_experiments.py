@@ -377,3 +377,23 @@ def test_report_verdicts_against_the_paper(root):
     doc = open(results_report.write([str(root / "tiny.toml")])).read()
     assert "- vs ce: +0.50, paper +0.29; p " in doc and ": reproduced." in doc
     assert "| le | 3 | 98.50 +- 0.10 |" in doc
+
+
+@pytest.mark.parametrize("accuracies,verdict", [
+    (((0.980, 0.981, 0.979), (0.985, 0.986, 0.984)), "reproduced"),
+    (((0.985, 0.986, 0.984), (0.980, 0.981, 0.979)), "contradicted"),
+    (((0.980, 0.986, 0.979), (0.985, 0.981, 0.984)), "not shown (no significant difference)"),
+    (((0.980,), (0.985, 0.986, 0.984)), "not tested (cells with one seed"),
+])
+def test_report_tests_the_papers_order_pair_by_pair(root, accuracies, verdict):
+    text = TINY.replace("seeds = [0]", 'seeds = [0, 1, 2]\npaper_order = [["ce", "le"]]')
+    plan = experiments.load_plan(write_plan(root, text))
+    for cell, values in zip(plan["cell"], accuracies):
+        for run, accuracy in zip(experiments.seed_runs(plan, cell), values):
+            fake_record(run, test_accuracy=accuracy)
+    doc = open(results_report.write([str(root / "tiny.toml")])).read()
+    line = next(line for line in doc.splitlines() if line.startswith("The paper's order"))
+    assert line.startswith("The paper's order ce < le (final accuracy, ascending): ours is ")
+    assert f"Verdict at p < 0.05: {verdict}" in line, line
+    with pytest.raises(experiments.PlanError, match=r"paper_order names \['kd'\], not cells"):
+        experiments.load_plan(write_plan(root, text.replace('["ce", "le"]', '["ce", "kd"]')))

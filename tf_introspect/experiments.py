@@ -28,7 +28,8 @@ Plan keys: ``description``, ``protocol`` (a name, e.g. ``short`` or ``paper``), 
 (relative to the repository), ``data_labels`` (how figures name a data set of this copy,
 e.g. ``{cifar10 = "CIFAR-10 (JPEG)"}``), ``seeds``, ``validation_split`` (images held out for grids),
 ``grid_seed``, ``order`` (``cell``: cell by cell, the default; ``seed``: seed by seed),
-``reference`` (the cell compared with all others), ``[prepare]`` (``path`` and
+``reference`` (the cell compared with all others), ``paper_order`` (chains of cells in the
+ascending accuracy the paper claims, tested pair by pair in the report), ``[prepare]`` (``path`` and
 ``command``: made once before the first run, e.g. the data), ``[flags]`` (protocol flags
 for every run) and ``[[cell]]`` tables with ``name``, ``flagfile``, optional ``flags``,
 ``grid = {flag = [values]}``, ``seeds``, and ``paper`` / ``paper_std`` (the paper's test
@@ -143,6 +144,11 @@ def load_plan(path, data_dir=None):
     if plan.get("reference") and plan["reference"] not in names:
         raise PlanError(f"plan {path!r}: reference {plan['reference']!r} is not a cell "
                         f"({', '.join(names)}).")
+    for chain in plan.get("paper_order", []):
+        unknown = [c for c in chain if c not in names]
+        if unknown:
+            raise PlanError(f"plan {path!r}: paper_order names {unknown}, not cells "
+                            f"({', '.join(names)}).")
     for cell in cells:
         flagfile = cell.get("flagfile")
         if not flagfile or not os.path.exists(os.path.join(REPO, flagfile)):

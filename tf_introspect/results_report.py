@@ -106,6 +106,44 @@ def comparisons(plan, results, level=0.05):
     return lines
 
 
+def order_lines(plan, results, level=0.05):
+    """The paper's claimed orders (``paper_order``: chains of cells, ascending accuracy, e.g.
+    its Figure 3: Grad*Input < GuidedBP < Grad < Grad-CAM) against ours: each adjacent pair's
+    difference of final accuracy with a Welch test, and a verdict for the chain."""
+    lines = []
+    for chain in plan.get("paper_order", []):
+        cells = [c for c in chain if results[c]["final"]]
+        if len(cells) < 2:
+            continue
+        mean = {c: 100 * np.mean(results[c]["final"]) for c in cells}
+        pairs, verdicts = [], []
+        for low, high in zip(cells, cells[1:]):
+            diff = mean[high] - mean[low]
+            p = welch(results[high]["final"], results[low]["final"])
+            if p is None:
+                verdict = "not tested (a cell with one seed)"
+            elif not p < level:
+                verdict = "not shown"
+            else:
+                verdict = "reproduced" if diff > 0 else "contradicted"
+            verdicts.append(verdict)
+            pairs.append(f"{low} < {high}: {diff:+.2f}"
+                         + ("" if p is None else f", p {_p(p)}") + f", {verdict}")
+        if all(v == "reproduced" for v in verdicts):
+            summary = "reproduced"
+        elif "contradicted" in verdicts:
+            summary = "contradicted"
+        elif any(v.startswith("not tested") for v in verdicts):
+            summary = "not tested (cells with one seed: no test of significance)"
+        else:
+            summary = "not shown (no significant difference)"
+        ours = " < ".join(sorted(cells, key=mean.get))
+        lines += ["", f"The paper's order {' < '.join(cells)} (final accuracy, ascending): "
+                  f"ours is {ours} (means); " + "; ".join(pairs)
+                  + f". Verdict at p < {level}: {summary}."]
+    return lines
+
+
 def plan_section(path):
     plan = experiments.load_plan(path)
     results = {c["name"]: cell_results(plan, c) for c in plan["cell"]}
@@ -129,7 +167,7 @@ def plan_section(path):
         lines.append("| " + " | ".join([cell["name"], str(len(r["final"])), _fmt(r["final"]),
                                         _fmt(r["best"]), _fmt(r["train"]), paper_text, diff,
                                         *p_text]) + " |")
-    lines += comparisons(plan, results)
+    lines += comparisons(plan, results) + order_lines(plan, results)
     for cell in plan["cell"]:
         if not cell.get("grid"):
             continue

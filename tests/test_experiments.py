@@ -276,6 +276,12 @@ def test_status_prices_a_live_le_run_apart_from_its_warm_up(root):
     record.write_text(record.read_text().replace('"wall_time_s": 60.0', '"wall_time_s": 600'))
     assert experiments.status(write_plan(root, text))[-1].endswith(
         ": 7 min (+1 runs not yet timed)")                              # 410 s; ce untimed
+    # a run resumed from its backup timed only its last start's epochs: 600 s for 3 of 6
+    metrics = record.parent / "metrics.json"
+    metrics.write_text(metrics.read_text().replace('"epochs": 6', '"epochs": 6, '
+                                                   '"resumed_after_epoch": 3'))
+    assert experiments.status(write_plan(root, text))[-1].endswith(
+        ": 14 min (+1 runs not yet timed)")                              # 10 + 4 x 200 s
 
 
 def test_live_epoch_times_leave_out_a_teacher_trained_in_the_same_process():

@@ -272,6 +272,14 @@ def machine_seconds(record):
     return record["wall_time_s"] / record.get("runs_at_a_time", 1)
 
 
+def seconds_an_epoch(record):
+    """Machine seconds an epoch of a finished run: a run resumed from its backup timed only
+    the epochs of its last start (``resumed_after_epoch`` in its metrics)."""
+    metrics = record["metrics"]
+    timed = metrics["epochs"] - (metrics.get("resumed_after_epoch") or 0)
+    return machine_seconds(record) / max(1, timed)
+
+
 def load_record(run):
     """The committed record of ``run`` if it holds the same settings and protocol, else None."""
     folder = os.path.join(REPO, run.result_dir)
@@ -676,10 +684,10 @@ def _rates_by_kind():
     for path in glob.glob(os.path.join(ROOT, RESULTS, "*", "*", "seed*", "run.json")):
         try:
             record = _read_record(os.path.dirname(path))
-            epochs = record["metrics"]["epochs"]
+            rate = seconds_an_epoch(record)
         except (OSError, ValueError, KeyError):
             continue
-        rates.setdefault(_kind(record["settings"]), []).append(machine_seconds(record) / epochs)
+        rates.setdefault(_kind(record["settings"]), []).append(rate)
     return rates
 
 
@@ -753,7 +761,7 @@ def status(path):
     for run in runs:
         record = records[run.cell, run.name]
         if record:
-            rate = machine_seconds(record) / record["metrics"]["epochs"]
+            rate = seconds_an_epoch(record)
             per_epoch.setdefault(run.cell, []).append(rate)
         elif run.settings and _runner_alive(run):
             live[run.cell, run.name] = _live_progress(run)

@@ -629,14 +629,12 @@ def _epoch_seconds(log, model, method):
     method) costs otherwise, so its epochs are left out."""
     seconds, mine, epoch = {}, True, None
     for line in log.splitlines():
-        training = TRAINING_LINE.search(line)
-        if training:
+        if training := TRAINING_LINE.search(line):
             mine, epoch = training.groups() == (model, method), None
-        elif EPOCH_START.match(line):
-            epoch = int(EPOCH_START.match(line).group(1))
-        elif EPOCH_LINE.match(line) and mine:
-            number = epoch if epoch is not None else len(seconds) + 1
-            seconds[number] = int(EPOCH_LINE.match(line).group(1))
+        elif start := EPOCH_START.match(line):
+            epoch = int(start.group(1))
+        elif (end := EPOCH_LINE.match(line)) and mine:
+            seconds[epoch if epoch is not None else len(seconds) + 1] = int(end.group(1))
     return seconds
 
 
@@ -660,7 +658,7 @@ def _live_progress(run):
         seconds = {}
     history = os.path.join(workdir, "history.csv")
     epochs = len(report.history(history)) if os.path.exists(history) else 0
-    warmup = settings.get("warmup_epochs") or 0
+    warmup = _warmup(run)
     return (epochs, _median(t for e, t in seconds.items() if e <= warmup),
             _median(t for e, t in seconds.items() if e > warmup))
 

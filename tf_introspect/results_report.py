@@ -77,6 +77,11 @@ def cell_results(plan, cell):
     return out
 
 
+def _direction(ours, paper):
+    """The verdict on a significant difference ``ours`` against the paper's sign."""
+    return "reproduced" if np.sign(ours) == np.sign(paper) else "contradicted"
+
+
 def comparisons(plan, results, level=0.05):
     """One line per cell: the reference cell's lead over it, ours and the paper's, and whether
     the paper's ordering is reproduced (Welch p < ``level`` in the paper's direction)."""
@@ -99,8 +104,7 @@ def comparisons(plan, results, level=0.05):
         elif paper is None or paper == 0:
             verdict = "significant"
         else:
-            verdict = ("reproduced" if np.sign(ours) == np.sign(paper) else
-                       "contradicted")
+            verdict = _direction(ours, paper)
         paper_text = "" if paper is None else f", paper {paper:+.2f}"
         lines.append(f"- vs {cell['name']}: {ours:+.2f}{paper_text}; p {_p(p)}: {verdict}.")
     return lines
@@ -125,7 +129,7 @@ def order_lines(plan, results, level=0.05):
             elif not p < level:
                 verdict = "not shown"
             else:
-                verdict = "reproduced" if diff > 0 else "contradicted"
+                verdict = _direction(diff, +1)
             verdicts.append(verdict)
             pairs.append(f"{low} < {high}: {diff:+.2f}"
                          + ("" if p is None else f", p {_p(p)}") + f", {verdict}")

@@ -193,3 +193,74 @@ def test_resume_from_backup(batch, tmp_path):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
     for a, b in zip(second.optimizer.variables, uninterrupted.optimizer.variables):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+
+
+def rescaling_mlp():
+    """A float model that takes raw pixel values (uint8 pipelines) through a Rescaling layer."""
+    inputs = keras.Input((28, 28, 1))
+    h = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
+    h = keras.layers.Dense(32, activation="relu")(h)
+    return keras.Model(inputs, keras.layers.Dense(10)(h))
+
+
+@pytest.mark.parametrize("explainer", ["grad", "grad_input", "guided_bp"])
+def test_integer_images_give_the_same_targets_and_step_as_float_images(explainer):
+    """uint8 batches (what tfds yields) once gave zero input gradients, hence uniform targets:
+    LE silently trained as label smoothing. The step on uint8 images must equal the step on
+    the same images as float32: the same q (q_entropy) and the same weights."""
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, size=(16, 28, 28, 1)).astype("uint8")
+    y = rng.integers(0, 10, size=16)
+    model = rescaling_mlp()
+    start = model.get_weights()
+    results = []
+    for x in (pixels, pixels.astype("float32")):
+        model.set_weights(start)
+        wrapper = ti.Introspective(model, explainer=explainer)
+        wrapper.compile(optimizer=keras.optimizers.SGD(0.1))
+        h = wrapper.fit(tf.data.Dataset.from_tensors((x, y)), epochs=1, verbose=0).history
+        results.append((h["q_entropy"][0], model.get_weights()))
+    (q_int, w_int), (q_float, w_float) = results
+    uniform_rest = -(0.9 * np.log(0.9) + 0.1 * np.log(0.1 / 9))   # q's entropy if e = 0
+    assert abs(q_float - uniform_rest) > 1e-4     # the float step's targets carry structure
+    np.testing.assert_allclose(q_int, q_float, rtol=1e-6)
+    for a, b in zip(w_int, w_float):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_le_uniform_targets_loss_and_warmup(batch):
+    """LE-Uniform: q = alpha on the ground truth and (1 - alpha) / (K - 1) elsewhere (NumPy),
+    loss CE(p, q) + lam CE(p, y) + decay in stage 2; its warm-up trains CE's weights bit for
+    bit; it computes no explanation."""
+    x, y = batch
+    q = ti.targets.uniform_targets(y, 10, alpha=0.8).numpy()
+    expected = np.where(np.eye(10)[y] == 1, 0.8, 0.2 / 9)
+    np.testing.assert_allclose(q, expected, rtol=1e-6)
+
+    model = small_mlp()
+    start = model.get_weights()
+    ce = ti.methods.CrossEntropy(model)
+    ce.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    ce.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    after_ce = model.get_weights()
+    model.set_weights(start)
+    uniform = ti.methods.UniformIntrospective(model, alpha=0.8, lam=0.1)
+    assert uniform.explainer is None
+    uniform.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    h = uniform.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0,
+                    callbacks=[ti.WarmupSwitch(2)]).history
+    assert h["introspective"] == [0.0, 0.0]
+    for a, b in zip(model.get_weights(), after_ce):
+        np.testing.assert_array_equal(a, b)
+
+    # stage 2: one step's terms against NumPy on the weights before it
+    lp = log_softmax(model(x).numpy().astype(np.float64))
+    reg = 1e-3 / 2 * sum((w.astype(np.float64) ** 2).sum() for w in model.get_weights())
+    uniform.introspective.assign(1.0)
+    h = uniform.fit(x, y, batch_size=16, epochs=1, verbose=0).history
+    ce_soft = -(expected * lp).sum(axis=1).mean()
+    ce_hard = -lp[np.arange(16), y].mean()
+    np.testing.assert_allclose(h["ce_soft"][0], ce_soft, rtol=1e-4)
+    np.testing.assert_allclose(h["loss"][0], ce_soft + 0.1 * ce_hard + reg, rtol=1e-4)
+    np.testing.assert_allclose(h["q_entropy"][0], -(expected[0] * np.log(expected[0])).sum(),
+                               rtol=1e-5)

@@ -198,9 +198,10 @@ def test_every_flag_file_parses_builds_and_has_paper_settings():
         else:
             assert schedule == (50, 16, 0.01, []), path
         assert cfg["weight_decay"] == 1e-4, path          # the reference code's, every model
-        if cfg["method"] in ("le", "le_permut"):
+        if cfg["method"] in ("le", "le_permut", "le_uniform"):
             assert (cfg["alpha"], cfg["lam"], cfg["warmup_epochs"]) == (0.9, 0.1, 10) or \
                 table == "quickstart", path
+        if cfg["method"] in ("le", "le_permut"):
             # Grad-CAM in Tables 2, 4, 5 (paper 5); Grad on the MLP; Table 6 / Figure 3 name it
             expected = ("grad" if model == "mlp1024" else
                         path.stem.split("_le_")[-1] if "_le_" in path.stem else "grad_cam")
@@ -305,15 +306,16 @@ def test_regularisers_and_peers_run_end_to_end(method, extra, mnist_dir, tmp_pat
 
 
 @pytest.mark.parametrize("method", ["hint", "at", "fsp", "cwtm", "cwtm_permut", "ban_l",
-                                    "le_permut"])
+                                    "le_permut", "le_uniform"])
 def test_every_other_method_runs_from_the_cli(method, mnist_dir, tmp_path_factory):
     # A ResNet-8 on 640 MNIST images for one epoch (ten steps: this checks that every method
     # runs end to end from the command line, not how well; accuracy is tested above with
     # longer runs). The stage layers Hint/AT/FSP need exist. The teacher (a ResNet-8 trained with CE for one epoch) is shared through --teacher_workdir.
     shared = tmp_path_factory.getbasetemp() / "shared_resnet8_teacher"
     workdir = tmp_path_factory.mktemp(method)
-    teacher = [] if method == "le_permut" else ["--teacher_model=resnet8"] * (method != "ban_l")
-    teacher += [] if method == "le_permut" else [f"--teacher_workdir={shared}"]
+    own = method.startswith("le_")   # LE-Permut, LE-Uniform: no teacher
+    teacher = [] if own else ["--teacher_model=resnet8"] * (method != "ban_l")
+    teacher += [] if own else [f"--teacher_workdir={shared}"]
     result = cli(f"--method={method}", "--model=resnet8", "--dataset=mnist",
                  f"--data_dir={mnist_dir}", "--train_limit=640", "--test_limit=256",
                  "--epochs=1", "--warmup_epochs=0", "--batch_size=64", "--lr=0.05",
@@ -323,8 +325,8 @@ def test_every_other_method_runs_from_the_cli(method, mnist_dir, tmp_path_factor
     assert metrics["method"] == method and np.isfinite(metrics["test_loss"])
     train = metrics["final_train"]
     assert np.isfinite(train["loss"]) and train[
-        "ce_soft" if method == "le_permut" else "distill"] > 0, train
-    if method != "le_permut":
+        "ce_soft" if own else "distill"] > 0, train
+    if not own:
         assert metrics["teacher_path"] == str(shared / "model.keras")
 
 

@@ -68,7 +68,7 @@ def define_flags():
     flags.DEFINE_enum("explainer", None, explainers.list_explainers(),
                       "Saliency method of LE; default grad_cam for conv nets, grad for the MLP.")
     flags.DEFINE_string("layer", None, "Grad-CAM layer name (default: the last 4-D layer).")
-    flags.DEFINE_float("alpha", 0.9, "Ground-truth mass of the LE targets (Eq. 6), in (0, 1).")
+    flags.DEFINE_float("alpha", 0.9, "Ground-truth mass of the LE targets (Eq. 6; also le_uniform's), in (0, 1).")
     flags.DEFINE_float("lam", 0.1, "Weight lambda of the CE(p, y) term: LE, KD, DKPP, Hint, AT, "
                        "FSP, TAKD, BAN+L, and DML's KL weight (paper: 0.1 for all).",
                        lower_bound=0)
@@ -172,6 +172,7 @@ METHOD_FLAGS = {
     "ce": (), "dropout": ("dropout_rate",), "ls": ("smoothing",), "cp": ("cp_beta",),
     "le": ("explainer", "layer", "alpha", "lam", "warmup_epochs"),
     "le_permut": ("explainer", "layer", "alpha", "lam", "warmup_epochs"),
+    "le_uniform": ("alpha", "lam", "warmup_epochs"),
     "kd": _KD, "dkpp": _KD, "ban": ("temperature", *_TEACHER), "ban_l": _KD,
     "takd": (*_KD, "assistant_model"),
     "cwtm": ("cwtm_beta", *_TEACHER), "cwtm_permut": ("cwtm_beta", *_TEACHER),

@@ -1,4 +1,5 @@
-"""Soft targets from explanations: paper Eq. 6 and its LE-Permut ablation (section 5.4.1).
+"""Soft targets from explanations: paper Eq. 6, its LE-Permut ablation (section 5.4.1) and the
+LE-Uniform control (:func:`uniform_targets`).
 
 For sample ``i`` with ground-truth class ``c`` and explanations ``e_i^1..e_i^C``::
 
@@ -72,6 +73,16 @@ def explanation_targets(explanations, labels, alpha=0.9, permute=False, seed=Non
     rest = tf.where(total > 0, tf.math.divide_no_nan(share, total), uniform)
     if permute:
         rest = permute_non_target(rest, onehot, seed)
+    return alpha * onehot + (1.0 - alpha) * rest
+
+
+def uniform_targets(labels, num_classes, alpha=0.9, dtype=tf.float32):
+    """``q[gt] = alpha`` and ``(1 - alpha) / (K - 1)`` on each of the other ``K - 1`` classes:
+    Eq. 6 with every cosine equal (LE-Uniform's targets; label smoothing at ground-truth mass
+    ``alpha``). ``labels``: integer ids ``[batch]``; returns ``[batch, K]``."""
+    check_alpha(alpha)
+    onehot = tf.one_hot(tf.cast(labels, tf.int32), num_classes, dtype=dtype)
+    rest = (1.0 - onehot) / (tf.cast(num_classes, dtype) - 1.0)
     return alpha * onehot + (1.0 - alpha) * rest
 
 

@@ -106,6 +106,12 @@ def _explanation_only_call(layer):
     return held_call
 
 
+def as_float(x):
+    """``x`` as a tensor, cast to float32 unless it is floating already (integer images)."""
+    x = tf.convert_to_tensor(x)
+    return x if x.dtype.is_floating else tf.cast(x, tf.float32)
+
+
 class Explainer:
     """Base class: gradient of every logit w.r.t. ``source``, turned into explanations.
 
@@ -132,7 +138,13 @@ class Explainer:
 
     def _jacobian_pass(self, x, training, shared=False):
         """The forward pass under the explanation's tape, batch moments held (module
-        docstring); ``shared``: it is also the training step's pass."""
+        docstring); ``shared``: it is also the training step's pass. Integer images
+        (``uint8`` batches, as tfds yields them) are cast to float first: a tape cannot
+        watch an integer tensor (TensorFlow only warns), and every input gradient -- Grad,
+        Grad*Input -- would be zero, Eq. 6's targets uniform off the ground truth: label
+        smoothing without a word. The model casts its input to float anyway, so the forward
+        values are the same."""
+        x = as_float(x)
         with tf.GradientTape() as tape:
             tape.watch(x)
             with held_batch_statistics(self.model, tape if shared else None):
@@ -146,7 +158,7 @@ class Explainer:
         moments held constant (module docstring), moving statistics not updated. Compiled
         with ``tf.function`` (traced once per input signature and mode) when called eagerly.
         """
-        x = tf.convert_to_tensor(x, dtype=tf.float32)
+        x = tf.cast(as_float(x), tf.float32)
         if tf.executing_eagerly():
             return self._explain_graph(x, bool(training))
         return self._explain(x, training)
@@ -171,6 +183,7 @@ class Explainer:
         nothing when not needed. Explainers that cannot share the forward pass (Guided
         Backprop) run their own pass, ``explain(x, training)``, in ``explain_fn``.
         """
+        x = as_float(x)   # integer images: see _jacobian_pass (Grad*Input multiplies by x)
         if not self.shares_forward:
             return self.model(x, training=training), lambda: self.explain(x, training)
         logits, tape, source = self._jacobian_pass(x, training, shared=True)

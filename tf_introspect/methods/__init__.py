@@ -13,6 +13,7 @@ name               what                                                      nee
 ``cp``             confidence penalty, CE - beta H(p)                        --cp_beta
 ``le``             introspective learning (paper 4, Algorithm 1)             --warmup_epochs
 ``le_permut``      LE with permuted non-ground-truth targets (5.4.1)         --warmup_epochs
+``le_uniform``     LE with uniform non-ground-truth targets (the control)    --warmup_epochs
 ``kd``             Hinton KD, T^2 KL + lam CE (3, 5.3)                       teacher
 ``cwtm``           CE weighted by teacher max, Eq. 5 (3)                     teacher
 ``cwtm_permut``    CWTM, weights permuted in the batch (3)                   teacher
@@ -31,7 +32,7 @@ A teacher comes from ``--teacher=PATH.keras`` or is trained first with CE as
 ``--teacher_model=NAME`` (cached in the work folder); see :mod:`tf_introspect.teachers`.
 
 Two-stage methods (``Entry.warmup``: the flag with their stage-1 epoch count, given to
-``WarmupSwitch`` by the command line): ``le``/``le_permut`` (CE warm-up, ``--warmup_epochs``),
+``WarmupSwitch`` by the command line): ``le``/``le_permut``/``le_uniform`` (CE warm-up, ``--warmup_epochs``),
 ``hint`` (FitNets' hint training, ``--hint_epochs``) and ``fsp`` (FSP loss, ``--fsp_epochs``);
 Hint and FSP continue with KD + lam CE.
 """
@@ -51,7 +52,7 @@ from tf_introspect.methods.dropout import Dropout
 from tf_introspect.methods.fsp import FlowOfSolution
 from tf_introspect.methods.hint import Hint
 from tf_introspect.methods.kd import KnowledgeDistillation
-from tf_introspect.methods.le import Introspective
+from tf_introspect.methods.le import Introspective, UniformIntrospective
 from tf_introspect.methods.ls import LabelSmoothing
 
 TEACHER_KINDS = ("none", "teacher", "self", "assistant")
@@ -104,6 +105,8 @@ METHODS = {
     "cp": Entry(lambda model, cfg, teacher: ConfidencePenalty(model, beta=cfg["cp_beta"])),
     "le": Entry(_le(permute=False), warmup="warmup_epochs", explains=True),
     "le_permut": Entry(_le(permute=True), warmup="warmup_epochs", explains=True),
+    "le_uniform": Entry(lambda model, cfg, teacher: UniformIntrospective(
+        model, alpha=cfg["alpha"], lam=cfg["lam"]), warmup="warmup_epochs"),
     "kd": Entry(_kd(), teacher="teacher"),
     "cwtm": Entry(_cwtm("teacher"), teacher="teacher"),
     "cwtm_permut": Entry(_cwtm("permut"), teacher="teacher"),
@@ -145,6 +148,6 @@ def build(name, model, cfg, teacher=None):
 
 
 __all__ = ["METHODS", "Entry", "Method", "CrossEntropy", "Dropout", "LabelSmoothing",
-           "ConfidencePenalty", "Introspective", "Distillation", "KnowledgeDistillation",
+           "ConfidencePenalty", "Introspective", "UniformIntrospective", "Distillation", "KnowledgeDistillation",
            "ConfidenceWeighted", "DarkKnowledgePermuted", "Hint", "AttentionTransfer",
            "FlowOfSolution", "MutualLearning", "build", "entry", "list_methods"]

@@ -9,6 +9,11 @@ The stage is a non-trainable variable read inside the traced ``train_step``: a `
 chooses the targets (Eq. 6 in stage 2, one-hot ``y`` in stage 1), so switching
 (:class:`tf_introspect.callbacks.WarmupSwitch`) does not retrace and no explanation is computed
 during warm-up.
+
+:class:`UniformIntrospective` (``le_uniform``) is the control LE needs: the same loss, warm-up and
+schedule, with Eq. 6's non-ground-truth shares replaced by the uniform ``(1 - alpha) / (K - 1)``
+(label smoothing at LE's ground-truth mass, plus ``lam * CE(p, y)``), computing no explanation.
+What LE gains over it is what the explanations' class similarity adds.
 """
 
 import keras
@@ -46,7 +51,7 @@ class Introspective(Method):
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam!r}.")
         super().__init__(model, **kwargs)
-        self.explainer = explainers.get(explainer, model, layer)
+        self.explainer = None if explainer is None else explainers.get(explainer, model, layer)
         self.alpha, self.lam, self.permute, self.seed = float(alpha), float(lam), permute, seed
         self.introspective = keras.Variable(float(introspective), trainable=False,
                                             dtype="float32", name="introspective")
@@ -56,15 +61,17 @@ class Introspective(Method):
         """The generic stage variable of two-stage methods (``WarmupSwitch``): ``introspective``."""
         return self.introspective
 
-    def compute_terms(self, x, y, tape):
+    def forward(self, x, y):
+        """``(logits, introspective_targets)``: the training-mode logits and a function giving
+        stage 2's targets ``q`` (Eq. 6 from the explanations of this same pass)."""
         logits, explain = self.explainer.online(x, training=True)
+        return logits, lambda: targets.explanation_targets(
+            explain(), y, alpha=self.alpha, permute=self.permute, seed=self.step_seed(self.seed))
+
+    def compute_terms(self, x, y, tape):
+        logits, introspective_targets = self.forward(x, y)
         num_classes = tf.shape(logits)[-1]
         active = self.introspective > 0.5
-
-        def introspective_targets():
-            return targets.explanation_targets(explain(), y, alpha=self.alpha,
-                                               permute=self.permute,
-                                               seed=self.step_seed(self.seed))
 
         # Only the targets sit in the tf.cond, outside the parameters' tape: the forward
         # pass and the gradient path are the same in both stages (no retracing, no cond in
@@ -79,3 +86,23 @@ class Introspective(Method):
         return logits, {"loss": ce_soft + stage * self.lam * ce_hard,
                         "ce_soft": stage * ce_soft, "ce_hard": ce_hard,
                         "q_entropy": stage * entropy(q), "introspective": stage}
+
+
+class UniformIntrospective(Introspective):
+    """LE-Uniform (``le_uniform``): LE with the explanations' structure removed.
+
+    Stage 2's targets are ``q[gt] = alpha``, ``q[k] = (1 - alpha) / (K - 1)`` for every other
+    class (:func:`tf_introspect.targets.uniform_targets`), the limit of Eq. 6 when every class's
+    explanation is equally similar to the ground truth's; loss ``CE(p, q) + lam * CE(p, y)``,
+    warm-up and logged terms as :class:`Introspective` (``q_entropy`` is then constant). No
+    explanation is computed: the forward pass is the plain model's, so the warm-up is CE's.
+    """
+
+    def __init__(self, model, alpha=0.9, lam=0.1, introspective=True, **kwargs):
+        super().__init__(model, explainer=None, alpha=alpha, lam=lam,
+                         introspective=introspective, **kwargs)
+
+    def forward(self, x, y):
+        logits = self.model(x, training=True)
+        return logits, lambda: targets.uniform_targets(y, tf.shape(logits)[-1], self.alpha,
+                                                       dtype=logits.dtype)

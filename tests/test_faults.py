@@ -84,8 +84,17 @@ def kill_mid_epoch(args, epoch, steps):
     return output.decode(errors="replace")
 
 
-def test_killed_run_resumes_from_its_backup_with_identical_weights(mnist_dir, tmp_path):
-    args = [*RESUME_ARGS, f"--data_dir={mnist_dir}"]
+# the learning rate logged at each epoch's end: step decay at epoch 3 (step 96); linear decay
+# to 0 over the 128 steps, read at steps 32, 64, 96, 128
+SCHEDULES = {"step": ([], {0: 0.05, 1: 0.05, 2: 0.05, 3: 0.005}),
+             "linear": (["--lr_schedule=linear", "--lr_boundaries="],
+                        {0: 0.0375, 1: 0.025, 2: 0.0125, 3: 0.0})}
+
+
+@pytest.mark.parametrize("schedule", sorted(SCHEDULES))
+def test_killed_run_resumes_from_its_backup_with_identical_weights(schedule, mnist_dir,
+                                                                   tmp_path):
+    args = [*RESUME_ARGS, f"--data_dir={mnist_dir}", *SCHEDULES[schedule][0]]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     with concurrent.futures.ThreadPoolExecutor(2) as pool:   # the uninterrupted run, beside
         reference = pool.submit(cli, *args, f"--workdir={whole}")
@@ -131,10 +140,10 @@ def test_killed_run_resumes_from_its_backup_with_identical_weights(mnist_dir, tm
     column = history(whole)[0].split(",").index("introspective")
     assert [line.split(",")[column] for line in history(killed)[1:]] == ["0.0", "1.0", "1.0",
                                                                          "1.0"]
-    # the schedule after the resume: 0.05 up to step 96, then 0.005 (logged per epoch end)
+    # the schedule after the resume, per step (logged at each epoch's end)
     rates = tensorboard_scalars(killed / "tb" / "train", "epoch_learning_rate")
     assert rates == tensorboard_scalars(whole / "tb" / "train", "epoch_learning_rate")
-    assert rates == pytest.approx({0: 0.05, 1: 0.05, 2: 0.05, 3: 0.005})
+    assert rates == pytest.approx(SCHEDULES[schedule][1], abs=1e-7)
     weights = [keras.models.load_model(folder / "model.keras").get_weights()
                for folder in (whole, killed)]
     assert all(np.array_equal(a, b) for a, b in zip(*weights))      # bit for bit

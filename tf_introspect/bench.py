@@ -418,7 +418,7 @@ def fit_case(name, fit_steps, warmup, rounds, eval_steps, data_dir, steps_per_ex
 
 def plan_cost(name, measured):
     """Projected wall time (one process, this machine) of protocol ``name``."""
-    from tf_introspect import experiments
+    from tf_introspect import experiments, main
     path, protocol_flags, cells = PROTOCOLS[name]
     plan = experiments.load_plan(os.path.join(REPO, path))
     if protocol_flags is not None:
@@ -447,6 +447,10 @@ def plan_cost(name, measured):
         stage1 = min(stage1, cfg["epochs"])
         warm = by_key.get(cost_key({**cfg, "method": "ce"}), r)     # warm-up costs CE
         total += stage1 * epoch_s(warm) + (cfg["epochs"] - stage1) * epoch_s(r)
+        # Hint's and FSP's stage 1 before the schedule, priced as a stage-2 epoch (an upper
+        # bound: stage 1 runs the student only up to its guided layer)
+        total += main.pretraining_epochs(cfg) * epoch_s(r)
+        epochs += main.pretraining_epochs(cfg)
     return {"plan": path, "protocol_flags": plan.get("flags", {}), "cells": cells or "all",
             "runs": len(runs), "grid_runs": grid_runs, "epochs": epochs,
             "hours": None if missing else round(total / 3600, 1),

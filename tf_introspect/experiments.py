@@ -276,7 +276,8 @@ def seconds_an_epoch(record):
     """Machine seconds an epoch of a finished run: a run resumed from its backup timed only
     the epochs of its last start (``resumed_after_epoch`` in its metrics)."""
     metrics = record["metrics"]
-    timed = metrics["epochs"] - (metrics.get("resumed_after_epoch") or 0)
+    timed = (metrics["epochs"] + metrics.get("pretraining_epochs", 0)
+             - (metrics.get("resumed_after_epoch") or 0))
     return machine_seconds(record) / max(1, timed)
 
 

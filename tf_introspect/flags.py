@@ -20,7 +20,7 @@ Flag files for the paper's table cells live in the repository's ``flags/`` folde
 
 from absl import flags
 
-from tf_introspect import explainers, methods, models
+from tf_introspect import explainers, methods, models, schedules
 from tf_introspect.data import DATASETS
 
 PAPER_DEFAULTS = {
@@ -68,7 +68,8 @@ def define_flags():
     flags.DEFINE_enum("explainer", None, explainers.list_explainers(),
                       "Saliency method of LE; default grad_cam for conv nets, grad for the MLP.")
     flags.DEFINE_string("layer", None, "Grad-CAM layer name (default: the last 4-D layer).")
-    flags.DEFINE_float("alpha", 0.9, "Ground-truth mass of the LE targets (Eq. 6; also le_uniform's), in (0, 1).")
+    flags.DEFINE_float("alpha", 0.9, "Ground-truth mass of the LE targets (Eq. 6; also "
+                       "le_uniform's), in (0, 1).")
     flags.DEFINE_float("lam", 0.1, "Weight lambda of the CE(p, y) term: LE, KD, DKPP, Hint, AT, "
                        "FSP, TAKD, BAN+L, and DML's KL weight (paper: 0.1 for all).",
                        lower_bound=0)
@@ -86,6 +87,11 @@ def define_flags():
                       "Epochs at which the learning rate is multiplied by --lr_decay "
                       "(default: the paper's: resnet 80,120; mlp and cnn none).")
     flags.DEFINE_float("lr_decay", 0.1, "Learning-rate factor at each boundary.", lower_bound=0)
+    flags.DEFINE_enum("lr_schedule", "step", list(schedules.SCHEDULES),
+                      "Learning-rate schedule, per step: step (the paper's: --lr times "
+                      "--lr_decay at each of --lr_boundaries), linear (decays to 0 over the "
+                      "run: Budgeted Training, Li et al. 2020), cosine (to 0). Hint and FSP: "
+                      "counted from the start of stage 2.")
     flags.DEFINE_float("weight_decay", None, "Weight decay on every parameter, PyTorch's "
                        "coupled convention (default 1e-4, the reference code's).",
                        lower_bound=0)
@@ -113,24 +119,28 @@ def define_flags():
                        "1/2 ||teacher - regressor(student)||^2 (sum over the map, batch mean); "
                        "1 is the published loss.", lower_bound=0)
     flags.DEFINE_integer("hint_epochs", 40, "hint: epochs of FitNets' stage 1 (the student up "
-                         "to --hint_layer and the regressor, on the hint loss alone) before "
-                         "stage 2 (whole student, KD + lam CE), within --epochs. 40 of 160: "
-                         "FitNets ends stage 1 on a validation set and gives no length; as for "
-                         "FSP, whose CIFAR stage 1 (21k iterations) is 1/3 of a full ResNet "
-                         "training (64k): 40 + 120 here.", lower_bound=0)
-    flags.DEFINE_float("hint_lr", 1e-4, "hint: SGD learning rate of stage 1 (the --lr "
-                       "schedule applies from stage 2). 1e-4: Yim et al.'s FitNets stage 1 on "
+                         "to --hint_layer and the regressor, on the hint loss alone), before "
+                         "the --epochs of stage 2 (whole student, KD + lam CE) and before the "
+                         "learning-rate schedule, as FitNets pre-trains. 40: FitNets ends stage "
+                         "1 on a validation set and gives no length; Yim et al.'s CIFAR stage 1 "
+                         "(21k iterations) is 1/3 of a full ResNet training (64k).",
+                         lower_bound=0)
+    flags.DEFINE_float("hint_lr", 1e-4, "hint: SGD learning rate of stage 1 (constant; "
+                       "the --lr schedule starts with stage 2). 1e-4: Yim et al.'s FitNets "
+                       "stage 1 on "
                        "CIFAR ResNets; the summed hint loss diverges at 0.1.", lower_bound=0)
     flags.DEFINE_float("at_beta", 1000.0, "at: attention-transfer weight beta.", lower_bound=0)
     flags.DEFINE_float("fsp_weight", 1.0, "fsp: weight of the stage-1 FSP loss (Yim et al.'s "
                        "Eq. 2: sum over the 2 stage pairs of ||G_s - G_t||^2, batch mean); 1 is "
                        "the published loss.", lower_bound=0)
     flags.DEFINE_integer("fsp_epochs", 40, "fsp: epochs of Yim et al.'s stage 1 (the student "
-                         "on the FSP loss alone) before stage 2 (KD + lam CE), within --epochs. "
-                         "40 of 160: Yim et al.'s CIFAR stage 1 (21k iterations) is 1/3 of a "
-                         "full ResNet training (64k): 40 + 120 here.", lower_bound=0)
-    flags.DEFINE_float("fsp_lr", 1e-3, "fsp: SGD learning rate of stage 1 (the --lr schedule "
-                       "applies from stage 2). 1e-3: Yim et al.'s stage 1 on CIFAR; the summed "
+                         "on the FSP loss alone), before the --epochs of stage 2 (KD + lam CE) "
+                         "and before the learning-rate schedule, as Yim et al. pre-train. 40: "
+                         "their CIFAR stage 1 (21k iterations) is 1/3 of a full ResNet "
+                         "training (64k).", lower_bound=0)
+    flags.DEFINE_float("fsp_lr", 1e-3, "fsp: SGD learning rate of stage 1 (constant; the "
+                       "--lr schedule starts with stage 2). 1e-3: Yim et al.'s stage 1 on "
+                       "CIFAR; the summed "
                        "FSP loss diverges at 0.1.", lower_bound=0)
     flags.DEFINE_integer("seed", 0, "Random seed (weights, data order, augmentation).")
     flags.DEFINE_string("workdir", "runs/default", "Output folder: TensorBoard logs, "
@@ -164,8 +174,11 @@ def define_flags():
 
 # Settings that decide a run's result: a finished run is reused only if they all match.
 RESULT_FLAGS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "lr_boundaries",
-                "lr_decay", "momentum", "weight_decay", "seed", "train_limit", "test_limit",
-                "validation_split")
+                "lr_decay", "lr_schedule", "momentum", "weight_decay", "seed", "train_limit",
+                "test_limit", "validation_split")
+# Result-deciding flags added after runs were recorded: at these values (what every earlier run
+# trained with) they are left out of the settings, so that earlier records still match.
+LEGACY_DEFAULTS = {"lr_schedule": "step"}
 _TEACHER = ("teacher", "teacher_model", "teacher_epochs", "teacher_seed")
 _KD = ("temperature", "lam", *_TEACHER)
 METHOD_FLAGS = {
@@ -195,7 +208,8 @@ def result_settings(cfg):
     its method (all flags for a method not listed)."""
     keys = METHOD_FLAGS.get(cfg["method"])
     keys = RESULT_FLAGS + keys if keys is not None else sorted(cfg)
-    return {k: cfg.get(k) for k in keys}
+    legacy = {k for k, v in LEGACY_DEFAULTS.items() if cfg.get(k, v) == v}
+    return {k: cfg.get(k) for k in keys if k not in legacy}
 
 
 def steps_per_execution(cfg):
@@ -262,6 +276,13 @@ def resolve(values):
             cfg[key] = default
     if "verbose" in cfg and cfg["verbose"] is None:
         cfg["verbose"] = default_verbosity()
+    if cfg.get("lr_schedule", "step") != "step":
+        if values.get("lr_boundaries"):
+            raise ConfigError(f"--lr_boundaries={','.join(map(str, cfg['lr_boundaries']))} "
+                              f"belongs to --lr_schedule=step; --lr_schedule="
+                              f"{cfg['lr_schedule']} decays to 0 over the run: drop the "
+                              "boundaries (--lr_boundaries=).")
+        cfg["lr_boundaries"] = []
     try:
         cfg["lr_boundaries"] = sorted(int(b) for b in cfg["lr_boundaries"])
     except ValueError:

@@ -61,14 +61,30 @@ def make_strategy(name):
     return tf.distribute.get_strategy()
 
 
+def pretraining_epochs(cfg):
+    """Epochs of a first stage that comes before ``--epochs`` and the learning-rate schedule
+    (Hint's ``--hint_epochs``, FSP's ``--fsp_epochs``; 0 for every other method, LE's warm-up
+    included: it is part of the paper's 50 or 160 epochs)."""
+    from tf_introspect import methods
+    spec = methods.entry(cfg["method"])
+    return cfg[spec.warmup] if spec.pretrains else 0
+
+
+def total_epochs(cfg):
+    """Epochs the run trains: a first stage before the schedule, then ``--epochs``."""
+    return pretraining_epochs(cfg) + cfg["epochs"]
+
+
 def compile_method(method, cfg, steps_per_epoch):
-    """SGD with momentum and the piecewise-constant schedule (epochs -> steps), accuracy."""
+    """SGD with momentum and ``--lr_schedule`` (epochs -> steps; after a first stage of
+    :func:`pretraining_epochs`, counted from its end), accuracy."""
     import keras
-    boundaries = [b * steps_per_epoch for b in cfg["lr_boundaries"]]
-    lr = cfg["lr"]
-    if boundaries:
-        lr = keras.optimizers.schedules.PiecewiseConstantDecay(
-            boundaries, [cfg["lr"] * cfg["lr_decay"] ** i for i in range(len(boundaries) + 1)])
+
+    from tf_introspect import schedules
+    lr = schedules.learning_rate(
+        cfg["lr"], cfg.get("lr_schedule", "step"), steps=cfg["epochs"] * steps_per_epoch,
+        boundaries=[b * steps_per_epoch for b in cfg["lr_boundaries"]], decay=cfg["lr_decay"],
+        delay=pretraining_epochs(cfg) * steps_per_epoch)
     method.compile(optimizer=keras.optimizers.SGD(lr, momentum=cfg["momentum"]),
                    metrics=["accuracy"], jit_compile=ti_flags.use_jit(cfg),
                    steps_per_execution=ti_flags.steps_per_execution(cfg))
@@ -98,7 +114,7 @@ def callbacks(cfg, test):
     spec = methods.entry(cfg["method"])
     if spec.warmup:   # two-stage method: its own stage-1 length (--warmup/hint/fsp_epochs)
         stage1 = cfg[spec.warmup]
-        if stage1 >= cfg["epochs"]:
+        if stage1 >= cfg["epochs"] and not spec.pretrains:
             logging.warning("--%s=%d >= --epochs=%d: the whole run is stage 1 (%s).",
                             spec.warmup, stage1, cfg["epochs"],
                             "CE only" if spec.explains else
@@ -175,10 +191,12 @@ def _run(cfg, cleanup, shared=False):
     steps_per_epoch = int(train.cardinality())
     with strategy.scope():
         compile_method(method, cfg, steps_per_epoch)
-    logging.info("Training %s with %s on %s (%d steps/epoch of %d) for %d epochs.",
+    logging.info("Training %s with %s on %s (%d steps/epoch of %d) for %d epochs%s.",
                  cfg["model"], cfg["method"], cfg["dataset"], steps_per_epoch,
-                 cfg["batch_size"], cfg["epochs"])
-    history = method.fit(train, epochs=cfg["epochs"], validation_data=validation,
+                 cfg["batch_size"], cfg["epochs"],
+                 f" after {pretraining_epochs(cfg)} of stage 1" if pretraining_epochs(cfg)
+                 else "")
+    history = method.fit(train, epochs=total_epochs(cfg), validation_data=validation,
                          shuffle=False, callbacks=callbacks(cfg, test),  # data shuffles
                          verbose=cfg["verbose"])
     final_train = {k: float(v[-1]) for k, v in history.history.items()}
@@ -205,7 +223,9 @@ def _run(cfg, cleanup, shared=False):
         extra["validation_accuracy"] = final_train.get("val_accuracy")
     metrics = {
         "method": cfg["method"], "model": cfg["model"], "dataset": cfg["dataset"],
-        "epochs": cfg["epochs"], "test_accuracy": float(scores["accuracy"]),
+        "epochs": cfg["epochs"], **({"pretraining_epochs": pretraining_epochs(cfg)}
+                                    if pretraining_epochs(cfg) else {}),
+        "test_accuracy": float(scores["accuracy"]),
         "test_error": 1.0 - float(scores["accuracy"]), "test_loss": float(scores["loss"]),
         "final_train": final_train, "wall_time_s": round(time.time() - start, 1),
         "resumed_after_epoch": resumed,   # > 0: wall_time_s is this last start's only

@@ -32,9 +32,12 @@ A teacher comes from ``--teacher=PATH.keras`` or is trained first with CE as
 ``--teacher_model=NAME`` (cached in the work folder); see :mod:`tf_introspect.teachers`.
 
 Two-stage methods (``Entry.warmup``: the flag with their stage-1 epoch count, given to
-``WarmupSwitch`` by the command line): ``le``/``le_permut``/``le_uniform`` (CE warm-up, ``--warmup_epochs``),
-``hint`` (FitNets' hint training, ``--hint_epochs``) and ``fsp`` (FSP loss, ``--fsp_epochs``);
-Hint and FSP continue with KD + lam CE.
+``WarmupSwitch`` by the command line): ``le``/``le_permut``/``le_uniform`` (CE warm-up,
+``--warmup_epochs``), ``hint`` (FitNets' hint training, ``--hint_epochs``) and ``fsp`` (FSP
+loss, ``--fsp_epochs``);
+Hint and FSP continue with KD + lam CE. Hint's and FSP's first stage is pre-training, as in
+the originals: it comes before the ``--epochs`` of stage 2 and before the learning-rate
+schedule (``Entry.pretrains``), so their KD stage gets KD's whole schedule.
 """
 
 import dataclasses
@@ -68,6 +71,8 @@ class Entry:
     distilled from it, TAKD). ``model_options`` gives extra ``models.get`` arguments.
     ``warmup``: for a two-stage method, the name of the flag holding its stage-1 epoch count
     (``WarmupSwitch``), else ``None``. ``explains``: LE-style, gets ``ExplanationImages``.
+    ``pretrains``: the stage-1 epochs come before ``--epochs`` and the learning-rate schedule
+    (FitNets' and FSP's pre-training; LE's warm-up is part of the paper's epochs).
     """
 
     build: Callable
@@ -75,6 +80,7 @@ class Entry:
     model_options: Callable = lambda cfg: {}
     warmup: str | None = None
     explains: bool = False
+    pretrains: bool = False
 
 
 def _le(permute):
@@ -113,10 +119,10 @@ METHODS = {
     "cwtm_random": Entry(_cwtm("random"), teacher="teacher"),
     "dkpp": Entry(_kd(DarkKnowledgePermuted, seed="seed"), teacher="teacher"),
     "hint": Entry(_kd(Hint, layer="hint_layer", hint_weight="hint_weight", stage1_lr="hint_lr"),
-                  teacher="teacher", warmup="hint_epochs"),
+                  teacher="teacher", warmup="hint_epochs", pretrains=True),
     "at": Entry(_kd(AttentionTransfer, at_beta="at_beta"), teacher="teacher"),
     "fsp": Entry(_kd(FlowOfSolution, fsp_weight="fsp_weight", stage1_lr="fsp_lr"),
-                 teacher="teacher", warmup="fsp_epochs"),
+                 teacher="teacher", warmup="fsp_epochs", pretrains=True),
     "takd": Entry(_kd(), teacher="assistant"),
     "ban": Entry(_kd(lam=0.0), teacher="self"),
     "ban_l": Entry(_kd(), teacher="self"),
@@ -148,6 +154,7 @@ def build(name, model, cfg, teacher=None):
 
 
 __all__ = ["METHODS", "Entry", "Method", "CrossEntropy", "Dropout", "LabelSmoothing",
-           "ConfidencePenalty", "Introspective", "UniformIntrospective", "Distillation", "KnowledgeDistillation",
-           "ConfidenceWeighted", "DarkKnowledgePermuted", "Hint", "AttentionTransfer",
-           "FlowOfSolution", "MutualLearning", "build", "entry", "list_methods"]
+           "ConfidencePenalty", "Introspective", "UniformIntrospective", "Distillation",
+           "KnowledgeDistillation", "ConfidenceWeighted", "DarkKnowledgePermuted", "Hint",
+           "AttentionTransfer", "FlowOfSolution", "MutualLearning", "build", "entry",
+           "list_methods"]

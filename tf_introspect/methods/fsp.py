@@ -13,9 +13,11 @@ norm of each matrix difference; ``fsp_weight`` = 1 is the published loss). Yim e
 the whole student; the FSP loss does not reach the classifier head (pooling + dense after
 ``stage3``), so stage 1 trains every layer up to ``stage3`` and leaves the head untouched (no
 weight decay on it either). Stage 2 is the main task, which the paper combines with KD:
-``KD + lam * CE`` (T = 4, lam = 0.1). The stage-1 length is ``--fsp_epochs`` (default 40 of the
-160: Yim et al.'s CIFAR stage 1, 21k iterations, is 1/3 of a full 64k ResNet training, so 40 +
-120), switched by ``WarmupSwitch``; its learning rate ``--fsp_lr`` (1e-3). Student and teacher need the
+``KD + lam * CE`` (T = 4, lam = 0.1). Stage 1 is pre-training, as in Yim et al.: the command
+line runs ``--fsp_epochs`` of it (default 40: their CIFAR stage 1, 21k iterations, is 1/3 of a
+full 64k ResNet training) at the constant rate ``--fsp_lr`` (1e-3) before the ``--epochs`` of
+stage 2, whose learning-rate schedule counts from the start of stage 2; ``WarmupSwitch``
+switches the stage. Student and teacher need the
 same channel counts at these stages.
 """
 

@@ -11,9 +11,11 @@ be the same non-linearity"; our stage outputs are post-ReLU).
 
 Stage 2 trains the whole student with KD (FitNets' stage 2 is Hinton KD; the paper sets
 ``KD + lam * CE`` with T = 4, lam = 0.1 for every distillation method); the regressor is no
-longer used or trained. The stage-1 length is ``--hint_epochs`` (default 40 of the 160: FitNets
-stops stage 1 on a validation set; 40 + 120 is Yim et al.'s FSP ratio, stage 1 = 1/3 of a full
-training), switched by ``WarmupSwitch``; its learning rate ``--hint_lr`` (1e-4).
+longer used or trained. Stage 1 is pre-training, as in FitNets: the command line runs
+``--hint_epochs`` of it (default 40: FitNets stops stage 1 on a validation set; Yim et al.'s
+FSP stage 1 is 1/3 of a full training) at the constant rate ``--hint_lr`` (1e-4) before the
+``--epochs`` of stage 2, whose learning-rate schedule counts from the start of stage 2 (so KD's
+whole schedule); ``WarmupSwitch`` switches the stage.
 """
 
 import keras

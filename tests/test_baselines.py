@@ -96,15 +96,35 @@ def test_cwtm_loss_and_its_gradient_is_eq5(batch):
     np.testing.assert_allclose(grad, eq5, rtol=1e-4, atol=1e-7)
 
 
-def test_cwtm_permut_and_random_weights(batch):
+def test_cwtm_permut_weights_are_a_true_permutation(batch):
+    """CWTM-Permut's per-sample weights, read back from the gradient of its loss (Eq. 5:
+    dL/dz_i[y_i] = w_i (p_i[y_i] - 1)), are the teacher's normalised max-confidences in
+    another order: the same values (a permutation), and not the unpermuted order. The eight
+    confidences are distinct by construction (0.2 to 0.9), so any non-identity permutation
+    moves some weight by >= 0.1 / 4.4; the identity, the old loophole, fails here."""
+    _, y = batch
+    q_max = np.linspace(0.2, 0.9, B)
+    # teacher logits with exactly these maxima: softmax([a, 0, ..., 0])[0] = q for
+    # a = log(q (K - 1) / (1 - q))
+    t_logits = np.zeros((B, K), np.float32)
+    t_logits[:, 3] = np.log(q_max * (K - 1) / (1 - q_max))
+    method = methods.ConfidenceWeighted(small(), small(), weighting="permut")
+    method.compile(optimizer=keras.optimizers.SGD(0.0))
+    logits = tf.Variable(tf.random.stateless_normal((B, K), seed=[1, 1]))
+    with tf.GradientTape() as tape:
+        loss = method.distill(logits, tf.constant(t_logits), [], [], tf.constant(y))
+    grad = tape.gradient(loss, logits).numpy()
+    p_true = softmax(logits.numpy())[np.arange(B), y]
+    used = grad[np.arange(B), y] / (p_true - 1.0)                 # w_i of each sample
+    unpermuted = q_max / q_max.sum()
+    np.testing.assert_allclose(np.sort(used), np.sort(unpermuted), rtol=1e-4)
+    assert np.abs(used - unpermuted).max() > 0.01, "weights not permuted"
+
+
+def test_cwtm_random_weights(batch):
     x, _ = batch
     teacher = small("resnet14")
     t_logits = teacher(x, training=False)
-    q_max = np.sort(softmax(t_logits.numpy()).max(-1))
-    permut = methods.ConfidenceWeighted(small(), teacher, weighting="permut")
-    permut.compile(optimizer=keras.optimizers.SGD(0.0))
-    c = permut.confidences(t_logits).numpy()
-    np.testing.assert_allclose(np.sort(c), q_max, rtol=1e-6)
     rand = methods.ConfidenceWeighted(small(), teacher, weighting="random", beta=0.5)
     rand.compile(optimizer=keras.optimizers.SGD(0.0))
     c = rand.confidences(tf.tile(t_logits, [50, 1])).numpy()
@@ -351,25 +371,67 @@ def test_teacher_frozen_student_trained(name, batch):
                for a, b in zip(before_s, method.model.trainable_weights))
 
 
-def test_dml_is_symmetric(batch):
+def test_dml_step_follows_zhang_et_al_order(batch):
+    """One DML step against a two-step GradientTape reference (Zhang et al.'s Algorithm 1):
+    network 1 is updated against network 2's prediction; network 1 predicts again with its
+    new weights; network 2 is updated against that new prediction. Each peer has its own
+    optimizer (one step each). The peers start from different weights."""
     x, y = batch
-    method = methods.MutualLearning(small(), lam=0.1)
-    logits, t = terms_of(method, x, y)
-    peer_logits = method.peer(x, training=True).numpy().astype(np.float64)
-    p, q = softmax(logits), softmax(peer_logits)
-    np.testing.assert_allclose(t["kl"], kl(q, p).mean(), rtol=1e-4)
-    np.testing.assert_allclose(t["peer_kl"], kl(p, q).mean(), rtol=1e-4)
-    np.testing.assert_allclose(t["loss"], ce(p, y).mean() + ce(q, y).mean() + 0.1 * (
-        kl(q, p).mean() + kl(p, q).mean()), rtol=1e-4)
+    method = methods.MutualLearning(small(weight_decay=1e-3), lam=0.1)   # BN, decay: ResNet-8
     assert method.peer is not method.model
-    # two peers from different initial weights (else DML degenerates to CE on one network)
     kernels = [(a.numpy(), b.numpy()) for a, b in zip(method.model.trainable_weights,
                                                       method.peer.trainable_weights)
                if len(a.shape) > 1]
     assert kernels and not any(np.allclose(a, b) for a, b in kernels)
-    swapped = methods.MutualLearning(method.peer, peer=method.model, lam=0.1)
-    _, t2 = terms_of(swapped, x, y)
-    np.testing.assert_allclose(t2["loss"], t["loss"], rtol=1e-4)
+    w1, w2 = method.model.get_weights(), method.peer.get_weights()
+    lr, lam = 0.5, 0.1
+    net1, net2 = keras.models.clone_model(method.model), keras.models.clone_model(method.peer)
+    net1.set_weights(w1)
+    net2.set_weights(w2)
+
+    def loss(net, target, regularised=True):
+        z = tf.cast(net(x, training=True), tf.float64)
+        p, t = tf.nn.softmax(z), tf.nn.softmax(tf.constant(target, tf.float64))
+        ce_hard = tf.reduce_mean(-tf.math.log(tf.gather(p, y, batch_dims=1)))
+        kl_t = tf.reduce_mean(tf.reduce_sum(t * (tf.math.log(t) - tf.math.log(p)), axis=1))
+        return ce_hard + lam * kl_t + tf.cast(tf.add_n(net.losses), tf.float64)
+
+    def sgd_step(net, target):
+        with tf.GradientTape() as tape:
+            value = loss(net, target)
+        for v, g in zip(net.trainable_variables, tape.gradient(value, net.trainable_variables)):
+            v.assign(v - lr * tf.cast(g, v.dtype))
+
+    def predict(net):
+        """Training-mode logits; the batch-norm moving statistics are updated once a step,
+        by each network's own update pass."""
+        saved = [v.numpy() for v in net.non_trainable_variables]
+        logits = net(x, training=True).numpy()
+        for v, value in zip(net.non_trainable_variables, saved):
+            v.assign(value)
+        return logits
+
+    peer_prediction = predict(net2)
+    sgd_step(net1, peer_prediction)                       # network 1 first
+    sgd_step(net2, predict(net1))                         # then 2, against the updated 1
+
+    method.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.9))
+    h = method.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0).history
+    assert int(method.optimizer.iterations) == 1 and int(method.peer_optimizer.iterations) == 1
+    for got, want in ((method.model, net1), (method.peer, net2)):
+        for a, b in zip(got.get_weights(), want.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
+    # the logged terms: network 1's before its update, network 2's against the updated 1
+    np.testing.assert_allclose(h["kl"][0], kl(softmax(peer_prediction.astype(np.float64)),
+                                              softmax(method_logits(w1, method, x))).mean(),
+                               rtol=1e-4)
+
+
+def method_logits(weights, method, x):
+    """Network 1's logits with ``weights`` (a clone, leaving ``method`` unchanged)."""
+    net = keras.models.clone_model(method.model)
+    net.set_weights(weights)
+    return net(x, training=True).numpy().astype(np.float64)
 
 
 def test_dml_trains_both_and_reports_peer_accuracy(batch):
@@ -382,6 +444,26 @@ def test_dml_trains_both_and_reports_peer_accuracy(batch):
     scores = method.evaluate(x, y, verbose=0, return_dict=True)
     peer_acc = np.mean(method.peer.predict(x, verbose=0).argmax(-1) == y)
     np.testing.assert_allclose(scores["peer_accuracy"], peer_acc, rtol=1e-6)
+
+
+def test_dml_backup_restores_both_optimizers(batch, tmp_path):
+    """Each peer's optimizer (its step count, so its schedule, and its momentum) is in the
+    weights file BackupAndRestore writes, and comes back from it."""
+    x, y = batch
+
+    def make():
+        method = methods.MutualLearning(small("mlp1024", input_shape=(32, 32, 3)), lam=0.1)
+        method.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+        return method
+    trained = make()
+    trained.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    trained.save_weights(tmp_path / "backup.weights.h5")
+    restored = make()
+    restored.load_weights(tmp_path / "backup.weights.h5")
+    for name in ("optimizer", "peer_optimizer"):
+        a, b = getattr(trained, name), getattr(restored, name)
+        assert int(b.iterations) == 2
+        assert all(np.array_equal(u.numpy(), v.numpy()) for u, v in zip(a.variables, b.variables))
 
 
 def test_bad_combinations():

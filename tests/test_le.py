@@ -264,3 +264,73 @@ def test_le_uniform_targets_loss_and_warmup(batch):
     np.testing.assert_allclose(h["loss"][0], ce_soft + 0.1 * ce_hard + reg, rtol=1e-4)
     np.testing.assert_allclose(h["q_entropy"][0], -(expected[0] * np.log(expected[0])).sum(),
                                rtol=1e-5)
+
+
+def test_command_line_le_step_matches_an_independent_reference(tmp_path, monkeypatch):
+    """The command line's pipeline (flags -> data -> LE(Grad) on the MLP -> saved model) makes
+    exactly one optimiser step (16 training images, batch 16, no warm-up, 1 epoch); the saved
+    weights are checked against a reference written here without tf_introspect's explainers,
+    targets or methods: the MLP's forward pass in float64 from its initial weights, Grad by one
+    GradientTape per class, Eq. 6 in NumPy, loss CE(p, q) + lam CE(p, y) + (wd / 2) sum w^2
+    (PyTorch's coupled decay on every parameter), and SGD's first momentum step w - lr g (the
+    momentum buffer starts at 0). The batch is MNIST's first 16 training images in some
+    shuffled order, which the batch-mean loss does not see."""
+    from conftest import require_shared_data
+
+    from tf_introspect import build, data, main
+    from tf_introspect import flags as ti_flags
+    data_dir = require_shared_data("mnist").parent
+    n, lr, alpha, lam, wd = 16, 0.1, 0.8, 0.3, 1e-4
+    cfg = ti_flags.config_from_args([
+        "--method=le", "--model=mlp1024", "--explainer=grad", f"--data_dir={data_dir}",
+        f"--train_limit={n}", f"--batch_size={n}", "--test_limit=16", "--epochs=1",
+        "--warmup_epochs=0", f"--lr={lr}", "--momentum=0.9", f"--alpha={alpha}",
+        f"--lam={lam}", f"--weight_decay={wd}", "--explanation_samples=0", "--verbose=0",
+        f"--workdir={tmp_path}"])
+    initial = {}
+    make_method = build.make_method
+
+    def recording(cfg, teacher=None):            # the pipeline's model, before training
+        method = make_method(cfg, teacher)
+        initial.update({w.path: w.numpy().astype(np.float64) for w in method.model.weights})
+        return method
+    monkeypatch.setattr(build, "make_method", recording)
+    metrics = main.run(cfg)
+    assert metrics["final_train"]["introspective"] == 1.0
+    trained = {w.path: w.numpy() for w in keras.models.load_model(metrics["model_path"]).weights}
+
+    names = [f"{layer}/{kind}" for layer in ("dense1", "dense2", "logits")
+             for kind in ("kernel", "bias")]
+    assert sorted(trained) == sorted(initial) == sorted(names)
+    params = [tf.Variable(initial[name]) for name in names]
+
+    def mlp(x):
+        h = x
+        for i in range(0, 6, 2):
+            h = h @ params[i] + params[i + 1]
+            h = tf.nn.relu(h) if i < 4 else h
+        return h
+
+    images, labels = data.load_arrays("mnist", "train", data_dir)
+    x = tf.constant(((images[:n] / 255.0 - 0.1307) / 0.3081).reshape(n, -1))
+    y = labels[:n].astype(int)
+    e = []
+    for k in range(10):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            logit_k = mlp(x)[:, k]
+        e.append(tape.gradient(logit_k, x).numpy())
+    unit = np.stack(e, axis=1)
+    unit /= np.linalg.norm(unit, axis=-1, keepdims=True)
+    onehot = np.eye(10)[y]
+    cos = np.einsum("bkd,bd->bk", unit, unit[np.arange(n), y])
+    share = (cos + 1.0) * (1.0 - onehot)
+    q = alpha * onehot + (1.0 - alpha) * share / share.sum(axis=1, keepdims=True)
+    with tf.GradientTape() as tape:
+        log_p = tf.nn.log_softmax(mlp(x))
+        loss = (-tf.reduce_mean(tf.reduce_sum(q * log_p, axis=1))
+                - lam * tf.reduce_mean(tf.reduce_sum(onehot * log_p, axis=1))
+                + wd / 2 * tf.add_n([tf.reduce_sum(w ** 2) for w in params]))
+    for name, g in zip(names, tape.gradient(loss, params)):
+        step = trained[name] - initial[name]
+        np.testing.assert_allclose(step, -lr * g.numpy(), rtol=1e-3, atol=2e-8, err_msg=name)

@@ -5,6 +5,7 @@ import inspect
 import keras
 import numpy as np
 import pytest
+import scipy.stats
 import tensorflow as tf
 
 from tf_introspect import models
@@ -63,13 +64,29 @@ def test_num_classes_input_shape_and_weight_decay_on_every_parameter():
 
 @pytest.mark.parametrize("name", ["resnet8", "cnn6"])
 def test_reference_initialisation_and_batch_norm(name):
+    """Conv kernels are PyTorch's ``kaiming_normal_(mode="fan_out")``: N(0, sqrt(2 / (k * k *
+    out_channels))). Besides each layer's std, the shape of the distribution: every kernel
+    divided by its expected std, pooled (tens of thousands of values), must pass a
+    Kolmogorov-Smirnov test against N(0, 1); a uniform (or truncated normal) of the same std
+    is rejected at that size (KS distance about 0.057 for the uniform), as checked here."""
     model = models.get(name)
+    standardised = []
     for layer in model.layers:
-        if "conv" in layer.name:                 # N(0, sqrt(2 / (k * k * out_channels)))
+        if "conv" in layer.name:
             k, _, _, out = layer.kernel.shape
             assert layer.bias is None
-            std = float(np.std(layer.kernel.numpy()))
-            assert std == pytest.approx((2.0 / (k * k * out)) ** 0.5, rel=0.25)
+            expected_std = (2.0 / (k * k * out)) ** 0.5
+            kernel = layer.kernel.numpy().ravel()
+            assert float(np.std(kernel)) == pytest.approx(expected_std, rel=0.25)
+            standardised.append(kernel / expected_std)
+    z = np.concatenate(standardised)
+    assert len(z) > 50_000
+    assert scipy.stats.kstest(z, "norm").pvalue > 1e-3
+    rng = np.random.default_rng(0)       # the test can tell: uniform / truncated, same std
+    uniform = rng.uniform(-3 ** 0.5, 3 ** 0.5, len(z))
+    truncated = scipy.stats.truncnorm.rvs(-2, 2, size=len(z), random_state=rng)
+    for wrong in (uniform, truncated / truncated.std()):
+        assert scipy.stats.kstest(wrong, "norm").pvalue < 1e-6
         if "bn" in layer.name:                    # PyTorch defaults: momentum 0.1, eps 1e-5
             assert (layer.momentum, layer.epsilon) == (0.9, 1e-5)
     logits = model.get_layer("logits")            # U(-1/sqrt(fan_in), 1/sqrt(fan_in))

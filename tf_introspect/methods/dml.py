@@ -2,17 +2,25 @@
 
 Two networks of the same architecture learn together; each minimises
 ``CE(p_i, y) + lam * KL(p_j || p_i)`` with the other's prediction ``p_j`` as a constant target
-(lam = 0.1 as in the paper). Both are updated every step from one tape (the original alternates
-the two updates within a step; with constant targets the gradients are the same). ``model`` is
-the first network; ``peer`` the second, saved next to it by the command line. Logged:
-``ce_hard``, ``kl`` (first network), ``peer_ce``, ``peer_kl``; evaluation also reports
+(lam = 0.1 as in the paper). Every step follows Zhang et al.'s Algorithm 1 in its order:
+predict with both networks, update network 1, predict again with the updated network 1, then
+update network 2 against those new predictions. So network 2's gradient is not the one a
+simultaneous update would give (network 1's is). Each network has its own optimizer (the
+compiled one for ``model``, a copy of it for ``peer``), so each one's learning-rate schedule
+counts its own steps. The second prediction of network 1 runs in training mode, like the
+first, and leaves its batch-norm moving statistics as the first pass set them (updated once
+per step).
+
+``model`` is the first network; ``peer`` the second, saved next to it by the command line.
+Logged: ``ce_hard``, ``kl`` (first network), ``peer_ce``, ``peer_kl`` (against the updated
+first network), ``loss`` and ``regularization`` (both networks'); evaluation also reports
 ``peer_accuracy``.
 """
 
 import keras
 import tensorflow as tf
 
-from tf_introspect.methods.base import Method, cross_entropy
+from tf_introspect.methods.base import Method, cross_entropy, replica_logs, sparse_labels
 
 
 def kl_to(target_logits, logits):
@@ -22,7 +30,7 @@ def kl_to(target_logits, logits):
 
 
 class MutualLearning(Method):
-    """Two peers trained with CE plus ``lam`` times the KL to each other."""
+    """Two peers trained with CE plus ``lam`` times the KL to each other, in turn."""
 
     terms = ("ce_hard", "kl", "peer_ce", "peer_kl", "peer_accuracy")
     eval_terms = ("peer_accuracy",)
@@ -33,19 +41,76 @@ class MutualLearning(Method):
         super().__init__(model, **kwargs)
         self.peer = peer if peer is not None else keras.models.clone_model(model)
         self.lam = float(lam)
+        self.peer_optimizer = None
 
     @property
     def trained_parts(self):
         return [self.model, self.peer]
 
+    def compile(self, *args, **kwargs):
+        """Keras' ``compile``; the peer gets its own copy of the optimizer (same settings and
+        schedule, its own step count and slots). Each is built for its own network's
+        variables here (Keras would build the compiled one for both), so a backup holds each
+        optimizer's state once and restores it (``BackupAndRestore``)."""
+        super().compile(*args, **kwargs)
+        with self.distribute_strategy.scope():
+            self.optimizer.build(self.model.trainable_variables)
+            self.peer_optimizer = type(self.optimizer).from_config(self.optimizer.get_config())
+            self.peer_optimizer.build(self.peer.trainable_variables)
+
+    def network_terms(self, y, logits, target_logits):
+        """``(loss, ce, kl)`` of one network: ``CE(p, y) + lam * KL(p_target || p)``."""
+        ce, kl = cross_entropy(y, logits), kl_to(target_logits, logits)
+        return ce + self.lam * kl, ce, kl
+
     def compute_terms(self, x, y, tape):
+        """Network 1's terms, as the first half of :meth:`train_step` computes them."""
         logits = self.model(x, training=True)
         peer_logits = self.peer(x, training=True)
-        ce, peer_ce = cross_entropy(y, logits), cross_entropy(y, peer_logits)
-        kl, peer_kl = kl_to(peer_logits, logits), kl_to(logits, peer_logits)
-        return logits, {"loss": ce + self.lam * kl + peer_ce + self.lam * peer_kl,
-                        "ce_hard": ce, "kl": kl, "peer_ce": peer_ce, "peer_kl": peer_kl,
-                        "peer_accuracy": _accuracy(y, peer_logits)}
+        loss, ce, kl = self.network_terms(y, logits, peer_logits)
+        return logits, {"loss": loss, "ce_hard": ce, "kl": kl}
+
+    @staticmethod
+    def _scaled(optimizer, loss):
+        """The loss to differentiate: a replica's share, scaled as ``optimizer`` needs."""
+        return optimizer.scale_loss(loss / tf.distribute.get_strategy().num_replicas_in_sync)
+
+    @staticmethod
+    def _update(optimizer, tape, scaled, network):
+        variables = network.trainable_variables
+        optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if sample_weight is not None:
+            raise ValueError(f"{type(self).__name__} does not support sample weights.")
+        y = sparse_labels(y)
+        with tf.GradientTape() as peer_tape:        # network 2's forward pass, kept for later
+            peer_logits = self.peer(x, training=True)
+        with tf.GradientTape() as tape:
+            logits = self.model(x, training=True)
+            loss, ce, kl = self.network_terms(y, logits, peer_logits)
+            regularization = self._regularization([self.model])
+            loss += regularization
+            scaled = self._scaled(self.optimizer, loss)
+        self._update(self.optimizer, tape, scaled, self.model)
+        # network 1's predictions after its update (Algorithm 1), its moving statistics kept
+        statistics = [(v, tf.identity(v.value)) for v in self.model.non_trainable_variables]
+        updated_logits = self.model(x, training=True)
+        for variable, value in statistics:
+            variable.assign(value)
+        with peer_tape:                             # network 2's loss against them
+            peer_loss, peer_ce, peer_kl = self.network_terms(y, peer_logits, updated_logits)
+            peer_regularization = self._regularization([self.peer])
+            peer_loss += peer_regularization
+            scaled = self._scaled(self.peer_optimizer, peer_loss)
+        self._update(self.peer_optimizer, peer_tape, scaled, self.peer)
+        terms = {"loss": loss + peer_loss, "ce_hard": ce, "kl": kl, "peer_ce": peer_ce,
+                 "peer_kl": peer_kl, "peer_accuracy": _accuracy(y, peer_logits),
+                 "regularization": regularization + peer_regularization}
+        for name, tracker in self.trackers.items():
+            tracker.update_state(terms[name])
+        return replica_logs(self.compute_metrics(x, y, logits, sample_weight=None))
 
     def compute_eval_terms(self, x, y):
         return {"peer_accuracy": _accuracy(y, self.peer(x, training=False))}

@@ -281,3 +281,134 @@ def test_training_mode_reference_tells_the_modes_apart(resnet, xb):
     inference = explainers.explain(resnet, xb, "grad").numpy()
     for other in (cross_sample, inference):
         assert np.linalg.norm(other - ref) > 0.1 * np.linalg.norm(ref)
+
+
+# --- guards: Keras' private batch-norm method, unheld batch statistics, unguided ReLUs, nested
+# backbones (issue 16, "Risks and silent paths")
+
+def test_keras_without_the_patched_batch_norm_method_fails_naming_the_version(monkeypatch):
+    """Training-mode explanations patch the private ``BatchNormalization._moments``; a Keras
+    without it (or with another signature) fails when a batch-norm model is explained."""
+    explainers.get("grad", small_cnn())                          # this Keras: fine
+    bn = keras.layers.BatchNormalization
+    message = (f"Keras {keras.__version__} does not have it.*keras>=3.15,<3.16.*"
+               "keras==3.15.1")
+    for replacement in (None, lambda self, inputs: (inputs, inputs)):
+        with monkeypatch.context() as patch:
+            if replacement is None:
+                patch.delattr(bn, "_moments")
+            else:
+                patch.setattr(bn, "_moments", replacement)
+            with pytest.raises(RuntimeError, match=message):
+                explainers.get("grad", small_cnn())
+            with pytest.raises(RuntimeError, match=message):
+                with explainers.base.held_batch_statistics(small_cnn()):
+                    pass
+    inputs = keras.Input((4,))                                   # no batch norm: no check
+    with monkeypatch.context() as patch:
+        patch.delattr(bn, "_moments")
+        explainers.get("grad", keras.Model(inputs, keras.layers.Dense(3)(inputs)))
+
+
+class RunningMeanCentre(keras.layers.Layer):
+    """Batch statistics under another class: centres by the batch mean in training."""
+
+    def build(self, shape):
+        self.moving_mean = self.add_weight(shape=shape[-1:], initializer="zeros",
+                                           trainable=False, name="moving_mean")
+
+    def call(self, x, training=False):
+        return x - (keras.ops.mean(x, axis=0) if training else self.moving_mean)
+
+
+class MyBatchNorm(keras.layers.Layer):
+    def call(self, x, training=False):
+        mean, variance = keras.ops.moments(x, axes=[0])
+        return (x - mean) * keras.ops.rsqrt(variance + 1e-3) if training else x
+
+
+def test_batch_statistics_of_another_class_are_named_in_a_warning(caplog):
+    import logging
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(5, name="d1")(inputs)
+    x = RunningMeanCentre(name="centre")(x)
+    x = MyBatchNorm(name="mybn")(x)
+    x = keras.layers.LayerNormalization(name="ln")(x)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.GroupNormalization(groups=1, name="gn")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="out")(x), name="m")
+    with caplog.at_level(logging.WARNING):
+        explainers.get("grad", model)
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 2, said
+    assert "Layer 'centre' (RunningMeanCentre) of model 'm'" in said[0]
+    assert "Layer 'mybn' (MyBatchNorm)" in said[1] and "training mode" in said[1]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):                       # Keras' own layers: nothing
+        explainers.get("grad", models.get("resnet8"))
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+class Rectify(keras.layers.Layer):
+    def call(self, x):
+        return keras.ops.relu(x)
+
+
+class HeldRelu(keras.layers.Layer):
+    """A custom layer whose ReLU is a tracked ``layers.ReLU``: swapped, so not named."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.relu = keras.layers.ReLU()
+
+    def call(self, x):
+        return self.relu(x)
+
+
+def test_guided_bp_warns_about_relus_it_cannot_reach(caplog):
+    import logging
+    inputs = keras.Input((6,))
+    x = keras.layers.Dense(5, activation="relu", name="d1")(inputs)
+    x = keras.layers.Lambda(lambda t: tf.nn.relu(t) * 2.0, name="lambda_relu")(x)
+    x = keras.layers.Lambda(lambda t: t * 2.0, name="lambda_scale")(x)
+    x = Rectify(name="rectify")(x)
+    x = HeldRelu(name="held")(x)
+    x = keras.layers.Activation(lambda t: keras.ops.relu(t), name="act_fn")(x)
+    x = keras.layers.Dense(5, activation="gelu", name="d2")(x)
+    x = keras.layers.LayerNormalization(name="ln")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="out")(x), name="m")
+    with caplog.at_level(logging.WARNING):
+        explainer = explainers.get("guided_bp", model)
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    named = [s.split("layer ")[1].split(" ")[0] for s in said]
+    assert named == ["'lambda_relu'", "'rectify'", "'act_fn'"], said
+    assert "of model 'm'" in said[0] and "plain ReLU gradient" in said[0]
+    assert explainer.explain(tf.ones((2, 6))).shape == (2, 3, 6)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):                       # Keras ReLUs only: nothing
+        explainers.get("guided_bp", small_cnn())
+        explainers.get("guided_bp", models.get("resnet8"))
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_grad_cam_on_a_nested_backbone_says_what_to_name():
+    inputs = keras.Input((8, 8, 3))
+    backbone = keras.Model(
+        inputs, keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs), name="backbone")
+    head = [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(5)]
+    seq = keras.Sequential([keras.Input((8, 8, 3)), backbone, *head], name="seq")
+    x = keras.Input((8, 8, 3))
+    features = backbone(x)
+    after = keras.layers.Conv2D(4, 1, name="after")(features)
+    functional = keras.Model(x, keras.layers.Dense(5)(keras.layers.GlobalAveragePooling2D()(
+        after)), name="func")
+    for model, layer in ((seq, None), (seq, "backbone"), (functional, "backbone")):
+        with pytest.raises(ValueError, match=f"Grad-CAM layer 'backbone' of model "
+                                             f"'{model.name}' is a nested model.*not connected"
+                                             ".*inside it \\(4-D: conv\\).*--layer / layer="):
+            explainers.get("grad_cam", model, layer)
+    with pytest.raises(ValueError, match="Name a 4-D layer of 'func' itself with --layer / "
+                                         "layer= \\(after\\)"):
+        explainers.get("grad_cam", functional, "backbone")
+    e = explainers.explain(functional, tf.ones((2, 8, 8, 3)), "grad_cam")   # default: 'after'
+    assert e.shape == (2, 5, 8, 8)

@@ -476,3 +476,43 @@ def test_report_help_missing_and_unfinished_folders(tmp_path):
     assert rows[1].split()[:5] == [str(finished), "le", "mlp1024", "mnist", "3"]
     assert "0.9700" in rows[1]
     assert rows[2].split() == [str(unfinished), "unfinished", "(no", "metrics.json)"]
+
+
+def test_killed_just_after_a_backup_keeps_that_epochs_history_row(mnist_dir, tmp_path,
+                                                                  monkeypatch):
+    """The history row of an epoch is written before its backup: a run stopped right after
+    the backup of epoch 2 of 3 resumes at epoch 3 with epochs 1 and 2 in history.csv (with
+    the backup first, the second epoch's row was lost). With --validation_split the test set
+    is evaluated every epoch too (test_accuracy in every row) and metrics.json (schema 2)
+    records the test accuracy at the epoch of best validation accuracy."""
+    import keras
+
+    from tf_introspect import flags as ti_flags
+    from tf_introspect import main
+    args = ["--method=ce", "--model=mlp1024", f"--data_dir={mnist_dir}", "--train_limit=512",
+            "--test_limit=64", "--validation_split=128", "--epochs=3", "--batch_size=64",
+            "--verbose=0", "--deterministic"]
+    save = keras.callbacks.BackupAndRestore.on_epoch_end
+
+    def killed_after_the_backup(self, epoch, logs=None):
+        save(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt("killed right after the backup of epoch 2")
+    stopped = tmp_path / "stopped"
+    with monkeypatch.context() as patch:
+        patch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", killed_after_the_backup)
+        with pytest.raises(KeyboardInterrupt):
+            main.run(ti_flags.config_from_args([*args, f"--workdir={stopped}"]))
+    assert len(history(stopped)) == 3                     # header and epochs 1, 2
+    metrics = main.run(ti_flags.config_from_args([*args, f"--workdir={stopped}"]))
+    whole = tmp_path / "whole"
+    main.run(ti_flags.config_from_args([*args, f"--workdir={whole}"]))
+    assert history(stopped) == history(whole)
+    header = history(whole)[0].split(",")
+    rows = [dict(zip(header, line.split(","))) for line in history(whole)[1:]]
+    assert "test_accuracy" in header and "val_accuracy" in header
+    best = max(range(3), key=lambda e: (float(rows[e]["val_accuracy"]), -e))
+    assert metrics["schema_version"] == 2 and metrics["best_validation_epoch"] == best
+    assert metrics["test_accuracy_at_best_validation"] == float(rows[best]["test_accuracy"])
+    assert metrics["max_test_accuracy"] == max(float(r["test_accuracy"]) for r in rows)
+    assert metrics["test_accuracy"] == pytest.approx(float(rows[-1]["test_accuracy"]))

@@ -7,9 +7,15 @@ callback), :class:`ExplanationImages` (TensorBoard images), and the modules ``ex
 ``targets``, ``models``, ``methods`` (every method of the paper), ``data``.
 """
 
-from tf_introspect import data, explainers, methods, models, targets
-from tf_introspect.callbacks import ExplanationImages, WarmupSwitch
-from tf_introspect.methods import Introspective
+from tf_introspect import startup
+
+# before anything imports TensorFlow: its start-up lines stay off the terminal unless
+# TF_CPP_MIN_LOG_LEVEL asks for them (tf_introspect/startup.py)
+startup.import_tensorflow_quietly()
+
+from tf_introspect import data, explainers, methods, models, targets  # noqa: E402
+from tf_introspect.callbacks import ExplanationImages, WarmupSwitch  # noqa: E402
+from tf_introspect.methods import Introspective  # noqa: E402
 
 
 

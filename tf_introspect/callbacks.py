@@ -146,3 +146,24 @@ class ExplanationImages(keras.callbacks.Callback):
             for k in range(cos_gt.shape[1]):
                 tf.summary.scalar(f"similarity_to_gt/class_{k}", tf.reduce_mean(cos_gt[:, k]))
         self._writer.flush()
+
+
+class EvaluateEachEpoch(keras.callbacks.Callback):
+    """Evaluate ``data`` at the end of every epoch and add its scores to the epoch's logs as
+    ``<prefix><name>`` (``test_accuracy``, ...), so that ``CSVLogger``, ``History`` and
+    ``TensorBoard`` placed after it record them.
+
+    The command line uses it for the test set when ``--validation_split`` makes the validation
+    set the one ``fit`` evaluates: the test accuracy at the epoch of best validation accuracy
+    is then an honest model-selected result, the maximum over epochs of the test accuracy an
+    optimistic one. Evaluation changes no weights and draws no training randomness.
+    """
+
+    def __init__(self, data, prefix="test_"):
+        super().__init__()
+        self.data, self.prefix = data, prefix
+
+    def on_epoch_end(self, epoch, logs=None):
+        scores = self.model.evaluate(self.data, verbose=0, return_dict=True)
+        if logs is not None:
+            logs.update({f"{self.prefix}{name}": float(v) for name, v in scores.items()})

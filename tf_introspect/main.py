@@ -28,6 +28,14 @@ absl_flags.adopt_module_key_flags(ti_flags)   # --helpshort lists them
 FLAGS = ti_flags.FLAGS
 
 
+#: ``metrics.json``'s layout. 2 (issue 16): ``max_test_accuracy`` / ``max_test_epoch``, the
+#: maximum over epochs of the test accuracy (test-selected: optimistic), replace version 1's
+#: ``best_test_accuracy`` / ``best_test_epoch``; with ``--validation_split`` the test set is
+#: evaluated every epoch too and ``test_accuracy_at_best_validation`` is recorded. A file
+#: without ``schema_version`` is version 1 (``report.max_test_accuracy`` reads both).
+METRICS_SCHEMA = 2
+
+
 def worker_id(strategy):
     resolver = getattr(strategy, "cluster_resolver", None)
     return getattr(resolver, "task_id", 0) or 0
@@ -94,7 +102,8 @@ def callbacks(cfg, test):
     import keras
 
     from tf_introspect import methods
-    from tf_introspect.callbacks import ExplanationImages, StopOnNaN, WarmupSwitch
+    from tf_introspect.callbacks import (EvaluateEachEpoch, ExplanationImages, StopOnNaN,
+                                         WarmupSwitch)
     folder = cfg["workdir"]
     backup = os.path.join(folder, "backup")
     advice = (f" (the loss is read every {ti_flags.steps_per_execution(cfg)} step(s)); stopped "
@@ -102,15 +111,20 @@ def callbacks(cfg, test):
               f"backup of the last finished epoch (if any) is kept in {backup}. Lower --lr and "
               "train in a new --workdir (resuming this one continues from the backup's "
               "optimizer state).")
-    # the backup keeps the previous one too (double_checkpoint): a run killed while writing
-    # it resumes from the epoch before
-    result = [StopOnNaN(advice),
-              # kept until metrics.json is written (run deletes it then): a kill between
-              # the last epoch and the outputs resumes at the end instead of losing the run
-              keras.callbacks.BackupAndRestore(backup, double_checkpoint=True,
-                                               delete_checkpoint=False),
-              keras.callbacks.TensorBoard(os.path.join(folder, "tb")),
-              keras.callbacks.CSVLogger(os.path.join(folder, "history.csv"), append=True)]
+    # Order matters at an epoch's end: the test scores join the logs before CSVLogger and
+    # TensorBoard record them, and the history row is written before the backup, so a run
+    # killed between the two resumes at that epoch and writes its row again (a re-run
+    # epoch's last row counts, report.history) instead of losing it. The backup keeps the
+    # previous one too (double_checkpoint): a run killed while writing it resumes from the
+    # epoch before; it is kept until metrics.json is written (run deletes it then): a kill
+    # between the last epoch and the outputs resumes at the end instead of losing the run.
+    result = [StopOnNaN(advice)]
+    if cfg.get("validation_split"):   # fit evaluates the validation set; the test set too
+        result.append(EvaluateEachEpoch(test, prefix="test_"))
+    result += [keras.callbacks.CSVLogger(os.path.join(folder, "history.csv"), append=True),
+               keras.callbacks.TensorBoard(os.path.join(folder, "tb")),
+               keras.callbacks.BackupAndRestore(backup, double_checkpoint=True,
+                                                delete_checkpoint=False)]
     spec = methods.entry(cfg["method"])
     if spec.warmup:   # two-stage method: its own stage-1 length (--warmup/hint/fsp_epochs)
         stage1 = cfg[spec.warmup]
@@ -214,15 +228,19 @@ def _run(cfg, cleanup, shared=False):
         extra["peer_path"] = atomic.save_model(method.peer,
                                                os.path.join(cfg["workdir"], "peer.keras"))
         extra["peer_test_accuracy"] = float(scores["peer_accuracy"])
-    best, best_epoch = best_over_epochs(os.path.join(cfg["workdir"], "history.csv"),
-                                        "val_accuracy")
-    held_out = bool(cfg.get("validation_split"))
-    name = "validation" if held_out else "test"
-    extra.update({f"best_{name}_accuracy": best, f"best_{name}_epoch": best_epoch})
-    if held_out:
-        extra["validation_accuracy"] = final_train.get("val_accuracy")
+    history_csv = os.path.join(cfg["workdir"], "history.csv")
+    if cfg.get("validation_split"):   # model selection on the validation set
+        best, best_epoch = best_over_epochs(history_csv, "val_accuracy")
+        at_best = report.history(history_csv).get(best_epoch, {}).get("test_accuracy")
+        extra.update(best_validation_accuracy=best, best_validation_epoch=best_epoch,
+                     validation_accuracy=final_train.get("val_accuracy"),
+                     test_accuracy_at_best_validation=None if at_best is None
+                     else float(at_best))
+    top, top_epoch = best_over_epochs(
+        history_csv, "test_accuracy" if cfg.get("validation_split") else "val_accuracy")
+    extra.update(max_test_accuracy=top, max_test_epoch=top_epoch)
     metrics = {
-        "method": cfg["method"], "model": cfg["model"], "dataset": cfg["dataset"],
+        "schema_version": METRICS_SCHEMA, "method": cfg["method"], "model": cfg["model"], "dataset": cfg["dataset"],
         "epochs": cfg["epochs"], **({"pretraining_epochs": pretraining_epochs(cfg)}
                                     if pretraining_epochs(cfg) else {}),
         "test_accuracy": float(scores["accuracy"]),

@@ -19,6 +19,15 @@ def load(workdir):
         return json.load(f)
 
 
+def max_test_accuracy(metrics):
+    """The maximum over epochs of the test accuracy (test-selected, optimistic) from a
+    ``metrics.json`` of either schema (version 1 named it ``best_test_accuracy``); ``None``
+    where the test set was not evaluated every epoch (version 1 with a validation split)."""
+    if metrics.get("schema_version", 1) >= 2:
+        return metrics.get("max_test_accuracy")
+    return metrics.get("best_test_accuracy")
+
+
 def history(history_csv):
     """``{epoch: row}`` of a run's CSVLogger file (``history.csv``): every epoch, also those
     of an interrupted and resumed run; a re-run epoch counts once, its last row."""

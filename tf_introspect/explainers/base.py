@@ -27,14 +27,20 @@ moments are computed out of sight of the explanation's tape only (its ``stop_rec
 parameters' tape still sees the true batch-norm gradient, the moving statistics are updated
 once, and there is no extra pass. A pass that only explains (``explain(x, training=True)``,
 Guided Backprop's own pass) stop-gradients the moments and leaves the moving statistics alone.
+This patches Keras' private ``BatchNormalization._moments``, checked when a model with batch
+norm is explained (:func:`check_keras_batch_norm`); a batch-statistics layer of another class
+cannot be held and gets a warning naming it (:func:`unheld_batch_statistics`).
 Dropout is active in training mode: the shared pass explains with the step's own masks, a
 separate pass draws its own.
 """
 
 import contextlib
+import inspect
+import re
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 _ABSENT = object()
 
@@ -64,6 +70,58 @@ def patched(changes):
                 object.__setattr__(obj, name, old)
 
 
+def check_keras_batch_norm():
+    """Raise ``RuntimeError`` unless this Keras' ``BatchNormalization`` has what
+    :func:`held_batch_statistics` patches: the private method ``_moments(inputs, mask)``,
+    looked up by ``call`` together with ``moving_mean`` / ``moving_variance`` (Keras 3.15,
+    the version tested; ``pyproject.toml`` bounds it). A later Keras that renamed or inlined
+    them would otherwise be patched without effect: cross-sample explanations without a word.
+    """
+    bn = keras.layers.BatchNormalization
+    moments = getattr(bn, "_moments", None)
+    try:
+        params = list(inspect.signature(moments).parameters) if callable(moments) else None
+        names = set(bn.call.__code__.co_names)
+    except (TypeError, ValueError, AttributeError):
+        params, names = None, set()
+    if params != ["self", "inputs", "mask"] or not {"_moments", "moving_mean",
+                                                        "moving_variance"} <= names:
+        raise RuntimeError(
+            f"tf_introspect explains batch-norm networks in training mode by patching the "
+            f"private method keras.layers.BatchNormalization._moments(inputs, mask), which "
+            f"BatchNormalization.call must use; Keras {keras.__version__} does not have it in "
+            f"that form (found: {'no _moments' if params is None else params}). Install the "
+            "tested Keras, keras>=3.15,<3.16 (requirements.txt pins keras==3.15.1).")
+
+
+#: Class names of batch-statistics layers, and names of their running-statistics variables
+#: (Keras', PyTorch-style ports'): :func:`unheld_batch_statistics`' heuristic.
+_BATCH_NORM_CLASS = re.compile(r"batch_?norm", re.IGNORECASE)
+_RUNNING_STATISTICS = {"moving_mean", "moving_variance", "running_mean", "running_var"}
+
+
+def unheld_batch_statistics(model):
+    """Layers of ``model`` that look like normalisations with batch statistics but are not a
+    ``keras.layers.BatchNormalization`` (nor a subclass), so :func:`held_batch_statistics`
+    cannot hold their moments: in training mode their explanations keep the ``B - 1``
+    cross-sample terms. Of Keras 3.15's own layers only ``BatchNormalization`` normalises
+    across samples (``LayerNormalization``, ``GroupNormalization``, ``UnitNormalization``,
+    ``RMSNormalization`` work per sample; ``Normalization`` uses adapted constants). The
+    heuristic: a class name containing ``BatchNorm`` / ``batch_norm``, or an own (not a
+    sub-layer's) variable named ``moving_mean``, ``moving_variance``, ``running_mean`` or
+    ``running_var``. A layer taking batch moments without either is not found.
+    """
+    found = []
+    for layer in model_layers(model):
+        if isinstance(layer, (keras.layers.BatchNormalization, keras.Model)):
+            continue
+        inner = {id(v) for sub in model_layers(layer) for v in sub.weights}
+        own = {v.name.split("/")[-1] for v in layer.weights if id(v) not in inner}
+        if _BATCH_NORM_CLASS.search(type(layer).__name__) or own & _RUNNING_STATISTICS:
+            found.append(layer)
+    return found
+
+
 def held_batch_statistics(model, tape=None):
     """Context in which every training-mode ``BatchNormalization`` of ``model`` is explained
     with its batch moments held constant (module docstring).
@@ -75,6 +133,8 @@ def held_batch_statistics(model, tape=None):
     """
     layers = [layer for layer in model_layers(model)
               if isinstance(layer, keras.layers.BatchNormalization)]
+    if layers:
+        check_keras_batch_norm()
     if tape is not None:
         return patched([(layer, "_moments", _unseen_by(tape, layer._moments))
                         for layer in layers])
@@ -127,6 +187,17 @@ class Explainer:
         self.model = model
         self.layer = layer
         self._explain_graph = tf.function(self._explain, reduce_retracing=True)
+        if any(isinstance(part, keras.layers.BatchNormalization)
+               for part in model_layers(model)):
+            check_keras_batch_norm()     # at construction: the command line fails at start
+        for unheld in unheld_batch_statistics(model):
+            logging.warning(
+                "Layer %r (%s) of model %r looks like a normalisation with batch statistics "
+                "but is not a keras.layers.BatchNormalization: in training mode (LE's step, "
+                "explain(..., training=True)) its batch moments cannot be held constant, so "
+                "each sample's explanation also depends on the other samples of the batch. "
+                "Use keras.layers.BatchNormalization (or a subclass) for per-sample "
+                "explanations.", unheld.name, type(unheld).__name__, model.name)
 
     def forward(self, x, training):
         """Return ``(logits, source)``; the default explains the input itself."""

@@ -7,7 +7,9 @@ At a convolutional layer with activation ``A`` of shape ``[h, w, channels]``:
 The default layer is the last one with a 4-D output (dropout layers skipped), i.e. the last
 convolutional feature map, as in the paper. The Jacobian only travels through the layers after
 ``A`` (pooling and the dense head), so explaining every class costs little next to the
-forward pass.
+forward pass. A model nested as a layer (a backbone ``Model`` inside a ``Sequential`` or
+functional model) cannot be the Grad-CAM layer: a clear error says what to name instead
+(:func:`_nested_model_error`).
 
 Closed form: when ``A`` feeds straight into global average pooling and a linear dense output
 layer (our ResNets), ``d logit_k / d A[h, w, n] = W[n, k] / (h w)`` for every position, so the
@@ -51,6 +53,26 @@ def _pooled_linear_head(model, layer):
     return None
 
 
+def _nested_model_error(model, nested, candidates):
+    """Raise a clear ``ValueError`` for a Grad-CAM layer that is a model nested in ``model``
+    (a ``Sequential`` or functional model holding a backbone ``Model``). Keras 3.15's
+    ``nested.output`` is the nested model's own output, on its own ``Input``, so the view
+    ``keras.Model(model.inputs, [nested.output, ...])`` fails with "Output with path 0 is not
+    connected to inputs"; and the layers inside it are not ``model``'s to name."""
+    inner = _four_d_layers(nested)
+    others = [name for name in candidates if not isinstance(model.get_layer(name), keras.Model)]
+    raise ValueError(
+        f"Grad-CAM layer {nested.name!r} of model {model.name!r} is a nested model: its output "
+        f"cannot be reached from the input of {model.name!r} (Keras: 'Output with path 0 is "
+        f"not connected to inputs'), nor can the layers inside it"
+        + (f" (4-D: {', '.join(inner)})" if inner else "") + ". "
+        + (f"Name a 4-D layer of {model.name!r} itself with --layer / layer= "
+           f"({', '.join(others)}), or build" if others else "Build")
+        + f" the model flat, with the layers of {nested.name!r} as its own, e.g. "
+        f"keras.Model({nested.name}.input, head({nested.name}.output)); then --layer / layer= "
+        f"can name any of them.")
+
+
 class GradCam(Explainer):
     """Grad-CAM maps ``[b, c, h, w]`` at ``layer`` (a layer name; default the last 4-D one)."""
 
@@ -77,6 +99,8 @@ class GradCam(Explainer):
         elif layer not in candidates:
             raise ValueError(f"Unknown or non-4-D Grad-CAM layer {layer!r}; layers of model "
                              f"{model.name!r} with a 4-D output: {', '.join(candidates)}.")
+        if isinstance(model.get_layer(layer), keras.Model):
+            _nested_model_error(model, model.get_layer(layer), candidates)
         super().__init__(model, layer)
         self.view = keras.Model(single_input(model),
                                 [model.get_layer(layer).output, model.outputs[0]],

@@ -55,6 +55,26 @@ def entropy(probs):
     return tf.reduce_mean(-tf.reduce_sum(tf.math.xlogy(probs, probs), axis=-1))
 
 
+def check_logits(model, role="model"):
+    """Raise ``ValueError`` if ``model``'s output is a softmax: every method computes its
+    losses from logits (``from_logits=True``), and Keras only warns when given probabilities,
+    so a softmax output would train as if it were logits (softmaxed twice) without a word.
+    Found: an output layer (the last layer, inside a nested last model too) that is a
+    ``keras.layers.Softmax`` or has ``activation`` softmax (``Dense(..., activation="softmax")``,
+    ``Activation("softmax")``)."""
+    layer = model
+    while isinstance(layer, keras.Model) and layer.layers:
+        layer = layer.layers[-1]
+    softmax = (isinstance(layer, keras.layers.Softmax) or
+               getattr(getattr(layer, "activation", None), "__name__", None) == "softmax")
+    if softmax and layer is not model:
+        raise ValueError(
+            f"The {role} {model.name!r} ends in a softmax (layer {layer.name!r}), but every "
+            "method here takes logits and applies the softmax in its losses (from_logits=True): "
+            "remove the softmax (e.g. activation=None on the last Dense layer) so that the "
+            f"{role} outputs logits; its probabilities are then softmax(outputs).")
+
+
 def in_multi_worker_mode(strategy):
     """True for a ``MultiWorkerMirroredStrategy`` of more than one worker: the condition under
     which Keras' ``reduce_per_replica`` takes its multi-worker path (the same test)."""
@@ -99,10 +119,11 @@ class Method(keras.Model):
     #: Two-stage methods with :meth:`stage_parts`: stage 1's learning rate (``None``: the
     #: optimizer's). Applied by scaling stage 1's gradients by ``stage1_lr / learning_rate``
     #: (the optimizer's current, scheduled rate): exactly a learning rate for SGD with or
-    #: without momentum; Adam-type optimizers are nearly invariant to it.
+    #: without momentum; Adam-type optimizers are nearly invariant to it, so they are refused.
     stage1_lr = None
 
     def __init__(self, model, name=None, **kwargs):
+        check_logits(model)
         super().__init__(name=name or f"{type(self).__name__.lower()}_{model.name}", **kwargs)
         self.model = model
         self.trackers = {n: keras.metrics.Mean(name=n)
@@ -193,8 +214,8 @@ class Method(keras.Model):
         ``second`` (bool tensor, stage 2), ``parts``, ``stage_of`` (``id(variable)`` -> the
         only stage that trains it, for variables trained in one stage only), ``frozen``
         (``[(variable, frozen_in_stage_2)]``, non-trainable variables to put back) and
-        ``scale`` (the gradients' factor: ``stage1_lr / learning_rate`` in stage 1, else 1;
-        ``None`` without ``stage1_lr``)."""
+        ``scale`` (the gradients' factor: ``stage1_lr / learning_rate`` in stage 1, 0 where
+        that rate is 0, else 1; ``None`` without ``stage1_lr``, which needs an SGD optimizer)."""
         parts = self.stage_parts()
         if parts is None:
             return None
@@ -206,6 +227,14 @@ class Method(keras.Model):
                 f"{type(self).__name__} trains different variables in its two stages; an "
                 "optimizer with decoupled weight_decay would still shrink the frozen ones. Use "
                 "the models' L2 regularisers instead (what --weight_decay sets).")
+        if self.stage1_lr is not None and not isinstance(optimizer, keras.optimizers.SGD):
+            raise ValueError(
+                f"{type(self).__name__}(stage1_lr={self.stage1_lr}) sets stage 1's rate by "
+                "scaling its gradients by stage1_lr / learning_rate, which is a learning rate "
+                f"for SGD only; {type(optimizer).__name__} would ignore it (Adam-type "
+                "optimizers normalise the gradients' scale away). Compile with "
+                "keras.optimizers.SGD, or pass stage1_lr=None to train stage 1 at the "
+                "optimizer's own rate.")
         ids = [{id(v) for p in stage for v in p.trainable_variables} for stage in parts]
         stage_of = {i: 1 + (i in ids[1]) for i in ids[0] ^ ids[1]}
         stats = [{id(v): v for p in stage for v in p.non_trainable_variables}
@@ -215,8 +244,10 @@ class Method(keras.Model):
         second = self.second_stage > 0.5
         scale = None
         if self.stage1_lr is not None:
+            # a rate of 0 (a schedule starting at 0) would give inf * 0 = NaN weights: no
+            # stage-1 step at rate 0 instead, as the optimizer itself would make (kd.py warns)
             lr = tf.cast(self.optimizer.learning_rate, tf.float32)
-            scale = tf.where(second, 1.0, self.stage1_lr / lr)
+            scale = tf.where(second, 1.0, tf.math.divide_no_nan(self.stage1_lr, lr))
         return dict(second=second, parts=parts, stage_of=stage_of, frozen=frozen, scale=scale)
 
     def step_seed(self, seed):

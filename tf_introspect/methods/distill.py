@@ -13,7 +13,7 @@ FSP add a first stage on the teacher's features before it (``kd.TwoStageDistilla
 import keras
 import tensorflow as tf
 
-from tf_introspect.methods.base import Method, cross_entropy
+from tf_introspect.methods.base import Method, check_logits, cross_entropy
 from tf_introspect.models import single_input
 
 
@@ -78,6 +78,7 @@ class Distillation(Method):
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam!r}.")
         super().__init__(model, **kwargs)
+        check_logits(teacher, "teacher")
         teacher.trainable = False
         self.teacher, self.lam = teacher, float(lam)
         self.feature_layers = tuple(feature_layers)

@@ -13,6 +13,7 @@ main task (stage 2), which the paper (5.3: "all other settings follow the origin
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from tf_introspect.methods.distill import Distillation, kd_loss
 from tf_introspect.models import single_input
@@ -51,7 +52,8 @@ class TwoStageDistillation(KnowledgeDistillation):
 
     ``WarmupSwitch(stage-1 epochs)`` switches the stage at an epoch without retracing; without
     it the method stays in ``second_stage`` (default ``True``: stage 2, plain KD + lam CE, as
-    LE's ``introspective=True``).
+    LE's ``introspective=True``), and :meth:`fit` warns. ``stage1_lr`` needs an SGD optimizer
+    (refused otherwise, ``Method._staging``).
 
     Logged: ``loss``, the stage-1 term (``stage1_term``), ``distill`` (the KD term),
     ``ce_hard``, ``regularization`` and ``stage`` (fraction of the epoch's steps in stage 2).
@@ -75,6 +77,35 @@ class TwoStageDistillation(KnowledgeDistillation):
 
     def stage_parts(self):
         return [self.stage1_body], [self.model]
+
+    def fit(self, *args, **kwargs):
+        """Keras' ``fit``, warning when it would silently not be the two-stage method: no
+        :class:`~tf_introspect.callbacks.WarmupSwitch` among the callbacks (the stage stays
+        where it is for the whole fit: plain KD + lam CE in stage 2, only the stage-1 loss and
+        an untrained head in stage 1), or a learning rate of 0 now with ``stage1_lr`` (stage
+        1 makes no step while the optimizer's rate is 0: ``Method._staging``)."""
+        from tf_introspect.callbacks import WarmupSwitch
+        callbacks = kwargs.get("callbacks")
+        if callbacks is None and len(args) > 5:     # fit(x, y, batch_size, epochs, verbose,
+            callbacks = args[5]                     #     callbacks, ...)
+        callbacks = getattr(callbacks, "callbacks", callbacks) or []
+        name = type(self).__name__
+        if not any(isinstance(c, WarmupSwitch) for c in callbacks):
+            second = float(self.second_stage.numpy()) > 0.5
+            logging.warning(
+                "%s.fit without a WarmupSwitch callback: the stage is not switched and the "
+                "whole fit runs in stage %d (%s). Pass callbacks=[tf_introspect.WarmupSwitch("
+                "<stage-1 epochs>)], or set second_stage yourself between fits.", name,
+                1 + second, "plain KD + lam CE, no stage-1 training" if second else
+                f"the {self.stage1_term} loss only; the classifier head is never trained")
+        if self.stage1_lr is not None and getattr(self, "optimizer", None) is not None:
+            if float(self.optimizer.learning_rate) == 0.0:
+                logging.warning(
+                    "%s: the optimizer's learning rate is 0 at step %d; stage 1 makes no step "
+                    "while it is (stage1_lr=%g scales the gradients by stage1_lr / "
+                    "learning_rate). Start the schedule above 0.", name,
+                    int(self.optimizer.iterations.numpy()), self.stage1_lr)
+        return super().fit(*args, **kwargs)
 
     def stage1_loss(self, features, teacher_features):
         """The stage-1 loss (a scalar) from the ``feature_layers`` outputs."""

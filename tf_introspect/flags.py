@@ -23,6 +23,9 @@ from absl import flags
 from tf_introspect import explainers, methods, models, schedules
 from tf_introspect.data import DATASETS
 
+#: ``--precision`` choices: Keras dtype policies.
+PRECISIONS = ("float32", "mixed_bfloat16")
+
 PAPER_DEFAULTS = {
     "mlp": dict(dataset="mnist", batch_size=16, epochs=50, lr=0.01, lr_boundaries=[],
                 weight_decay=1e-4, warmup_epochs=10, explainer="grad"),
@@ -62,6 +65,11 @@ def define_flags():
                          "function (same result, less per-step overhead; default 10 for the "
                          "MLP, where the benchmark measured 0.81x CE and 0.89x LE step time, "
                          "1 otherwise).", lower_bound=1)
+    flags.DEFINE_enum("precision", "float32", list(PRECISIONS),
+                      "Keras dtype policy of the models: float32, or mixed_bfloat16 (bfloat16 "
+                      "computation, float32 variables; logits, losses, explanations' cosines, "
+                      "targets and metrics stay float32). Decides results: a finished run is "
+                      "reused only with the same precision.")
     flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],
                       "XLA-compile the training step. auto: on where the benchmark measured "
                       "a gain (the MLP), off for the conv nets.")
@@ -175,10 +183,10 @@ def define_flags():
 # Settings that decide a run's result: a finished run is reused only if they all match.
 RESULT_FLAGS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "lr_boundaries",
                 "lr_decay", "lr_schedule", "momentum", "weight_decay", "seed", "train_limit",
-                "test_limit", "validation_split")
+                "test_limit", "validation_split", "precision")
 # Result-deciding flags added after runs were recorded: at these values (what every earlier run
 # trained with) they are left out of the settings, so that earlier records still match.
-LEGACY_DEFAULTS = {"lr_schedule": "step"}
+LEGACY_DEFAULTS = {"lr_schedule": "step", "precision": "float32"}
 _TEACHER = ("teacher", "teacher_model", "teacher_epochs", "teacher_seed")
 _KD = ("temperature", "lam", *_TEACHER)
 METHOD_FLAGS = {
@@ -210,6 +218,15 @@ def result_settings(cfg):
     keys = RESULT_FLAGS + keys if keys is not None else sorted(cfg)
     legacy = {k for k, v in LEGACY_DEFAULTS.items() if cfg.get(k, v) == v}
     return {k: cfg.get(k) for k in keys if k not in legacy}
+
+
+def settings_differences(recorded, expected):
+    """``{flag: (recorded value, expected value)}`` where two :func:`result_settings` dicts
+    differ; a flag of :data:`LEGACY_DEFAULTS` missing on one side has its default there."""
+    def value(settings, key):
+        return settings.get(key, LEGACY_DEFAULTS.get(key))
+    return {k: (value(recorded, k), value(expected, k)) for k in {**recorded, **expected}
+            if value(recorded, k) != value(expected, k)}
 
 
 def steps_per_execution(cfg):

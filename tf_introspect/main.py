@@ -182,6 +182,7 @@ def _run(cfg, cleanup, shared=False):
                           "second job; train it first (e.g. --method=ce --model=NAME, one "
                           "process or its own cluster run) and pass --teacher=PATH.keras.")
     seed_everything(cfg)
+    use_precision(cfg, cleanup)
     strategy = make_strategy(cfg["strategy"])
     if not is_chief(strategy):   # multi-worker: only the chief writes the real outputs
         cfg = {**cfg, "workdir": os.path.join(cfg["workdir"], f"worker{worker_id(strategy)}")}
@@ -279,6 +280,15 @@ def datasets(cfg):
     except ValueError as e:
         raise ConfigError(str(e)) from None
     return train, validation, test
+
+
+def use_precision(cfg, cleanup):
+    """Keras' global dtype policy ``--precision`` for the models built by this run (its
+    teacher's too), put back as it was when ``cleanup`` (an ``ExitStack``) closes."""
+    import keras
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(cfg.get("precision", "float32"))
+    cleanup.callback(keras.mixed_precision.set_global_policy, previous)
 
 
 def seed_everything(cfg):

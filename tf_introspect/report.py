@@ -40,17 +40,16 @@ def finished(workdir, cfg):
     """The metrics of a finished run in ``workdir`` (None if unfinished). Raises
     ``ConfigError`` when it was a different run: every setting that decides the result
     (``flags.result_settings``) must match ``cfg``'s."""
-    from tf_introspect.flags import ConfigError, result_settings
+    from tf_introspect.flags import ConfigError, result_settings, settings_differences
     metrics = load(workdir)
     if metrics is None:
         return None
-    expected = result_settings(cfg)
-    wrong = {k: metrics["flags"].get(k) for k, v in expected.items()
-             if metrics["flags"].get(k) != v}
+    wrong = settings_differences(result_settings(metrics["flags"]), result_settings(cfg))
     if wrong:
-        raise ConfigError(f"{workdir} holds a finished run with {wrong}, not "
-                          f"{ {k: expected[k] for k in wrong} }; use another work folder (or "
-                          "--overwrite for the main run).")
+        raise ConfigError(f"{workdir} holds a finished run with "
+                          f"{ {k: old for k, (old, _) in wrong.items()} }, not "
+                          f"{ {k: new for k, (_, new) in wrong.items()} }; use another "
+                          "work folder (or --overwrite for the main run).")
     # the run's own files where the folder is now (it may have been moved or copied since)
     return {**metrics, **{key: os.path.join(workdir, os.path.basename(metrics[key]))
                           for key in ("model_path", "peer_path") if metrics.get(key)}}

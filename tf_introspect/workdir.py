@@ -93,7 +93,7 @@ def check_settings(cfg):
     if os.path.isdir(backup) and os.listdir(backup) and os.path.exists(path):
         with open(path) as f:
             recorded = json.load(f)
-        wrong = {k: (recorded.get(k), v) for k, v in expected.items() if recorded.get(k) != v}
+        wrong = ti_flags.settings_differences(recorded, expected)
     if cfg.get("overwrite") and (wrong or report.load(workdir) is not None):
         # trained again from scratch: an old run's history and backup must not mix in
         shutil.rmtree(backup, ignore_errors=True)

@@ -107,11 +107,18 @@ class GradCam(Explainer):
                                 name=f"{model.name}_gradcam_view")
         self.head = _pooled_linear_head(model, layer)
 
+    @property
+    def shares_forward(self):
+        """LE's step explains from its own pass only in closed form (no Jacobian in its cond;
+        ``Explainer.online``): the generic Jacobian through the head runs its own pass."""
+        return self.head is not None
+
     def explanations(self, tape, logits, x, source):
         if self.head is None:
             return super().explanations(tape, logits, x, source)
+        source = tf.cast(source, tf.float32)     # a bfloat16 activation under mixed precision
         area = tf.cast(tf.shape(source)[1] * tf.shape(source)[2], source.dtype)
-        weights = tf.convert_to_tensor(self.head.kernel) / area        # [channels, c]
+        weights = tf.cast(self.head.kernel, tf.float32) / area        # [channels, c]
         return tf.nn.relu(tf.einsum("nk,bhwn->bkhw", weights, source))
 
     def forward(self, x, training):
@@ -119,5 +126,7 @@ class GradCam(Explainer):
         return logits, activation
 
     def from_jacobian(self, jacobian, x, source):
+        # float32 maps under mixed precision too (a bfloat16 layer's Jacobian is bfloat16)
+        jacobian, source = tf.cast(jacobian, tf.float32), tf.cast(source, tf.float32)
         weights = tf.reduce_mean(jacobian, axis=(2, 3))              # [b, c, channels]
         return tf.nn.relu(tf.einsum("bkn,bhwn->bkhw", weights, source))

@@ -92,8 +92,10 @@ class Distillation(Method):
         with tape.stop_recording():
             teacher = tf.nest.map_structure(tf.stop_gradient,
                                             self.teacher_view(x, training=False))
-        if self.feature_layers:
-            return student[-1], teacher[-1], list(student[:-1]), list(teacher[:-1])
+        if self.feature_layers:   # features in float32 (bfloat16 maps under mixed precision)
+            features = [[tf.cast(f, tf.float32) for f in outputs[:-1]]
+                        for outputs in (student, teacher)]
+            return student[-1], teacher[-1], *features
         return student, teacher, [], []
 
     def compute_terms(self, x, y, tape):

@@ -64,4 +64,5 @@ class Hint(TwoStageDistillation):
         return [self.stage1_body, self.adapter], [self.model]
 
     def stage1_loss(self, features, teacher_features):
-        return self.hint_weight * hint_loss(self.adapter(features[0]), teacher_features[0])
+        regressed = tf.cast(self.adapter(features[0]), tf.float32)   # bfloat16 if mixed
+        return self.hint_weight * hint_loss(regressed, teacher_features[0])

@@ -40,7 +40,7 @@ def _cnn(depth, num_classes=10, input_shape=None, weight_decay=0.0, dropout_rate
         x = keras.layers.MaxPooling2D(2, name=f"stage{s}")(x)
         x = maybe_dropout(x, dropout_rate, name=f"stage{s}_dropout")
     x = keras.layers.Flatten(name="flatten")(x)
-    logits = dense(x, num_classes, weight_decay, "logits")
+    logits = dense(x, num_classes, weight_decay, "logits", dtype="float32")
     return keras.Model(inputs, logits, name=f"cnn{depth}")
 
 

@@ -49,9 +49,12 @@ def batch_norm(weight_decay, name):
                                            beta_regularizer=l2(weight_decay), name=name)
 
 
-def dense(x, units, weight_decay, name, activation=None):
+def dense(x, units, weight_decay, name, activation=None, dtype=None):
     """Dense layer on ``x`` with PyTorch's default initialisation (weights and bias
-    ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``); kernel and bias decayed."""
+    ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``); kernel and bias decayed. ``dtype``: the layer's
+    dtype policy (default: the global one); the logits layers take ``"float32"``, so that
+    under ``mixed_bfloat16`` the logits, and every loss, target and metric computed from
+    them, stay float32 (Keras' mixed-precision guide); under float32 it changes nothing."""
     bound = float(x.shape[-1]) ** -0.5
     # PyTorch's nn.Linear default (kaiming_uniform, a = sqrt(5)) is U(-bound, bound) = Keras'
     # VarianceScaling(1/3, fan_in, uniform), whose limit is sqrt(3 * scale / fan_in).
@@ -59,7 +62,7 @@ def dense(x, units, weight_decay, name, activation=None):
                               kernel_initializer=keras.initializers.RandomUniform(-bound, bound),
                               bias_initializer=keras.initializers.RandomUniform(-bound, bound),
                               kernel_regularizer=l2(weight_decay),
-                              bias_regularizer=l2(weight_decay), name=name)(x)
+                              bias_regularizer=l2(weight_decay), name=name, dtype=dtype)(x)
 
 
 def maybe_dropout(x, rate, name):

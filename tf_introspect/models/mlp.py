@@ -21,5 +21,5 @@ def mlp1024(num_classes=10, input_shape=None, weight_decay=0.0, dropout_rate=0.0
     for i in (1, 2):
         x = dense(x, 1024, weight_decay, f"dense{i}", activation="relu")
         x = maybe_dropout(x, dropout_rate, name=f"dropout{i}")
-    logits = dense(x, num_classes, weight_decay, "logits")
+    logits = dense(x, num_classes, weight_decay, "logits", dtype="float32")
     return keras.Model(inputs, logits, name="mlp1024")

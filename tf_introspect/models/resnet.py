@@ -57,7 +57,7 @@ def _resnet(depth, num_classes=10, input_shape=None, weight_decay=0.0, dropout_r
             x = _block(x, filters, stride, weight_decay, f"stage{s}_block{b}", out_name)
         x = maybe_dropout(x, dropout_rate, name=f"stage{s}_dropout")
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    logits = dense(x, num_classes, weight_decay, "logits")
+    logits = dense(x, num_classes, weight_decay, "logits", dtype="float32")
     return keras.Model(inputs, logits, name=f"resnet{depth}")
 
 

@@ -1,5 +1,6 @@
 """The experiment runner: plans checked before training, records, resume, grids, report."""
 
+import dataclasses
 import json
 import os
 
@@ -419,3 +420,27 @@ def test_metrics_of_both_schema_versions_are_read():
     assert report.max_test_accuracy(v2) == 0.93
     assert report.max_test_accuracy({"test_accuracy": 0.9, "best_validation_accuracy": 0.95}) \
         is None                            # v1 with a validation split: test not per epoch
+
+
+def test_records_older_than_a_cells_last_fix_are_stale(root):
+    """``since``: a record whose commit does not contain the cell's last fix is neither
+    counted nor reused (here: the repository's first commit against its current one); a
+    record made after it is; an unknown commit is an error, not a silent rerun."""
+    import subprocess
+    first = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=REPO,
+                           capture_output=True, text=True).stdout.split()[0]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                          text=True).stdout.strip()
+    plan = experiments.load_plan(write_plan(root, TINY.replace(
+        'reference = "le"', f'reference = "le"\nsince = "{head}"')))
+    run = experiments.seed_runs(plan, plan["cell"][0])[0]
+    assert run.since == head
+    fake_record(run, test_accuracy=0.9)
+    record = REPO / run.result_dir / "run.json"
+    for commit, fresh in ((first, False), (head, True)):
+        record.write_text(json.dumps({**json.loads(record.read_text()), "git_commit": commit}))
+        assert (experiments.load_record(run) is not None) == fresh
+        assert (experiments.equal_record(dataclasses.replace(run, plan="other")) is not None) \
+            == fresh
+    with pytest.raises(experiments.PlanError, match="not a commit"):
+        experiments.current({"git_commit": head}, "f" * 40)

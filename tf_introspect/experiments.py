@@ -32,8 +32,14 @@ e.g. ``{cifar10 = "CIFAR-10 (JPEG)"}``), ``seeds``, ``validation_split`` (images
 ascending accuracy the paper claims, tested pair by pair in the report), ``[prepare]`` (``path`` and
 ``command``: made once before the first run, e.g. the data), ``[flags]`` (protocol flags
 for every run) and ``[[cell]]`` tables with ``name``, ``flagfile``, optional ``flags``,
-``grid = {flag = [values]}``, ``seeds``, and ``paper`` / ``paper_std`` (the paper's test
+``grid = {flag = [values]}``, ``seeds``, ``since`` and ``paper`` / ``paper_std`` (the paper's test
 accuracy in %, shown beside ours).
+
+``since`` (a cell's, else the plan's): the commit of the last fix that changes the cell's
+results (e.g. the explainers, the data pipeline). A record made by code that does not
+contain it (its ``git_commit`` is not a descendant) is stale: it is neither counted nor
+reused, and the run is trained again (``--overwrite`` over a finished work folder older than
+that commit). Every record names its commit, so nothing relies on memory.
 """
 
 import argparse
@@ -77,6 +83,7 @@ class Run:
     settings: dict                # flags.result_settings of the resolved configuration
     grid: str = ""                # the cell's grid flag when this run is a grid point
     after_grid: str = ""          # the cell whose grid must be finished first (its value)
+    since: str = ""               # a record older than this commit is stale (plan key since)
 
     @property
     def result_dir(self):
@@ -96,6 +103,9 @@ class Run:
         from tf_introspect import report
         done = report.load(os.path.join(REPO, self.workdir))
         stale = done is not None and ti_flags.result_settings(done["flags"]) != self.settings
+        if done is not None and self.since:   # finished by code older than the last fix
+            metrics = os.path.join(REPO, self.workdir, "metrics.json")
+            stale = stale or os.path.getmtime(metrics) < commit_time(self.since)
         started = os.path.join(REPO, self.workdir, "settings.json")   # an unfinished run's
         if not stale and os.path.exists(started):
             with open(started) as f:
@@ -192,7 +202,8 @@ def list_plans():
 def _run(plan, cell, name, args, **kw):
     from tf_introspect import flags as ti_flags
     settings = ti_flags.result_settings(ti_flags.config_from_args(args))
-    return Run(plan["name"], cell["name"], name, args, settings, **kw)
+    return Run(plan["name"], cell["name"], name, args, settings,
+               since=cell.get("since", plan.get("since", "")), **kw)
 
 
 def grid_runs(plan, cell):
@@ -287,7 +298,29 @@ def load_record(run):
     if run.settings is None or not os.path.exists(os.path.join(folder, "run.json")):
         return None
     record = _read_record(folder)
-    return record if record.get("settings") == run.settings else None
+    if record.get("settings") != run.settings or not current(record, run.since):
+        return None
+    return record
+
+
+def _git(*args):
+    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+
+
+def current(record, since):
+    """Whether ``record`` was made by code containing commit ``since`` (always without one).
+    A commit git does not know (or no git) is a :class:`PlanError`, not a silent rerun."""
+    if not since:
+        return True
+    if _git("cat-file", "-e", f"{since}^{{commit}}").returncode != 0:
+        raise PlanError(f"since = {since!r} is not a commit of this repository.")
+    made = record.get("git_commit", "")
+    return bool(made) and _git("merge-base", "--is-ancestor", since, made).returncode == 0
+
+
+def commit_time(commit):
+    """The commit time of ``commit`` (seconds since the epoch)."""
+    return float(_git("show", "-s", "--format=%ct", commit).stdout.strip())
 
 
 def _git_commit():
@@ -381,7 +414,8 @@ def equal_record(run):
                 record = json.load(f)
         except (OSError, ValueError):
             continue
-        if record.get("settings") == run.settings and not record.get("reused_from"):
+        if (record.get("settings") == run.settings and not record.get("reused_from")
+                and current(record, run.since)):
             return folder
     return None
 

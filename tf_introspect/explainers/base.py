@@ -13,8 +13,12 @@ An explainer is split into two steps so that training can reuse its own forward 
   ``(logits, source)``, ``source`` being the tensor the explanation is taken with respect to;
 * ``from_jacobian(jacobian, x, source)`` turns ``d logits / d source`` into ``E``.
 
-``explain(x, training)`` chains them; :meth:`Explainer.online` splits them for a training step,
-which takes the Jacobian of its own forward pass only when it needs it.
+``explain(x, training)`` chains them. :meth:`Explainer.online` gives a training step its logits
+and a function computing ``E``, called only when needed (LE's stage 2, inside a ``tf.cond``);
+that function runs the explainer's own pass, ``explain(x, training)``, except where ``E`` is a
+closed form of a value of the step's own pass (Grad-CAM with a GAP + linear head): a cond that
+took the Jacobian of the step's own pass changed how Grappler optimises that pass, and LE's
+warm-up was no longer CE bit for bit (:meth:`Explainer.online`).
 
 **Batch normalisation in training mode.** A ``BatchNormalization`` layer in training mode
 normalises with the moments of the current batch, so every sample's logits depend on every
@@ -22,16 +26,17 @@ input, and ``batch_jacobian`` (which differentiates the sum over the batch) woul
 cross-sample terms to ``e_i^k``. In training mode every explainer therefore explains the network
 with **the batch's moments held constant**: the forward values are exactly the training step's
 (the network that computes this step's loss, paper Algorithm 1), and ``e_i^k`` is the gradient
-along sample ``i``'s own path, as Eq. 6 needs per sample. In the training step's own pass the
-moments are computed out of sight of the explanation's tape only (its ``stop_recording``): the
-parameters' tape still sees the true batch-norm gradient, the moving statistics are updated
-once, and there is no extra pass. A pass that only explains (``explain(x, training=True)``,
-Guided Backprop's own pass) stop-gradients the moments and leaves the moving statistics alone.
+along sample ``i``'s own path, as Eq. 6 needs per sample. A pass that only explains
+(``explain(x, training=True)``, also the explainers' own pass in LE's step) stop-gradients the
+moments and leaves the moving statistics alone (the step's pass updates them, once). A pass
+shared with the training step (``Explainer.shares_forward``) computes the moments out of sight
+of the explanation's tape only (its ``stop_recording``): the parameters' tape still sees the
+true batch-norm gradient, and the moving statistics are updated once.
 This patches Keras' private ``BatchNormalization._moments``, checked when a model with batch
 norm is explained (:func:`check_keras_batch_norm`); a batch-statistics layer of another class
 cannot be held and gets a warning naming it (:func:`unheld_batch_statistics`).
-Dropout is active in training mode: the shared pass explains with the step's own masks, a
-separate pass draws its own.
+Dropout is active in training mode: a shared pass explains with the step's own masks, an own
+pass draws its own.
 """
 
 import contextlib
@@ -175,13 +180,15 @@ def as_float(x):
 class Explainer:
     """Base class: gradient of every logit w.r.t. ``source``, turned into explanations.
 
-    Subclasses set ``name`` and override ``forward`` / ``from_jacobian``. ``shares_forward``
-    says whether the training forward pass can also serve the explanation (False for Guided
-    Backprop, whose modified ReLU gradient needs its own pass).
+    Subclasses set ``name`` and override ``forward`` / ``from_jacobian``. ``shares_forward``:
+    whether LE's step takes the explanation from its own forward pass, which is safe only where
+    that needs no Jacobian of the step's pass (Grad-CAM's closed form), or runs the explainer's
+    own pass (the default; Guided Backprop's modified ReLU gradient needs one anyway); see
+    :meth:`online`.
     """
 
     name = "base"
-    shares_forward = True
+    shares_forward = False
 
     def __init__(self, model, layer=None):
         self.model = model
@@ -246,13 +253,27 @@ class Explainer:
     def online(self, x, training):
         """The training forward pass: ``(logits, explain_fn)``.
 
-        ``logits`` come from one forward pass (differentiable on any outer tape, with the true
-        batch-norm gradient); ``explain_fn()`` returns the explanations ``E`` from that same
-        pass, equal to ``explain(x, training)``, by the Jacobian of the recorded ops, so
-        calling it costs only the backward passes. Call it where the parameters' tape is not
-        recording (``tape.stop_recording()``), possibly inside a ``tf.cond`` so that it costs
-        nothing when not needed. Explainers that cannot share the forward pass (Guided
-        Backprop) run their own pass, ``explain(x, training)``, in ``explain_fn``.
+        ``logits`` come from the step's forward pass (differentiable on any outer tape, with
+        the true batch-norm gradient); ``explain_fn()`` returns the explanations ``E``, equal
+        to ``explain(x, training)``. Call it where the parameters' tape is not recording
+        (``tape.stop_recording()``), possibly inside a ``tf.cond`` so that it costs nothing
+        when not needed (LE's warm-up).
+
+        By default ``explain_fn`` runs the explainer's own pass, ``explain(x, training)``: a
+        ``tf.cond`` around it captures only ``x`` and the variables, the step's pass is a plain
+        ``model(x, training)``, and LE's warm-up trains CE's weights bit for bit
+        (``tests/test_warmup.py``). Taking the Jacobian of the step's own recorded pass instead
+        (Grad and Grad*Input until issue 16) saves one forward pass per step, but the cond then
+        captures forward tensors that the Jacobian needs only for their dynamic shape (with an
+        unknown batch size): the inputs of each residual ``Add``, for its broadcasting
+        gradient. Each gets one more data consumer, and Grappler's arithmetic optimiser
+        (``AddOpsRewrite``, which merges a chain of adds only through nodes with a single
+        consumer other than ``Shape``) stops regrouping batch norm's
+        ``x * inv + (beta - mean * inv)`` followed by ``+ shortcut`` into
+        ``(x * inv + shortcut) + (beta - mean * inv)``, as it does in CE's graph: the sums
+        differ in the last bit (ResNet-8: 17 % of them), and the run with them. With
+        ``shares_forward`` (Grad-CAM's closed form) ``explain_fn`` computes ``E`` from the
+        step's own pass without a Jacobian: the cond captures only the explained activation.
         """
         x = as_float(x)   # integer images: see _jacobian_pass (Grad*Input multiplies by x)
         if not self.shares_forward:

@@ -1,5 +1,6 @@
 """The benchmark script runs every part and reports consistent numbers (no timing is asserted:
-see docs/benchmarks.md). One smoke run (tiny steps, the MLP cases) serves most tests."""
+see docs/benchmarks.md). One smoke run (tiny steps, the MLP cases) serves most tests; the
+roofline's FLOP count and peaks are unit-tested (no timing)."""
 
 import json
 import math
@@ -13,13 +14,14 @@ from conftest import REPO, SHARED_DATA
 SMOKE = ["--cases=mlp1024_b16_grad", "--rounds=1", "--steps=1",
          "--fit_cases=mlp1024_b16_ce,mlp1024_b16_le_grad", "--fit_steps=2", "--fit_warmup=1",
          "--fit_rounds=1", "--eval_steps=2", "--keras_cases=mlp1024_b16",
-         "--protocols=table3_short,table2_short", "--explain_batch=2"]
+         "--protocols=table3_short,table2_short", "--explain_batch=2",
+         "--precision_cases=mlp1024_b16", "--fit_precisions=float32,mixed_bfloat16"]
 
 
 def bench(*args, env=None):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     return subprocess.run([sys.executable, "-m", "tf_introspect.bench", *args], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, timeout=900)
 
 
 def has_tf_keras_vis():
@@ -123,3 +125,190 @@ def test_bench_rejects_unknown_cases():
     assert result.returncode != 0 and "valid choices: resnet8_b128_grad_cam" in result.stderr
     result = bench("--parts=steps,speed")
     assert result.returncode != 0 and "valid choices: steps, fit, keras, explain" in result.stderr
+    result = bench("--precision_cases=vgg_b128")
+    assert result.returncode != 0 and "valid choices: resnet8_b128, resnet14_b128" in result.stderr
+    result = bench("--fit_precisions=float32,float16")
+    assert result.returncode != 0 and "valid choices: float32, mixed_bfloat16" in result.stderr
+
+
+# --- the precision part, the roofline --------------------------------------------------------
+
+MLP_FORWARD = 2 * (784 * 1024 + 1024 * 1024 + 1024 * 10)       # FLOPs per image
+
+
+def test_steps_part_reports_the_roofline(smoke):
+    stdout, results = smoke
+    assert "Roofline (FLOPs counted from the model" in stdout
+    r = results["mlp1024_b16_grad"]
+    # CE and LE's warm-up: 3 forward passes; LE(Grad): + its own forward + 10 Jacobian passes
+    expected = {"ce": 3, "le": 3 + 1 + 10, "le_warmup": 3}
+    assert r["gflop"] == {k: round(n * MLP_FORWARD * 16 / 1e9, 4) for k, n in expected.items()}
+    peak = results["machine"]["peaks"]["f32_peak_gflops"]
+    for name in expected:
+        assert r["gflop_per_s"][name] == pytest.approx(r["gflop"][name] / r[f"{name}_ms"] * 1e3,
+                                                       rel=0.01)
+        if peak:
+            assert r["f32_peak_fraction"][name] == pytest.approx(r["gflop_per_s"][name] / peak,
+                                                                 rel=0.01, abs=1e-4)
+
+
+def test_precision_part_reports_ratios_spread_and_roofline(smoke):
+    stdout, results = smoke
+    assert "== bfloat16 / float32: compiled train_step" in stdout
+    assert "Roofline peaks" in stdout and "Assumed:" in stdout
+    part = results["precision"]
+    assert part["settings"] == {"rounds": 1, "steps": 1}
+    case = part["cases"]["mlp1024_b16"]
+    assert (case["model"], case["batch_size"]) == ("mlp1024", 16)
+    assert set(case["methods"]) == {"ce", "le_grad"}
+    peaks = results["machine"]["peaks"]
+    for name, passes in (("ce", 3), ("le_grad", 3 + 1 + 10)):
+        r = case["methods"][name]
+        f32, bf16 = r["float32"], r["mixed_bfloat16"]
+        for t in (f32, bf16):
+            assert 0 < t["min_ms"] <= t["ms"] <= t["max_ms"]
+        assert r["bf16_over_f32"] == pytest.approx(bf16["ms"] / f32["ms"], rel=0.01)
+        assert r["round_ratio_min"] <= r["bf16_over_f32"] <= r["round_ratio_max"]  # 1 round
+        assert r["target"] is None and r["meets_target"] is None        # the goal is ResNet-8's
+        assert r["gflop"] == round(passes * MLP_FORWARD * 16 / 1e9, 4)
+        for t, peak in ((f32, peaks["f32_peak_gflops"]), (bf16, peaks["bf16_peak_gflops"])):
+            assert t["gflop_per_s"] == pytest.approx(r["gflop"] / t["ms"] * 1e3, rel=0.01)
+            if peak:
+                assert t["peak_fraction"] == pytest.approx(t["gflop_per_s"] / peak, rel=0.01,
+                                                           abs=1e-4)
+
+
+def test_fit_part_times_both_precisions_interleaved(smoke):
+    stdout, results = smoke
+    assert "at float32 and mixed_bfloat16 (fits interleaved)" in stdout
+    assert "Precision ratios of the fit path (to float32)" in stdout
+    fit = results["fit"]
+    assert fit["settings"]["precisions"] == ["float32", "mixed_bfloat16"]
+    precision = fit["precision"]
+    for case in ("mlp1024_b16_ce", "mlp1024_b16_le_grad"):
+        rows = precision["cases"][case]
+        assert fit["cases"][case] == rows["float32"]       # the protocols' rows: the first
+        assert {p: r["precision"] for p, r in rows.items()} == {
+            "float32": "float32", "mixed_bfloat16": "mixed_bfloat16"}
+        f32, bf16 = rows["float32"], rows["mixed_bfloat16"]
+        assert bf16["jit_compile"] and bf16["ms_per_step"] > 0
+        ratios = precision["ratios"][case]["mixed_bfloat16"]
+        assert ratios["ms_per_step"] == pytest.approx(bf16["ms_per_step"] / f32["ms_per_step"],
+                                                      rel=0.01)
+        assert ratios["s_per_epoch"] == pytest.approx(bf16["s_per_epoch"] / f32["s_per_epoch"],
+                                                      rel=0.01)
+        assert ratios["target"] is None
+
+
+def test_precision_targets():
+    from tf_introspect import bench
+    assert bench.precision_target("resnet8", "ce") == 0.7
+    assert bench.precision_target("resnet8", "le", "grad_cam") == 0.7
+    assert bench.precision_target("resnet8", "le", "grad") is None
+    assert bench.precision_target("resnet14", "ce") is None
+
+
+def test_step_flops_count_resnet8_by_hand():
+    """ResNet-8 on 32x32x3, 'same' padding: the multiply-accumulates of each convolution
+    (H_out * W_out * C_out * C_in * kh * kw) and of the logits layer, counted by hand; a CE
+    step at batch 128 is the project's 9.6 GFLOP (3 x forward x 128)."""
+    from tf_introspect import bench, explainers, models
+    model = models.get("resnet8")
+    macs = (32 * 32 * 16 * 3 * 9                                  # stem
+            + 2 * 32 * 32 * 16 * 16 * 9                           # stage 1: two 3x3
+            + 16 * 16 * 32 * 16 * 9 + 16 * 16 * 32 * 32 * 9       # stage 2: stride 2, 3x3
+            + 16 * 16 * 32 * 16                                   # ... 1x1 projection
+            + 8 * 8 * 64 * 32 * 9 + 8 * 8 * 64 * 64 * 9 + 8 * 8 * 64 * 32    # stage 3
+            + 64 * 10)                                            # logits
+    forward = 2 * macs
+    assert bench.forward_flops(model) == forward == 25_003_264
+    ce = bench.step_flops(model)
+    assert ce == {"forward": forward, "backward": 2 * forward, "explanation": 0, "teacher": 0,
+                  "total": 3 * forward}
+    assert 128 * ce["total"] / 1e9 == pytest.approx(9.6, rel=0.005)
+    # LE(Grad-CAM), closed form: only the maps, 2 x 10 classes x 8 x 8 x 64
+    grad_cam = bench.step_flops(model, explainers.get("grad_cam", model))
+    assert grad_cam["explanation"] == 2 * 10 * 8 * 8 * 64
+    # LE(Grad): its own forward pass and 10 input-gradient passes
+    grad = bench.step_flops(model, explainers.get("grad", model))
+    assert grad["total"] == (3 + 1 + 10) * forward
+    # KD: + the teacher's forward pass
+    teacher = models.get("resnet26")
+    kd = bench.step_flops(model, teacher=teacher)
+    assert kd["total"] == 3 * forward + bench.forward_flops(teacher)
+    # LE's warm-up costs CE (method_flops of a built method)
+    from tf_introspect import methods
+    le = methods.build("le", model, dict(explainer="grad", alpha=0.9, lam=0.1, seed=0))
+    assert bench.method_flops(le)["total"] == grad["total"]
+    assert bench.method_flops(le, introspective=False)["total"] == ce["total"]
+    assert bench.forward_flops(models.get("mlp1024")) == MLP_FORWARD
+    assert bench.forward_flops(models.get("resnet14")) == 53_314_816
+
+
+def test_layer_flops_strides_padding_groups_and_dense_positions():
+    import keras
+
+    from tf_introspect import bench
+    inputs = keras.Input((9, 9, 4))
+    a = keras.layers.Conv2D(6, 3, strides=2, padding="valid")(inputs)       # 4 x 4 x 6
+    b = keras.layers.Conv2D(6, (1, 3), padding="same", groups=2)(a)         # 4 x 4 x 6
+    c = keras.layers.Dense(5)(keras.layers.Reshape((16, 6))(b))             # 16 positions
+    model = keras.Model(inputs, keras.layers.BatchNormalization()(c))
+    layers = {type(layer).__name__ + str(i): bench.layer_flops(layer)
+              for i, layer in enumerate(model.layers)}
+    assert list(layers.values()) == [0, 2 * 4 * 4 * 6 * 4 * 9, 2 * 4 * 4 * 6 * 3 * 3, 0,
+                                     2 * 16 * 6 * 5, 0]
+    assert bench.forward_flops(model) == sum(layers.values())
+
+
+def fake_cpuinfo(vendor, family, name, cpu_flags, mhz, cores):
+    """``/proc/cpuinfo`` text, one entry per logical CPU; ``cores``: its (physical id, core id)."""
+    return "\n".join(
+        f"processor\t: {i}\nvendor_id\t: {vendor}\ncpu family\t: {family}\nmodel\t\t: 17\n"
+        f"model name\t: {name}\ncpu MHz\t\t: {mhz}\nphysical id\t: {package}\n"
+        f"siblings\t: {len(cores)}\ncore id\t\t: {core}\ncpu cores\t: {len(set(cores))}\n"
+        f"flags\t\t: fpu sse sse2 {cpu_flags}\n" for i, (package, core) in enumerate(cores))
+
+
+ZEN4_FLAGS = "avx fma avx2 avx512f avx512dq avx512bw avx512vl avx512_bf16 avx512_vnni"
+SPR_FLAGS = ZEN4_FLAGS + " avx_vnni amx_bf16 avx512_fp16 amx_tile amx_int8"
+
+
+def test_cpu_peaks_amd_zen4():
+    """Zen 4: AVX-512 on two 256-bit FMA pipes: 2 x 8 x 2 = 32 float32 FLOP/cycle/core, 166.4
+    GFLOP/s for 2 cores at 2.6 GHz; avx512_bf16: twice that."""
+    from tf_introspect import bench
+    text = fake_cpuinfo("AuthenticAMD", 25, "AMD EPYC 9B14", ZEN4_FLAGS, "2600.000",
+                        [(0, 0), (0, 1)])
+    peaks = bench.cpu_peaks(text, cpus={0, 1})
+    assert (peaks["physical_cores"], peaks["ghz"], peaks["vector_bits"]) == (2, 2.6, 256)
+    assert peaks["f32_flop_per_cycle_core"] == 32 and peaks["f32_peak_gflops"] == 166.4
+    assert peaks["bf16_unit"] == "avx512_bf16" and peaks["bf16_peak_gflops"] == 332.8
+    assert any("Zen 4" in note for note in peaks["assumptions"])
+    # the CPUs this process may use count, not the machine's
+    peaks = bench.cpu_peaks(text, cpus={1})
+    assert peaks["physical_cores"] == 1 and peaks["f32_peak_gflops"] == 83.2
+
+
+def test_cpu_peaks_intel_amx():
+    """Sapphire Rapids-like: two 512-bit FMA units, 64 float32 FLOP/cycle/core; AMX-BF16's
+    tile unit 1,024 bfloat16 FLOP/cycle/core. Two hyperthreads of one core count once."""
+    from tf_introspect import bench
+    text = fake_cpuinfo("GenuineIntel", 6, "Intel(R) Xeon(R) Processor", SPR_FLAGS,
+                        "2599.998", [(0, 0), (0, 1)])
+    peaks = bench.cpu_peaks(text, cpus={0, 1})
+    assert (peaks["physical_cores"], peaks["ghz"], peaks["vector_bits"]) == (2, 2.6, 512)
+    assert peaks["f32_flop_per_cycle_core"] == 64 and peaks["f32_peak_gflops"] == 332.8
+    assert peaks["bf16_unit"] == "amx_bf16" and peaks["bf16_flop_per_cycle_core"] == 1024
+    assert peaks["bf16_peak_gflops"] == 5324.8
+    threads = fake_cpuinfo("GenuineIntel", 6, "Xeon", SPR_FLAGS, "2600", [(0, 0), (0, 0)])
+    peaks = bench.cpu_peaks(threads, cpus={0, 1}, ghz=3.0)
+    assert peaks["logical_cpus"] == 2 and peaks["physical_cores"] == 1
+    assert peaks["clock_source"] == "--cpu_ghz" and peaks["f32_peak_gflops"] == 192.0
+    # AVX2 only, no bfloat16 unit: 2 x 8 x 2, bfloat16 as float32
+    peaks = bench.cpu_peaks(fake_cpuinfo("GenuineIntel", 6, "Xeon", "avx fma avx2", "2000",
+                                         [(0, 0)]), cpus={0})
+    assert peaks["f32_peak_gflops"] == peaks["bf16_peak_gflops"] == 64.0
+    # not x86: unknown, said so
+    peaks = bench.cpu_peaks("processor\t: 0\nFeatures\t: fp asimd\n", cpus={0})
+    assert peaks["f32_peak_gflops"] is None and peaks["assumptions"]

@@ -1,6 +1,6 @@
 """Speed on this machine, measured in one process: ``python -m tf_introspect.bench``.
 
-Four parts (``--parts``), one combined report, everything in ``--json``; docs/benchmarks.md
+Five parts (``--parts``), one combined report, everything in ``--json``; docs/benchmarks.md
 explains each table and its targets.
 
 ``steps``: step-cost ratios. For each case of ``--cases``, the compiled ``train_step`` of CE
@@ -10,7 +10,35 @@ all alike); the median time per step and the ratio to CE are printed. Cases (iss
 brackets): LE(Grad-CAM) / CE for resnet8 and resnet14 at batch 128 [<= 1.05], LE(Grad) / CE
 for the same ResNets (the Jacobian through training-mode batch norm, batch moments held:
 ``explainers.base``) and for mlp1024 at batch 128 and 16 [<= 4]. With Grad-CAM, KD from a
-ResNet-26 teacher is timed too: the teacher's cost that LE avoids (paper 4).
+ResNet-26 teacher is timed too: the teacher's cost that LE avoids (paper 4). A roofline
+table follows (below).
+
+``precision``: bfloat16 / float32 step time. For each case of ``--precision_cases``
+(``PRECISION_CASES``: resnet8 and resnet14 at batch 128 with CE, LE(Grad-CAM) and LE(Grad);
+mlp1024 at batch 16 and 128 with CE and LE(Grad); ``--precision_methods`` selects among them)
+the compiled ``train_step`` is built twice, under Keras' global dtype policy ``float32`` and
+``mixed_bfloat16`` (``compiled_step(precision=...)``: the policy set while model and method are
+built, as the command line's ``--precision`` does, and restored after; bfloat16 computation,
+float32 variables, float32 logits layers), the bfloat16 model given the float32 one's weights,
+both fed the same random batch, warmed up and timed in interleaved rounds (``--rounds`` of
+``--steps`` steps, the order reversed every other round). Printed: the median ms per step of
+each with its spread (min, max over rounds), the ratio of medians bfloat16 / float32 and the
+range of the per-round ratios [issue 17: resnet8 CE and LE(Grad-CAM) <= 0.7], and the roofline.
+The step is the bare compiled step, without XLA, as in ``steps``; the ``fit`` part's
+``--fit_precisions`` gives the command line's path at both precisions.
+
+Roofline (``steps`` and ``precision``): each step's floating-point operations counted from the
+model (``step_flops``: 2 x the multiply-accumulates of every convolution and dense layer, strides
+respected; a training step is 3 x the forward pass, forward + input-gradient + weight-gradient
+passes; LE(Grad) adds its own forward pass and the K = 10 input-gradient passes of the
+all-class Jacobian, (1 + K) x forward; LE(Grad-CAM) in closed form only its maps, 2 K h w c;
+KD the teacher's forward pass; element-wise work, losses and the optimizer not counted;
+ResNet-8: 25.0 MFLOP forward, 9.60 GFLOP a CE step at batch 128), the achieved GFLOP/s
+(FLOPs / median step time) and its fraction of this CPU's peak (``cpu_peaks``, once for the
+whole run, printed with what it assumed: physical cores from ``/proc/cpuinfo``, the clock from
+its ``cpu MHz`` or ``--cpu_ghz``, float32 FLOP/cycle/core = 2 FMA units x 16 lanes with
+AVX-512 (8 on AMD Zen 4 and with AVX2) x 2; bfloat16 with AMX-BF16 its tile unit's 1,024,
+else with AVX512_BF16 twice float32). Memory bandwidth is not modelled.
 
 ``fit``: epoch time through the command line's own path. Each case is a paper cell's flag
 file (``FIT_CASES``), resolved by ``flags.config_from_args``; the method is built by
@@ -30,6 +58,11 @@ run lists of the experiment plans (``experiments.plan_runs``: cells, seeds, grid
 epochs, LE warm-up epochs at the CE cost) the projected wall time of each table's protocol
 run by one process on this machine (``PROTOCOLS``). Per-epoch callbacks (TensorBoard,
 BackupAndRestore, CSV, explanation images) and teacher training are not included.
+With ``--fit_precisions=float32,mixed_bfloat16`` every case is timed at both (the command
+line's ``--precision``: Keras' policy held while its method is built, compiled, fit and
+evaluated; the bfloat16 method given the float32 one's weights), their fits interleaved, and
+the bfloat16 / float32 ratios of ms/step, eval ms/step and s/epoch are printed; the protocols
+are projected from the first precision listed (default: ``--precision``, float32).
 
 ``keras``: our CE method against plain Keras. ``methods.build("ce")`` (via ``build.make_method``,
 compiled by ``main.compile_method``) and the same functional model with the same weights
@@ -52,10 +85,20 @@ Flags: ``--parts``; ``--cases``, ``--rounds``, ``--steps`` (steps part; ``--roun
 the interleaved rounds of the keras and explain parts); ``--fit_cases``, ``--fit_steps``,
 ``--fit_warmup``, ``--fit_rounds``, ``--eval_steps``, ``--protocols``, ``--data_dir``,
 ``--steps_per_execution`` (the command line's own flag; fit and keras parts: default the command
-line's choice, other values to try how much fewer host round trips would save); ``--keras_cases``; ``--explain_methods``,
-``--explain_batch``; ``--json``.
+line's choice, other values to try how much fewer host round trips would save);
+``--fit_precisions`` (fit part; default ``--precision``, the command line's flag);
+``--keras_cases``; ``--explain_methods``, ``--explain_batch``; ``--precision_cases``,
+``--precision_methods`` (precision part; ``--rounds`` and ``--steps`` as the steps part);
+``--cpu_ghz`` (the roofline's clock); ``--json``.
+
+Issue 17's measurement, e.g.::
+
+    python -m tf_introspect.bench --parts=precision --rounds=7 --steps=10 --json=precision.json
+    python -m tf_introspect.bench --parts=fit --fit_precisions=float32,mixed_bfloat16 \\
+        --fit_cases=resnet8_b128_ce,resnet8_b128_le_grad_cam --protocols= --json=fit.json
 """
 
+import collections
 import contextlib
 import io
 import math
@@ -103,7 +146,19 @@ PROTOCOLS = {
     "table2_paper": ("experiments/table2_paper.toml", None, None),
     "table2_short": ("experiments/table2_short.toml", None, None),
 }
-PARTS = ("steps", "fit", "keras", "explain")
+# The precision part's cases: model, batch, methods timed (from PRECISION_METHODS).
+PRECISION_CASES = {
+    "resnet8_b128": ("resnet8", 128, ("ce", "le_grad_cam", "le_grad")),
+    "resnet14_b128": ("resnet14", 128, ("ce", "le_grad_cam", "le_grad")),
+    "mlp1024_b128": ("mlp1024", 128, ("ce", "le_grad")),
+    "mlp1024_b16": ("mlp1024", 16, ("ce", "le_grad")),
+}
+PRECISION_METHODS = {"ce": ("ce", "grad"), "le_grad_cam": ("le", "grad_cam"),
+                     "le_grad": ("le", "grad")}          # name: method, explainer
+# Issue 17's goal: bfloat16 step time / float32 step time (<=), per (model, method).
+PRECISION_TARGETS = {("resnet8", "ce"): 0.7, ("resnet8", "le_grad_cam"): 0.7}
+FIT_PRECISIONS = ("float32", "mixed_bfloat16")           # ti_flags.PRECISIONS
+PARTS = ("steps", "fit", "keras", "explain", "precision")
 TRAIN_SIZE = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000}
 TEST_SIZE = 10000
 CE_LIKE = ("ce", "dropout", "ls", "cp")      # a CE-cost step (dropout: a few masks more)
@@ -129,6 +184,18 @@ flags.DEFINE_list("keras_cases", list(KERAS_CASES),
 flags.DEFINE_list("explain_methods", list(EXPLAIN_METHODS),
                   f"explain part explainers, from: {', '.join(EXPLAIN_METHODS)}.")
 flags.DEFINE_integer("explain_batch", 64, "explain part: batch size.", lower_bound=1)
+flags.DEFINE_list("precision_cases", list(PRECISION_CASES),
+                  f"precision part cases, from: {', '.join(PRECISION_CASES)}.")
+flags.DEFINE_list("precision_methods", list(PRECISION_METHODS),
+                  f"precision part methods, from: {', '.join(PRECISION_METHODS)} (each case "
+                  "times those of them it lists).")
+flags.DEFINE_list("fit_precisions", None,
+                  f"fit part: Keras dtype policies to time each fit case at, from: "
+                  f"{', '.join(FIT_PRECISIONS)} (default: --precision, the command line's "
+                  "flag); with more than one, their fits are interleaved and the ratios to the "
+                  "first are printed. The protocols are projected from the first.")
+flags.DEFINE_float("cpu_ghz", None, "Clock for the roofline's peaks (default: /proc/cpuinfo's "
+                   "'cpu MHz').", lower_bound=0.01)
 flags.DEFINE_string("json", None, "Write the results to this JSON file.")
 # The command line's flags, of which the fit and keras parts read --data_dir (default here: the
 # first of <repo>/data and <repo>/../shared/data holding the data set; random pixels through
@@ -142,58 +209,330 @@ def _ratio(a, b):
 
 
 # --------------------------------------------------------------------------------------------
+# Roofline: floating-point operations counted from the model, this CPU's peaks
+# --------------------------------------------------------------------------------------------
+
+# Intel's AMX tile unit (TMUL) of 4th-generation Xeon Scalable (Sapphire Rapids) does 1,024
+# BF16 operations (multiplies and adds counted apart) per cycle per core. Source: Intel's
+# Sapphire Rapids presentation at Architecture Day 2021 (AMX: 2,048 INT8 or 1,024 BF16
+# operations per cycle per core, against 64 FP32 operations per cycle with AVX-512's two FMA
+# units); i.e. one TDPBF16PS on full tiles, [16 x 32] x [32 x 16] = 2 * 16 * 16 * 32 = 16,384
+# FLOP, every 16 cycles.
+AMX_BF16_FLOP_PER_CYCLE = 1024
+
+
+def layer_flops(layer):
+    """Floating-point operations of ``layer`` for one sample's forward pass: 2 x its
+    multiply-accumulates for ``Conv1D`` / ``Conv2D`` / ``Conv3D`` (2 * output positions *
+    C_out * C_in / groups * kernel size: strides and padding enter through the output shape)
+    and ``Dense`` (2 * in * out per position of its input); 0 for every other layer
+    (batch norm, activations, adds, pooling, dropout: a few operations per activation)."""
+    import keras
+    if isinstance(layer, keras.layers.Dense):
+        shape = layer.input.shape
+        return 2 * math.prod(shape[1:-1]) * shape[-1] * layer.units
+    if isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)):
+        out, inputs = layer.output.shape, layer.input.shape
+        last = layer.data_format == "channels_last"
+        positions = math.prod(out[1:-1] if last else out[2:])
+        c_in = inputs[-1] if last else inputs[1]
+        return (2 * positions * layer.filters * (c_in // layer.groups)
+                * math.prod(layer.kernel_size))
+    return 0
+
+
+def forward_flops(model):
+    """Floating-point operations of one sample's forward pass through ``model`` (its nested
+    models' layers included): the sum of :func:`layer_flops`."""
+    from tf_introspect.explainers.base import model_layers
+    return sum(layer_flops(layer) for layer in model_layers(model))
+
+
+def explanation_flops(model, explainer):
+    """Operations per sample of the explanations of every class (LE's stage 2), beyond the
+    training step's own pass; ``K`` classes, ``F`` = :func:`forward_flops`.
+
+    * Grad-CAM in closed form (GAP + linear head: ``Explainer.shares_forward``): the maps
+      ``ReLU(sum_n W[n, k] A[h, w, n])`` from the step's own activation, ``2 K h w n``;
+      without the closed form: the explainer's own forward pass ``F``, ``K`` backward passes
+      through the layers after the Grad-CAM layer, and the maps.
+    * Grad, Grad*Input, Guided Backprop: the explainer's own forward pass ``F`` (see
+      ``Explainer.online``) and the ``K`` input-gradient backward passes of the Jacobian
+      (``batch_jacobian``: one vector-Jacobian product a class, each costing what the forward
+      pass costs, the first layer's included): ``(1 + K) F``.
+    """
+    classes = model.output_shape[-1]
+    forward = forward_flops(model)
+    if explainer.name != "grad_cam":
+        return (1 + classes) * forward
+    h, w, n = model.get_layer(explainer.layer).output.shape[1:]
+    maps = 2 * classes * h * w * n
+    if explainer.head is not None:
+        return maps
+    index = [layer.name for layer in model.layers].index(explainer.layer)
+    after = sum(layer_flops(layer) for layer in model.layers[index + 1:])
+    return forward + classes * after + maps
+
+
+def step_flops(model, explainer=None, teacher=None):
+    """Floating-point operations of one training step, per sample: ``{"forward", "backward",
+    "explanation", "teacher", "total"}``.
+
+    Convention (counted from the model, :func:`layer_flops`: 2 x the multiply-accumulates of
+    every convolution and dense layer; element-wise work, the loss, Eq. 6's cosines and the
+    optimizer's update are not counted): a training step is 3 x the forward pass ``F``, the
+    forward pass plus a backward pass of input gradients (``F``) and one of weight gradients
+    (``F``). That counts the input gradient of the layer reading the images too, which CE
+    does not need: CE's true count is lower by a third of that layer's share of ``F``: 1.2 %
+    on ResNet-8, 0.55 % on ResNet-14, 14 % on the MLP (its first layer is 43 % of ``F``). LE adds
+    :func:`explanation_flops` (``explainer``; ``None``: CE, or LE's warm-up, whose
+    explanation branch is not taken); KD-like methods add the ``teacher``'s forward pass
+    (inference mode). ResNet-8: ``F`` = 25.0 MFLOP, a step at batch 128 = 9.60 GFLOP (CE).
+    """
+    forward = forward_flops(model)
+    parts = {"forward": forward, "backward": 2 * forward,
+             "explanation": explanation_flops(model, explainer) if explainer else 0,
+             "teacher": forward_flops(teacher) if teacher is not None else 0}
+    return {**parts, "total": sum(parts.values())}
+
+
+def method_flops(method, introspective=True):
+    """:func:`step_flops` per sample of a built method (LE's explainer unless in warm-up; a
+    distillation method's teacher)."""
+    explainer = getattr(method, "explainer", None) if introspective else None
+    return step_flops(method.model, explainer, getattr(method, "teacher", None))
+
+
+def parse_cpuinfo(text):
+    """The processor entries of ``/proc/cpuinfo`` text: a list of ``{field: value}``."""
+    entries, entry = [], {}
+    for line in text.splitlines() + [""]:
+        if not line.strip():
+            if "processor" in entry:
+                entries.append(entry)
+            entry = {}
+            continue
+        key, _, value = line.partition(":")
+        entry[key.strip()] = value.strip()
+    return entries
+
+
+def cpu_peaks(cpuinfo=None, cpus=None, ghz=None):
+    """Peak float32 and bfloat16 GFLOP/s of the CPUs this process runs on, and what was
+    assumed: the one place the roofline's peaks come from.
+
+    ``cpuinfo``: ``/proc/cpuinfo``'s text (default: read it); ``cpus``: the logical CPUs used
+    (default: this process's affinity); ``ghz``: the clock (default: the largest ``cpu MHz``
+    of those CPUs; in a virtual machine this is the nominal, TSC, rate: turbo may run faster,
+    AVX-512 and AMX licence clocks slower).
+
+    Peak = physical cores x clock x FLOP per cycle per core. Physical cores: the distinct
+    ``(physical id, core id)`` of the CPUs used (two hyperthreads of one core share its
+    units and count once; ``siblings`` > ``cpu cores`` says a package has hyperthreads). In
+    a virtual machine this is the topology the hypervisor presents, which may hide that two
+    vCPUs are hyperthreads of one host core. float32: FMA units x 32-bit lanes x 2 (a
+    multiply-add is 2 FLOP); two FMA units (Intel since Haswell, AMD since Zen 2; some Xeon
+    Silver / Bronze have one 512-bit unit), 16 lanes with ``avx512f`` on Intel and on AMD from
+    Zen 5 (family 26), 8 on AMD Zen 4 (family 25: 512-bit instructions on two 256-bit pipes)
+    and with AVX2 only. bfloat16: with ``amx_bf16`` the AMX tile unit
+    (``AMX_BF16_FLOP_PER_CYCLE``), else with ``avx512_bf16`` twice the float32 rate
+    (VDPBF16PS: two bfloat16 products a 32-bit lane), else the float32 rate (converted).
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            cpuinfo = ""
+    if cpus is None:
+        try:
+            cpus = os.sched_getaffinity(0)
+        except AttributeError:
+            cpus = None
+    entries = parse_cpuinfo(cpuinfo)
+    used = [e for e in entries if cpus is None or int(e["processor"]) in cpus] or entries
+    result = {"cpu_model": None, "logical_cpus": len(used), "physical_cores": None,
+              "ghz": None, "clock_source": None, "f32_flop_per_cycle_core": None,
+              "bf16_flop_per_cycle_core": None, "bf16_unit": None, "f32_peak_gflops": None,
+              "bf16_peak_gflops": None, "assumptions": []}
+    notes = result["assumptions"]
+    flags_ = set(used[0].get("flags", "").split()) if used else set()
+    if not used or not flags_ & {"sse", "sse2", "avx", "avx2"}:
+        notes.append("not an x86 /proc/cpuinfo (no x86 flags): peaks unknown")
+        return result
+    first = used[0]
+    vendor, family = first.get("vendor_id", "?"), int(first.get("cpu family", "0") or 0)
+    result.update(cpu_model=first.get("model name"), vendor=vendor, cpu_family=family)
+    if all("physical id" in e and "core id" in e for e in used):
+        cores = len({(e["physical id"], e["core id"]) for e in used})
+        siblings, per_package = first.get("siblings"), first.get("cpu cores")
+        notes.append(f"{cores} physical core(s) for {len(used)} logical CPU(s): distinct "
+                     f"(physical id, core id); siblings {siblings}, cpu cores {per_package} "
+                     "(the topology as the kernel sees it; a hypervisor may back vCPUs by "
+                     "hyperthreads of one host core without saying so)")
+    else:
+        cores = len(used)
+        notes.append(f"no core ids: {cores} logical CPU(s) counted as physical cores")
+    result["physical_cores"] = cores
+    if ghz:
+        result.update(ghz=float(ghz), clock_source="--cpu_ghz")
+    else:
+        mhz = [float(e["cpu MHz"]) for e in used if e.get("cpu MHz")]
+        if mhz:
+            result.update(ghz=round(max(mhz) / 1e3, 3), clock_source="/proc/cpuinfo cpu MHz")
+            notes.append(f"clock {max(mhz) / 1e3:.3g} GHz from /proc/cpuinfo 'cpu MHz' "
+                         "(in a VM the nominal rate; turbo and AVX-512/AMX clocks differ)")
+        else:
+            notes.append("no 'cpu MHz' in /proc/cpuinfo: peaks unknown (give --cpu_ghz)")
+    amd = vendor == "AuthenticAMD"
+    if "avx512f" in flags_ and not (amd and family < 26):
+        bits, why = 512, ("avx512f: 512-bit vectors, two FMA units assumed (some Xeon "
+                          "Silver / Bronze have one)")
+    elif "avx512f" in flags_:
+        bits, why = 256, ("AMD Zen 4 (family 25) with avx512f: 512-bit instructions on two "
+                          "256-bit FMA pipes")
+    elif flags_ & {"avx2", "avx"}:
+        bits, why = 256, "AVX/AVX2: 256-bit vectors"
+    else:
+        bits, why = 128, "SSE only: 128-bit vectors"
+    units = 2 if "fma" in flags_ else 1
+    f32 = units * (bits // 32) * 2
+    notes.append(f"float32: {why}; {units} FMA unit(s) x {bits // 32} lanes x 2 = {f32} "
+                 "FLOP/cycle/core" + ("" if "fma" in flags_ else
+                                      " (no FMA: one multiply and one add pipe)"))
+    if "amx_bf16" in flags_:
+        bf16, unit = AMX_BF16_FLOP_PER_CYCLE, "amx_bf16"
+        notes.append(f"bfloat16: AMX tile unit, {bf16} FLOP/cycle/core (Intel Architecture "
+                     "Day 2021, Sapphire Rapids); reached only by large matrix products that "
+                     "oneDNN runs on AMX")
+    elif "avx512_bf16" in flags_:
+        bf16, unit = 2 * f32, "avx512_bf16"
+        notes.append(f"bfloat16: avx512_bf16 (VDPBF16PS), 2 x float32 = {bf16} FLOP/cycle/core")
+    else:
+        bf16, unit = f32, "none"
+        notes.append("bfloat16: no bfloat16 arithmetic unit; computed as float32")
+    result.update(vector_bits=bits, fma_units=units, f32_flop_per_cycle_core=f32,
+                  bf16_flop_per_cycle_core=bf16, bf16_unit=unit)
+    if result["ghz"]:
+        result["f32_peak_gflops"] = round(cores * result["ghz"] * f32, 1)
+        result["bf16_peak_gflops"] = round(cores * result["ghz"] * bf16, 1)
+    return result
+
+
+def print_peaks(peaks):
+    f32, bf16 = peaks["f32_peak_gflops"], peaks["bf16_peak_gflops"]
+    print(f"\nRoofline peaks ({peaks['cpu_model'] or 'unknown CPU'}): float32 "
+          f"{f32 if f32 is not None else '?'} GFLOP/s, bfloat16 "
+          f"{bf16 if bf16 is not None else '?'} GFLOP/s ({peaks['physical_cores']} physical "
+          f"core(s) x {peaks['ghz'] or '?'} GHz x {peaks['f32_flop_per_cycle_core']} / "
+          f"{peaks['bf16_flop_per_cycle_core']} FLOP/cycle/core). Assumed:")
+    for note in peaks["assumptions"]:
+        print(f"  - {note}")
+
+
+def roofline(flops, seconds, peak_gflops):
+    """``(achieved GFLOP/s, fraction of the peak or None)`` of ``flops`` in ``seconds``."""
+    rate = flops / seconds / 1e9
+    return round(rate, 2), (round(rate / peak_gflops, 4) if peak_gflops else None)
+
+
+def _pct(fraction):
+    return f"{100 * fraction:.1f}%" if fraction is not None else "?"
+
+
+# --------------------------------------------------------------------------------------------
 # Part "steps": compiled train_step ratios
 # --------------------------------------------------------------------------------------------
 
-def compiled_step(method_name, model_name, explainer, introspective=True, teacher=None):
+Step = collections.namedtuple("Step", "fn input_shape method precision")
+
+
+@contextlib.contextmanager
+def precision_policy(precision):
+    """Keras' global dtype policy ``precision`` inside (``main.use_precision`` holds
+    ``--precision`` so for a run), the previous one restored after."""
+    import keras
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def compiled_step(method_name, model_name, explainer, introspective=True, teacher=None,
+                  precision="float32", weights=None):
+    """A :class:`Step`: the method's ``train_step`` under ``tf.function`` (traced at its first
+    call) on a new model (seed 0, or ``weights``: a twin's ``get_weights()``), the model, the
+    teacher and the method built and compiled under Keras' global dtype policy ``precision``
+    (the previous policy restored after)."""
     import keras
     import tensorflow as tf
 
     from tf_introspect import methods, models
-    keras.utils.set_random_seed(0)
-    model = models.get(model_name, weight_decay=5e-4)
-    cfg = dict(explainer=explainer, alpha=0.9, lam=0.1, seed=0, temperature=4.0)
-    teacher = models.get(teacher) if teacher else None
-    method = methods.build(method_name, model, cfg, teacher)
-    if hasattr(method, "introspective"):
-        method.introspective.assign(float(introspective))
-    method.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"])
-    return tf.function(method.train_step), model.input_shape[1:]
+    with precision_policy(precision):
+        keras.utils.set_random_seed(0)
+        model = models.get(model_name, weight_decay=5e-4)
+        if weights is not None:
+            model.set_weights(weights)
+        cfg = dict(explainer=explainer, alpha=0.9, lam=0.1, seed=0, temperature=4.0)
+        teacher = models.get(teacher) if teacher else None
+        method = methods.build(method_name, model, cfg, teacher)
+        if hasattr(method, "introspective"):
+            method.introspective.assign(float(introspective))
+        method.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"])
+    return Step(tf.function(method.train_step), model.input_shape[1:], method, precision)
 
 
-def time_case(model_name, batch, explainer, teacher, rounds, steps):
-    """Median seconds per step for CE, LE, LE-in-warm-up (and KD), interleaved."""
+def time_steps(variants, batch, rounds, steps, alternate=False):
+    """Seconds per step of each :class:`Step` of ``variants`` (``{name: Step}``, one input
+    shape) on one random batch: each traced and warmed up (3 steps) under its own dtype
+    policy, then ``rounds`` interleaved rounds of ``steps`` steps each (so drift of the
+    machine hits all alike; ``alternate``: the order reversed every other round).
+    ``{name: [seconds per step, one a round]}``."""
     import tensorflow as tf
-    variants = {"ce": compiled_step("ce", model_name, explainer),
-                "le": compiled_step("le", model_name, explainer),
-                "le_warmup": compiled_step("le", model_name, explainer, introspective=False)}
-    if teacher:
-        variants["kd"] = compiled_step("kd", model_name, explainer, teacher=teacher)
-    shape = variants["ce"][1]
+    shape = next(iter(variants.values())).input_shape
     x = tf.random.stateless_normal((batch, *shape), seed=[0, 1])
     y = tf.random.stateless_uniform((batch,), seed=[0, 2], maxval=10, dtype=tf.int32)
-    for step, _ in variants.values():       # trace and warm up
-        for _ in range(3):
-            step((x, y))
+    for variant in variants.values():       # trace and warm up
+        with precision_policy(variant.precision):
+            for _ in range(3):
+                variant.fn((x, y))
     times = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, (step, _) in variants.items():
+    for i in range(rounds):
+        for name in (list(variants) if not alternate or i % 2 == 0 else list(variants)[::-1]):
+            step = variants[name].fn
             start = time.perf_counter()
             for _ in range(steps):
                 logs = step((x, y))
             float(logs["loss"])                # wait for the last step
             times[name].append((time.perf_counter() - start) / steps)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
 
 
-def steps_part(cases, rounds, steps):
-    results = {}
+def time_case(model_name, batch, explainer, teacher, rounds, steps):
+    """Median seconds per step for CE, LE, LE-in-warm-up (and KD), interleaved, and the FLOPs
+    of each step (:func:`method_flops` x batch)."""
+    variants = {"ce": compiled_step("ce", model_name, explainer),
+                "le": compiled_step("le", model_name, explainer),
+                "le_warmup": compiled_step("le", model_name, explainer, introspective=False)}
+    if teacher:
+        variants["kd"] = compiled_step("kd", model_name, explainer, teacher=teacher)
+    times = time_steps(variants, batch, rounds, steps)
+    flops = {name: batch * method_flops(v.method, introspective=name != "le_warmup")["total"]
+             for name, v in variants.items()}
+    return {name: statistics.median(t) for name, t in times.items()}, flops
+
+
+def steps_part(cases, rounds, steps, peaks=None):
+    peak = (peaks or {}).get("f32_peak_gflops")
+    results, roof = {}, []
     print(f"\n== Step cost: compiled train_step, median of {rounds} interleaved rounds of "
           f"{steps} steps ==")
     print(f"{'case':28s} {'CE ms':>8s} {'LE ms':>8s} {'LE/CE':>7s} {'warm-up/CE':>11s} "
           f"{'KD(resnet26)/CE':>16s}")
     for case in cases:
-        t = time_case(*CASES[case], rounds, steps)
+        t, flops = time_case(*CASES[case], rounds, steps)
         r = results[case] = {f"{k}_ms": round(v * 1e3, 2) for k, v in t.items()}
         for name in ("le", "le_warmup", "kd"):
             if name in t:
@@ -201,6 +540,19 @@ def steps_part(cases, rounds, steps):
         kd = f"{r['kd_over_ce']:16.3f}" if "kd" in t else f"{'-':>16s}"
         print(f"{case:28s} {r['ce_ms']:8.2f} {r['le_ms']:8.2f} {r['le_over_ce']:7.3f} "
               f"{r['le_warmup_over_ce']:11.3f} {kd}", flush=True)
+        r["gflop"] = {k: round(v / 1e9, 4) for k, v in flops.items()}
+        r["gflop_per_s"], r["f32_peak_fraction"] = {}, {}
+        for name in t:
+            r["gflop_per_s"][name], r["f32_peak_fraction"][name] = roofline(
+                flops[name], t[name], peak)
+            roof.append((case, name, r["gflop"][name], r[f"{name}_ms"],
+                         r["gflop_per_s"][name], r["f32_peak_fraction"][name]))
+    print(f"\nRoofline (FLOPs counted from the model: step = 3 x forward, + LE's explanation, "
+          f"+ KD's teacher forward; bench.step_flops), float32 peak {peak or '?'} GFLOP/s:")
+    print(f"{'case':28s} {'variant':10s} {'GFLOP/step':>11s} {'ms':>8s} {'GFLOP/s':>9s} "
+          f"{'of peak':>8s}")
+    for case, name, gflop, ms, rate, fraction in roof:
+        print(f"{case:28s} {name:10s} {gflop:11.3f} {ms:8.2f} {rate:9.1f} {_pct(fraction):>8s}")
     return results
 
 
@@ -263,6 +615,7 @@ def random_pixels():
     import numpy as np
 
     from tf_introspect import data
+    from tf_introspect.data import pipeline     # make_dataset's own name for it
     real = data.load_arrays
 
     def fake(name, split, data_dir=None):
@@ -271,11 +624,11 @@ def random_pixels():
         rng = np.random.default_rng(0)
         return (rng.integers(0, 256, size=(n, *info.input_shape), dtype=np.uint8),
                 rng.integers(0, info.num_classes, size=n).astype(np.int64))
-    data.load_arrays = fake
+    data.load_arrays = pipeline.load_arrays = fake
     try:
         yield
     finally:
-        data.load_arrays = real
+        data.load_arrays = pipeline.load_arrays = real
 
 
 @contextlib.contextmanager
@@ -380,40 +733,73 @@ def epoch_steps(cfg, limits=True):
     return math.ceil((n_train - held_out) / batch), math.ceil((held_out or n_test) / batch)
 
 
-def fit_case(name, fit_steps, warmup, rounds, eval_steps, data_dir, steps_per_execution=None):
-    """Time one paper cell through the command line's fit path."""
+def fit_case(name, fit_steps, warmup, rounds, eval_steps, data_dir, steps_per_execution=None,
+             precisions=("float32",)):
+    """Time one paper cell through the command line's fit path, at each of ``precisions``
+    (``--precision``: Keras' global dtype policy, held while its method is built, compiled,
+    fit and evaluated, as ``main.use_precision`` holds it for a run): one method each (the
+    later ones with the first one's weights), their fits interleaved (the order alternating by
+    round), then their evaluations. ``{precision: result}``."""
     from tf_introspect import main
     flagfile = FIT_CASES[name]
     dataset = ti_flags.config_from_args([f"--flagfile={os.path.join(REPO, flagfile)}"])["dataset"]
     folder, found = find_data_dir(dataset, data_dir)
     pixels = contextlib.nullcontext() if found else random_pixels()
-    cfg = case_config(flagfile, fit_steps, eval_steps, folder)
+    cfgs = {p: case_config(flagfile, fit_steps, eval_steps, folder, [f"--precision={p}"])
+            for p in precisions}
+    cfg = cfgs[precisions[0]]
+    order = list(precisions)
     with pixels, cli_determinism(cfg) as deterministic:     # also seeds, as main.run
-        method = cli_method(cfg, steps_per_execution)
+        built = {}
+        for p in order:
+            with precision_policy(p):
+                built[p] = cli_method(cfgs[p], steps_per_execution)
+            if p != order[0]:
+                built[p].model.set_weights(built[order[0]].model.get_weights())
         train, _, test = main.datasets(cfg)
         stamps = step_stamps()
-        timed_fit(method, train.take(warmup), stamps)       # trace / compile, warm up
-        timed_evaluate(method, test.take(2), stamps)
-        fits = [timed_fit(method, train, stamps) for _ in range(rounds)]
-        evaluations = [timed_evaluate(method, test, stamps) for _ in range(rounds)]
-    train_s, fit_overhead = (statistics.median(v) for v in zip(*fits))
-    eval_s, eval_overhead = (statistics.median(v) for v in zip(*evaluations))
-    steps, evals = epoch_steps(cfg, limits=False)     # a full epoch, not the bench's cut
-    epoch = steps * train_s + fit_overhead + evals * eval_s + eval_overhead
-    result = {"flagfile": flagfile, "model": cfg["model"], "method": cfg["method"],
-              "batch_size": cfg["batch_size"], "jit_compile": bool(ti_flags.use_jit(cfg)),
-              "op_determinism": deterministic, "cost_key": cost_key(cfg),
-              "data": data_source(folder, found),
-              "steps_per_execution": int(method.steps_per_execution),
-              "ms_per_step": round(train_s * 1e3, 3), "eval_ms_per_step": round(eval_s * 1e3, 3),
-              "fit_overhead_s": round(fit_overhead, 3), "eval_overhead_s": round(eval_overhead, 3),
-              "train_steps_per_epoch": steps, "eval_steps_per_epoch": evals,
-              "train_s_per_epoch": round(steps * train_s + fit_overhead, 2),
-              "eval_s_per_epoch": round(evals * eval_s + eval_overhead, 2),
-              "s_per_epoch": round(epoch, 2)}
-    if cfg["method"] in ("le", "le_permut"):
-        result["warmup_epochs"] = cfg["warmup_epochs"]
-    return result
+        for p in order:
+            with precision_policy(p):
+                timed_fit(built[p], train.take(warmup), stamps)   # trace / compile, warm up
+                timed_evaluate(built[p], test.take(2), stamps)
+        fits, evaluations = {p: [] for p in order}, {p: [] for p in order}
+        for timings, timed, data in ((fits, timed_fit, train), (evaluations, timed_evaluate, test)):
+            for i in range(rounds):
+                for p in (order if i % 2 == 0 else order[::-1]):
+                    with precision_policy(p):
+                        timings[p].append(timed(built[p], data, stamps))
+    results = {}
+    for p in order:
+        train_s, fit_overhead = (statistics.median(v) for v in zip(*fits[p]))
+        eval_s, eval_overhead = (statistics.median(v) for v in zip(*evaluations[p]))
+        steps, evals = epoch_steps(cfg, limits=False)     # a full epoch, not the bench's cut
+        epoch = steps * train_s + fit_overhead + evals * eval_s + eval_overhead
+        result = results[p] = {
+            "flagfile": flagfile, "model": cfg["model"], "method": cfg["method"],
+            "batch_size": cfg["batch_size"], "precision": p,
+            "jit_compile": bool(ti_flags.use_jit(cfg)),
+            "op_determinism": deterministic, "cost_key": cost_key(cfg),
+            "data": data_source(folder, found),
+            "steps_per_execution": int(built[p].steps_per_execution),
+            "ms_per_step": round(train_s * 1e3, 3), "eval_ms_per_step": round(eval_s * 1e3, 3),
+            "fit_overhead_s": round(fit_overhead, 3), "eval_overhead_s": round(eval_overhead, 3),
+            "train_steps_per_epoch": steps, "eval_steps_per_epoch": evals,
+            "train_s_per_epoch": round(steps * train_s + fit_overhead, 2),
+            "eval_s_per_epoch": round(evals * eval_s + eval_overhead, 2),
+            "s_per_epoch": round(epoch, 2)}
+        if cfg["method"] in ("le", "le_permut"):
+            result["warmup_epochs"] = cfg["warmup_epochs"]
+    return results
+
+
+def _short_precision(precision):
+    return {"float32": "f32", "mixed_bfloat16": "bf16"}.get(precision, precision)
+
+
+def precision_target(model, method, explainer=None):
+    """Issue 17's bfloat16 / float32 time target for a model and method (None: none)."""
+    kind = f"le_{explainer}" if method in ("le", "le_permut") else method
+    return PRECISION_TARGETS.get((model, kind))
 
 
 def plan_cost(name, measured):
@@ -458,28 +844,63 @@ def plan_cost(name, measured):
 
 
 def fit_part(cases, fit_steps, warmup, rounds, eval_steps, protocols, data_dir,
-             steps_per_execution=None):
+             steps_per_execution=None, precisions=("float32",)):
+    precisions = list(precisions)
+    several = len(precisions) > 1
     spe = f", steps_per_execution={steps_per_execution}" if steps_per_execution else ""
+    at = f", at {' and '.join(precisions)} (fits interleaved)" if several else \
+        ("" if precisions == ["float32"] else f", at {precisions[0]}")
     print(f"\n== Epoch time through the command line's fit path: {fit_steps} steps after a "
           f"{warmup}-step warm-up fit, median of {rounds} fits; validation {eval_steps} "
-          f"steps{spe} ==")
-    print(f"{'case':27s} {'XLA':>4s} {'det':>4s} {'data':>6s} {'ms/step':>9s} "
+          f"steps{spe}{at} ==")
+    prec = f" {'prec':>5s}" if several else ""
+    print(f"{'case':27s}{prec} {'XLA':>4s} {'det':>4s} {'data':>6s} {'ms/step':>9s} "
           f"{'eval ms':>8s} {'start+end s':>12s} {'steps':>6s} {'s/epoch':>9s}")
-    measured = {}
+    measured, by_precision = {}, {}
     for case in cases:
-        r = measured[case] = fit_case(case, fit_steps, warmup, rounds, eval_steps, data_dir,
-                                      steps_per_execution)
-        print(f"{case:27s} {'yes' if r['jit_compile'] else 'no':>4s} "
-              f"{'on' if r['op_determinism'] else 'off':>4s} "
-              f"{'real' if r['data'].startswith('real') else 'random':>6s} "
-              f"{r['ms_per_step']:9.2f} {r['eval_ms_per_step']:8.2f} "
-              f"{r['fit_overhead_s'] + r['eval_overhead_s']:12.2f} "
-              f"{r['train_steps_per_epoch']:6d} {r['s_per_epoch']:9.1f}", flush=True)
+        rows = by_precision[case] = fit_case(case, fit_steps, warmup, rounds, eval_steps,
+                                             data_dir, steps_per_execution, precisions)
+        measured[case] = rows[precisions[0]]
+        for p, r in rows.items():
+            prec = f" {_short_precision(p):>5s}" if several else ""
+            print(f"{case:27s}{prec} {'yes' if r['jit_compile'] else 'no':>4s} "
+                  f"{'on' if r['op_determinism'] else 'off':>4s} "
+                  f"{'real' if r['data'].startswith('real') else 'random':>6s} "
+                  f"{r['ms_per_step']:9.2f} {r['eval_ms_per_step']:8.2f} "
+                  f"{r['fit_overhead_s'] + r['eval_overhead_s']:12.2f} "
+                  f"{r['train_steps_per_epoch']:6d} {r['s_per_epoch']:9.1f}", flush=True)
+    precision = None
+    if several:
+        first = precisions[0]
+        print(f"\nPrecision ratios of the fit path (to {first}): ms/step, eval ms/step, "
+              "s/epoch; target: issue 17's for the step")
+        print(f"{'case':27s} {'precision':>15s} {'step':>7s} {'eval':>7s} {'epoch':>7s} "
+              f"{'target':>7s}")
+        precision = {"precisions": precisions, "cases": by_precision, "ratios": {}}
+        for case, rows in by_precision.items():
+            base = rows[first]
+            target = precision_target(base["model"], base["method"],
+                                      ti_flags.config_from_args([
+                                          f"--flagfile={os.path.join(REPO, FIT_CASES[case])}"
+                                      ]).get("explainer"))
+            ratios = precision["ratios"][case] = {}
+            for p in precisions[1:]:
+                r = rows[p]
+                ratios[p] = {"ms_per_step": _ratio(r["ms_per_step"], base["ms_per_step"]),
+                             "eval_ms_per_step": _ratio(r["eval_ms_per_step"],
+                                                        base["eval_ms_per_step"]),
+                             "s_per_epoch": _ratio(r["s_per_epoch"], base["s_per_epoch"]),
+                             "target": target}
+                shown = f"<= {target}" if target else "-"
+                print(f"{case:27s} {p:>15s} {ratios[p]['ms_per_step']:7.3f} "
+                      f"{ratios[p]['eval_ms_per_step']:7.3f} {ratios[p]['s_per_epoch']:7.3f} "
+                      f"{shown:>7s}", flush=True)
     projected = {}
     if protocols:
+        at = "" if precisions[0] == "float32" else f", at {precisions[0]}"
         print(f"\nProjected wall time of each protocol, one process on this machine (epochs x "
               "epoch time over all runs; LE warm-up epochs at the CE cost; teachers, "
-              "per-epoch callbacks not included):")
+              f"per-epoch callbacks not included{at}):")
         print(f"{'protocol':14s} {'runs':>5s} {'(grid)':>7s} {'epochs':>7s} {'hours':>8s}  "
               f"{'days':>6s}  missing fit cases")
         for name in protocols:
@@ -488,9 +909,13 @@ def fit_part(cases, fit_steps, warmup, rounds, eval_steps, protocols, data_dir,
             days = f"{p['hours'] / 24:6.1f}" if p["hours"] is not None else f"{'-':>6s}"
             print(f"{name:14s} {p['runs']:5d} {p['grid_runs']:7d} {p['epochs']:7d} {hours}  "
                   f"{days}  {', '.join(p['missing_cases']) or '-'}")
-    return {"cases": measured, "protocols": projected,
-            "settings": {"fit_steps": fit_steps, "fit_warmup": warmup, "fit_rounds": rounds,
-                         "eval_steps": eval_steps, "steps_per_execution": steps_per_execution}}
+    result = {"cases": measured, "protocols": projected,
+              "settings": {"fit_steps": fit_steps, "fit_warmup": warmup, "fit_rounds": rounds,
+                           "eval_steps": eval_steps, "steps_per_execution": steps_per_execution,
+                           "precisions": precisions}}
+    if precision:
+        result["precision"] = precision
+    return result
 
 
 # --------------------------------------------------------------------------------------------
@@ -661,6 +1086,87 @@ def explain_part(methods_, batch, rounds):
 
 
 # --------------------------------------------------------------------------------------------
+# Part "precision": bfloat16 against float32 steps
+# --------------------------------------------------------------------------------------------
+
+def precision_case(model_name, batch, names, rounds, steps):
+    """float32 and mixed_bfloat16 compiled steps of each method of ``names`` (one model's
+    weights for both: the bfloat16 model gets the float32 one's), timed on one random batch in
+    interleaved rounds (the order reversed every other round). ``({(name, precision):
+    [seconds per step, one a round]}, {name: FLOPs of the step})``."""
+    variants, flops = {}, {}
+    for name in names:
+        method, explainer = PRECISION_METHODS[name]
+        f32 = compiled_step(method, model_name, explainer, precision="float32")
+        variants[(name, "float32")] = f32
+        variants[(name, "mixed_bfloat16")] = compiled_step(
+            method, model_name, explainer, precision="mixed_bfloat16",
+            weights=f32.method.model.get_weights())
+        flops[name] = batch * method_flops(f32.method)["total"]
+    return time_steps(variants, batch, rounds, steps, alternate=True), flops
+
+
+def precision_part(cases, methods_, rounds, steps, peaks=None):
+    peaks = peaks or {}
+    print(f"\n== bfloat16 / float32: compiled train_step (Keras policy mixed_bfloat16: bfloat16 "
+          f"computation, float32 variables and logits), the same weights and batch, median of "
+          f"{rounds} interleaved rounds of {steps} steps ==")
+    print(f"{'case':14s} {'method':12s} {'f32 ms':>8s} {'[min, max]':>17s} {'bf16 ms':>8s} "
+          f"{'[min, max]':>17s} {'bf16/f32':>9s} {'[rounds]':>15s} {'target':>7s}")
+    results, roof = {}, []
+    for case in cases:
+        model_name, batch, available = PRECISION_CASES[case]
+        names = [m for m in available if m in methods_]
+        if not names:
+            continue
+        times, flops = precision_case(model_name, batch, names, rounds, steps)
+        results[case] = {"model": model_name, "batch_size": batch, "methods": {}}
+        for name in names:
+            f32, bf16 = times[(name, "float32")], times[(name, "mixed_bfloat16")]
+            per_round = [b / f for b, f in zip(bf16, f32)]
+            target = precision_target(model_name, *PRECISION_METHODS[name])
+            ratio = _ratio(statistics.median(bf16), statistics.median(f32))
+            r = results[case]["methods"][name] = {
+                "float32": {"ms": round(statistics.median(f32) * 1e3, 3),
+                            "min_ms": round(min(f32) * 1e3, 3),
+                            "max_ms": round(max(f32) * 1e3, 3)},
+                "mixed_bfloat16": {"ms": round(statistics.median(bf16) * 1e3, 3),
+                                   "min_ms": round(min(bf16) * 1e3, 3),
+                                   "max_ms": round(max(bf16) * 1e3, 3)},
+                "bf16_over_f32": ratio,
+                "round_ratio_min": round(min(per_round), 3),
+                "round_ratio_max": round(max(per_round), 3),
+                "target": target, "meets_target": None if target is None else ratio <= target,
+                "gflop": round(flops[name] / 1e9, 4)}
+            for p, key in (("float32", "f32"), ("mixed_bfloat16", "bf16")):
+                r[p]["gflop_per_s"], r[p]["peak_fraction"] = roofline(
+                    flops[name], statistics.median(times[(name, p)]),
+                    peaks.get(f"{key}_peak_gflops"))
+            a, b = r["float32"], r["mixed_bfloat16"]
+            spread = f"[{r['round_ratio_min']:.3f}, {r['round_ratio_max']:.3f}]"
+            shown = f"<= {target}" if target else "-"
+            print(f"{case:14s} {name:12s} {a['ms']:8.2f} {_range(a):>17s} {b['ms']:8.2f} "
+                  f"{_range(b):>17s} {ratio:9.3f} {spread:>15s} "
+                  f"{shown:>7s}", flush=True)
+            roof.append((case, name, r))
+    print(f"\nRoofline (FLOPs counted from the model: bench.step_flops), peaks float32 "
+          f"{peaks.get('f32_peak_gflops') or '?'}, bfloat16 {peaks.get('bf16_peak_gflops') or '?'} "
+          f"GFLOP/s ({peaks.get('bf16_unit') or '?'}):")
+    print(f"{'case':14s} {'method':12s} {'GFLOP/step':>11s} {'f32 GFLOP/s':>12s} {'of peak':>8s} "
+          f"{'bf16 GFLOP/s':>13s} {'of peak':>8s}")
+    for case, name, r in roof:
+        a, b = r["float32"], r["mixed_bfloat16"]
+        print(f"{case:14s} {name:12s} {r['gflop']:11.3f} {a['gflop_per_s']:12.1f} "
+              f"{_pct(a['peak_fraction']):>8s} {b['gflop_per_s']:13.1f} "
+              f"{_pct(b['peak_fraction']):>8s}")
+    return {"cases": results, "settings": {"rounds": rounds, "steps": steps}}
+
+
+def _range(timing):
+    return f"[{timing['min_ms']:.2f}, {timing['max_ms']:.2f}]"
+
+
+# --------------------------------------------------------------------------------------------
 
 def _check(values, valid, flag):
     unknown = [v for v in values if v not in valid]
@@ -676,6 +1182,10 @@ def main(argv):
     _check(FLAGS.keras_cases, KERAS_CASES, "keras case(s)")
     _check(FLAGS.explain_methods, EXPLAIN_METHODS, "explainer(s)")
     _check(FLAGS.protocols, PROTOCOLS, "protocol(s)")
+    _check(FLAGS.precision_cases, PRECISION_CASES, "precision case(s)")
+    _check(FLAGS.precision_methods, PRECISION_METHODS, "precision method(s)")
+    fit_precisions = list(dict.fromkeys(FLAGS.fit_precisions or [FLAGS.precision]))
+    _check(fit_precisions, FIT_PRECISIONS, "fit precision(s)")
     # Never a download attempt (or its 3 s probe) from a benchmark: local data or random.
     os.environ.setdefault("TF_INTROSPECT_NO_TFDS", "1")
     import tensorflow as tf
@@ -683,13 +1193,19 @@ def main(argv):
     # warn about these expected first traces across the many functions.
     tf.get_logger().setLevel("ERROR")
     from tf_introspect.experiments import machine
-    results = {"machine": {**machine(), "load_average": list(os.getloadavg())}}
+    peaks = cpu_peaks(ghz=FLAGS.cpu_ghz)      # the roofline's, once for every part
+    results = {"machine": {**machine(), "load_average": list(os.getloadavg()), "peaks": peaks}}
+    if {"steps", "precision"} & set(FLAGS.parts):
+        print_peaks(peaks)
     if "steps" in FLAGS.parts:
-        results.update(steps_part(FLAGS.cases, FLAGS.rounds, FLAGS.steps))
+        results.update(steps_part(FLAGS.cases, FLAGS.rounds, FLAGS.steps, peaks))
+    if "precision" in FLAGS.parts:
+        results["precision"] = precision_part(FLAGS.precision_cases, FLAGS.precision_methods,
+                                              FLAGS.rounds, FLAGS.steps, peaks)
     if "fit" in FLAGS.parts:
         results["fit"] = fit_part(FLAGS.fit_cases, FLAGS.fit_steps, FLAGS.fit_warmup,
                                   FLAGS.fit_rounds, FLAGS.eval_steps, FLAGS.protocols,
-                                  FLAGS.data_dir, FLAGS.steps_per_execution)
+                                  FLAGS.data_dir, FLAGS.steps_per_execution, fit_precisions)
     if "keras" in FLAGS.parts:
         results["keras"] = keras_part(FLAGS.keras_cases, FLAGS.fit_steps, FLAGS.fit_warmup,
                                       FLAGS.rounds, FLAGS.data_dir, FLAGS.steps_per_execution)

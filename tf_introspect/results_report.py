@@ -86,15 +86,30 @@ def _direction(ours, paper):
     return "reproduced" if np.sign(ours) == np.sign(paper) else "contradicted"
 
 
+def welch_interval(a, b, confidence=0.95):
+    """The Welch ``confidence`` interval of ``mean(a) - mean(b)`` (same units as the data):
+    ``(low, high)``, or None below 2 values each or where it is undefined."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
+    low, high = float(ci.low), float(ci.high)
+    return (low, high) if np.isfinite(low) and np.isfinite(high) else None
+
+
 def comparisons(plan, results, level=0.05):
-    """One line per cell: the reference cell's lead over it, ours and the paper's, and whether
-    the paper's ordering is reproduced (Welch p < ``level`` in the paper's direction)."""
+    """One line per cell: the reference cell's lead over it with its 95 % Welch interval,
+    the paper's lead, and a verdict: reproduced or contradicted (Welch p < ``level``, in the
+    paper's direction or against it); where the difference is not significant, "not
+    shown", and where the interval also excludes the paper's margin, that the data speak
+    against the margin (the paper's lead is larger, or smaller, than the data allow)."""
     reference = plan.get("reference")
     if not reference or len(results[reference]["final"]) < 2:
         return []
     ref_cell = next(c for c in plan["cell"] if c["name"] == reference)
-    lines = ["", f"{reference} against each cell (final accuracy, points; verdict at "
-             f"p < {level}):", ""]
+    lines = ["", f"{reference} against each cell (final accuracy, points, with the 95 % Welch "
+             f"interval of the difference; verdict at p < {level}):", ""]
     for cell in plan["cell"]:
         r = results[cell["name"]]
         if cell["name"] == reference or len(r["final"]) < 2:
@@ -103,14 +118,21 @@ def comparisons(plan, results, level=0.05):
         p = welch(results[reference]["final"], r["final"])
         paper = (ref_cell["paper"] - cell["paper"] if "paper" in ref_cell and "paper" in cell
                  else None)
+        interval = welch_interval(100 * np.asarray(results[reference]["final"]),
+                                  100 * np.asarray(r["final"]))
         if not p < level:
             verdict = "not shown (no significant difference)"
+            if paper is not None and interval and not interval[0] <= paper <= interval[1]:
+                verdict += (f"; the data speak against the paper's margin of {paper:+.2f} "
+                            "(outside the interval)")
         elif paper is None or paper == 0:
             verdict = "significant"
         else:
             verdict = _direction(ours, paper)
         paper_text = "" if paper is None else f", paper {paper:+.2f}"
-        lines.append(f"- vs {cell['name']}: {ours:+.2f}{paper_text}; p {_p(p)}: {verdict}.")
+        ci_text = "" if interval is None else f" [{interval[0]:+.2f}, {interval[1]:+.2f}]"
+        lines.append(f"- vs {cell['name']}: {ours:+.2f}{ci_text}{paper_text}; p {_p(p)}: "
+                     f"{verdict}.")
     return lines
 
 

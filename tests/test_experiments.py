@@ -407,7 +407,7 @@ def test_report_says_when_the_data_speak_against_the_papers_margin(root):
     doc = open(results_report.write([str(root / "tiny.toml")])).read()
     line = next(line for line in doc.splitlines() if line.startswith("- vs ce:"))
     assert "not shown (no significant difference); the data speak against the paper's " \
-        "margin of +1.50 (outside the interval)." in line, line
+        "margin of +1.50 (outside the interval; at our `test` protocol)." in line, line
 
 
 @pytest.mark.parametrize("accuracies,verdict", [

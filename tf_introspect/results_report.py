@@ -124,7 +124,8 @@ def comparisons(plan, results, level=0.05):
             verdict = "not shown (no significant difference)"
             if paper is not None and interval and not interval[0] <= paper <= interval[1]:
                 verdict += (f"; the data speak against the paper's margin of {paper:+.2f} "
-                            "(outside the interval)")
+                            f"(outside the interval; at our `{plan.get('protocol')}` "
+                            "protocol)")
         elif paper is None or paper == 0:
             verdict = "significant"
         else:

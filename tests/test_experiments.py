@@ -78,6 +78,9 @@ def test_runs_are_recorded_skipped_when_finished_and_rerun_when_settings_change(
     assert "--flagfile=flags/table3/mlp1024_ce.flags" in record["command"]
     assert record["settings"]["epochs"] == 1 and record["protocol"] == "test"
     assert len(record["git_commit"]) == 40 and record["machine"]["cpus"] >= 1
+    # the commit of the code that trained it, as the run recorded it at its start
+    trained = json.loads((root / "runs" / "tiny" / "ce" / "seed0" / "metrics.json").read_text())
+    assert [record["git_commit"], record["uncommitted_changes"]] == trained["code_version"]
     metrics = json.loads((record_dir / "metrics.json").read_text())
     assert metrics["schema_version"] == 2
     assert 0.5 < metrics["test_accuracy"] <= metrics["max_test_accuracy"] + 1e-9

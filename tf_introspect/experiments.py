@@ -59,6 +59,7 @@ import time
 import tomllib
 
 from tf_introspect import atomic
+from tf_introspect.workdir import code_version
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = REPO   # where results/ and runs/ live (tests point it elsewhere)
@@ -323,18 +324,6 @@ def commit_time(commit):
     return float(_git("show", "-s", "--format=%ct", commit).stdout.strip())
 
 
-def _git_commit():
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "tf_introspect",
-                                "flags", "experiments"], cwd=REPO, capture_output=True,
-                               text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown", None
-    return commit, bool(dirty)
-
-
 def machine():
     """What the run's speed and (floating-point) result may depend on."""
     import tensorflow as tf
@@ -366,7 +355,9 @@ def _record(plan, run, wall_time, started, machine_time=None, at_a_time=1, finis
     --jobs`` the wall time depends on the runs beside: ``machine_time`` is the run's share of
     the machine (:class:`Sharing`), ``at_a_time`` the most runs at once in its life.
     ``finished``: when the training ended (default: now)."""
-    commit, dirty = _git_commit()
+    with open(os.path.join(REPO, run.workdir, "metrics.json")) as f:
+        trained_by = json.load(f).get("code_version")   # the code that trained it
+    commit, dirty = trained_by if trained_by else code_version()
     record = {"plan": run.plan, "cell": run.cell, "run": run.name,
               "protocol": plan.get("protocol"),
               "command": ["python", "-m", "tf_introspect.main", *run.args,
@@ -598,7 +589,7 @@ def verify(path, cell, name, log=print):
     identical = diff["test_accuracy"] == diff["test_loss"] == 0 and not any(
         diff["history"].values())
     here = machine()
-    commit, dirty = _git_commit()
+    commit, dirty = code_version()
     result = {"run": f"{run.plan}/{run.cell}/{run.name}",
               "command": ["python", "-m", "tf_introspect.main", *args,
                           f"--workdir={workdir}"],

@@ -168,7 +168,7 @@ def _run(cfg, cleanup, shared=False):
     from tf_introspect import atomic, methods, report, teachers
     from tf_introspect.build import make_method
     from tf_introspect.callbacks import TrainingDiverged
-    start = time.time()
+    start, code = time.time(), workdir.code_version()
     done = None if cfg.get("overwrite") else report.finished(cfg["workdir"], cfg)
     if done is not None:
         print(f"{cfg['workdir']} already holds this finished run (same settings); reusing it "
@@ -248,6 +248,7 @@ def _run(cfg, cleanup, shared=False):
         "test_error": 1.0 - float(scores["accuracy"]), "test_loss": float(scores["loss"]),
         "final_train": final_train, "wall_time_s": round(time.time() - start, 1),
         "resumed_after_epoch": resumed,   # > 0: wall_time_s is this last start's only
+        "code_version": code,             # [git commit, uncommitted changes] of this start
         "flags": cfg, "model_path": model_path, **extra,
     }
     atomic.write_json(os.path.join(cfg["workdir"], "metrics.json"), metrics)

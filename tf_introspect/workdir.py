@@ -16,6 +16,25 @@ from tf_introspect import flags as ti_flags
 from tf_introspect.flags import ConfigError
 
 LOCK = "run.lock"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def code_version():
+    """``(commit, uncommitted_changes)`` of the code this process runs: the git commit of the
+    package's checkout and whether its code, flag files or plans differ from it; ``("unknown",
+    None)`` outside a git checkout (an installed package). A run records it in ``metrics.json``
+    at its (last) start, so a record names the code that trained it, not the code that was
+    there when the runner found it finished."""
+    import subprocess
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "tf_introspect",
+                                "flags", "experiments"], cwd=REPO, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", None
+    return commit, bool(dirty)
 
 
 @contextlib.contextmanager

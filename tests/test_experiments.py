@@ -465,3 +465,26 @@ def test_records_older_than_a_cells_last_fix_are_stale(root):
             == fresh
     with pytest.raises(experiments.PlanError, match="not a commit"):
         experiments.current({"git_commit": head}, "f" * 40)
+
+
+def test_distance_of_le_targets_from_label_smoothing_against_a_direct_kl():
+    """KL(q || u) from q_entropy (H(u) - H(q)) equals the KL computed entry by entry for
+    targets with mass alpha on the ground truth (NumPy, independent of the formula's
+    derivation); label smoothing itself is at 0; no q_entropy, no number."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    alpha, k = 0.9, 10
+    rest = rng.dirichlet(np.ones(k - 1) * 5, size=64)            # 64 samples' rest shares
+    q = np.concatenate([np.full((64, 1), alpha), (1 - alpha) * rest], axis=1)
+    u = np.concatenate([[alpha], np.full(k - 1, (1 - alpha) / (k - 1))])
+    direct = np.mean(np.sum(q * np.log(q / u), axis=1))
+    q_entropy = np.mean(-np.sum(q * np.log(q), axis=1))
+    metrics = {"final_train": {"q_entropy": q_entropy}, "flags": {"alpha": alpha},
+               "dataset": "mnist"}
+    kl, kl_rest = results_report.label_smoothing_distance(metrics)
+    np.testing.assert_allclose(kl, direct, rtol=1e-10)
+    np.testing.assert_allclose(kl_rest, np.mean(np.sum(rest * np.log(rest * (k - 1)), axis=1)),
+                               rtol=1e-10)
+    uniform = {**metrics, "final_train": {"q_entropy": -np.sum(u * np.log(u))}}
+    assert results_report.label_smoothing_distance(uniform)[0] == pytest.approx(0, abs=1e-12)
+    assert results_report.label_smoothing_distance({"final_train": {}, "flags": {}}) is None

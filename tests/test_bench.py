@@ -15,7 +15,8 @@ SMOKE = ["--cases=mlp1024_b16_grad", "--rounds=1", "--steps=1",
          "--fit_cases=mlp1024_b16_ce,mlp1024_b16_le_grad", "--fit_steps=2", "--fit_warmup=1",
          "--fit_rounds=1", "--eval_steps=2", "--keras_cases=mlp1024_b16",
          "--protocols=table3_short,table2_short", "--explain_batch=2",
-         "--precision_cases=mlp1024_b16", "--fit_precisions=float32,mixed_bfloat16"]
+         "--precision_cases=mlp1024_b16", "--fit_precisions=float32,mixed_bfloat16",
+         "--user_api_cases=mlp1024_b16"]
 
 
 def bench(*args, env=None):
@@ -127,8 +128,87 @@ def test_bench_rejects_unknown_cases():
     assert result.returncode != 0 and "valid choices: steps, fit, keras, explain" in result.stderr
     result = bench("--precision_cases=vgg_b128")
     assert result.returncode != 0 and "valid choices: resnet8_b128, resnet14_b128" in result.stderr
+    result = bench("--user_api_cases=vgg_b16")
+    assert result.returncode != 0 and "valid choices: mlp1024_b16, resnet8_b128" in result.stderr
     result = bench("--fit_precisions=float32,float16")
     assert result.returncode != 0 and "valid choices: float32, mixed_bfloat16" in result.stderr
+
+
+# --- the user_api part: jit_compile and steps_per_execution through Method.compile -----------
+
+def check_user_api_case(r, variants):
+    """Fields and ratios of one user_api case (no timing asserted)."""
+    assert list(r["variants"]) == list(variants)
+    assert r["op_determinism"] is False               # a user's default
+    resolved = {"default": (False, 1), "xla": (True, 1), "xla_spe10": (True, 10)}
+    for name, row in r["variants"].items():
+        if name == "default":
+            assert row["compile_args"] == {}
+        assert (row["jit_compile"], row["steps_per_execution"]) == resolved[name]
+        assert row["ce_ms"] > 0 and row["le_ms"] > 0
+        assert row["le_over_ce"] == pytest.approx(row["le_ms"] / row["ce_ms"], rel=0.01)
+        base = r["variants"]["default"]
+        assert row["ce_speedup"] == pytest.approx(base["ce_ms"] / row["ce_ms"], rel=0.01)
+        assert row["le_speedup"] == pytest.approx(base["le_ms"] / row["le_ms"], rel=0.01)
+    assert r["variants"]["default"]["ce_speedup"] == r["variants"]["default"]["le_speedup"] == 1
+
+
+def test_user_api_part_mlp(smoke):
+    stdout, results = smoke
+    assert "through the user API (Method.compile)" in stdout
+    part = results["user_api"]
+    assert part["settings"] == {"fit_steps": 2, "fit_warmup": 1, "rounds": 1}
+    r = part["cases"]["mlp1024_b16"]
+    assert (r["model"], r["batch_size"], r["explainer"]) == ("mlp1024", 16, "grad")
+    check_user_api_case(r, ["default", "xla", "xla_spe10"])
+    for variant in ("default", "xla", "xla_spe10"):
+        assert f"mlp1024_b16    {variant}" in stdout
+    if (SHARED_DATA / "mnist").exists():
+        assert r["data"].startswith("real")
+
+
+def test_user_api_part_resnet(tmp_path):
+    """The conv net: default and XLA only (the command line uses no XLA there), LE(Grad-CAM)."""
+    out = tmp_path / "bench.json"
+    result = bench("--parts=user_api", "--user_api_cases=resnet8_b128", "--fit_steps=2",
+                   "--fit_warmup=1", "--rounds=1", f"--json={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    r = json.loads(out.read_text())["user_api"]["cases"]["resnet8_b128"]
+    assert (r["model"], r["batch_size"], r["explainer"]) == ("resnet8", 128, "grad_cam")
+    check_user_api_case(r, ["default", "xla"])
+
+
+@pytest.mark.parametrize("kind", ["introspective", "ce", "kd"])
+def test_compile_passes_jit_compile_and_steps_per_execution(kind):
+    """``Method.compile`` takes Keras' ``jit_compile`` and ``steps_per_execution`` and they
+    reach the compiled model; without them Keras' defaults hold (``"auto"``: no XLA on a
+    CPU-only machine; one step per execution)."""
+    import keras
+    import tensorflow as tf
+
+    import tf_introspect
+    from tf_introspect import models
+
+    def build():
+        model = models.get("mlp1024", weight_decay=1e-4)
+        if kind == "introspective":
+            return tf_introspect.Introspective(model, explainer="grad")
+        if kind == "kd":
+            return tf_introspect.methods.KnowledgeDistillation(model, models.get("mlp1024"))
+        return tf_introspect.methods.CrossEntropy(model)
+
+    method = build()
+    method.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"],
+                   jit_compile=True, steps_per_execution=10)
+    assert method.jit_compile is True and method.steps_per_execution == 10
+    method = build()
+    method.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"])
+    assert method.steps_per_execution == 1
+    if not [d for d in tf.config.list_physical_devices() if d.device_type != "CPU"]:
+        assert method.jit_compile is False          # Keras' "auto" on a CPU-only machine
+    method = build()
+    method.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=False, steps_per_execution=3)
+    assert method.jit_compile is False and method.steps_per_execution == 3
 
 
 # --- the precision part, the roofline --------------------------------------------------------

@@ -1,6 +1,6 @@
 """Speed on this machine, measured in one process: ``python -m tf_introspect.bench``.
 
-Five parts (``--parts``), one combined report, everything in ``--json``; docs/benchmarks.md
+Six parts (``--parts``), one combined report, everything in ``--json``; docs/benchmarks.md
 explains each table and its targets.
 
 ``steps``: step-cost ratios. For each case of ``--cases``, the compiled ``train_step`` of CE
@@ -81,13 +81,33 @@ equal; its defaults post-process (Grad-CAM: the last Conv2D layer before the nam
 to the input and normalised per sample; Saliency: |gradient|, max over channels, normalised).
 Without tf-keras-vis the part says how to install it and the rest runs.
 
+``user_api``: what Keras' ``jit_compile`` and ``steps_per_execution`` give through the user API
+(README, "In your own code"). For each case of ``--user_api_cases`` (``USER_API_CASES``:
+mlp1024 at batch 16 with CE and LE(Grad), resnet8 at batch 128 with CE and LE(Grad-CAM)) the
+methods are built as a user's own code builds them, ``models.get(name, weight_decay=1e-4)``
+wrapped in ``methods.CrossEntropy(model)`` or ``Introspective(model, explainer=...)`` (LE's
+stage 2 on, as without ``WarmupSwitch``), each compiled with
+``optimizer=keras.optimizers.SGD(lr, momentum=0.9), metrics=["accuracy"]`` (the flag file's
+constant ``lr``) and one variant's arguments (``USER_API_VARIANTS``): ``default`` (none:
+Keras' ``jit_compile="auto"``, which turns XLA off on a CPU-only machine, and one step per
+execution), ``xla`` (``jit_compile=True``) and, for the MLP, ``xla_spe10`` (also
+``steps_per_execution=10``, the command line's MLP setting; the command line does not use XLA
+for the conv nets). All are trained with ``fit`` on the real pipeline (``main.datasets`` of the
+cell's flag file, cut to ``--fit_steps`` batches; random pixels without the data) with the fit
+part's per-step callback and progress logger, without op determinism (a user's default); after
+a ``--fit_warmup``-step warm-up fit each, ``--rounds`` rounds of one fit per variant and method,
+the order reversed every other round (``--fit_steps`` a multiple of 10, so that ``xla_spe10``
+times whole executions). Printed per case: each variant's median ms/step for CE
+and LE, LE / CE per variant, and each variant's speed-up over ``default`` (default ms / its ms).
+
 Flags: ``--parts``; ``--cases``, ``--rounds``, ``--steps`` (steps part; ``--rounds`` also sets
-the interleaved rounds of the keras and explain parts); ``--fit_cases``, ``--fit_steps``,
+the interleaved rounds of the keras, user_api and explain parts); ``--fit_cases``, ``--fit_steps``,
 ``--fit_warmup``, ``--fit_rounds``, ``--eval_steps``, ``--protocols``, ``--data_dir``,
 ``--steps_per_execution`` (the command line's own flag; fit and keras parts: default the command
 line's choice, other values to try how much fewer host round trips would save);
 ``--fit_precisions`` (fit part; default ``--precision``, the command line's flag);
-``--keras_cases``; ``--explain_methods``, ``--explain_batch``; ``--precision_cases``,
+``--keras_cases``; ``--user_api_cases`` (``--fit_steps``, ``--fit_warmup`` and ``--rounds``
+as the keras part); ``--explain_methods``, ``--explain_batch``; ``--precision_cases``,
 ``--precision_methods`` (precision part; ``--rounds`` and ``--steps`` as the steps part);
 ``--cpu_ghz`` (the roofline's clock); ``--json``.
 
@@ -96,6 +116,8 @@ Issue 17's measurement, e.g.::
     python -m tf_introspect.bench --parts=precision --rounds=7 --steps=10 --json=precision.json
     python -m tf_introspect.bench --parts=fit --fit_precisions=float32,mixed_bfloat16 \\
         --fit_cases=resnet8_b128_ce,resnet8_b128_le_grad_cam --protocols= --json=fit.json
+    python -m tf_introspect.bench --parts=user_api --rounds=7 --fit_steps=100 \\
+        --fit_warmup=20 --json=user_api.json
 """
 
 import collections
@@ -158,7 +180,14 @@ PRECISION_METHODS = {"ce": ("ce", "grad"), "le_grad_cam": ("le", "grad_cam"),
 # Issue 17's goal: bfloat16 step time / float32 step time (<=), per (model, method).
 PRECISION_TARGETS = {("resnet8", "ce"): 0.7, ("resnet8", "le_grad_cam"): 0.7}
 FIT_PRECISIONS = ("float32", "mixed_bfloat16")           # ti_flags.PRECISIONS
-PARTS = ("steps", "fit", "keras", "explain", "precision")
+# The user_api part's cases: flag file (data set, batch, lr), LE's explainer, variants timed.
+USER_API_CASES = {
+    "mlp1024_b16": ("flags/table3/mlp1024_ce.flags", "grad", ("default", "xla", "xla_spe10")),
+    "resnet8_b128": ("flags/table2/resnet8_ce.flags", "grad_cam", ("default", "xla")),
+}
+USER_API_VARIANTS = {"default": {}, "xla": {"jit_compile": True},       # compile's arguments
+                     "xla_spe10": {"jit_compile": True, "steps_per_execution": 10}}
+PARTS = ("steps", "fit", "keras", "explain", "precision", "user_api")
 TRAIN_SIZE = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000}
 TEST_SIZE = 10000
 CE_LIKE = ("ce", "dropout", "ls", "cp")      # a CE-cost step (dropout: a few masks more)
@@ -168,19 +197,21 @@ INSTALL_HINT = ".venv/bin/pip install -r requirements-bench.txt"
 flags.DEFINE_list("parts", list(PARTS), f"Parts to run, from: {', '.join(PARTS)}.")
 flags.DEFINE_list("cases", list(CASES), f"Cases to run, from: {', '.join(CASES)}.")
 flags.DEFINE_integer("rounds", 7, "Interleaved timing rounds (the median is reported); also "
-                     "the rounds of the keras and explain parts.", lower_bound=1)
+                     "the rounds of the keras, user_api and explain parts.", lower_bound=1)
 flags.DEFINE_integer("steps", 10, "Steps per round and variant.", lower_bound=1)
 flags.DEFINE_list("fit_cases", list(FIT_CASES), f"fit part cases, from: {', '.join(FIT_CASES)}.")
-flags.DEFINE_integer("fit_steps", 50, "fit and keras parts: training steps per timed fit.",
-                     lower_bound=2)
-flags.DEFINE_integer("fit_warmup", 10, "fit and keras parts: steps of the untimed warm-up "
-                     "fit (tracing, XLA compilation).", lower_bound=1)
+flags.DEFINE_integer("fit_steps", 50, "fit, keras and user_api parts: training steps per "
+                     "timed fit.", lower_bound=2)
+flags.DEFINE_integer("fit_warmup", 10, "fit, keras and user_api parts: steps of the untimed "
+                     "warm-up fit (tracing, XLA compilation).", lower_bound=1)
 flags.DEFINE_integer("fit_rounds", 3, "fit part: timed fits per case (median).", lower_bound=1)
 flags.DEFINE_integer("eval_steps", 20, "fit part: timed validation steps.", lower_bound=2)
 flags.DEFINE_list("protocols", list(PROTOCOLS), f"Protocols projected from the fit part, "
                   f"from: {', '.join(PROTOCOLS)}.")
 flags.DEFINE_list("keras_cases", list(KERAS_CASES),
                   f"keras part cases, from: {', '.join(KERAS_CASES)}.")
+flags.DEFINE_list("user_api_cases", list(USER_API_CASES),
+                  f"user_api part cases, from: {', '.join(USER_API_CASES)}.")
 flags.DEFINE_list("explain_methods", list(EXPLAIN_METHODS),
                   f"explain part explainers, from: {', '.join(EXPLAIN_METHODS)}.")
 flags.DEFINE_integer("explain_batch", 64, "explain part: batch size.", lower_bound=1)
@@ -981,6 +1012,89 @@ def keras_part(cases, fit_steps, warmup, rounds, data_dir, steps_per_execution=N
 
 
 # --------------------------------------------------------------------------------------------
+# jit_compile and steps_per_execution through the user API
+# --------------------------------------------------------------------------------------------
+
+def user_api_method(kind, model_name, explainer, lr, variant):
+    """A method as a user's own code builds it (README, "In your own code"): ``kind`` ``ce``
+    or ``le``, compiled with ``USER_API_VARIANTS[variant]``; LE in its introspective stage."""
+    import keras
+
+    import tf_introspect
+    from tf_introspect import models
+    model = models.get(model_name, weight_decay=1e-4)
+    if kind == "ce":
+        method = tf_introspect.methods.CrossEntropy(model)
+    else:
+        method = tf_introspect.Introspective(model, explainer=explainer)
+        method.introspective.assign(1.0)        # stage 2 (already so without WarmupSwitch)
+    method.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.9), metrics=["accuracy"],
+                   **USER_API_VARIANTS[variant])
+    return method
+
+
+def user_api_case(name, fit_steps, warmup, rounds, data_dir):
+    """CE and LE compiled with each of the case's variants, fit in interleaved rounds (the
+    order reversed every other round); median ms/step, ratios."""
+    import keras
+    from tensorflow.python.framework.config import is_op_determinism_enabled
+
+    from tf_introspect import main
+    flagfile, explainer, variants = USER_API_CASES[name]
+    dataset = ti_flags.config_from_args([f"--flagfile={os.path.join(REPO, flagfile)}"])["dataset"]
+    folder, found = find_data_dir(dataset, data_dir)
+    pixels = contextlib.nullcontext() if found else random_pixels()
+    cfg = case_config(flagfile, fit_steps, 1, folder)
+    keys = [(v, kind) for v in variants for kind in ("ce", "le")]
+    with pixels:
+        built, weights = {}, {}
+        for v, kind in keys:
+            keras.utils.set_random_seed(cfg["seed"])       # every variant: the same weights
+            built[v, kind] = user_api_method(kind, cfg["model"], explainer, cfg["lr"], v)
+            weights.setdefault(kind, built[v, kind].model.get_weights())
+            built[v, kind].model.set_weights(weights[kind])
+        train, _, _ = main.datasets(cfg)
+        stamps = step_stamps()
+        for key in keys:
+            timed_fit(built[key], train.take(warmup), stamps)    # trace / compile, warm up
+        times = {key: [] for key in keys}
+        for i in range(rounds):
+            for key in (keys if i % 2 == 0 else keys[::-1]):
+                times[key].append(timed_fit(built[key], train, stamps)[0])
+    ms = {key: statistics.median(t) * 1e3 for key, t in times.items()}
+    rows = {}
+    for v in variants:
+        ce, le = ms[v, "ce"], ms[v, "le"]
+        rows[v] = {"compile_args": dict(USER_API_VARIANTS[v]),
+                   "jit_compile": bool(built[v, "le"].jit_compile),      # as Keras resolved it
+                   "steps_per_execution": int(built[v, "le"].steps_per_execution),
+                   "ce_ms": round(ce, 3), "le_ms": round(le, 3), "le_over_ce": _ratio(le, ce),
+                   "ce_speedup": _ratio(ms["default", "ce"], ce),
+                   "le_speedup": _ratio(ms["default", "le"], le)}
+    return {"flagfile": flagfile, "model": cfg["model"], "batch_size": cfg["batch_size"],
+            "explainer": explainer, "lr": cfg["lr"], "data": data_source(folder, found),
+            "op_determinism": bool(is_op_determinism_enabled()), "variants": rows}
+
+
+def user_api_part(cases, fit_steps, warmup, rounds, data_dir):
+    print(f"\n== jit_compile / steps_per_execution through the user API (Method.compile), fit "
+          f"on the real pipeline: {fit_steps} steps after a {warmup}-step warm-up fit, median of "
+          f"{rounds} interleaved fits ==")
+    print(f"{'case':14s} {'variant':10s} {'XLA':>4s} {'spe':>4s} {'CE ms':>8s} {'LE ms':>8s} "
+          f"{'LE/CE':>7s} {'CE x':>7s} {'LE x':>7s}   (x: speed-up over default)")
+    results = {}
+    for case in cases:
+        r = results[case] = user_api_case(case, fit_steps, warmup, rounds, data_dir)
+        for v, row in r["variants"].items():
+            print(f"{case:14s} {v:10s} {'yes' if row['jit_compile'] else 'no':>4s} "
+                  f"{row['steps_per_execution']:4d} {row['ce_ms']:8.2f} {row['le_ms']:8.2f} "
+                  f"{row['le_over_ce']:7.3f} {row['ce_speedup']:7.3f} {row['le_speedup']:7.3f}",
+                  flush=True)
+    return {"cases": results,
+            "settings": {"fit_steps": fit_steps, "fit_warmup": warmup, "rounds": rounds}}
+
+
+# --------------------------------------------------------------------------------------------
 # All-class explanations against tf-keras-vis
 # --------------------------------------------------------------------------------------------
 
@@ -1180,6 +1294,7 @@ def main(argv):
     _check(FLAGS.cases, CASES, "case(s)")
     _check(FLAGS.fit_cases, FIT_CASES, "fit case(s)")
     _check(FLAGS.keras_cases, KERAS_CASES, "keras case(s)")
+    _check(FLAGS.user_api_cases, USER_API_CASES, "user_api case(s)")
     _check(FLAGS.explain_methods, EXPLAIN_METHODS, "explainer(s)")
     _check(FLAGS.protocols, PROTOCOLS, "protocol(s)")
     _check(FLAGS.precision_cases, PRECISION_CASES, "precision case(s)")
@@ -1209,6 +1324,9 @@ def main(argv):
     if "keras" in FLAGS.parts:
         results["keras"] = keras_part(FLAGS.keras_cases, FLAGS.fit_steps, FLAGS.fit_warmup,
                                       FLAGS.rounds, FLAGS.data_dir, FLAGS.steps_per_execution)
+    if "user_api" in FLAGS.parts:
+        results["user_api"] = user_api_part(FLAGS.user_api_cases, FLAGS.fit_steps,
+                                            FLAGS.fit_warmup, FLAGS.rounds, FLAGS.data_dir)
     if "explain" in FLAGS.parts:
         results["explain"] = explain_part(FLAGS.explain_methods, FLAGS.explain_batch,
                                           FLAGS.rounds)

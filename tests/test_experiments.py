@@ -381,16 +381,21 @@ def test_every_committed_plan_loads_and_names_valid_runs():
                 assert run.settings["validation_split"] == plan["validation_split"]
 
 
-def test_report_verdicts_against_the_paper(root):
+def report_of_two_cells(root, le_paper, ce_accuracies, le_accuracies):
+    """docs/RESULTS.md of the tiny plan with 3 seeds of CE (paper 98.61) and LE (paper
+    ``le_paper``) at the given test accuracies."""
     text = TINY.replace("seeds = [0]", "seeds = [0, 1, 2]").replace(
         'flagfile = "flags/table3/mlp1024_le.flags"\n',
-        'flagfile = "flags/table3/mlp1024_le.flags"\npaper = 98.9\n')
+        f'flagfile = "flags/table3/mlp1024_le.flags"\npaper = {le_paper}\n')
     plan = experiments.load_plan(write_plan(root, text))
-    ce, le = plan["cell"]
-    for cell, accuracies in ((ce, (0.980, 0.981, 0.979)), (le, (0.985, 0.986, 0.984))):
+    for cell, accuracies in zip(plan["cell"], (ce_accuracies, le_accuracies)):
         for run, accuracy in zip(experiments.seed_runs(plan, cell), accuracies):
             fake_record(run, test_accuracy=accuracy)
-    doc = open(results_report.write([str(root / "tiny.toml")])).read()
+    return open(results_report.write([str(root / "tiny.toml")])).read()
+
+
+def test_report_verdicts_against_the_paper(root):
+    doc = report_of_two_cells(root, 98.9, (0.980, 0.981, 0.979), (0.985, 0.986, 0.984))
     # the interval is Welch's: +-t(0.975, df 4) * sqrt(0.1^2 / 3 * 2) = +-0.23 (equal stds)
     assert "- vs ce: +0.50 [+0.27, +0.73], paper +0.29; p " in doc and ": reproduced." in doc
     assert "| le | 3 | 98.50 +- 0.10 |" in doc
@@ -399,15 +404,7 @@ def test_report_verdicts_against_the_paper(root):
 def test_report_says_when_the_data_speak_against_the_papers_margin(root):
     """Not significant, and the paper's margin (here +1.50) lies outside the 95 % interval:
     the report says the data speak against that margin, not only "not shown"."""
-    text = TINY.replace("seeds = [0]", "seeds = [0, 1, 2]").replace(
-        'flagfile = "flags/table3/mlp1024_le.flags"\n',
-        'flagfile = "flags/table3/mlp1024_le.flags"\npaper = 100.11\n')
-    plan = experiments.load_plan(write_plan(root, text))
-    ce, le = plan["cell"]
-    for cell, accuracies in ((ce, (0.980, 0.986, 0.979)), (le, (0.985, 0.981, 0.984))):
-        for run, accuracy in zip(experiments.seed_runs(plan, cell), accuracies):
-            fake_record(run, test_accuracy=accuracy)
-    doc = open(results_report.write([str(root / "tiny.toml")])).read()
+    doc = report_of_two_cells(root, 100.11, (0.980, 0.986, 0.979), (0.985, 0.981, 0.984))
     line = next(line for line in doc.splitlines() if line.startswith("- vs ce:"))
     assert "not shown (no significant difference); the data speak against the paper's " \
         "margin of +1.50 (outside the interval; at our `test` protocol)." in line, line

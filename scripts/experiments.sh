@@ -11,11 +11,21 @@ cd "$(dirname "$0")/.."
 # Order (issues 17 and 18): the budget protocol's pilot (ResNet-8 CE, one process) beside
 # Table 3 at the paper's protocol (the MNIST MLP, one process); then the rest of Table 3 two
 # at a time; the stale Figure 3 runs; the finished short plans (skipped: nothing missing)
-# and their figures; the report.
+# and their figures; the report. Beside the pilot, Table 3 runs at the lowest CPU priority
+# (nice 19), so that the pilot, on which the CIFAR-10 plans wait, goes at nearly full speed.
+run() { .venv/bin/python -m tf_introspect.experiments run "$@"; }
+# Figures 1-2 from a plan's trained LE model (kept in runs/, not committed), made once the
+# model exists (each call also remakes Figure 3 when its runs exist); Figure 3 from results/.
+figures() {  # MODEL DATASET DATA_DIR [LABEL]
+  if [ -f "$1" ]; then
+    .venv/bin/python -m tf_introspect.figures --model="$1" --dataset="$2" --data_dir="$3" \
+        --data_label="${4:-$2}" --out=docs/figures
+  fi
+}
 .venv/bin/python -m tf_introspect.experiments verify experiments/table3_short.toml ce/seed0 \
     --once_per_machine      # determinism evidence on every new machine kind (about 6 minutes)
 run experiments/budget_pilot.toml &
-run experiments/table3_paper.toml --jobs=1
+nice -n 19 .venv/bin/python -m tf_introspect.experiments run experiments/table3_paper.toml --jobs=1
 wait
 run experiments/table3_paper.toml --jobs=2
 run experiments/figure3_short.toml

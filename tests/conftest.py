@@ -31,3 +31,14 @@ def require(path, how):
 def require_shared_data(sub):
     """Path to ``../shared/data/<sub>``; fail in CI if missing, else skip with the reason."""
     return require(SHARED_DATA / sub, "see ../shared/data/README.md")
+
+
+def run_config(*args, **settings):
+    """A ``RunConfig`` as the command line resolves ``args`` (on ``mlp1024`` unless they name
+    a model), with ``settings`` replaced: how tests build methods through the pipeline's
+    registry (``registry.build(model, run_config(method="kd", lam=0.5), teacher)``)."""
+    import dataclasses
+
+    from tf_introspect.pipeline import config
+    model = [] if any(a.startswith("--model=") for a in args) else ["--model=mlp1024"]
+    return dataclasses.replace(config.from_args([*model, *args]), **settings)

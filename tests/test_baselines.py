@@ -256,9 +256,7 @@ def split_by_stage(method):
 def test_stage1_trains_exactly_the_guided_part_then_stage2_the_whole_student(name, batch):
     x, y = batch
     teacher = small("resnet14")
-    cfg = dict(temperature=4.0, lam=0.1, hint_layer="stage2", hint_weight=1.0, fsp_weight=1.0,
-               hint_lr=1e-4, fsp_lr=1e-3)
-    method = methods.build(name, small(weight_decay=1e-3), cfg, teacher)
+    method = methods.get(name, small(weight_decay=1e-3), teacher)
     method.second_stage.assign(0.0)
     first, frozen = split_by_stage(method)
     if name == "hint":   # up to stage2 and the regressor; not stage3 (nor its BN statistics)
@@ -316,9 +314,7 @@ def test_stage1_runs_at_its_own_learning_rate(batch):
 @pytest.mark.parametrize("name", ["hint", "fsp"])
 def test_stage_switch_without_retracing(name, batch):
     x, y = batch
-    cfg = dict(temperature=4.0, lam=0.1, hint_layer="stage2", hint_weight=1.0, fsp_weight=1.0,
-               hint_lr=1e-4, fsp_lr=1e-3)
-    method = methods.build(name, small(), cfg, small("resnet14"))
+    method = methods.get(name, small(), small("resnet14"))
     traces, epoch = [], [None]
     original = method.compute_terms
     method.compute_terms = lambda *a: (traces.append(epoch[0]), original(*a))[1]
@@ -357,9 +353,7 @@ def test_decoupled_weight_decay_is_refused_in_two_stage_methods(batch):
 def test_teacher_frozen_student_trained(name, batch):
     x, y = batch
     teacher = small("resnet14")
-    cfg = dict(temperature=4.0, lam=0.1, cwtm_beta=0.5, at_beta=1000.0, fsp_weight=1.0,
-               hint_layer="stage2", hint_weight=1.0, hint_lr=1e-4, fsp_lr=1e-3, seed=0)
-    method = methods.build(name, small(), cfg, teacher)
+    method = methods.get(name, small(), teacher)
     before_t = [w.numpy() for w in teacher.weights]
     before_s = [w.numpy() for w in method.model.trainable_weights]
     method.compile(optimizer=keras.optimizers.SGD(0.1), metrics=["accuracy"])
@@ -468,7 +462,7 @@ def test_dml_backup_restores_both_optimizers(batch, tmp_path):
 
 def test_bad_combinations():
     with pytest.raises(ValueError, match="needs a teacher"):
-        methods.build("kd", small(), dict(temperature=4.0, lam=0.1))
+        methods.get("kd", small(), None)
     with pytest.raises(ValueError, match=r"has no layer\(s\) \['stage2'\]"):
         methods.Hint(small("mlp1024"), small("resnet14"))
     with pytest.raises(ValueError, match="same spatial size"):

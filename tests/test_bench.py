@@ -281,18 +281,19 @@ def test_fit_part_times_both_precisions_interleaved(smoke):
 
 
 def test_precision_targets():
-    from tf_introspect import bench
-    assert bench.precision_target("resnet8", "ce") == 0.7
-    assert bench.precision_target("resnet8", "le", "grad_cam") == 0.7
-    assert bench.precision_target("resnet8", "le", "grad") is None
-    assert bench.precision_target("resnet14", "ce") is None
+    from tf_introspect.bench.precision import precision_target
+    assert precision_target("resnet8", "ce") == 0.7
+    assert precision_target("resnet8", "le", "grad_cam") == 0.7
+    assert precision_target("resnet8", "le", "grad") is None
+    assert precision_target("resnet14", "ce") is None
 
 
 def test_step_flops_count_resnet8_by_hand():
     """ResNet-8 on 32x32x3, 'same' padding: the multiply-accumulates of each convolution
     (H_out * W_out * C_out * C_in * kh * kw) and of the logits layer, counted by hand; a CE
     step at batch 128 is the project's 9.6 GFLOP (3 x forward x 128)."""
-    from tf_introspect import bench, explainers, models
+    from tf_introspect import explainers, models
+    from tf_introspect.bench import flops
     model = models.get("resnet8")
     macs = (32 * 32 * 16 * 3 * 9                                  # stem
             + 2 * 32 * 32 * 16 * 16 * 9                           # stage 1: two 3x3
@@ -301,44 +302,44 @@ def test_step_flops_count_resnet8_by_hand():
             + 8 * 8 * 64 * 32 * 9 + 8 * 8 * 64 * 64 * 9 + 8 * 8 * 64 * 32    # stage 3
             + 64 * 10)                                            # logits
     forward = 2 * macs
-    assert bench.forward_flops(model) == forward == 25_003_264
-    ce = bench.step_flops(model)
+    assert flops.forward_flops(model) == forward == 25_003_264
+    ce = flops.step_flops(model)
     assert ce == {"forward": forward, "backward": 2 * forward, "explanation": 0, "teacher": 0,
                   "total": 3 * forward}
     assert 128 * ce["total"] / 1e9 == pytest.approx(9.6, rel=0.005)
     # LE(Grad-CAM), closed form: only the maps, 2 x 10 classes x 8 x 8 x 64
-    grad_cam = bench.step_flops(model, explainers.get("grad_cam", model))
+    grad_cam = flops.step_flops(model, explainers.get("grad_cam", model))
     assert grad_cam["explanation"] == 2 * 10 * 8 * 8 * 64
     # LE(Grad): its own forward pass and 10 input-gradient passes
-    grad = bench.step_flops(model, explainers.get("grad", model))
+    grad = flops.step_flops(model, explainers.get("grad", model))
     assert grad["total"] == (3 + 1 + 10) * forward
     # KD: + the teacher's forward pass
     teacher = models.get("resnet26")
-    kd = bench.step_flops(model, teacher=teacher)
-    assert kd["total"] == 3 * forward + bench.forward_flops(teacher)
+    kd = flops.step_flops(model, teacher=teacher)
+    assert kd["total"] == 3 * forward + flops.forward_flops(teacher)
     # LE's warm-up costs CE (method_flops of a built method)
     from tf_introspect import methods
-    le = methods.build("le", model, dict(explainer="grad", alpha=0.9, lam=0.1, seed=0))
-    assert bench.method_flops(le)["total"] == grad["total"]
-    assert bench.method_flops(le, introspective=False)["total"] == ce["total"]
-    assert bench.forward_flops(models.get("mlp1024")) == MLP_FORWARD
-    assert bench.forward_flops(models.get("resnet14")) == 53_314_816
+    le = methods.get("le", model, explainer="grad")
+    assert flops.method_flops(le)["total"] == grad["total"]
+    assert flops.method_flops(le, introspective=False)["total"] == ce["total"]
+    assert flops.forward_flops(models.get("mlp1024")) == MLP_FORWARD
+    assert flops.forward_flops(models.get("resnet14")) == 53_314_816
 
 
 def test_layer_flops_strides_padding_groups_and_dense_positions():
     import keras
 
-    from tf_introspect import bench
+    from tf_introspect.bench import flops
     inputs = keras.Input((9, 9, 4))
     a = keras.layers.Conv2D(6, 3, strides=2, padding="valid")(inputs)       # 4 x 4 x 6
     b = keras.layers.Conv2D(6, (1, 3), padding="same", groups=2)(a)         # 4 x 4 x 6
     c = keras.layers.Dense(5)(keras.layers.Reshape((16, 6))(b))             # 16 positions
     model = keras.Model(inputs, keras.layers.BatchNormalization()(c))
-    layers = {type(layer).__name__ + str(i): bench.layer_flops(layer)
+    layers = {type(layer).__name__ + str(i): flops.layer_flops(layer)
               for i, layer in enumerate(model.layers)}
     assert list(layers.values()) == [0, 2 * 4 * 4 * 6 * 4 * 9, 2 * 4 * 4 * 6 * 3 * 3, 0,
                                      2 * 16 * 6 * 5, 0]
-    assert bench.forward_flops(model) == sum(layers.values())
+    assert flops.forward_flops(model) == sum(layers.values())
 
 
 def fake_cpuinfo(vendor, family, name, cpu_flags, mhz, cores):
@@ -357,38 +358,38 @@ SPR_FLAGS = ZEN4_FLAGS + " avx_vnni amx_bf16 avx512_fp16 amx_tile amx_int8"
 def test_cpu_peaks_amd_zen4():
     """Zen 4: AVX-512 on two 256-bit FMA pipes: 2 x 8 x 2 = 32 float32 FLOP/cycle/core, 166.4
     GFLOP/s for 2 cores at 2.6 GHz; avx512_bf16: twice that."""
-    from tf_introspect import bench
+    from tf_introspect.bench.peaks import cpu_peaks
     text = fake_cpuinfo("AuthenticAMD", 25, "AMD EPYC 9B14", ZEN4_FLAGS, "2600.000",
                         [(0, 0), (0, 1)])
-    peaks = bench.cpu_peaks(text, cpus={0, 1})
+    peaks = cpu_peaks(text, cpus={0, 1})
     assert (peaks["physical_cores"], peaks["ghz"], peaks["vector_bits"]) == (2, 2.6, 256)
     assert peaks["f32_flop_per_cycle_core"] == 32 and peaks["f32_peak_gflops"] == 166.4
     assert peaks["bf16_unit"] == "avx512_bf16" and peaks["bf16_peak_gflops"] == 332.8
     assert any("Zen 4" in note for note in peaks["assumptions"])
     # the CPUs this process may use count, not the machine's
-    peaks = bench.cpu_peaks(text, cpus={1})
+    peaks = cpu_peaks(text, cpus={1})
     assert peaks["physical_cores"] == 1 and peaks["f32_peak_gflops"] == 83.2
 
 
 def test_cpu_peaks_intel_amx():
     """Sapphire Rapids-like: two 512-bit FMA units, 64 float32 FLOP/cycle/core; AMX-BF16's
     tile unit 1,024 bfloat16 FLOP/cycle/core. Two hyperthreads of one core count once."""
-    from tf_introspect import bench
+    from tf_introspect.bench.peaks import cpu_peaks
     text = fake_cpuinfo("GenuineIntel", 6, "Intel(R) Xeon(R) Processor", SPR_FLAGS,
                         "2599.998", [(0, 0), (0, 1)])
-    peaks = bench.cpu_peaks(text, cpus={0, 1})
+    peaks = cpu_peaks(text, cpus={0, 1})
     assert (peaks["physical_cores"], peaks["ghz"], peaks["vector_bits"]) == (2, 2.6, 512)
     assert peaks["f32_flop_per_cycle_core"] == 64 and peaks["f32_peak_gflops"] == 332.8
     assert peaks["bf16_unit"] == "amx_bf16" and peaks["bf16_flop_per_cycle_core"] == 1024
     assert peaks["bf16_peak_gflops"] == 5324.8
     threads = fake_cpuinfo("GenuineIntel", 6, "Xeon", SPR_FLAGS, "2600", [(0, 0), (0, 0)])
-    peaks = bench.cpu_peaks(threads, cpus={0, 1}, ghz=3.0)
+    peaks = cpu_peaks(threads, cpus={0, 1}, ghz=3.0)
     assert peaks["logical_cpus"] == 2 and peaks["physical_cores"] == 1
     assert peaks["clock_source"] == "--cpu_ghz" and peaks["f32_peak_gflops"] == 192.0
     # AVX2 only, no bfloat16 unit: 2 x 8 x 2, bfloat16 as float32
-    peaks = bench.cpu_peaks(fake_cpuinfo("GenuineIntel", 6, "Xeon", "avx fma avx2", "2000",
-                                         [(0, 0)]), cpus={0})
+    peaks = cpu_peaks(fake_cpuinfo("GenuineIntel", 6, "Xeon", "avx fma avx2", "2000",
+                                   [(0, 0)]), cpus={0})
     assert peaks["f32_peak_gflops"] == peaks["bf16_peak_gflops"] == 64.0
     # not x86: unknown, said so
-    peaks = bench.cpu_peaks("processor\t: 0\nFeatures\t: fp asimd\n", cpus={0})
+    peaks = cpu_peaks("processor\t: 0\nFeatures\t: fp asimd\n", cpus={0})
     assert peaks["f32_peak_gflops"] is None and peaks["assumptions"]

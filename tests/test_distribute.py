@@ -55,8 +55,8 @@ SCRIPT = textwrap.dedent("""
     # update, i.e. the loss (and weight decay) is scaled by the replica count exactly once.
     # Asked for the command line's MLP settings (10 steps per call, XLA), the distributed
     # copy trains with one step per call and no XLA (what Keras supports there).
-    CFG = dict(explainer="grad", alpha=0.9, lam=0.1, layer=None, seed=0, temperature=4.0,
-               cwtm_beta=0.5)
+    from conftest import run_config
+    from tf_introspect.pipeline import registry
     mx = rng.normal(size=(32, 28, 28, 1)).astype("float32")
     my = rng.integers(0, 10, size=32)
     one_batch = tf.data.Dataset.from_tensor_slices((mx, my)).batch(32)
@@ -68,10 +68,10 @@ SCRIPT = textwrap.dedent("""
             model = mlp()
             model.set_weights(weights)
             teacher = None
-            if methods.entry(name).teacher != "none":
+            if registry.entry(name).teacher != "none":
                 teacher = mlp()
                 teacher.set_weights(teacher_weights)
-            method = methods.build(name, model, CFG, teacher)
+            method = registry.build(model, run_config(method=name, explainer="grad"), teacher)
             if name == "dml":
                 method.peer.set_weights(peer_weights)
             method.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9),
@@ -126,7 +126,7 @@ SCRIPT = textwrap.dedent("""
                           logs={k: mismatch(ha[k], hb[k]) for k in hb})
     # Random methods' seeds (LE-Permut, CWTM-Permut/Random, DKPP): one per step and replica
     with strategy.scope():
-        method = methods.build("cwtm_random", mlp(), CFG, mlp())
+        method = methods.get("cwtm_random", mlp(), mlp())
         method.compile(optimizer=keras.optimizers.SGD(0.1))
         method.optimizer.iterations.assign(3)
     seeds = strategy.experimental_local_results(
@@ -293,7 +293,7 @@ def test_two_workers_killed_apart_resume_together(tmp_path, uninterrupted_cluste
     from scratch), and end bit-identical to an uninterrupted two-worker run."""
     import signal
 
-    from tf_introspect import report
+    from tf_introspect import pipeline
     workdir, whole = tmp_path / "cluster", uninterrupted_cluster
     backups = [workdir / "backup", workdir / "worker1" / "backup"]
 
@@ -340,27 +340,26 @@ def test_two_workers_killed_apart_resume_together(tmp_path, uninterrupted_cluste
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
     # every epoch's logs (an epoch trained again counts once, its last row)
-    assert report.history(workdir / "history.csv") == report.history(whole / "history.csv")
+    assert pipeline.outputs.history(workdir / "history.csv") == pipeline.outputs.history(whole / "history.csv")
 
 
 def test_multi_worker_needs_tf_config(monkeypatch):
-    from tf_introspect import main
-    from tf_introspect.flags import ConfigError
+    from tf_introspect import pipeline
+    from tf_introspect.pipeline import ConfigError
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ConfigError, match="needs the TF_CONFIG environment variable"):
-        main.make_strategy("multi_worker")
+        pipeline.distribute.make_strategy("multi_worker")
 
 
 @pytest.mark.parametrize("extra", [["--method=kd", "--teacher_model=mlp1024"],
                                    ["--method=takd", "--teacher=t.keras",
                                     "--assistant_model=mlp1024"]])
 def test_multi_worker_refuses_to_train_a_teacher_inside(extra, tmp_path, monkeypatch):
-    from tf_introspect import flags as ti_flags
-    from tf_introspect import main
-    from tf_introspect.flags import ConfigError
+    from tf_introspect import pipeline
+    from tf_introspect.pipeline import ConfigError
     monkeypatch.setenv("TF_CONFIG", "{}")
-    cfg = ti_flags.config_from_args([*extra, "--model=mlp1024", "--strategy=multi_worker",
+    cfg = pipeline.config.from_args([*extra, "--model=mlp1024", "--strategy=multi_worker",
                                      f"--workdir={tmp_path}"])
     with pytest.raises(ConfigError, match="train it first .* and pass --teacher=PATH.keras"):
-        main.run(cfg)
+        pipeline.run(cfg)
     assert not os.listdir(tmp_path)

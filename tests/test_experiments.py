@@ -7,7 +7,10 @@ import os
 import pytest
 
 from conftest import REPO, require_shared_data
-from tf_introspect import experiments, results_report
+from tf_introspect.lab import cli, paths, results_doc, runner, status, verify
+from tf_introspect.lab import plans as lab_plans
+from tf_introspect.lab import records as lab_records
+from tf_introspect.lab import stats as lab_stats
 
 TINY = """
 description = "tiny"
@@ -35,7 +38,7 @@ flagfile = "flags/table3/mlp1024_le.flags"
 
 @pytest.fixture()
 def root(tmp_path, monkeypatch):
-    monkeypatch.setattr(experiments, "ROOT", str(tmp_path))
+    monkeypatch.setattr(paths, "ROOT", str(tmp_path))
     return tmp_path
 
 
@@ -55,14 +58,14 @@ def write_plan(root, text, name="tiny"):
 ])
 def test_bad_plans_fail_at_once_with_a_clear_message(root, old, new, message):
     path = write_plan(root, TINY.replace(old, new, 1))
-    with pytest.raises(experiments.PlanError, match=message):
-        experiments.run_plan(path, log=lambda *_: pytest.fail("ran"))
+    with pytest.raises(lab_plans.PlanError, match=message):
+        runner.run_plan(path, log=lambda *_: pytest.fail("ran"))
     assert not (root / "runs").exists()
 
 
 def test_unknown_cell_and_cli_exit_code(root, capsys):
     path = write_plan(root, TINY)
-    assert experiments.main(["run", path, "--cells=nope"]) == 2
+    assert cli.main(["run", path, "--cells=nope"]) == 2
     assert "unknown cell(s) ['nope']" in capsys.readouterr().err
 
 
@@ -70,7 +73,7 @@ def test_runs_are_recorded_skipped_when_finished_and_rerun_when_settings_change(
     require_shared_data("mnist")
     path = write_plan(root, TINY)
     logs = []
-    assert experiments.run_plan(path, cells=["ce"], log=logs.append) == 0
+    assert runner.run_plan(path, cells=["ce"], log=logs.append) == 0
     record_dir = root / "results" / "tiny" / "ce" / "seed0"
     record = json.loads((record_dir / "run.json").read_text())
     assert sorted(os.listdir(record_dir)) == ["history.csv", "metrics.json", "run.json"]
@@ -86,41 +89,41 @@ def test_runs_are_recorded_skipped_when_finished_and_rerun_when_settings_change(
     assert 0.5 < metrics["test_accuracy"] <= metrics["max_test_accuracy"] + 1e-9
 
     logs.clear()                                     # finished: skipped, nothing started
-    assert experiments.run_plan(path, cells=["ce"], log=logs.append) == 0
+    assert runner.run_plan(path, cells=["ce"], log=logs.append) == 0
     assert not any("start" in line for line in logs)
-    assert experiments.status(path)[0].split()[:3] == ["ce", "done", "1"]
+    assert status.status(path)[0].split()[:3] == ["ce", "done", "1"]
 
     # a record lost (e.g. not committed) but its work folder finished: recorded again, with
     # the time the training took, not the seconds it takes to find the folder finished
     import shutil
     shutil.rmtree(record_dir)
-    assert experiments.run_plan(path, cells=["ce"], log=logs.append) == 0
+    assert runner.run_plan(path, cells=["ce"], log=logs.append) == 0
     assert any("was already finished in" in line for line in logs), logs
     again = json.loads((record_dir / "run.json").read_text())
     assert again["wall_time_s"] == metrics["wall_time_s"]   # main.py's, not the runner's
-    run = experiments.plan_runs(experiments.load_plan(path), cells=["ce"])[0]
+    run = lab_plans.plan_runs(lab_plans.load_plan(path), cells=["ce"])[0]
     ended = os.path.getmtime(REPO / run.workdir / "metrics.json")   # when it trained, not now
-    assert again["finished"] == experiments._now(ended), (again, record)
-    assert again["started"] == experiments._now(ended - metrics["wall_time_s"])
+    assert again["finished"] == lab_records.timestamp(ended), (again, record)
+    assert again["started"] == lab_records.timestamp(ended - metrics["wall_time_s"])
     assert _seconds(record["started"]) <= _seconds(again["started"]) <= _seconds(
         again["finished"]) <= _seconds(record["finished"])      # within the first recording
 
     # verify: the recorded command trained again in a scratch folder gives the same run
     # (--deterministic, same machine), recorded beside the run and shown in the report
-    result = experiments.verify(path, "ce", "seed0", log=logs.append)
+    result = verify.verify(path, "ce", "seed0", log=logs.append)
     assert result["identical"] and result["same_machine_kind"], result["max_abs_diff"]
     assert result["max_abs_diff"]["history"]["loss"] == 0.0
     assert len(os.listdir(record_dir / "verify")) == 1
-    assert experiments.verified_here(path, "ce", "seed0")          # --once_per_machine: skip
-    assert not experiments.verified_here(path, "le", "seed0")
-    doc = open(results_report.write([path])).read()
+    assert verify.verified_here(path, "ce", "seed0")          # --once_per_machine: skip
+    assert not verify.verified_here(path, "le", "seed0")
+    doc = open(results_doc.write([path])).read()
     assert "`ce/seed0` rerun on" in doc and "the machine kind that made it): identical" in doc
-    with pytest.raises(experiments.PlanError, match="le/seed0 is not a finished run"):
-        experiments.verify(path, "le", "seed0")
+    with pytest.raises(lab_plans.PlanError, match="le/seed0 is not a finished run"):
+        verify.verify(path, "le", "seed0")
 
     # a different setting is a different run: recorded again, the old record replaced
     path = write_plan(root, TINY.replace("epochs = 1", "epochs = 2"))
-    assert experiments.run_plan(path, cells=["ce"], log=logs.append) == 0
+    assert runner.run_plan(path, cells=["ce"], log=logs.append) == 0
     assert any(line.startswith("[") and "start ce/seed0" in line for line in logs)
     assert json.loads((record_dir / "run.json").read_text())["settings"]["epochs"] == 2
 
@@ -142,30 +145,30 @@ def fake_record(run, **metrics):
 def test_runs_made_two_at_a_time_record_their_share_of_the_machine(root):
     require_shared_data("mnist")
     path = write_plan(root, TINY)
-    assert experiments.run_plan(path, jobs=2, log=lambda *_: None) == 0
-    plan = experiments.load_plan(path)
-    records = [experiments.load_record(r) for r in experiments.plan_runs(plan)]
+    assert runner.run_plan(path, jobs=2, log=lambda *_: None) == 0
+    plan = lab_plans.load_plan(path)
+    records = [lab_records.load_record(r) for r in lab_plans.plan_runs(plan)]
     assert [r["runs_at_a_time"] for r in records] == [2, 2]
     shorter = min(r["wall_time_s"] for r in records)
     for record in records:   # beside each other for the shorter one's life at least
         share = record["machine_time_s"]
         assert shorter / 2 - 1 <= share <= record["wall_time_s"] - shorter / 2 + 1
-        assert experiments.machine_seconds(record) == record["machine_time_s"]
-    doc = open(results_report.write([path])).read()
+        assert lab_records.machine_seconds(record) == record["machine_time_s"]
+    doc = open(results_doc.write([path])).read()
     assert "2 run(s) shared the machine with other runs (`run --jobs`)" in doc
     # the status prices a run of the same cost at its share: 1 epoch of 2 runs left at 30 s
-    for run in experiments.plan_runs(plan):
+    for run in lab_plans.plan_runs(plan):
         folder = REPO / run.result_dir
         record = json.loads((folder / "run.json").read_text())
         (folder / "run.json").write_text(json.dumps({**record, "machine_time_s": 30.0}))
     more = write_plan(root, TINY.replace("lr = 0.05", "lr = 0.1"), name="more")
-    assert experiments.status(more)[-1].endswith(": 1 min")
+    assert status.status(more)[-1].endswith(": 1 min")
 
 
 def test_sharing_gives_each_run_its_share_of_the_machine(monkeypatch):
     clock = iter([0.0, 0.0, 4.0, 6.0, 10.0, 12.0])   # a and b start; b ends; c starts; ...
-    monkeypatch.setattr(experiments.time, "time", lambda: next(clock))
-    sharing = experiments.Sharing()
+    monkeypatch.setattr(runner.time, "time", lambda: next(clock))
+    sharing = runner.Sharing()
     sharing.start("a"), sharing.start("b")
     assert sharing.finish("b") == (2.0, 2)           # 0-4 beside a
     sharing.start("c")
@@ -180,21 +183,21 @@ name = "ls"
 flagfile = "flags/table3/mlp1024_ls.flags"
 grid = { smoothing = [0.6, 0.7, 0.8] }
 """
-    plan = experiments.load_plan(write_plan(root, text))
+    plan = lab_plans.load_plan(write_plan(root, text))
     ls = plan["cell"][2]
-    points = experiments.grid_runs(plan, ls)
+    points = lab_plans.grid_runs(plan, ls)
     assert [r.name for r in points] == [f"grid/smoothing={v}" for v in (0.6, 0.7, 0.8)]
     assert all(r.settings["validation_split"] == 200 for r in points)
-    assert experiments.chosen_value(plan, ls) is None           # grid not finished
-    assert experiments.seed_runs(plan, ls)[0].settings is None  # so the seeds wait
+    assert lab_plans.chosen_value(plan, ls) is None           # grid not finished
+    assert lab_plans.seed_runs(plan, ls)[0].settings is None  # so the seeds wait
     for run, accuracy in zip(points, (0.91, 0.95, 0.93)):
         fake_record(run, validation_accuracy=accuracy, test_accuracy=0.5)
-    assert experiments.chosen_value(plan, ls) == (0.7, 0.95)
-    seed = experiments.seed_runs(plan, ls)[0]
+    assert lab_plans.chosen_value(plan, ls) == (0.7, 0.95)
+    seed = lab_plans.seed_runs(plan, ls)[0]
     assert seed.settings["smoothing"] == 0.7 and seed.settings["validation_split"] == 0
-    fake_record(experiments.seed_runs(plan, plan["cell"][0])[0], test_accuracy=0.98,
+    fake_record(lab_plans.seed_runs(plan, plan["cell"][0])[0], test_accuracy=0.98,
                 best_test_accuracy=0.985, final_train={"accuracy": 0.9975, "loss": 0.01})
-    doc = open(results_report.write([str(root / "tiny.toml")])).read()
+    doc = open(results_doc.write([str(root / "tiny.toml")])).read()
     # a version-1 record (best_test_accuracy): its maximum is read, named test-selected
     assert "| ce | 1 | 98.00 | 98.50 | 99.75 | 98.61 | - |" in doc
     assert "max % (test-selected)" in doc and "best - paper" not in doc
@@ -205,39 +208,39 @@ def test_a_run_trained_by_another_plan_is_reused_not_trained(root):
     other = write_plan(root, TINY.replace('name = "le"', 'name = "le_again"').replace(
         'reference = "le"', 'reference = "le_again"'), name="other")
     tiny = write_plan(root, TINY)
-    source = experiments.seed_runs(experiments.load_plan(other),
-                                   experiments.load_plan(other)["cell"][1])[0]
+    source = lab_plans.seed_runs(lab_plans.load_plan(other),
+                                 lab_plans.load_plan(other)["cell"][1])[0]
     fake_record(source, test_accuracy=0.97, best_test_accuracy=0.975)
     (REPO / source.result_dir / "history.csv").write_text("epoch,loss\n0,1.5\n")
-    assert experiments.status(tiny)[1].split()[-2:] == ["reusable", "1"]
+    assert status.status(tiny)[1].split()[-2:] == ["reusable", "1"]
     logs = []
-    assert experiments.run_plan(tiny, cells=["le"], log=logs.append) == 0
+    assert runner.run_plan(tiny, cells=["le"], log=logs.append) == 0
     assert not any(" start " in line for line in logs), logs
     assert logs[0] == f"reused le/seed0: the same settings were trained in {source.result_dir}"
-    target = REPO / experiments.seed_runs(experiments.load_plan(tiny),
-                                          experiments.load_plan(tiny)["cell"][1])[0].result_dir
+    target = REPO / lab_plans.seed_runs(lab_plans.load_plan(tiny),
+                                        lab_plans.load_plan(tiny)["cell"][1])[0].result_dir
     record = json.loads((target / "run.json").read_text())
     assert (record["plan"], record["cell"], record["reused_from"]) == ("tiny", "le",
                                                                        source.result_dir)
     assert (target / "history.csv").read_text() == "epoch,loss\n0,1.5\n"
     assert json.loads((target / "metrics.json").read_text())["test_accuracy"] == 0.97
-    doc = open(results_report.write([tiny])).read()
+    doc = open(results_doc.write([tiny])).read()
     assert f"`le/seed0` from `{source.result_dir}`" in doc
     # a reused record is not a source itself, and a different setting is not reused
-    assert experiments.equal_record(experiments.seed_runs(
-        experiments.load_plan(tiny), experiments.load_plan(tiny)["cell"][0])[0]) is None
+    assert lab_records.equal_record(lab_plans.seed_runs(
+        lab_plans.load_plan(tiny), lab_plans.load_plan(tiny)["cell"][0])[0]) is None
 
 
 def test_status_counts_live_runners_only(root):
     import subprocess
     import sys
     path = write_plan(root, TINY)
-    run = experiments.seed_runs(experiments.load_plan(path),
-                                experiments.load_plan(path)["cell"][0])[0]
+    run = lab_plans.seed_runs(lab_plans.load_plan(path),
+                              lab_plans.load_plan(path)["cell"][0])[0]
     workdir = REPO / run.workdir
     workdir.mkdir(parents=True)
     (workdir / "runner.pid").write_text(str(os.getpid()))
-    assert experiments.status(path)[0].split()[:5] == ["ce", "done", "0", "running", "1"]
+    assert status.status(path)[0].split()[:5] == ["ce", "done", "0", "running", "1"]
     # timed from its own output while it runs: 1 of 3 epochs done in 40 s; the ce run left
     # and le's run are priced at that rate: (3 - 1 + 3) epochs x 40 s
     text = TINY.replace("epochs = 1", "epochs = 3")
@@ -245,21 +248,21 @@ def test_status_counts_live_runners_only(root):
     (workdir / "history.csv").write_text("epoch,accuracy,loss\n0,0.5,1.0\n")
     (workdir / "output.log").write_text("Epoch 1/3\n12/12 - 40s - 3s/step - loss: 1.0\n"
                                         "Epoch 2/3\n")
-    lines = experiments.status(path)
+    lines = status.status(path)
     assert lines[0].split() == ["ce", "done", "0", "running", "1", "(1/3", "epochs)", "left",
                                 "0"], lines
     assert lines[1].split()[-1] == "1" and lines[-1].endswith(": 3 min"), lines   # 200 s
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True).stdout.strip()
     (workdir / "runner.pid").write_text(dead)           # a runner killed without cleaning up
-    assert experiments.status(path)[0].split()[:5] == ["ce", "done", "0", "running", "0"]
+    assert status.status(path)[0].split()[:5] == ["ce", "done", "0", "running", "0"]
 
 
 def test_status_prices_a_live_le_run_apart_from_its_warm_up(root):
     # LE, 6 epochs, 2 of warm-up (plain CE, cheap): its later epochs cost 4x more
     text = TINY.replace("epochs = 1\nwarmup_epochs = 0", "epochs = 6\nwarmup_epochs = 2")
-    plan = experiments.load_plan(write_plan(root, text))
-    run = experiments.plan_runs(plan, cells=["le"])[0]
+    plan = lab_plans.load_plan(write_plan(root, text))
+    run = lab_plans.plan_runs(plan, cells=["le"])[0]
     workdir = REPO / run.workdir
     workdir.mkdir(parents=True)
     (workdir / "runner.pid").write_text(str(os.getpid()))
@@ -267,7 +270,7 @@ def test_status_prices_a_live_le_run_apart_from_its_warm_up(root):
                   for e, t in [(1, 10), (2, 10), (3, 40)])
     (workdir / "output.log").write_text(log)
     (workdir / "history.csv").write_text("epoch,loss\n0,1\n1,1\n2,1\n")
-    lines = experiments.status(write_plan(root, text))
+    lines = status.status(write_plan(root, text))
     # le: 3 LE epochs left at its own 40 s, not at the median over all its epochs (10 s);
     # ce (untimed) at le's whole-run rate, (2 x 10 + 4 x 40) / 6 = 30 s: 120 + 180 s
     assert lines[1].split()[:7] == ["le", "done", "0", "running", "1", "(3/6", "epochs)"]
@@ -275,22 +278,22 @@ def test_status_prices_a_live_le_run_apart_from_its_warm_up(root):
     # only the warm-up timed: its warm-up epoch left at 10 s, the 4 LE epochs untimed
     (workdir / "output.log").write_text(log.split("Epoch 2/6")[0])
     (workdir / "history.csv").write_text("epoch,loss\n0,1\n")
-    assert experiments.status(write_plan(root, text))[-1].endswith(
+    assert status.status(write_plan(root, text))[-1].endswith(
         ": 0 min (+2 runs not yet timed)")
     # ... unless a finished run of its kind (another plan: same cost) gives the rate,
     # 6 epochs in 600 s: 10 s + 4 x 100 s
-    other = experiments.load_plan(write_plan(root, text.replace("lr = 0.05", "lr = 0.1"),
-                                             name="other"))
-    fake_record(experiments.plan_runs(other, cells=["le"])[0], test_accuracy=0.9, epochs=6)
-    record = REPO / experiments.plan_runs(other, cells=["le"])[0].result_dir / "run.json"
+    other = lab_plans.load_plan(write_plan(root, text.replace("lr = 0.05", "lr = 0.1"),
+                                           name="other"))
+    fake_record(lab_plans.plan_runs(other, cells=["le"])[0], test_accuracy=0.9, epochs=6)
+    record = REPO / lab_plans.plan_runs(other, cells=["le"])[0].result_dir / "run.json"
     record.write_text(record.read_text().replace('"wall_time_s": 60.0', '"wall_time_s": 600'))
-    assert experiments.status(write_plan(root, text))[-1].endswith(
+    assert status.status(write_plan(root, text))[-1].endswith(
         ": 7 min (+1 runs not yet timed)")                              # 410 s; ce untimed
     # a run resumed from its backup timed only its last start's epochs: 600 s for 3 of 6
     metrics = record.parent / "metrics.json"
     metrics.write_text(metrics.read_text().replace('"epochs": 6', '"epochs": 6, '
                                                    '"resumed_after_epoch": 3'))
-    assert experiments.status(write_plan(root, text))[-1].endswith(
+    assert status.status(write_plan(root, text))[-1].endswith(
         ": 14 min (+1 runs not yet timed)")                              # 10 + 4 x 200 s
 
 
@@ -308,18 +311,18 @@ def test_live_epoch_times_leave_out_a_teacher_trained_in_the_same_process():
            "I1126 06:42:05.709213 1 main.py:178] Training resnet8 with kd on cifar10 "
            "(391 steps/epoch of 128) for 3 epochs.\n"
            "Epoch 2/3\n391/391 - 48s - 120ms/step - loss: 0.8\n")
-    assert experiments._epoch_seconds(log, "resnet8", "kd") == {1: 50, 2: 48}
-    assert experiments._epoch_seconds(log, "resnet26", "ce") == {1: 300, 2: 310}
+    assert status._epoch_seconds(log, "resnet8", "kd") == {1: 50, 2: 48}
+    assert status._epoch_seconds(log, "resnet26", "ce") == {1: 300, 2: 310}
     # a log without main.py's lines (an older run): every epoch line is the run's
-    assert experiments._epoch_seconds("12/12 - 40s - 3s/step\n", "mlp", "ce") == {1: 40}
+    assert status._epoch_seconds("12/12 - 40s - 3s/step\n", "mlp", "ce") == {1: 40}
 
 
 def test_status_prices_untimed_runs_from_runs_of_the_same_cost_in_other_plans(root):
     # another learning rate: not the same run (nothing to reuse), but the same cost
-    other = experiments.load_plan(write_plan(root, TINY.replace("lr = 0.05", "lr = 0.1"),
-                                             name="other"))
-    fake_record(experiments.plan_runs(other, cells=["ce"])[0], test_accuracy=0.9)  # 60 s
-    lines = experiments.status(write_plan(root, TINY))
+    other = lab_plans.load_plan(write_plan(root, TINY.replace("lr = 0.05", "lr = 0.1"),
+                                           name="other"))
+    fake_record(lab_plans.plan_runs(other, cells=["ce"])[0], test_accuracy=0.9)  # 60 s
+    lines = status.status(write_plan(root, TINY))
     # ce: 1 epoch at the other plan's 60 s; le (another method, so another cost): untimed
     assert lines[-1].endswith(": 1 min (+1 runs not yet timed)"), lines
 
@@ -327,9 +330,9 @@ def test_status_prices_untimed_runs_from_runs_of_the_same_cost_in_other_plans(ro
     # points' epochs, here at the plan's own rate: ls 3 points + 1 seed, le 1, 60 s each
     grid = TINY + '[[cell]]\nname = "ls"\nflagfile = "flags/table3/mlp1024_ls.flags"\n' \
                   'grid = { smoothing = [0.6, 0.7, 0.8] }\n'
-    plan = experiments.load_plan(write_plan(root, grid, name="grid"))
-    fake_record(experiments.plan_runs(plan, cells=["ce"])[0], test_accuracy=0.9)
-    assert experiments.status(write_plan(root, grid, name="grid"))[-1].endswith(": 5 min")
+    plan = lab_plans.load_plan(write_plan(root, grid, name="grid"))
+    fake_record(lab_plans.plan_runs(plan, cells=["ce"])[0], test_accuracy=0.9)
+    assert status.status(write_plan(root, grid, name="grid"))[-1].endswith(": 5 min")
 
 
 def test_welch_matches_the_formula():
@@ -341,9 +344,9 @@ def test_welch_matches_the_formula():
     t = (ma - mb) / math.sqrt(va + vb)
     dof = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 3)
     from scipy import stats
-    assert results_report.welch(a, b) == pytest.approx(2 * stats.t.sf(abs(t), dof))
-    assert results_report.welch([0.9], b) is None
-    assert results_report.welch([0.1, 0.1], [0.1, 0.1]) == 1.0   # undefined (scipy: NaN)
+    assert lab_stats.welch(a, b) == pytest.approx(2 * stats.t.sf(abs(t), dof))
+    assert lab_stats.welch([0.9], b) is None
+    assert lab_stats.welch([0.1, 0.1], [0.1, 0.1]) == 1.0   # undefined (scipy: NaN)
 
 
 def test_seed_order_and_prepare_step(root):
@@ -351,33 +354,33 @@ def test_seed_order_and_prepare_step(root):
         "seeds = [0]", "seeds = [0, 1]")
     text += ('[prepare]\npath = "{0}/made"\ncommand = ["python", "-c", '
              '"open(\'{0}/made\', \'w\').write(\'x\')"]\n').format(root)
-    plan = experiments.load_plan(write_plan(root, text))
-    assert [f"{r.cell}/{r.name}" for r in experiments.plan_runs(plan)] == [
+    plan = lab_plans.load_plan(write_plan(root, text))
+    assert [f"{r.cell}/{r.name}" for r in lab_plans.plan_runs(plan)] == [
         "ce/seed0", "le/seed0", "ce/seed1", "le/seed1"]
-    experiments.prepare(plan, log=lambda *_: None)
+    runner.prepare(plan, log=lambda *_: None)
     assert (root / "made").read_text() == "x"
 
     # a data folder of one's own: every run reads it (also a cell naming its own), no
     # [prepare] step, the same settings
     text = text.replace('name = "le"\n', 'name = "le"\nflags = { data_dir = "elsewhere" }\n')
-    plan = experiments.load_plan(write_plan(root, text))
-    assert "--data_dir=elsewhere" in experiments.plan_runs(plan, cells=["le"])[0].args
-    own = experiments.load_plan(write_plan(root, text), data_dir="/data/mine")
+    plan = lab_plans.load_plan(write_plan(root, text))
+    assert "--data_dir=elsewhere" in lab_plans.plan_runs(plan, cells=["le"])[0].args
+    own = lab_plans.load_plan(write_plan(root, text), data_dir="/data/mine")
     assert "prepare" not in own and "data_labels" not in own
-    for ours, theirs in zip(experiments.plan_runs(own), experiments.plan_runs(plan)):
+    for ours, theirs in zip(lab_plans.plan_runs(own), lab_plans.plan_runs(plan)):
         assert "--data_dir=/data/mine" in ours.args and ours.settings == theirs.settings
 
 
 def test_every_committed_plan_loads_and_names_valid_runs():
-    plans = experiments.list_plans()
+    plans = lab_plans.list_plans()
     assert {"experiments/table3_short.toml", "experiments/table2_short.toml",
             "experiments/table3_paper.toml", "experiments/figure3_short.toml"} <= set(plans)
     for path in plans:
-        plan = experiments.load_plan(str(REPO / path))
-        runs = experiments.plan_runs(plan)
+        plan = lab_plans.load_plan(str(REPO / path))
+        runs = lab_plans.plan_runs(plan)
         assert runs and len({(r.cell, r.name) for r in runs}) == len(runs), path
         for cell in plan["cell"]:   # the protocol's flags reach every run
-            for run in experiments.grid_runs(plan, cell):
+            for run in lab_plans.grid_runs(plan, cell):
                 assert run.settings["validation_split"] == plan["validation_split"]
 
 
@@ -387,11 +390,11 @@ def report_of_two_cells(root, le_paper, ce_accuracies, le_accuracies):
     text = TINY.replace("seeds = [0]", "seeds = [0, 1, 2]").replace(
         'flagfile = "flags/table3/mlp1024_le.flags"\n',
         f'flagfile = "flags/table3/mlp1024_le.flags"\npaper = {le_paper}\n')
-    plan = experiments.load_plan(write_plan(root, text))
+    plan = lab_plans.load_plan(write_plan(root, text))
     for cell, accuracies in zip(plan["cell"], (ce_accuracies, le_accuracies)):
-        for run, accuracy in zip(experiments.seed_runs(plan, cell), accuracies):
+        for run, accuracy in zip(lab_plans.seed_runs(plan, cell), accuracies):
             fake_record(run, test_accuracy=accuracy)
-    return open(results_report.write([str(root / "tiny.toml")])).read()
+    return open(results_doc.write([str(root / "tiny.toml")])).read()
 
 
 def test_report_verdicts_against_the_paper(root):
@@ -418,25 +421,25 @@ def test_report_says_when_the_data_speak_against_the_papers_margin(root):
 ])
 def test_report_tests_the_papers_order_pair_by_pair(root, accuracies, verdict):
     text = TINY.replace("seeds = [0]", 'seeds = [0, 1, 2]\npaper_order = [["ce", "le"]]')
-    plan = experiments.load_plan(write_plan(root, text))
+    plan = lab_plans.load_plan(write_plan(root, text))
     for cell, values in zip(plan["cell"], accuracies):
-        for run, accuracy in zip(experiments.seed_runs(plan, cell), values):
+        for run, accuracy in zip(lab_plans.seed_runs(plan, cell), values):
             fake_record(run, test_accuracy=accuracy)
-    doc = open(results_report.write([str(root / "tiny.toml")])).read()
+    doc = open(results_doc.write([str(root / "tiny.toml")])).read()
     line = next(line for line in doc.splitlines() if line.startswith("The paper's order"))
     assert line.startswith("The paper's order ce < le (final accuracy, ascending): ours is ")
     assert f"Verdict at p < 0.05: {verdict}" in line, line
-    with pytest.raises(experiments.PlanError, match=r"paper_order names \['kd'\], not cells"):
-        experiments.load_plan(write_plan(root, text.replace('["ce", "le"]', '["ce", "kd"]')))
+    with pytest.raises(lab_plans.PlanError, match=r"paper_order names \['kd'\], not cells"):
+        lab_plans.load_plan(write_plan(root, text.replace('["ce", "le"]', '["ce", "kd"]')))
 
 
 def test_metrics_of_both_schema_versions_are_read():
-    from tf_introspect import report
-    assert report.max_test_accuracy({"test_accuracy": 0.9, "best_test_accuracy": 0.92}) == 0.92
+    from tf_introspect.pipeline import outputs
+    assert outputs.max_test_accuracy({"test_accuracy": 0.9, "best_test_accuracy": 0.92}) == 0.92
     v2 = {"schema_version": 2, "test_accuracy": 0.9, "max_test_accuracy": 0.93,
           "best_test_accuracy": 0.5}      # a stray v1 key is not read in a v2 file
-    assert report.max_test_accuracy(v2) == 0.93
-    assert report.max_test_accuracy({"test_accuracy": 0.9, "best_validation_accuracy": 0.95}) \
+    assert outputs.max_test_accuracy(v2) == 0.93
+    assert outputs.max_test_accuracy({"test_accuracy": 0.9, "best_validation_accuracy": 0.95}) \
         is None                            # v1 with a validation split: test not per epoch
 
 
@@ -449,19 +452,19 @@ def test_records_older_than_a_cells_last_fix_are_stale(root):
                            capture_output=True, text=True).stdout.split()[0]
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
                           text=True).stdout.strip()
-    plan = experiments.load_plan(write_plan(root, TINY.replace(
+    plan = lab_plans.load_plan(write_plan(root, TINY.replace(
         'reference = "le"', f'reference = "le"\nsince = "{head}"')))
-    run = experiments.seed_runs(plan, plan["cell"][0])[0]
+    run = lab_plans.seed_runs(plan, plan["cell"][0])[0]
     assert run.since == head
     fake_record(run, test_accuracy=0.9)
     record = REPO / run.result_dir / "run.json"
     for commit, fresh in ((first, False), (head, True)):
         record.write_text(json.dumps({**json.loads(record.read_text()), "git_commit": commit}))
-        assert (experiments.load_record(run) is not None) == fresh
-        assert (experiments.equal_record(dataclasses.replace(run, plan="other")) is not None) \
+        assert (lab_records.load_record(run) is not None) == fresh
+        assert (lab_records.equal_record(dataclasses.replace(run, plan="other")) is not None) \
             == fresh
-    with pytest.raises(experiments.PlanError, match="not a commit"):
-        experiments.current({"git_commit": head}, "f" * 40)
+    with pytest.raises(lab_plans.PlanError, match="not a commit"):
+        lab_records.current({"git_commit": head}, "f" * 40)
 
 
 def test_distance_of_le_targets_from_label_smoothing_against_a_direct_kl():
@@ -478,10 +481,10 @@ def test_distance_of_le_targets_from_label_smoothing_against_a_direct_kl():
     q_entropy = np.mean(-np.sum(q * np.log(q), axis=1))
     metrics = {"final_train": {"q_entropy": q_entropy}, "flags": {"alpha": alpha},
                "dataset": "mnist"}
-    kl, kl_rest = results_report.label_smoothing_distance(metrics)
+    kl, kl_rest = results_doc.label_smoothing_distance(metrics)
     np.testing.assert_allclose(kl, direct, rtol=1e-10)
     np.testing.assert_allclose(kl_rest, np.mean(np.sum(rest * np.log(rest * (k - 1)), axis=1)),
                                rtol=1e-10)
     uniform = {**metrics, "final_train": {"q_entropy": -np.sum(u * np.log(u))}}
-    assert results_report.label_smoothing_distance(uniform)[0] == pytest.approx(0, abs=1e-12)
-    assert results_report.label_smoothing_distance({"final_train": {}, "flags": {}}) is None
+    assert results_doc.label_smoothing_distance(uniform)[0] == pytest.approx(0, abs=1e-12)
+    assert results_doc.label_smoothing_distance({"final_train": {}, "flags": {}}) is None

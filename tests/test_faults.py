@@ -4,6 +4,7 @@ once and keeps the last backup; bad work folders, teachers, shapes and flag file
 start with one line; one run at a time per work folder; results are written atomically."""
 
 import concurrent.futures
+import dataclasses
 import json
 import os
 import re
@@ -111,12 +112,11 @@ def test_killed_run_resumes_from_its_backup_with_identical_weights(schedule, mni
     assert len(history(killed)) == 3 and history(killed) == history(whole)[:3]
     assert not (killed / "metrics.json").exists() and not (killed / "model.keras").exists()
     assert (killed / "run.lock").exists()              # left by the killed process (dead PID)
-    from tf_introspect import flags as ti_flags
-    from tf_introspect import main
-    from tf_introspect.build import make_method
-    cfg = ti_flags.config_from_args([*args, f"--workdir={killed}"])
+    from tf_introspect import pipeline
+    from tf_introspect.pipeline.build import make_method
+    cfg = pipeline.config.from_args([*args, f"--workdir={killed}"])
     method = make_method(cfg)
-    main.compile_method(method, cfg, steps_per_epoch=32)
+    pipeline.training.compile_method(method, cfg, steps_per_epoch=32)
     method.optimizer.build(method.trainable_variables)
     method.load_weights(killed / "backup" / "latest.weights.h5")
     assert int(method.optimizer.iterations) == 64 and float(method.second_stage) == 1.0
@@ -248,12 +248,14 @@ def test_bad_work_folders_teachers_shapes_and_flag_files_fail_at_start(mnist_dir
 def test_every_model_takes_every_input_shape():
     """Row (e): no built-in model/data set pair fails to build (MNIST 28x28x1, CIFAR
     32x32x3), so a bad shape can only come from a --teacher file (checked above)."""
+    from conftest import run_config
+
     from tf_introspect import data, models
-    from tf_introspect.build import make_model
+    from tf_introspect.pipeline.build import make_model
     for dataset in ("mnist", "cifar100"):
         info = data.info(dataset)
         for name in models.list_models():
-            model = make_model({"dataset": dataset, "weight_decay": 1e-4}, name)
+            model = make_model(run_config(dataset=dataset), name)
             assert model.input_shape[1:] == info.input_shape, (name, dataset)
             assert model.output_shape == (None, info.num_classes), (name, dataset)
         keras.backend.clear_session()
@@ -321,9 +323,8 @@ def stopped_before_the_outputs(mnist_dir, workdir, monkeypatch):
     """Train CE for 2 short epochs in ``workdir`` and stop it after its last epoch, before its
     outputs (the model save fails); returns the config."""
     from tf_introspect import atomic
-    from tf_introspect import flags as ti_flags
-    from tf_introspect import main
-    cfg = ti_flags.config_from_args([
+    from tf_introspect import pipeline
+    cfg = pipeline.config.from_args([
         "--method=ce", "--model=mlp1024", f"--data_dir={mnist_dir}", "--train_limit=256",
         "--test_limit=64", "--epochs=2", "--batch_size=64", "--verbose=0", "--deterministic",
         f"--workdir={workdir}"])
@@ -333,7 +334,7 @@ def stopped_before_the_outputs(mnist_dir, workdir, monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr(atomic, "save_model", killed)
         with pytest.raises(KeyboardInterrupt):
-            main.run(cfg)
+            pipeline.run(cfg)
     assert json.loads((workdir / "backup" / "training_metadata.json").read_text())["epoch"] == 2
     assert not (workdir / "metrics.json").exists()
     return cfg
@@ -344,10 +345,10 @@ def test_killed_between_the_last_epoch_and_the_outputs_resumes_at_the_end(mnist_
     """The backup stays until metrics.json is written: a run stopped after its last epoch but
     before its outputs (here the model save fails) finishes from the backup without training,
     taking the last epoch's logs from history.csv."""
-    from tf_introspect import main
+    from tf_introspect import pipeline
     cfg = stopped_before_the_outputs(mnist_dir, tmp_path, monkeypatch)
     logged = history(tmp_path)
-    metrics = main.run(cfg)
+    metrics = pipeline.run(cfg)
     assert history(tmp_path) == logged                       # no epoch trained again
     header, last = logged[0].split(","), logged[-1].split(",")
     assert metrics["final_train"] == {k: float(v) for k, v in zip(header, last) if k != "epoch"}
@@ -366,8 +367,8 @@ def test_a_backup_stopped_while_being_saved_resumes_to_identical_weights(
     from a consistent state (epoch 1; the start for the first save), trains the rest again
     and ends bit-identical to an uninterrupted run; with no readable pair at all it stops,
     naming the folder."""
-    from tf_introspect import main, workdir
-    from tf_introspect.flags import ConfigError
+    from tf_introspect import pipeline
+    from tf_introspect.pipeline import ConfigError
     cfg = stopped_before_the_outputs(mnist_dir, tmp_path / "stopped", monkeypatch)
     backup = tmp_path / "stopped" / "backup"
     assert json.loads((backup / "training_metadata.json.bkp").read_text())["epoch"] == 1
@@ -383,7 +384,7 @@ def test_a_backup_stopped_while_being_saved_resumes_to_identical_weights(
                      "latest.weights.h5.bkp"):
             (backup / name).unlink()
     resume_at = 0 if stop == "during the first save" else 1
-    assert workdir.backup_epoch(str(backup)) == resume_at
+    assert pipeline.workdir.backup_epoch(str(backup)) == resume_at
     assert re.search(r"stopped while being saved|is unreadable|no epoch count", caplog.text)
     if resume_at:
         assert (backup / "latest.weights.h5").read_bytes() == previous
@@ -391,13 +392,13 @@ def test_a_backup_stopped_while_being_saved_resumes_to_identical_weights(
     else:
         assert not list(backup.iterdir())                  # nothing left to load
     caplog.clear()
-    assert workdir.backup_epoch(str(backup)) == resume_at and not caplog.text   # said once
+    assert pipeline.workdir.backup_epoch(str(backup)) == resume_at and not caplog.text   # said once
 
-    main.run(cfg)                                   # trains the rest again, then finishes
+    pipeline.run(cfg)                                   # trains the rest again, then finishes
     epochs = [line.split(",")[0] for line in history(tmp_path / "stopped")[1:]]
     assert epochs == ["0", "1", *[str(e) for e in range(resume_at, 2)]]
     assert not backup.exists()
-    main.run({**cfg, "workdir": str(tmp_path / "whole")})
+    pipeline.run(dataclasses.replace(cfg, workdir=str(tmp_path / "whole")))
     weights = [keras.models.load_model(tmp_path / folder / "model.keras").get_weights()
                for folder in ("whole", "stopped")]
     assert all(np.array_equal(a, b) for a, b in zip(*weights))      # bit for bit
@@ -406,7 +407,7 @@ def test_a_backup_stopped_while_being_saved_resumes_to_identical_weights(
     (backup / "training_metadata.json").write_text("")
     with pytest.raises(ConfigError, match=r"backup in .*backup is unreadable .* delete that "
                                           r"folder"):
-        workdir.backup_epoch(str(backup))
+        pipeline.workdir.backup_epoch(str(backup))
 
 WRITE_MIDWAY = """
 import resource, signal, sys
@@ -487,8 +488,7 @@ def test_killed_just_after_a_backup_keeps_that_epochs_history_row(mnist_dir, tmp
     records the test accuracy at the epoch of best validation accuracy."""
     import keras
 
-    from tf_introspect import flags as ti_flags
-    from tf_introspect import main
+    from tf_introspect import pipeline
     args = ["--method=ce", "--model=mlp1024", f"--data_dir={mnist_dir}", "--train_limit=512",
             "--test_limit=64", "--validation_split=128", "--epochs=3", "--batch_size=64",
             "--verbose=0", "--deterministic"]
@@ -502,11 +502,11 @@ def test_killed_just_after_a_backup_keeps_that_epochs_history_row(mnist_dir, tmp
     with monkeypatch.context() as patch:
         patch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", killed_after_the_backup)
         with pytest.raises(KeyboardInterrupt):
-            main.run(ti_flags.config_from_args([*args, f"--workdir={stopped}"]))
+            pipeline.run(pipeline.config.from_args([*args, f"--workdir={stopped}"]))
     assert len(history(stopped)) == 3                     # header and epochs 1, 2
-    metrics = main.run(ti_flags.config_from_args([*args, f"--workdir={stopped}"]))
+    metrics = pipeline.run(pipeline.config.from_args([*args, f"--workdir={stopped}"]))
     whole = tmp_path / "whole"
-    main.run(ti_flags.config_from_args([*args, f"--workdir={whole}"]))
+    pipeline.run(pipeline.config.from_args([*args, f"--workdir={whole}"]))
     assert history(stopped) == history(whole)
     header = history(whole)[0].split(",")
     rows = [dict(zip(header, line.split(","))) for line in history(whole)[1:]]

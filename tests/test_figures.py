@@ -11,7 +11,8 @@ import pytest
 import tensorflow as tf
 from conftest import require_shared_data
 
-from tf_introspect import data, experiments, explain, explainers, figures, models, targets
+from tf_introspect import data, explain, explainers, models, targets
+from tf_introspect.lab import figure3, figures_cli, model_figures, paths, plans, plots
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +63,9 @@ def test_figure2_matrix_is_the_mean_class_similarity(mlp, mnist_dir, tmp_path):
     the cosine similarity of per-class GradientTape gradients (no tf_introspect explainer or
     targets function in the expected value)."""
     model, _ = mlp
-    batches = figures.SampleBatches("mnist", 300, mnist_dir, batch_size=128)   # 128+128+44
+    batches = model_figures.SampleBatches("mnist", 300, mnist_dir, batch_size=128)   # 128+128+44
     assert batches.samples == 300
-    matrix = figures.figure2(model, batches, "mnist", "grad", str(tmp_path / "f2.png"))
+    matrix = model_figures.figure2(model, batches, "mnist", "grad", str(tmp_path / "f2.png"))
     x, _ = first_test_images(mnist_dir, 300)
     e = per_class_gradients(model, x).astype(np.float64)
     unit = e / np.linalg.norm(e, axis=-1, keepdims=True)
@@ -94,7 +95,7 @@ def test_figure2_matrix_is_the_mean_class_similarity(mlp, mnist_dir, tmp_path):
 def test_figure1_shares_are_eq6_targets(mlp, mnist_dir, tmp_path, explainer):
     model, _ = mlp
     x, y = first_test_images(mnist_dir, 4)
-    q = figures.figure1(model, x, y, "mnist", explainer, str(tmp_path / "f1.png"), alpha=0.8)
+    q = model_figures.figure1(model, x, y, "mnist", explainer, str(tmp_path / "f1.png"), alpha=0.8)
     expected = targets.explanation_targets(explainers.explain(model, x, explainer), y, 0.8)
     np.testing.assert_allclose(q, expected.numpy(), atol=1e-6)
     np.testing.assert_allclose(q[np.arange(4), y], 0.8, atol=1e-6)
@@ -108,12 +109,12 @@ def test_grad_cam_maps_are_resized_to_the_image(tmp_path):
         features)))
     x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
     e = explainers.explain(model, x, "grad_cam")
-    assert e.shape == (2, 10, 8, 8) and figures.default_explainers(model) == ("grad_cam",)
-    maps = figures.display_maps(e, (32, 32))
+    assert e.shape == (2, 10, 8, 8) and plots.default_explainers(model) == ("grad_cam",)
+    maps = plots.display_maps(e, (32, 32))
     scaled = tf.math.divide_no_nan(e, tf.reduce_max(e, axis=(2, 3), keepdims=True))
     expected = tf.image.resize(tf.reshape(scaled, [20, 8, 8, 1]), (32, 32), "bilinear")
     np.testing.assert_allclose(maps, tf.reshape(expected, [2, 10, 32, 32]), atol=1e-6)
-    q = figures.figure1(model, x, [3, 5], "cifar10", "grad_cam", str(tmp_path / "cam.png"))
+    q = model_figures.figure1(model, x, [3, 5], "cifar10", "grad_cam", str(tmp_path / "cam.png"))
     np.testing.assert_allclose(q[[0, 1], [3, 5]], 0.9, atol=1e-6)
     assert_png(tmp_path / "cam.png")
 
@@ -121,9 +122,9 @@ def test_grad_cam_maps_are_resized_to_the_image(tmp_path):
 def test_figures_command(mlp, mnist_dir, tmp_path, capsys):
     _, path = mlp
     out = tmp_path / "figs"
-    assert figures.main([f"--model={path}", "--dataset=mnist", f"--data_dir={mnist_dir}",
-                         f"--out={out}", "--samples=2", "--similarity_samples=200",
-                         "--data_label=MNIST (IDX)", "--plans="]) == 0
+    assert figures_cli.main([f"--model={path}", "--dataset=mnist", f"--data_dir={mnist_dir}",
+                             f"--out={out}", "--samples=2", "--similarity_samples=200",
+                             "--data_label=MNIST (IDX)", "--plans="]) == 0
     printed = capsys.readouterr().out
     for name in ("grad", "grad_input"):
         assert_png(out / f"figure1_mnist_{name}.png")
@@ -137,30 +138,30 @@ def test_figures_command(mlp, mnist_dir, tmp_path, capsys):
 
     # one figure alone: Figure 3 needs no model (none is trained); Figure 1 no Figure 2 pass
     only = tmp_path / "only"
-    assert figures.main([f"--out={only}", "--figures=3", "--plans="]) == 0
+    assert figures_cli.main([f"--out={only}", "--figures=3", "--plans="]) == 0
     assert "No --model given" not in capsys.readouterr().out and not only.exists()
-    assert figures.main([f"--model={path}", f"--data_dir={mnist_dir}", f"--out={only}",
-                         "--samples=1", "--figures=1", "--explainers=grad", "--plans="]) == 0
+    assert figures_cli.main([f"--model={path}", f"--data_dir={mnist_dir}", f"--out={only}",
+                             "--samples=1", "--figures=1", "--explainers=grad", "--plans="]) == 0
     assert sorted(os.listdir(only)) == ["figure1_mnist_grad.png"]
     with pytest.raises(SystemExit):
-        figures.main(["--figures=1,4"])
+        figures_cli.main(["--figures=1,4"])
     assert "give figure numbers from 1, 2, 3" in capsys.readouterr().err
 
 
 def test_figures_trains_a_short_model_without_model(mlp, mnist_dir, tmp_path, monkeypatch,
                                                      capsys):
-    from tf_introspect import main as ti_main
+    from tf_introspect import pipeline
     _, path = mlp
     seen = {}
 
     def fake_run(cfg):
-        seen.update(cfg)
+        seen.update(cfg.as_dict())
         return {"model_path": path, "test_accuracy": 0.5}
 
-    monkeypatch.setattr(ti_main, "run", fake_run)
-    figures.main([f"--data_dir={mnist_dir}", f"--out={tmp_path}", "--samples=1",
-                  "--similarity_samples=20", "--explainers=grad", f"--workdir={tmp_path}/w",
-                  "--plans="])
+    monkeypatch.setattr(pipeline, "run", fake_run)
+    figures_cli.main([f"--data_dir={mnist_dir}", f"--out={tmp_path}", "--samples=1",
+                      "--similarity_samples=20", "--explainers=grad", f"--workdir={tmp_path}/w",
+                      "--plans="])
     assert (seen["method"], seen["model"], seen["dataset"], seen["epochs"]) == (
         "ce", "mlp1024", "mnist", 1)
     assert seen["workdir"] == f"{tmp_path}/w" and seen["data_dir"] == mnist_dir
@@ -179,7 +180,7 @@ def test_figures_errors(mlp, tmp_path, args, message):
     args = [a.format(model=mlp[1]) for a in args]
     with pytest.raises(SystemExit, match="error: .*" + message.replace("(", r"\(").replace(
             ")", r"\)")):
-        figures.main([*args, f"--out={tmp_path}"])
+        figures_cli.main([*args, f"--out={tmp_path}"])
     assert not list(tmp_path.iterdir())
 
 
@@ -209,7 +210,7 @@ flagfile = "flags/table2/resnet8_ce.flags"
 
 def record(run, accuracy, settings=None):
     """A finished run's record as the runner writes it (``settings``: other than the run's)."""
-    folder = pathlib.Path(experiments.REPO) / run.result_dir
+    folder = pathlib.Path(paths.REPO) / run.result_dir
     folder.mkdir(parents=True)
     (folder / "run.json").write_text(json.dumps(
         {"plan": run.plan, "cell": run.cell, "run": run.name,
@@ -218,13 +219,13 @@ def record(run, accuracy, settings=None):
 
 
 def test_figure3_means_from_the_plans_records(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(experiments, "ROOT", str(tmp_path))
+    monkeypatch.setattr(paths, "ROOT", str(tmp_path))
     plan_path = tmp_path / "fig3.toml"
     plan_path.write_text(FIG3_PLAN)
-    assert figures.figure3(str(tmp_path / "f3.png"), [str(plan_path)]) is None   # none yet
+    assert figure3.figure3(str(tmp_path / "f3.png"), [str(plan_path)]) is None   # none yet
     assert "Figure 3 skipped" in capsys.readouterr().out
-    plan = experiments.load_plan(str(plan_path))
-    runs = {(r.cell, r.name): r for r in experiments.plan_runs(plan)}
+    plan = plans.load_plan(str(plan_path))
+    runs = {(r.cell, r.name): r for r in plans.plan_runs(plan)}
     for seed, acc in enumerate([0.90, 0.92, 0.94]):
         record(runs["r8_grad_cam", f"seed{seed}"], acc)
     for seed, acc in enumerate([0.85, 0.87]):
@@ -233,10 +234,10 @@ def test_figure3_means_from_the_plans_records(tmp_path, monkeypatch, capsys):
     record(runs["ce", "seed0"], 0.99)                            # not LE: not a bar
     stale = {**runs["r8_grad", "seed2"].settings, "epochs": 1}  # made by an older plan: left out
     record(runs["r8_grad", "seed2"], 0.10, settings=stale)
-    half = pathlib.Path(experiments.REPO) / runs["r8_grad", "seed2"].result_dir
+    half = pathlib.Path(paths.REPO) / runs["r8_grad", "seed2"].result_dir
     (half.parent / "seed2.tmp").mkdir()                        # a record half written: left out
     (half.parent / "seed2.tmp" / "run.json").write_text(json.dumps({"settings": {}}))
-    groups = figures.figure3(str(tmp_path / "f3.png"), [str(plan_path)])
+    groups = figure3.figure3(str(tmp_path / "f3.png"), [str(plan_path)])
     assert len(groups) == 1 and groups[0]["plan"] == "fig3"
     assert groups[0]["label"] == "CIFAR-10 (JPEG)"
     bars = {b["explainer"]: b for b in groups[0]["bars"]}
@@ -282,8 +283,8 @@ def test_explain_grad_cam_on_a_conv_net(tmp_path):
     path = tmp_path / "r8.keras"
     model.save(path)
     out = tmp_path / "cam.png"
-    probs, e = explain.explain_images(figures.load_classifier(str(path)), write_images(tmp_path),
-                                      str(out))
+    probs, e = explain.explain_images(model_figures.load_classifier(str(path)),
+                                      write_images(tmp_path), str(out))
     assert probs.shape == (2, 10) and e.shape == (2, 10, 8, 8)     # grad_cam by default
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert_png(out)

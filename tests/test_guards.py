@@ -18,8 +18,11 @@ import pytest
 import tensorflow as tf
 
 import tf_introspect as ti
-from tf_introspect import flags as ti_flags
+from tf_introspect import pipeline
 from tf_introspect import methods
+from conftest import run_config
+
+from tf_introspect.pipeline import registry
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 B, K = 4, 3
@@ -53,11 +56,11 @@ def warnings_in(caplog):
 
 @pytest.mark.parametrize("name", methods.list_methods())
 def test_every_method_refuses_a_softmax_output(name):
-    cfg = ti_flags.config_from_args([f"--method={name}", "--model=resnet8", "--explainer=grad",
-                                     "--hint_layer=stage2"])
+    cfg = run_config(f"--method={name}", "--model=resnet8", "--explainer=grad",
+                     "--hint_layer=stage2")
     with pytest.raises(ValueError, match="model 'student' ends in a softmax \\(layer 'out'\\)"
                                          ".*from_logits=True.*remove the softmax"):
-        methods.build(name, staged(softmax=True, dropout=True), cfg, staged("teacher"))
+        registry.build(staged(softmax=True, dropout=True), cfg, staged("teacher"))
 
 
 def softmax_forms():
@@ -96,9 +99,7 @@ def test_a_softmax_teacher_is_refused():
 @pytest.mark.parametrize("name", ["hint", "fsp"])
 def test_two_stage_fit_without_warmup_switch_warns(name, batch, caplog):
     x, y = batch
-    cfg = dict(temperature=4.0, lam=0.1, hint_layer="stage2", hint_weight=1.0, fsp_weight=1.0,
-               hint_lr=1e-4, fsp_lr=1e-3)
-    method = methods.build(name, staged(), cfg, staged("teacher"))
+    method = methods.get(name, staged(), staged("teacher"))
     method.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
     with caplog.at_level(logging.WARNING):
         method.fit(x, y, batch_size=B, epochs=1, verbose=0)

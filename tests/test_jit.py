@@ -38,12 +38,14 @@ import tensorflow as tf
 from tensorflow.python.framework.config import (disable_op_determinism,
                                                     is_op_determinism_enabled)
 
-from tf_introspect import flags as ti_flags
+from tf_introspect import pipeline
 from tf_introspect import methods, models, targets
+from conftest import run_config
+
+from tf_introspect.pipeline import registry
 
 RTOL, ATOL = 1e-4, 1e-6
-CFG = dict(explainer="grad", alpha=0.9, lam=0.1, seed=0, layer=None, temperature=4.0,
-           smoothing=0.9, cp_beta=0.5, cwtm_beta=0.5, dropout_rate=0.25)
+CFG = dict(explainer="grad", dropout_rate=0.25)   # the rest: the command line's defaults
 # (method, explainer); dropout, le_permut, dkpp, cwtm_permut, cwtm_random draw random numbers
 CASES = [("ce", None), ("dropout", None), ("ls", None), ("cp", None), ("le", "grad"),
          ("le", "grad_input"), ("le", "guided_bp"), ("le_permut", "grad"), ("kd", None),
@@ -95,10 +97,10 @@ def _hash_dropout(x, rate, noise_shape=None, seed=None, **unused):
 
 def _method(name, explainer, teacher, jit=False):
     """The method as the command line builds it on ``mlp1024`` (same seed: same weights)."""
-    cfg = dict(CFG, explainer=explainer or "grad", method=name)
+    cfg = run_config(**dict(CFG, explainer=explainer or "grad", method=name))
     keras.utils.set_random_seed(0)
-    model = models.get("mlp1024", weight_decay=1e-4, **methods.entry(name).model_options(cfg))
-    method = methods.build(name, model, cfg, teacher)
+    model = models.get("mlp1024", weight_decay=1e-4, **registry.entry(name).model_options(cfg))
+    method = registry.build(model, cfg, teacher)
     method.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"],
                    jit_compile=jit)
     assert method.jit_compile is jit, "Keras refused XLA (op determinism on?)"
@@ -158,7 +160,7 @@ def steps(batch, teacher):
                          ids=[f"{n}-{e}" if e else n for n, e in CASES])
 def test_xla_step_equals_graph_step(name, explainer, steps):
     args = ["--model=mlp1024", f"--method={name}"] + [f"--explainer={explainer}"] * bool(explainer)
-    assert ti_flags.use_jit(ti_flags.config_from_args(args)), "not XLA by default: no need"
+    assert pipeline.config.from_args(args.jit_compile), "not XLA by default: no need"
     (logs, values, moved), (xla_logs, xla_values, _) = steps[(name, explainer)]
     assert set(logs) == set(xla_logs) and np.isfinite(logs["loss"]) and moved
     for key in logs:

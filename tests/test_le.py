@@ -278,25 +278,24 @@ def test_command_line_le_step_matches_an_independent_reference(tmp_path, monkeyp
     shuffled order, which the batch-mean loss does not see."""
     from conftest import require_shared_data
 
-    from tf_introspect import build, data, main
-    from tf_introspect import flags as ti_flags
+    from tf_introspect import data, pipeline
     data_dir = require_shared_data("mnist").parent
     n, lr, alpha, lam, wd = 16, 0.1, 0.8, 0.3, 1e-4
-    cfg = ti_flags.config_from_args([
+    cfg = pipeline.config.from_args([
         "--method=le", "--model=mlp1024", "--explainer=grad", f"--data_dir={data_dir}",
         f"--train_limit={n}", f"--batch_size={n}", "--test_limit=16", "--epochs=1",
         "--warmup_epochs=0", f"--lr={lr}", "--momentum=0.9", f"--alpha={alpha}",
         f"--lam={lam}", f"--weight_decay={wd}", "--explanation_samples=0", "--verbose=0",
         f"--workdir={tmp_path}"])
     initial = {}
-    make_method = build.make_method
+    make_method = pipeline.build.make_method
 
     def recording(cfg, teacher=None):            # the pipeline's model, before training
         method = make_method(cfg, teacher)
         initial.update({w.path: w.numpy().astype(np.float64) for w in method.model.weights})
         return method
-    monkeypatch.setattr(build, "make_method", recording)
-    metrics = main.run(cfg)
+    monkeypatch.setattr(pipeline.build, "make_method", recording)
+    metrics = pipeline.run(cfg)
     assert metrics["final_train"]["introspective"] == 1.0
     trained = {w.path: w.numpy() for w in keras.models.load_model(metrics["model_path"]).weights}
 

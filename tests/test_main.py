@@ -75,10 +75,10 @@ BAD_FLAGS = [
 
 
 def test_flags_of_other_methods_are_named():
-    from tf_introspect import flags as ti_flags
-    assert ti_flags.unused_method_flags("ban", ["lam", "temperature", "epochs"]) == ["lam"]
-    assert ti_flags.unused_method_flags("ban_l", ["lam", "temperature"]) == []
-    assert ti_flags.unused_method_flags("le", ["temperature", "alpha", "cp_beta"]) == [
+    from tf_introspect import pipeline
+    assert pipeline.settings.unused_method_flags("ban", ["lam", "temperature", "epochs"]) == ["lam"]
+    assert pipeline.settings.unused_method_flags("ban_l", ["lam", "temperature"]) == []
+    assert pipeline.settings.unused_method_flags("le", ["temperature", "alpha", "cp_beta"]) == [
         "cp_beta", "temperature"]
 
 
@@ -128,19 +128,15 @@ def test_missing_data_gives_one_clear_error(tmp_path):
 
 
 def test_paper_defaults_fill_unset_flags():
-    from tf_introspect import flags as ti_flags
-    cfg = ti_flags.resolve(dict(model="resnet14", dataset=None, batch_size=None, epochs=None,
-                                lr=None, lr_boundaries=None, weight_decay=None,
-                                warmup_epochs=None, explainer=None))
-    assert (cfg["dataset"], cfg["batch_size"], cfg["epochs"], cfg["lr"]) == ("cifar10", 128,
+    from tf_introspect import pipeline
+    cfg = pipeline.config.from_args(["--model=resnet14"])
+    assert (cfg.dataset, cfg.batch_size, cfg.epochs, cfg.lr) == ("cifar10", 128,
                                                                             160, 0.1)
-    assert cfg["lr_boundaries"] == [80, 120] and cfg["explainer"] == "grad_cam"
-    cfg = ti_flags.resolve(dict(model="mlp1024", dataset=None, batch_size=32, epochs=None,
-                                lr=None, lr_boundaries=["5"], weight_decay=None,
-                                warmup_epochs=None, explainer=None))
-    assert (cfg["dataset"], cfg["batch_size"], cfg["epochs"], cfg["lr"]) == ("mnist", 32, 50,
+    assert cfg.lr_boundaries == (80, 120) and cfg.explainer == "grad_cam"
+    cfg = pipeline.config.from_args(["--model=mlp1024", "--batch_size=32", "--lr_boundaries=5"])
+    assert (cfg.dataset, cfg.batch_size, cfg.epochs, cfg.lr) == ("mnist", 32, 50,
                                                                             0.01)
-    assert cfg["lr_boundaries"] == [5] and cfg["explainer"] == "grad"
+    assert cfg.lr_boundaries == (5,) and cfg.explainer == "grad"
 
 
 def test_warmup_as_long_as_the_run_is_said(tmp_path, caplog):
@@ -150,8 +146,7 @@ def test_warmup_as_long_as_the_run_is_said(tmp_path, caplog):
     import logging
 
     import tensorflow as tf
-    from tf_introspect import flags as ti_flags
-    from tf_introspect import main
+    from tf_introspect import pipeline
     test = tf.data.Dataset.from_tensor_slices(
         (np.zeros((4, 28, 28, 1), "float32"), np.zeros(4, "int64"))).batch(2)
     for args, expected in (
@@ -159,9 +154,9 @@ def test_warmup_as_long_as_the_run_is_said(tmp_path, caplog):
                                             "stage 1 (CE only)"),
             (["--method=le", "--epochs=12"], None)):
         caplog.clear()
-        cfg = ti_flags.config_from_args([*args, "--model=mlp1024", f"--workdir={tmp_path}"])
+        cfg = pipeline.config.from_args([*args, "--model=mlp1024", f"--workdir={tmp_path}"])
         with caplog.at_level(logging.WARNING):
-            main.callbacks(cfg, test)
+            pipeline.training.callbacks(cfg, test)
         warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
         if expected:
             assert any(expected in w for w in warnings), warnings
@@ -172,56 +167,56 @@ def test_warmup_as_long_as_the_run_is_said(tmp_path, caplog):
 def test_every_flag_file_parses_builds_and_has_paper_settings():
     from absl import flags as absl_flags
 
-    from tf_introspect import flags as ti_flags
-    from tf_introspect import methods, teachers
-    from tf_introspect.build import make_method
-    ti_flags.define_flags()
+    from tf_introspect import pipeline
+    from tf_introspect import methods
+    from tf_introspect.pipeline.build import make_method
+    pipeline.flags.define_flags()
     files = sorted((REPO / "flags").rglob("*.flags"))
     assert len(files) >= 70
     used_methods = set()
     for path in files:
         fv = absl_flags.FlagValues()
-        for name in ti_flags.flag_names():
-            fv[name] = copy.deepcopy(ti_flags.FLAGS[name])     # fresh values per file
+        for name in pipeline.flags.flag_names():
+            fv[name] = copy.deepcopy(pipeline.flags.FLAGS[name])     # fresh values per file
             fv[name].unparse()
         fv(["prog", f"--flagfile={path}"])
-        cfg = ti_flags.resolve({n: fv[n].value for n in ti_flags.flag_names()})
-        table, model = path.parent.name, cfg["model"]
-        assert cfg["workdir"] == f"runs/{table}/{path.stem}", path
-        schedule = (cfg["epochs"], cfg["batch_size"], cfg["lr"], cfg["lr_boundaries"])
+        cfg = pipeline.config.resolve({n: fv[n].value for n in pipeline.flags.flag_names()})
+        table, model = path.parent.name, cfg.model
+        assert cfg.workdir == f"runs/{table}/{path.stem}", path
+        schedule = (cfg.epochs, cfg.batch_size, cfg.lr, cfg.lr_boundaries)
         if table == "quickstart":
-            assert cfg["epochs"] == 3
+            assert cfg.epochs == 3
         elif model.startswith("resnet"):
-            assert schedule == (160, 128, 0.1, [80, 120]), path
+            assert schedule == (160, 128, 0.1, (80, 120)), path
         elif model.startswith("cnn"):
-            assert schedule == (160, 128, 0.01, []), path
+            assert schedule == (160, 128, 0.01, ()), path
         else:
-            assert schedule == (50, 16, 0.01, []), path
-        assert cfg["weight_decay"] == 1e-4, path          # the reference code's, every model
-        if cfg["method"] in ("le", "le_permut", "le_uniform"):
-            assert (cfg["alpha"], cfg["lam"], cfg["warmup_epochs"]) == (0.9, 0.1, 10) or \
+            assert schedule == (50, 16, 0.01, ()), path
+        assert cfg.weight_decay == 1e-4, path          # the reference code's, every model
+        if cfg.method in ("le", "le_permut", "le_uniform"):
+            assert (cfg.alpha, cfg.lam, cfg.warmup_epochs) == (0.9, 0.1, 10) or \
                 table == "quickstart", path
-        if cfg["method"] in ("le", "le_permut"):
+        if cfg.method in ("le", "le_permut"):
             # Grad-CAM in Tables 2, 4, 5 (paper 5); Grad on the MLP; Table 6 / Figure 3 name it
             expected = ("grad" if model == "mlp1024" else
                         path.stem.split("_le_")[-1] if "_le_" in path.stem else "grad_cam")
-            if cfg["method"] == "le_permut":
+            if cfg.method == "le_permut":
                 expected = "grad" if model == "mlp1024" else "grad_cam"
-            assert cfg["explainer"] == expected, path
-        if cfg["method"].startswith("cwtm"):
-            assert cfg["cwtm_beta"] == 0.5, path                # paper 3: beta of CWTM-Random
-        if cfg["method"] in ("ban", "ban_l"):
-            assert cfg["temperature"] in (1.0, 2.0, 5.0, 10.0, 20.0), path   # paper 5.2 grid
-        if cfg["method"] in ("kd", "dkpp", "at", "fsp", "hint", "takd"):
-            assert (cfg["temperature"], cfg["lam"]) == (4.0, 0.1), path
-        if cfg["method"] in ("hint", "fsp"):    # two stages: 40 epochs at the originals' rate
-            m = cfg["method"]
-            assert (cfg[f"{m}_weight"], cfg[f"{m}_epochs"], cfg[f"{m}_lr"]) == (
+            assert cfg.explainer == expected, path
+        if cfg.method.startswith("cwtm"):
+            assert cfg.cwtm_beta == 0.5, path                # paper 3: beta of CWTM-Random
+        if cfg.method in ("ban", "ban_l"):
+            assert cfg.temperature in (1.0, 2.0, 5.0, 10.0, 20.0), path   # paper 5.2 grid
+        if cfg.method in ("kd", "dkpp", "at", "fsp", "hint", "takd"):
+            assert (cfg.temperature, cfg.lam) == (4.0, 0.1), path
+        if cfg.method in ("hint", "fsp"):    # two stages: 40 epochs at the originals' rate
+            m = cfg.method
+            assert (getattr(cfg, f"{m}_weight"), getattr(cfg, f"{m}_epochs"), getattr(cfg, f"{m}_lr")) == (
                 1.0, 40, {"hint": 1e-4, "fsp": 1e-3}[m]), path
         # every cell builds: method, model and teacher architecture fit together
-        kind = methods.entry(cfg["method"]).teacher
-        make_method(cfg, teachers.architecture(cfg, kind))
-        used_methods.add(cfg["method"])
+        kind = pipeline.registry.entry(cfg.method).teacher
+        make_method(cfg, pipeline.teachers.architecture(cfg, kind))
+        used_methods.add(cfg.method)
     assert used_methods == set(methods.list_methods())
 
 

@@ -21,11 +21,12 @@ import pytest
 import tensorflow as tf
 
 from tf_introspect import WarmupSwitch, explainers, methods, models, targets
+from conftest import run_config
+
+from tf_introspect.pipeline import registry
 
 U = 2.0 ** -8
-CFG = dict(alpha=0.9, lam=0.1, seed=0, temperature=4.0, cwtm_beta=0.5, hint_layer="stage2",
-           hint_weight=1.0, hint_lr=1e-4, fsp_weight=1.0, fsp_lr=1e-3, at_beta=1000.0,
-           smoothing=0.9, cp_beta=0.5, dropout_rate=0.1, explainer="grad_cam")
+CFG = dict(explainer="grad_cam")   # the rest: the command line's defaults
 CASES = [("ce", {}), ("le", {"explainer": "grad"}), ("le", {"explainer": "grad_input"}),
          ("le", {"explainer": "guided_bp"}), ("le", {"explainer": "grad_cam"}),
          ("kd", {}), ("dml", {}), ("hint", {}), ("fsp", {})]
@@ -52,10 +53,10 @@ def build(policy, precision, name, weights):
     model = models.get("resnet8", weight_decay=1e-4)
     model.set_weights(weights["model"])
     teacher = None
-    if methods.entry(name).teacher != "none":
+    if registry.entry(name).teacher != "none":
         teacher = models.get("resnet8")
         teacher.set_weights(weights["teacher"])
-    method = methods.build(name, model, {**CFG, **weights["cfg"]}, teacher)
+    method = registry.build(model, run_config(method=name, **{**CFG, **weights["cfg"]}), teacher)
     if name == "dml":
         method.peer.set_weights(weights["peer"])
     return method, model
@@ -66,7 +67,7 @@ def one_step(name, method, model, x, y):
     KD stage); returns the logs and the classifier's update."""
     method.compile(optimizer=keras.optimizers.SGD(0.1))
     before = [w.numpy().copy() for w in model.trainable_weights]
-    callbacks = [WarmupSwitch(0)] if methods.entry(name).warmup else []
+    callbacks = [WarmupSwitch(0)] if registry.entry(name).warmup else []
     logs = method.fit(x, y, batch_size=len(x), epochs=1, verbose=0, shuffle=False,
                       callbacks=callbacks).history
     update = np.concatenate([(w.numpy() - b).ravel()
@@ -123,19 +124,18 @@ def test_the_command_line_trains_in_bfloat16_and_restores_the_policy(tmp_path):
     is not reused for bfloat16), and a record without it counts as float32."""
     from conftest import require_shared_data
 
-    from tf_introspect import flags as ti_flags
-    from tf_introspect import main
+    from tf_introspect import pipeline
     args = ["--method=le", "--model=mlp1024", f"--data_dir={require_shared_data('')}",
             "--train_limit=256", "--test_limit=128", "--epochs=1", "--warmup_epochs=0",
             "--batch_size=64", "--verbose=0", "--explanation_samples=0"]
-    cfg = ti_flags.config_from_args([*args, "--precision=mixed_bfloat16",
+    cfg = pipeline.config.from_args([*args, "--precision=mixed_bfloat16",
                                      f"--workdir={tmp_path}"])
-    metrics = main.run(cfg)
+    metrics = pipeline.run(cfg)
     assert keras.mixed_precision.global_policy().name == "float32"
     assert metrics["flags"]["precision"] == "mixed_bfloat16"
     assert metrics["final_train"]["introspective"] == 1.0 and 0 < metrics["test_accuracy"]
-    assert ti_flags.result_settings(cfg)["precision"] == "mixed_bfloat16"
-    float32 = ti_flags.config_from_args([*args, f"--workdir={tmp_path}"])
-    assert "precision" not in ti_flags.result_settings(float32)       # as earlier records
-    with pytest.raises(ti_flags.ConfigError, match="precision"):
-        main.run(float32)                 # the finished bfloat16 run is not reused
+    assert pipeline.settings.result_settings(cfg)["precision"] == "mixed_bfloat16"
+    float32 = pipeline.config.from_args([*args, f"--workdir={tmp_path}"])
+    assert "precision" not in pipeline.settings.result_settings(float32)       # as earlier records
+    with pytest.raises(pipeline.ConfigError, match="precision"):
+        pipeline.run(float32)                 # the finished bfloat16 run is not reused

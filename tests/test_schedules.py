@@ -6,8 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from tf_introspect import flags as ti_flags
-from tf_introspect import main, methods, models, schedules
+from tf_introspect import methods, models, pipeline, schedules
 
 
 def rates(schedule, steps):
@@ -43,31 +42,31 @@ def test_bad_schedules_are_refused():
         schedules.learning_rate(0.1, "exponential")
     with pytest.raises(ValueError, match="needs its length"):
         schedules.learning_rate(0.1, "linear")
-    with pytest.raises(ti_flags.ConfigError, match="belongs to --lr_schedule=step"):
-        ti_flags.config_from_args(["--model=resnet8", "--lr_schedule=linear",
+    with pytest.raises(pipeline.ConfigError, match="belongs to --lr_schedule=step"):
+        pipeline.config.from_args(["--model=resnet8", "--lr_schedule=linear",
                                    "--lr_boundaries=80,120"])
-    cfg = ti_flags.config_from_args(["--model=resnet8", "--lr_schedule=linear"])
-    assert cfg["lr_boundaries"] == []     # the paper's step boundaries are not filled in
+    cfg = pipeline.config.from_args(["--model=resnet8", "--lr_schedule=linear"])
+    assert cfg.lr_boundaries == ()     # the paper's step boundaries are not filled in
 
 
 def test_the_step_schedule_leaves_earlier_records_equal():
     """A record made before --lr_schedule existed matches a step-schedule run's settings
     (so every committed run stays valid); a linear run is another setting."""
-    cfg = ti_flags.config_from_args(["--method=ce", "--model=mlp1024"])
-    assert "lr_schedule" not in ti_flags.result_settings(cfg)
-    linear = ti_flags.config_from_args(["--method=ce", "--model=mlp1024", "--lr_schedule=linear"])
-    assert ti_flags.result_settings(linear)["lr_schedule"] == "linear"
+    cfg = pipeline.config.from_args(["--method=ce", "--model=mlp1024"])
+    assert "lr_schedule" not in pipeline.settings.result_settings(cfg)
+    linear = pipeline.config.from_args(["--method=ce", "--model=mlp1024", "--lr_schedule=linear"])
+    assert pipeline.settings.result_settings(linear)["lr_schedule"] == "linear"
 
 
 @pytest.mark.parametrize("method", ["hint", "fsp"])
 def test_stage_1_comes_before_the_schedule_and_the_epochs(method):
     """FitNets and Yim et al. pre-train, then run the full schedule: with --epochs=160 and
     boundaries 80, 120, stage 2 starts at epoch 40 at lr 0.1 and keeps it for 80 epochs."""
-    cfg = ti_flags.config_from_args([f"--flagfile=flags/table5/resnet8_{method}.flags"])
-    assert (cfg["epochs"], cfg[f"{method}_epochs"], cfg["lr_boundaries"]) == (160, 40, [80, 120])
-    assert main.pretraining_epochs(cfg) == 40 and main.total_epochs(cfg) == 200
+    cfg = pipeline.config.from_args([f"--flagfile=flags/table5/resnet8_{method}.flags"])
+    assert (cfg.epochs, getattr(cfg, f"{method}_epochs"), cfg.lr_boundaries) == (160, 40, (80, 120))
+    assert cfg.pretraining_epochs == 40 and cfg.total_epochs == 200
     model = methods.CrossEntropy(models.get("resnet8"))   # only its optimizer is read here
-    main.compile_method(model, cfg, steps_per_epoch=10)
+    pipeline.training.compile_method(model, cfg, steps_per_epoch=10)
     lr = model.optimizer._learning_rate
     first_step = {epoch: epoch * 10 for epoch in (0, 39, 40, 119, 120, 121, 159, 160, 161, 199)}
     got = {epoch: float(lr(step)) for epoch, step in first_step.items()}
@@ -76,9 +75,9 @@ def test_stage_1_comes_before_the_schedule_and_the_epochs(method):
     # boundary step still has the earlier rate, Keras' convention)
     assert got == pytest.approx({0: 0.1, 39: 0.1, 40: 0.1, 119: 0.1, 120: 0.1, 121: 0.01,
                                  159: 0.01, 160: 0.01, 161: 0.001, 199: 0.001})
-    ce = ti_flags.config_from_args(["--flagfile=flags/table5/resnet8_kd.flags"])
-    assert main.pretraining_epochs(ce) == 0 and main.total_epochs(ce) == 160
-    le = ti_flags.config_from_args(["--flagfile=flags/table2/resnet8_le.flags"])
-    assert main.total_epochs(le) == 160      # LE's warm-up is part of the paper's epochs
+    ce = pipeline.config.from_args(["--flagfile=flags/table5/resnet8_kd.flags"])
+    assert ce.pretraining_epochs == 0 and ce.total_epochs == 160
+    le = pipeline.config.from_args(["--flagfile=flags/table2/resnet8_le.flags"])
+    assert le.total_epochs == 160      # LE's warm-up is part of the paper's epochs
     assert np.isclose(float(schedules.learning_rate(0.1, "linear", steps=1600, delay=400)(400)),
                       0.1)

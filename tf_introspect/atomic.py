@@ -16,6 +16,15 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import keras
+    import matplotlib.figure
+
+#: A path as the caller gave it (the writers return it unchanged).
+_Path = TypeVar("_Path", bound=str | os.PathLike)
 
 
 def _read_umask():
@@ -28,7 +37,7 @@ _UMASK = _read_umask()
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path in ``path``'s folder; on success it replaces ``path``.
 
     The temporary name keeps ``path``'s extension at its end (``.metrics.XXXX.tmp.json``), as
@@ -58,14 +67,15 @@ def _fsync(path):
         os.close(fd)
 
 
-def write_text(path, text):
+def write_text(path: _Path, text: str) -> _Path:
     """Write the string ``text`` to ``path`` atomically; returns ``path``."""
     with atomic_path(path) as tmp, open(tmp, "w") as f:
         f.write(text)
     return path
 
 
-def write_json(path, obj, indent=2, sort_keys=True):
+def write_json(path: _Path, obj: Any, indent: int | str | None = 2, sort_keys: bool = True
+               ) -> _Path:
     """Write ``obj`` as JSON (and a final newline) to ``path`` atomically; returns ``path``.
 
     The JSON is encoded before anything is written, so an object that cannot be encoded
@@ -73,14 +83,14 @@ def write_json(path, obj, indent=2, sort_keys=True):
     return write_text(path, json.dumps(obj, indent=indent, sort_keys=sort_keys) + "\n")
 
 
-def save_model(model, path):
+def save_model(model: "keras.Model", path: _Path) -> _Path:
     """``model.save(path)`` atomically (``path`` ends with ``.keras``); returns ``path``."""
     with atomic_path(path) as tmp:
         model.save(tmp)
     return path
 
 
-def save_figure(figure, path, **kwargs):
+def save_figure(figure: "matplotlib.figure.Figure", path: _Path, **kwargs: Any) -> _Path:
     """``figure.savefig(path, **kwargs)`` atomically (the format from ``path``'s extension);
     returns ``path``."""
     with atomic_path(path) as tmp:

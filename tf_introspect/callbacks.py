@@ -9,6 +9,7 @@
 """
 
 import os
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -30,13 +31,13 @@ class WarmupSwitch(keras.callbacks.Callback):
     ``--warmup_epochs`` (LE), ``--hint_epochs``, ``--fsp_epochs``.
     """
 
-    def __init__(self, warmup_epochs):
+    def __init__(self, warmup_epochs: int) -> None:
         super().__init__()
         if int(warmup_epochs) != warmup_epochs or warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be a whole number >= 0, got {warmup_epochs!r}.")
         self.warmup_epochs = int(warmup_epochs)
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         stage = getattr(self.model, "second_stage", None)
         if stage is None:
             raise TypeError("WarmupSwitch needs a two-stage method with a second_stage "
@@ -61,15 +62,15 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
     last of the group in which it went bad.
     """
 
-    def __init__(self, advice=""):
+    def __init__(self, advice: str = "") -> None:
         super().__init__(raise_error=True)
         self.advice = advice
         self._epoch = 0
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
 
-    def on_batch_end(self, batch, logs=None):
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
         try:
             super().on_batch_end(batch, logs)
         except RuntimeError:
@@ -109,7 +110,9 @@ class ExplanationImages(keras.callbacks.Callback):
     ground-truth class's (the quantity Eq. 6 turns into targets).
     """
 
-    def __init__(self, log_dir, images, labels, explainer=None, layer=None):
+    def __init__(self, log_dir: str | os.PathLike, images: tf.Tensor | np.ndarray,
+                 labels: np.ndarray | Sequence[int], explainer: str | None = None,
+                 layer: str | None = None) -> None:
         super().__init__()
         self.log_dir = os.path.join(log_dir, "explanations")
         self.images = tf.convert_to_tensor(images, tf.float32)
@@ -130,7 +133,7 @@ class ExplanationImages(keras.callbacks.Callback):
             self._explainer = explainers.get(name, classifier, layer)
         return self._explainer
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
         explanations = self._get_explainer().explain(self.images)
@@ -159,11 +162,11 @@ class EvaluateEachEpoch(keras.callbacks.Callback):
     optimistic one. Evaluation changes no weights and draws no training randomness.
     """
 
-    def __init__(self, data, prefix="test_"):
+    def __init__(self, data: tf.data.Dataset, prefix: str = "test_") -> None:
         super().__init__()
         self.data, self.prefix = data, prefix
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         scores = self.model.evaluate(self.data, verbose=0, return_dict=True)
         if logs is not None:
             logs.update({f"{self.prefix}{name}": float(v) for name, v in scores.items()})

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from tf_introspect import figures
+from tf_introspect.lab import model_figures, plots
 
 
 def guess_dataset(model):
@@ -64,7 +64,7 @@ def explain_images(model, paths, out, dataset=None, explainer=None, layer=None):
 
     from tf_introspect import data, explainers
     dataset = dataset or guess_dataset(model)
-    explainer = explainer or figures.default_explainers(model)[0]
+    explainer = explainer or plots.default_explainers(model)[0]
     names = data.info(dataset).class_names
     if len(names) != model.output_shape[-1]:
         raise ValueError(f"the model has {model.output_shape[-1]} classes, {dataset} has "
@@ -73,14 +73,14 @@ def explain_images(model, paths, out, dataset=None, explainer=None, layer=None):
     e = explainers.explain(model, x, explainer, layer=layer)
     probs = tf.nn.softmax(model(x, training=False)).numpy()
     predicted = probs.argmax(axis=1)
-    images = figures.to_display(x, dataset)
+    images = plots.to_display(x, dataset)
     labels = [f"{os.path.basename(p)}\npredicted: {names[k]} ({probs[i, k]:.0%})"
               for i, (p, k) in enumerate(zip(paths, predicted))]
     captions = [[f"p={v:.2f}" for v in row] for row in probs]
-    figures.plot_rows(out, images, figures.display_maps(e, images.shape[1:3]), names, labels,
-                      captions, overlay=explainer == "grad_cam", highlight=predicted,
-                      titles_every_row=True,
-                      title=f"{explainer} explanation for every class (predicted class framed)")
+    plots.plot_rows(out, images, plots.display_maps(e, images.shape[1:3]), names, labels,
+                    captions, overlay=explainer == "grad_cam", highlight=predicted,
+                    titles_every_row=True,
+                    title=f"{explainer} explanation for every class (predicted class framed)")
     return probs, e.numpy()
 
 
@@ -98,7 +98,7 @@ def main(argv=None):
     p.add_argument("--out", default="explanations.png", help="picture to write")
     args = p.parse_args(argv)
     try:
-        model = figures.load_classifier(args.model)
+        model = model_figures.load_classifier(args.model)
         probs, _ = explain_images(model, args.images, args.out, args.dataset, args.explainer,
                                   args.layer)
     except ValueError as e:

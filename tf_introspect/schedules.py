@@ -16,7 +16,13 @@ before the full schedule of the main task, as in the originals (their stage 1 ha
 constant rate, applied by :attr:`tf_introspect.methods.Method.stage1_lr`).
 """
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Self
+
 import keras
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 SCHEDULES = ("step", "linear", "cosine")
 
@@ -25,23 +31,26 @@ SCHEDULES = ("step", "linear", "cosine")
 class Delayed(keras.optimizers.schedules.LearningRateSchedule):
     """``schedule(max(step - delay, 0))``: the schedule starts after ``delay`` steps."""
 
-    def __init__(self, schedule, delay):
+    def __init__(self, schedule: keras.optimizers.schedules.LearningRateSchedule,
+                 delay: int) -> None:
         self.schedule, self.delay = schedule, int(delay)
 
-    def __call__(self, step):
+    def __call__(self, step: "int | tf.Tensor") -> "tf.Tensor":
         step = keras.ops.maximum(keras.ops.convert_to_tensor(step) - self.delay, 0)
         return self.schedule(step)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"schedule": keras.optimizers.schedules.serialize(self.schedule),
                 "delay": self.delay}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> Self:
         return cls(keras.optimizers.schedules.deserialize(config["schedule"]), config["delay"])
 
 
-def learning_rate(lr, kind="step", steps=None, boundaries=(), decay=0.1, delay=0):
+def learning_rate(lr: float, kind: str = "step", steps: int | None = None,
+                  boundaries: Sequence[int] = (), decay: float = 0.1, delay: int = 0
+                  ) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """The learning rate (a float, or a ``LearningRateSchedule``) of one run.
 
     Args:

@@ -15,13 +15,13 @@ non-negative. A zero explanation has cosine 0 with everything (not NaN); if ever
 import tensorflow as tf
 
 
-def check_alpha(alpha):
+def check_alpha(alpha: float) -> None:
     """Eq. 6's ground-truth mass must lie strictly between 0 and 1."""
     if not 0.0 < float(alpha) < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}.")
 
 
-def cosine_to_ground_truth(explanations, labels):
+def cosine_to_ground_truth(explanations: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     """``cos(e_i^k, e_i^{y_i})`` for every class ``k``: shape ``[batch, classes]``.
 
     Args:
@@ -42,7 +42,7 @@ def _cosine_to_ground_truth(flat, onehot):
     return tf.einsum("bkd,bd->bk", unit, unit_gt)
 
 
-def class_similarity(explanations):
+def class_similarity(explanations: tf.Tensor) -> tf.Tensor:
     """Cosine similarity between every pair of class explanations: ``[batch, classes, classes]``.
 
     Averaged over a data set this is the class-similarity picture of paper Figure 2.
@@ -51,7 +51,8 @@ def class_similarity(explanations):
     return tf.einsum("bkd,bmd->bkm", unit, unit)
 
 
-def explanation_targets(explanations, labels, alpha=0.9, permute=False, seed=None):
+def explanation_targets(explanations: tf.Tensor, labels: tf.Tensor, alpha: float = 0.9,
+                        permute: bool = False, seed: int | tf.Tensor | None = None) -> tf.Tensor:
     """Soft targets ``q`` of paper Eq. 6, shape ``[batch, classes]``, rows summing to 1.
 
     Args:
@@ -76,7 +77,8 @@ def explanation_targets(explanations, labels, alpha=0.9, permute=False, seed=Non
     return alpha * onehot + (1.0 - alpha) * rest
 
 
-def uniform_targets(labels, num_classes, alpha=0.9, dtype=tf.float32):
+def uniform_targets(labels: tf.Tensor, num_classes: int | tf.Tensor, alpha: float = 0.9,
+                    dtype: tf.DType = tf.float32) -> tf.Tensor:
     """``q[gt] = alpha`` and ``(1 - alpha) / (K - 1)`` on each of the other ``K - 1`` classes:
     Eq. 6 with every cosine equal (LE-Uniform's targets; label smoothing at ground-truth mass
     ``alpha``). ``labels``: integer ids ``[batch]``; returns ``[batch, K]``."""
@@ -86,7 +88,8 @@ def uniform_targets(labels, num_classes, alpha=0.9, dtype=tf.float32):
     return alpha * onehot + (1.0 - alpha) * rest
 
 
-def permute_non_target(values, onehot, seed=None):
+def permute_non_target(values: tf.Tensor, onehot: tf.Tensor,
+                       seed: int | tf.Tensor | None = None) -> tf.Tensor:
     """Shuffle, per row, the entries of ``values`` outside the one-hot position.
 
     The one-hot position keeps its value. Vectorised: the non-target column indices of each row

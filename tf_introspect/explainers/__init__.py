@@ -12,6 +12,7 @@ name           explanation of class k                      shape per sample
 """
 
 import weakref
+from typing import TYPE_CHECKING
 
 from tf_introspect.explainers.base import Explainer
 from tf_introspect.explainers.grad import Grad
@@ -19,15 +20,19 @@ from tf_introspect.explainers.grad_cam import GradCam
 from tf_introspect.explainers.grad_input import GradInput
 from tf_introspect.explainers.guided_bp import GuidedBackprop, guided_relu, guided_relus
 
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
 EXPLAINERS = {cls.name: cls for cls in (Grad, GradInput, GuidedBackprop, GradCam)}
 
 
-def list_explainers():
+def list_explainers() -> list[str]:
     """Return the registered explainer names, sorted."""
     return sorted(EXPLAINERS)
 
 
-def get(method, model, layer=None):
+def get(method: str, model: "keras.Model", layer: str | None = None) -> Explainer:
     """Build the explainer ``method`` for ``model`` (``layer`` is used by ``grad_cam`` only)."""
     if method not in EXPLAINERS:
         raise ValueError(f"Unknown explainer {method!r}; valid choices: "
@@ -38,7 +43,8 @@ def get(method, model, layer=None):
     return EXPLAINERS[method](model, layer=layer)
 
 
-def explain(model, x, method, layer=None, training=False):
+def explain(model: "keras.Model", x: "tf.Tensor", method: str, layer: str | None = None,
+            training: bool = False) -> "tf.Tensor":
     """Explanations of every sample for **every** class, ``[batch, classes, ...]``.
 
     ``model`` maps inputs to logits; all classes come from one vectorised backward pass

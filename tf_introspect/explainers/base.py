@@ -42,6 +42,7 @@ pass draws its own.
 import contextlib
 import inspect
 import re
+from collections.abc import Callable, Iterable, Iterator
 
 import keras
 import tensorflow as tf
@@ -50,14 +51,14 @@ from absl import logging
 _ABSENT = object()
 
 
-def model_layers(model):
+def model_layers(model: keras.layers.Layer) -> list[keras.layers.Layer]:
     """Every layer of ``model``, those of nested models included."""
     flatten = getattr(model, "_flatten_layers", None)
     return list(flatten(include_self=False, recursive=True)) if flatten else list(model.layers)
 
 
 @contextlib.contextmanager
-def patched(changes):
+def patched(changes: Iterable[tuple[object, str, object]]) -> Iterator[int]:
     """Context in which ``obj.name = value`` for every ``(obj, name, value)`` in ``changes``,
     set past Keras' attribute tracking; the old attributes (or their absence) come back on
     exit. Yields the number of changes."""
@@ -75,7 +76,7 @@ def patched(changes):
                 object.__setattr__(obj, name, old)
 
 
-def check_keras_batch_norm():
+def check_keras_batch_norm() -> None:
     """Raise ``RuntimeError`` unless this Keras' ``BatchNormalization`` has what
     :func:`held_batch_statistics` patches: the private method ``_moments(inputs, mask)``,
     looked up by ``call`` together with ``moving_mean`` / ``moving_variance`` (Keras 3.15,
@@ -105,7 +106,7 @@ _BATCH_NORM_CLASS = re.compile(r"batch_?norm", re.IGNORECASE)
 _RUNNING_STATISTICS = {"moving_mean", "moving_variance", "running_mean", "running_var"}
 
 
-def unheld_batch_statistics(model):
+def unheld_batch_statistics(model: keras.Model) -> list[keras.layers.Layer]:
     """Layers of ``model`` that look like normalisations with batch statistics but are not a
     ``keras.layers.BatchNormalization`` (nor a subclass), so :func:`held_batch_statistics`
     cannot hold their moments: in training mode their explanations keep the ``B - 1``
@@ -127,7 +128,8 @@ def unheld_batch_statistics(model):
     return found
 
 
-def held_batch_statistics(model, tape=None):
+def held_batch_statistics(model: keras.Model, tape: tf.GradientTape | None = None
+                          ) -> contextlib.AbstractContextManager[int]:
     """Context in which every training-mode ``BatchNormalization`` of ``model`` is explained
     with its batch moments held constant (module docstring).
 
@@ -171,7 +173,7 @@ def _explanation_only_call(layer):
     return held_call
 
 
-def as_float(x):
+def as_float(x: tf.Tensor) -> tf.Tensor:
     """``x`` as a tensor, cast to float32 unless it is floating already (integer images)."""
     x = tf.convert_to_tensor(x)
     return x if x.dtype.is_floating else tf.cast(x, tf.float32)
@@ -190,7 +192,7 @@ class Explainer:
     name = "base"
     shares_forward = False
 
-    def __init__(self, model, layer=None):
+    def __init__(self, model: keras.Model, layer: str | None = None) -> None:
         self.model = model
         self.layer = layer
         self._explain_graph = tf.function(self._explain, reduce_retracing=True)
@@ -206,11 +208,11 @@ class Explainer:
                 "Use keras.layers.BatchNormalization (or a subclass) for per-sample "
                 "explanations.", unheld.name, type(unheld).__name__, model.name)
 
-    def forward(self, x, training):
+    def forward(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
         """Return ``(logits, source)``; the default explains the input itself."""
         return self.model(x, training=training), x
 
-    def from_jacobian(self, jacobian, x, source):
+    def from_jacobian(self, jacobian: tf.Tensor, x: tf.Tensor, source: tf.Tensor) -> tf.Tensor:
         """Turn ``jacobian = d logits / d source`` of shape ``[b, c, ...]`` into ``E``."""
         raise NotImplementedError
 
@@ -229,7 +231,7 @@ class Explainer:
                 logits, source = self.forward(x, training=training)
         return logits, tape, source
 
-    def explain(self, x, training=False):
+    def explain(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         """Explanations ``[batch, classes, ...]`` of ``x`` for every class.
 
         ``training=False``: inference mode. ``training=True``: the training step's mode, batch
@@ -245,12 +247,13 @@ class Explainer:
         logits, tape, source = self._jacobian_pass(x, training)
         return self.explanations(tape, logits, x, source)
 
-    def explanations(self, tape, logits, x, source):
+    def explanations(self, tape: tf.GradientTape, logits: tf.Tensor, x: tf.Tensor,
+                     source: tf.Tensor) -> tf.Tensor:
         """``E`` from a recorded forward pass: by default from the Jacobian of all logits
         w.r.t. ``source`` (one vectorised backward pass). Subclasses may use a closed form."""
         return self.from_jacobian(tape.batch_jacobian(logits, source), x, source)
 
-    def online(self, x, training):
+    def online(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, Callable[[], tf.Tensor]]:
         """The training forward pass: ``(logits, explain_fn)``.
 
         ``logits`` come from the step's forward pass (differentiable on any outer tape, with

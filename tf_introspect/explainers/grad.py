@@ -1,6 +1,11 @@
 """Vanilla gradient (Grad, Simonyan et al. 2013; paper section 2): ``e_k = d logit_k / d x``."""
 
+from typing import TYPE_CHECKING
+
 from tf_introspect.explainers.base import Explainer
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 class Grad(Explainer):
@@ -8,5 +13,6 @@ class Grad(Explainer):
 
     name = "grad"
 
-    def from_jacobian(self, jacobian, x, source):
+    def from_jacobian(self, jacobian: "tf.Tensor", x: "tf.Tensor", source: "tf.Tensor"
+                      ) -> "tf.Tensor":
         return jacobian

@@ -78,7 +78,7 @@ class GradCam(Explainer):
 
     name = "grad_cam"
 
-    def __init__(self, model, layer=None):
+    def __init__(self, model: keras.Model, layer: str | None = None) -> None:
         try:
             inputs = model.inputs
         except (AttributeError, ValueError):
@@ -108,12 +108,13 @@ class GradCam(Explainer):
         self.head = _pooled_linear_head(model, layer)
 
     @property
-    def shares_forward(self):
+    def shares_forward(self) -> bool:
         """LE's step explains from its own pass only in closed form (no Jacobian in its cond;
         ``Explainer.online``): the generic Jacobian through the head runs its own pass."""
         return self.head is not None
 
-    def explanations(self, tape, logits, x, source):
+    def explanations(self, tape: tf.GradientTape, logits: tf.Tensor, x: tf.Tensor,
+                     source: tf.Tensor) -> tf.Tensor:
         if self.head is None:
             return super().explanations(tape, logits, x, source)
         source = tf.cast(source, tf.float32)     # a bfloat16 activation under mixed precision
@@ -121,11 +122,11 @@ class GradCam(Explainer):
         weights = tf.cast(self.head.kernel, tf.float32) / area        # [channels, c]
         return tf.nn.relu(tf.einsum("nk,bhwn->bkhw", weights, source))
 
-    def forward(self, x, training):
+    def forward(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
         activation, logits = self.view(x, training=training)
         return logits, activation
 
-    def from_jacobian(self, jacobian, x, source):
+    def from_jacobian(self, jacobian: tf.Tensor, x: tf.Tensor, source: tf.Tensor) -> tf.Tensor:
         # float32 maps under mixed precision too (a bfloat16 layer's Jacobian is bfloat16)
         jacobian, source = tf.cast(jacobian, tf.float32), tf.cast(source, tf.float32)
         weights = tf.reduce_mean(jacobian, axis=(2, 3))              # [b, c, channels]

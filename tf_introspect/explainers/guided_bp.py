@@ -14,6 +14,7 @@ constant, moving statistics untouched; ``explainers.base``). A ReLU in any other
 explainer warns, naming the layer (:func:`unguided_relus`).
 """
 
+import contextlib
 import inspect
 
 import keras
@@ -24,7 +25,7 @@ from tf_introspect.explainers.base import Explainer, model_layers, patched
 
 
 @tf.custom_gradient
-def guided_relu(z):
+def guided_relu(z: tf.Tensor):
     """ReLU whose backward pass is the Guided Backprop rule."""
     def grad(dy):
         return dy * tf.cast(dy > 0, dy.dtype) * tf.cast(z > 0, dy.dtype)
@@ -40,7 +41,7 @@ def _is_plain_relu_layer(layer):
             and layer.max_value is None and not layer.threshold)
 
 
-def guided_relus(model):
+def guided_relus(model: keras.Model) -> contextlib.AbstractContextManager[int]:
     """Context in which every plain ReLU of ``model`` back-propagates the Guided BP rule
     (yields the number of ReLUs swapped)."""
     changes = []
@@ -76,7 +77,7 @@ def _user_code(fn):
     return getattr(fn, "__code__", None)
 
 
-def unguided_relus(model):
+def unguided_relus(model: keras.Model) -> list[tuple[keras.layers.Layer, str]]:
     """``[(layer, reason)]``: layers of ``model`` (and the model itself) that may apply a ReLU
     :func:`guided_relus` cannot swap, which then back-propagates the plain gradient.
 
@@ -118,7 +119,7 @@ class GuidedBackprop(Explainer):
     name = "guided_bp"
     shares_forward = False
 
-    def __init__(self, model, layer=None):
+    def __init__(self, model: keras.Model, layer: str | None = None) -> None:
         super().__init__(model, layer)
         for unguided, reason in unguided_relus(model):
             logging.warning(
@@ -128,7 +129,7 @@ class GuidedBackprop(Explainer):
                 "layers.ReLU(): build the ReLU as one of those.", unguided.name,
                 type(unguided).__name__, model.name, reason)
 
-    def forward(self, x, training):
+    def forward(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
         with guided_relus(self.model) as n_relus:
             if not n_relus:
                 raise ValueError(
@@ -137,5 +138,5 @@ class GuidedBackprop(Explainer):
             logits = self.model(x, training=training)
         return logits, x
 
-    def from_jacobian(self, jacobian, x, source):
+    def from_jacobian(self, jacobian: tf.Tensor, x: tf.Tensor, source: tf.Tensor) -> tf.Tensor:
         return jacobian

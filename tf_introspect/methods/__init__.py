@@ -1,8 +1,7 @@
-"""Method registry: a plain dict from ``--method`` name to an :class:`Entry` (mdistiller style).
+"""Method registry: a plain dict from method name to its constructor (mdistiller style).
 
 Every method is a ``keras.Model`` wrapping the classifier (``method.model``) and trained with
-``compile``/``fit``; an entry says how the command line builds it from its flags and what it
-needs besides the model:
+``compile``/``fit``:
 
 =================  =======================================================  ==============
 name               what                                                      needs
@@ -28,20 +27,13 @@ name               what                                                      nee
 ``dml``            deep mutual learning, two peers (5.2)                     --
 =================  =======================================================  ==============
 
-A teacher comes from ``--teacher=PATH.keras`` or is trained first with CE as
-``--teacher_model=NAME`` (cached in the work folder); see :mod:`tf_introspect.teachers`.
-
-Two-stage methods (``Entry.warmup``: the flag with their stage-1 epoch count, given to
-``WarmupSwitch`` by the command line): ``le``/``le_permut``/``le_uniform`` (CE warm-up,
-``--warmup_epochs``), ``hint`` (FitNets' hint training, ``--hint_epochs``) and ``fsp`` (FSP
-loss, ``--fsp_epochs``);
-Hint and FSP continue with KD + lam CE. Hint's and FSP's first stage is pre-training, as in
-the originals: it comes before the ``--epochs`` of stage 2 and before the learning-rate
-schedule (``Entry.pretrains``), so their KD stage gets KD's whole schedule.
+``tf_introspect.methods.get(name, model, [teacher,] **options)`` builds one by name, with the
+constructor's own arguments (e.g. ``get("le", model, explainer="grad")``, ``get("kd", model,
+teacher, temperature=4.0)``). How the command line builds each from its flags, what teacher it
+needs and its stages are in :mod:`tf_introspect.pipeline.registry`.
 """
 
-import dataclasses
-from typing import Callable
+import functools
 
 from tf_introspect.methods.at import AttentionTransfer
 from tf_introspect.methods.base import Method
@@ -58,103 +50,49 @@ from tf_introspect.methods.kd import KnowledgeDistillation
 from tf_introspect.methods.le import Introspective, UniformIntrospective
 from tf_introspect.methods.ls import LabelSmoothing
 
-TEACHER_KINDS = ("none", "teacher", "self", "assistant")
+def _variant(cls, **fixed):
+    """``cls`` with some constructor arguments fixed (a paper variant of a method)."""
+    return functools.partial(cls, **fixed)
 
 
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    """How to build one method from the command line's configuration dict.
-
-    ``build(model, cfg, teacher)`` returns the method; ``teacher`` says what it needs:
-    ``none``; ``teacher`` (``--teacher`` or ``--teacher_model``); ``self`` (a CE-trained
-    model of the student's own architecture, BAN); ``assistant`` (a teacher and an assistant
-    distilled from it, TAKD). ``model_options`` gives extra ``models.get`` arguments.
-    ``warmup``: for a two-stage method, the name of the flag holding its stage-1 epoch count
-    (``WarmupSwitch``), else ``None``. ``explains``: LE-style, gets ``ExplanationImages``.
-    ``pretrains``: the stage-1 epochs come before ``--epochs`` and the learning-rate schedule
-    (FitNets' and FSP's pre-training; LE's warm-up is part of the paper's epochs).
-    """
-
-    build: Callable
-    teacher: str = "none"
-    model_options: Callable = lambda cfg: {}
-    warmup: str | None = None
-    explains: bool = False
-    pretrains: bool = False
-
-
-def _le(permute):
-    return lambda model, cfg, teacher: Introspective(
-        model, explainer=cfg["explainer"], alpha=cfg["alpha"], lam=cfg["lam"],
-        layer=cfg.get("layer") or None, permute=permute, seed=cfg.get("seed", 0))
-
-
-def _kd(cls=KnowledgeDistillation, lam=None, **options):
-    """Builder of a KD-family method; ``options`` maps constructor arguments to flag names."""
-    def build(model, cfg, teacher):
-        return cls(model, teacher, temperature=cfg["temperature"],
-                   lam=cfg["lam"] if lam is None else lam,
-                   **{arg: cfg[flag] for arg, flag in options.items()})
-    return build
-
-
-def _cwtm(weighting):
-    return lambda model, cfg, teacher: ConfidenceWeighted(
-        model, teacher, weighting=weighting, beta=cfg["cwtm_beta"], seed=cfg.get("seed", 0))
-
-
+#: name -> constructor ``(model, [teacher,] **options)``.
 METHODS = {
-    "ce": Entry(lambda model, cfg, teacher: CrossEntropy(model)),
-    "dropout": Entry(lambda model, cfg, teacher: Dropout(model),
-                     model_options=lambda cfg: {"dropout_rate": cfg["dropout_rate"]}),
-    "ls": Entry(lambda model, cfg, teacher: LabelSmoothing(model, smoothing=cfg["smoothing"])),
-    "cp": Entry(lambda model, cfg, teacher: ConfidencePenalty(model, beta=cfg["cp_beta"])),
-    "le": Entry(_le(permute=False), warmup="warmup_epochs", explains=True),
-    "le_permut": Entry(_le(permute=True), warmup="warmup_epochs", explains=True),
-    "le_uniform": Entry(lambda model, cfg, teacher: UniformIntrospective(
-        model, alpha=cfg["alpha"], lam=cfg["lam"]), warmup="warmup_epochs"),
-    "kd": Entry(_kd(), teacher="teacher"),
-    "cwtm": Entry(_cwtm("teacher"), teacher="teacher"),
-    "cwtm_permut": Entry(_cwtm("permut"), teacher="teacher"),
-    "cwtm_random": Entry(_cwtm("random"), teacher="teacher"),
-    "dkpp": Entry(_kd(DarkKnowledgePermuted, seed="seed"), teacher="teacher"),
-    "hint": Entry(_kd(Hint, layer="hint_layer", hint_weight="hint_weight", stage1_lr="hint_lr"),
-                  teacher="teacher", warmup="hint_epochs", pretrains=True),
-    "at": Entry(_kd(AttentionTransfer, at_beta="at_beta"), teacher="teacher"),
-    "fsp": Entry(_kd(FlowOfSolution, fsp_weight="fsp_weight", stage1_lr="fsp_lr"),
-                 teacher="teacher", warmup="fsp_epochs", pretrains=True),
-    "takd": Entry(_kd(), teacher="assistant"),
-    "ban": Entry(_kd(lam=0.0), teacher="self"),
-    "ban_l": Entry(_kd(), teacher="self"),
-    "dml": Entry(lambda model, cfg, teacher: MutualLearning(model, lam=cfg["lam"])),
+    "ce": CrossEntropy,
+    "dropout": Dropout,
+    "ls": LabelSmoothing,
+    "cp": ConfidencePenalty,
+    "le": Introspective,
+    "le_permut": _variant(Introspective, permute=True),
+    "le_uniform": UniformIntrospective,
+    "kd": KnowledgeDistillation,
+    "cwtm": _variant(ConfidenceWeighted, weighting="teacher"),
+    "cwtm_permut": _variant(ConfidenceWeighted, weighting="permut"),
+    "cwtm_random": _variant(ConfidenceWeighted, weighting="random"),
+    "dkpp": DarkKnowledgePermuted,
+    "hint": Hint,
+    "at": AttentionTransfer,
+    "fsp": FlowOfSolution,
+    "takd": KnowledgeDistillation,   # distilled from an assistant (the pipeline trains it)
+    "ban": _variant(KnowledgeDistillation, lam=0.0),
+    "ban_l": KnowledgeDistillation,
+    "dml": MutualLearning,
 }
 
-# Two-stage methods, switched by WarmupSwitch.
-WARMUP_METHODS = tuple(name for name, entry in METHODS.items() if entry.warmup)
 
-
-def list_methods():
+def list_methods() -> list[str]:
     """Return the registered method names, sorted."""
     return sorted(METHODS)
 
 
-def entry(name):
-    """The registry entry of ``name``, with a clear error for unknown names."""
+def get(name: str, model, *args, **options) -> Method:
+    """Method ``name`` around ``model`` (a teacher-based one takes the teacher next), with
+    its constructor's ``options``; an unknown name is an error listing the valid ones."""
     if name not in METHODS:
         raise ValueError(f"Unknown method {name!r}; valid choices: {', '.join(list_methods())}.")
-    return METHODS[name]
+    return METHODS[name](model, *args, **options)
 
 
-def build(name, model, cfg, teacher=None):
-    """Build method ``name`` around ``model`` from a configuration dict (the CLI's flags)."""
-    spec = entry(name)
-    if spec.teacher != "none" and teacher is None:
-        raise ValueError(f"method {name!r} needs a teacher model.")
-    return spec.build(model, cfg, teacher)
-
-
-__all__ = ["METHODS", "Entry", "Method", "CrossEntropy", "Dropout", "LabelSmoothing",
+__all__ = ["METHODS", "Method", "CrossEntropy", "Dropout", "LabelSmoothing",
            "ConfidencePenalty", "Introspective", "UniformIntrospective", "Distillation",
            "KnowledgeDistillation", "ConfidenceWeighted", "DarkKnowledgePermuted", "Hint",
-           "AttentionTransfer", "FlowOfSolution", "MutualLearning", "build", "entry",
-           "list_methods"]
+           "AttentionTransfer", "FlowOfSolution", "MutualLearning", "get", "list_methods"]

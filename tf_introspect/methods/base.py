@@ -25,12 +25,14 @@ gets wrong there (see :meth:`Method.compile`, :meth:`Method._maybe_symbolic_buil
 weights with or without a strategy on the same global batch.
 """
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 from absl import logging
 
 
-def sparse_labels(y):
+def sparse_labels(y: tf.Tensor) -> tf.Tensor:
     """Integer class ids ``[batch]`` from ids ``[batch]`` / ``[batch, 1]`` or one-hot labels."""
     y = tf.convert_to_tensor(y)
     if y.shape.rank == 2:
@@ -38,24 +40,24 @@ def sparse_labels(y):
     return tf.cast(y, tf.int32)
 
 
-def cross_entropy(labels, logits):
+def cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     """Mean CE(p, y) with integer ``labels`` and ``p = softmax(logits)``."""
     return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
         labels, logits, from_logits=True))
 
 
-def soft_cross_entropy(targets, logits):
+def soft_cross_entropy(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     """Mean CE(p, q) = -sum_k q_k log p_k for target distributions ``q``."""
     return tf.reduce_mean(keras.losses.categorical_crossentropy(
         targets, logits, from_logits=True))
 
 
-def entropy(probs):
+def entropy(probs: tf.Tensor) -> tf.Tensor:
     """Mean entropy ``-sum_k q_k log q_k`` of rows of ``probs`` (nats)."""
     return tf.reduce_mean(-tf.reduce_sum(tf.math.xlogy(probs, probs), axis=-1))
 
 
-def check_logits(model, role="model"):
+def check_logits(model: keras.Model, role: str = "model") -> None:
     """Raise ``ValueError`` if ``model``'s output is a softmax: every method computes its
     losses from logits (``from_logits=True``), and Keras only warns when given probabilities,
     so a softmax output would train as if it were logits (softmaxed twice) without a word.
@@ -75,7 +77,7 @@ def check_logits(model, role="model"):
             f"{role} outputs logits; its probabilities are then softmax(outputs).")
 
 
-def in_multi_worker_mode(strategy):
+def in_multi_worker_mode(strategy: tf.distribute.Strategy) -> bool:
     """True for a ``MultiWorkerMirroredStrategy`` of more than one worker: the condition under
     which Keras' ``reduce_per_replica`` takes its multi-worker path (the same test)."""
     extended = getattr(strategy, "extended", None)
@@ -83,7 +85,7 @@ def in_multi_worker_mode(strategy):
             bool(getattr(extended, "_in_multi_worker_mode", lambda: False)()))
 
 
-def replica_logs(logs):
+def replica_logs(logs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     """``logs`` of one replica's ``train_step``/``test_step`` as Keras' ``fit`` can reduce them.
 
     In multi-worker mode Keras 3.15 reduces every returned value with
@@ -122,7 +124,7 @@ class Method(keras.Model):
     #: without momentum; Adam-type optimizers are nearly invariant to it, so they are refused.
     stage1_lr = None
 
-    def __init__(self, model, name=None, **kwargs):
+    def __init__(self, model: keras.Model, name: str | None = None, **kwargs: Any) -> None:
         check_logits(model)
         super().__init__(name=name or f"{type(self).__name__.lower()}_{model.name}", **kwargs)
         self.model = model
@@ -135,7 +137,8 @@ class Method(keras.Model):
     def call(self, inputs, training=False):
         return self.model(inputs, training=training)
 
-    def compile(self, *args, steps_per_execution=1, jit_compile="auto", **kwargs):
+    def compile(self, *args: Any, steps_per_execution: int = 1, jit_compile: bool | str = "auto",
+                **kwargs: Any) -> None:
         """Keras' ``compile``; with more than one replica in sync (``MirroredStrategy`` over
         several devices, ``MultiWorkerMirroredStrategy``) one step per call and no XLA, with a
         warning if asked otherwise. Keras 3.15 fails there on both: several steps per call run
@@ -173,7 +176,8 @@ class Method(keras.Model):
             data_batch, iterator = adapter.get_tf_dataset().element_spec, None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
-    def compute_terms(self, x, y, tape):
+    def compute_terms(self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
+                      ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """Return ``(logits, terms)``: the training-mode logits and a dict of scalar terms.
 
         ``terms["loss"]`` is the method's loss without regularisation; the other keys are the
@@ -184,16 +188,16 @@ class Method(keras.Model):
         ce_hard = cross_entropy(y, logits)
         return logits, {"loss": ce_hard, "ce_hard": ce_hard}
 
-    def compute_eval_terms(self, x, y):
+    def compute_eval_terms(self, x: tf.Tensor, y: tf.Tensor) -> dict[str, tf.Tensor]:
         """Extra evaluation values, ``{name: scalar}`` for the names in ``eval_terms``."""
         return {}
 
     @property
-    def trained_parts(self):
+    def trained_parts(self) -> list[keras.layers.Layer]:
         """The layers/models whose trainable variables the optimizer updates."""
         return [self.model]
 
-    def stage_parts(self):
+    def stage_parts(self) -> tuple[list[keras.layers.Layer], list[keras.layers.Layer]] | None:
         """``(stage1_parts, stage2_parts)``: the layers/models each stage of a two-stage method
         trains, or ``None`` (the default): every trained part in both stages (LE's warm-up).
 
@@ -250,7 +254,7 @@ class Method(keras.Model):
             scale = tf.where(second, 1.0, tf.math.divide_no_nan(self.stage1_lr, lr))
         return dict(second=second, parts=parts, stage_of=stage_of, frozen=frozen, scale=scale)
 
-    def step_seed(self, seed):
+    def step_seed(self, seed: int) -> tf.Tensor:
         """A stateless-RNG seed ``[seed, step]``: new every step, repeatable, resumable.
 
         With ``r > 1`` replicas in sync it is ``[seed, step * r + replica id]``: each replica

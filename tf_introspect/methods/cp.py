@@ -4,6 +4,9 @@
 predictions are penalised. The paper's best ``beta`` is 0.5.
 """
 
+from typing import Any
+
+import keras
 import tensorflow as tf
 
 from tf_introspect.methods.base import Method, cross_entropy
@@ -14,13 +17,14 @@ class ConfidencePenalty(Method):
 
     terms = ("ce_hard", "entropy")
 
-    def __init__(self, model, beta=0.5, **kwargs):
+    def __init__(self, model: keras.Model, beta: float = 0.5, **kwargs: Any) -> None:
         if beta < 0:
             raise ValueError(f"cp_beta must be >= 0, got {beta!r}.")
         super().__init__(model, **kwargs)
         self.beta = float(beta)
 
-    def compute_terms(self, x, y, tape):
+    def compute_terms(self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
+                      ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         logits = self.model(x, training=True)
         log_p = tf.nn.log_softmax(logits)
         entropy = tf.reduce_mean(-tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1))

@@ -8,6 +8,8 @@ probability, normalised over the batch: ``loss = sum_i w_i CE(p_i, y_i)`` with
 * ``cwtm_random``: ``q_i^max`` is replaced by a draw from U[beta, 1), beta = 0.5.
 """
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -19,7 +21,8 @@ WEIGHTINGS = ("teacher", "permut", "random")
 class ConfidenceWeighted(Distillation):
     """CE weighted per sample by (permuted / random) teacher confidence, Eq. 5."""
 
-    def __init__(self, model, teacher, weighting="teacher", beta=0.5, seed=0, **kwargs):
+    def __init__(self, model: keras.Model, teacher: keras.Model, weighting: str = "teacher",
+                 beta: float = 0.5, seed: int = 0, **kwargs: Any) -> None:
         if weighting not in WEIGHTINGS:
             raise ValueError(f"Unknown CWTM weighting {weighting!r}; valid choices: "
                              f"{', '.join(WEIGHTINGS)}.")
@@ -29,7 +32,7 @@ class ConfidenceWeighted(Distillation):
         super().__init__(model, teacher, **kwargs)
         self.weighting, self.beta, self.seed = weighting, float(beta), seed
 
-    def confidences(self, teacher_logits):
+    def confidences(self, teacher_logits: tf.Tensor) -> tf.Tensor:
         """``q_i^max`` of each sample (or its permuted / random replacement)."""
         q_max = tf.reduce_max(tf.nn.softmax(teacher_logits), axis=-1)
         seed = self.step_seed(self.seed)
@@ -41,7 +44,8 @@ class ConfidenceWeighted(Distillation):
                                                maxval=1.0)
         return q_max
 
-    def distill(self, logits, teacher_logits, features, teacher_features, y):
+    def distill(self, logits: tf.Tensor, teacher_logits: tf.Tensor, features: list[tf.Tensor],
+                teacher_features: list[tf.Tensor], y: tf.Tensor) -> tf.Tensor:
         confidence = self.confidences(teacher_logits)
         # Eq. 5 normalises over the whole (global) batch: sum the confidences of all replicas.
         # The base divides each replica's loss by the replica count (per-replica means), so

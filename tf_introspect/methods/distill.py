@@ -10,6 +10,9 @@ Total loss = ``distill(...)`` + ``lam * CE(p, y)`` + weight decay, each part log
 FSP add a first stage on the teacher's features before it (``kd.TwoStageDistillation``).
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -17,7 +20,7 @@ from tf_introspect.methods.base import Method, check_logits, cross_entropy
 from tf_introspect.models import single_input
 
 
-def feature_view(model, layers):
+def feature_view(model: keras.Model, layers: Sequence[str]) -> keras.Model:
     """``model`` itself when ``layers`` is empty, else a view ``x -> [*features, logits]``."""
     if not layers:
         return model
@@ -30,7 +33,8 @@ def feature_view(model, layers):
     return keras.Model(single_input(model), outputs, name=f"{model.name}_features")
 
 
-def check_feature_shapes(model, teacher, layers, method, channels=False):
+def check_feature_shapes(model: keras.Model, teacher: keras.Model, layers: Sequence[str],
+                         method: str, channels: bool = False) -> None:
     """Student and teacher feature maps at ``layers`` must be 4-D with the same spatial size
     (and, with ``channels``, the same channel count); a clear error names the mismatch."""
     for name in layers:
@@ -44,7 +48,8 @@ def check_feature_shapes(model, teacher, layers, method, channels=False):
                              f"{need}.")
 
 
-def kd_loss(teacher_logits, student_logits, temperature):
+def kd_loss(teacher_logits: tf.Tensor, student_logits: tf.Tensor, temperature: float
+            ) -> tf.Tensor:
     """Hinton et al.'s soft loss: ``T^2 KL(softmax(t/T) || softmax(s/T))``, batch mean.
 
     Computed by ``keras.distillation.LogitsDistillation`` with an explicit
@@ -74,9 +79,12 @@ class Distillation(Method):
 
     terms = ("distill", "ce_hard")
 
-    def __init__(self, model, teacher, lam=0.1, feature_layers=(), **kwargs):
+    def __init__(self, model: keras.Model, teacher: keras.Model, lam: float = 0.1,
+                 feature_layers: Sequence[str] = (), **kwargs: Any) -> None:
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam!r}.")
+        if teacher is None:
+            raise ValueError(f"method {type(self).__name__} needs a teacher model.")
         super().__init__(model, **kwargs)
         check_logits(teacher, "teacher")
         teacher.trainable = False
@@ -85,7 +93,8 @@ class Distillation(Method):
         self.student_view = feature_view(model, self.feature_layers)
         self.teacher_view = feature_view(teacher, self.feature_layers)
 
-    def forward(self, x, tape):
+    def forward(self, x: tf.Tensor, tape: tf.GradientTape
+                ) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor], list[tf.Tensor]]:
         """``(logits, teacher_logits, features, teacher_features)`` of one batch: the student
         in training mode, the teacher in inference mode outside ``tape`` (constants)."""
         student = self.student_view(x, training=True)
@@ -98,16 +107,20 @@ class Distillation(Method):
             return student[-1], teacher[-1], *features
         return student, teacher, [], []
 
-    def compute_terms(self, x, y, tape):
+    def compute_terms(self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
+                      ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         logits, t_logits, s_feats, t_feats = self.forward(x, tape)
         return logits, self.distill_terms(logits, t_logits, s_feats, t_feats, y)
 
-    def distill_terms(self, logits, teacher_logits, features, teacher_features, y):
+    def distill_terms(self, logits: tf.Tensor, teacher_logits: tf.Tensor,
+                      features: list[tf.Tensor], teacher_features: list[tf.Tensor],
+                      y: tf.Tensor) -> dict[str, tf.Tensor]:
         """``{"loss": distill + lam * ce_hard, "distill": ..., "ce_hard": ...}``."""
         distill = self.distill(logits, teacher_logits, features, teacher_features, y)
         ce_hard = cross_entropy(y, logits)
         return {"loss": distill + self.lam * ce_hard, "distill": distill, "ce_hard": ce_hard}
 
-    def distill(self, logits, teacher_logits, features, teacher_features, y):
+    def distill(self, logits: tf.Tensor, teacher_logits: tf.Tensor, features: list[tf.Tensor],
+                teacher_features: list[tf.Tensor], y: tf.Tensor) -> tf.Tensor:
         """The method's distillation term (a scalar)."""
         raise NotImplementedError

@@ -6,6 +6,9 @@ and the teacher's confidence (its argmax keeps its probability). The permuted di
 ``q'`` is handed to the KD loss as logits ``T log q'``, whose tempered softmax is exactly ``q'``.
 """
 
+from typing import Any
+
+import keras
 import tensorflow as tf
 
 from tf_introspect import targets
@@ -15,11 +18,12 @@ from tf_introspect.methods.kd import KnowledgeDistillation
 class DarkKnowledgePermuted(KnowledgeDistillation):
     """KD on per-sample permuted non-argmax teacher probabilities."""
 
-    def __init__(self, model, teacher, seed=0, **kwargs):
+    def __init__(self, model: keras.Model, teacher: keras.Model, seed: int = 0,
+                 **kwargs: Any) -> None:
         super().__init__(model, teacher, **kwargs)
         self.seed = seed
 
-    def soft_teacher_logits(self, teacher_logits):
+    def soft_teacher_logits(self, teacher_logits: tf.Tensor) -> tf.Tensor:
         probs = tf.nn.softmax(teacher_logits / self.temperature)
         top = tf.one_hot(tf.argmax(probs, axis=-1), tf.shape(probs)[-1], dtype=probs.dtype)
         permuted = targets.permute_non_target(probs, top, self.step_seed(self.seed))

@@ -17,13 +17,15 @@ first network), ``loss`` and ``regularization`` (both networks'); evaluation als
 ``peer_accuracy``.
 """
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 
 from tf_introspect.methods.base import Method, cross_entropy, replica_logs, sparse_labels
 
 
-def kl_to(target_logits, logits):
+def kl_to(target_logits: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     """Batch mean of ``KL(softmax(target) || softmax(logits))``, the target held constant."""
     target = tf.nn.softmax(tf.stop_gradient(target_logits))
     return tf.reduce_mean(keras.losses.kl_divergence(target, tf.nn.softmax(logits)))
@@ -35,7 +37,8 @@ class MutualLearning(Method):
     terms = ("ce_hard", "kl", "peer_ce", "peer_kl", "peer_accuracy")
     eval_terms = ("peer_accuracy",)
 
-    def __init__(self, model, peer=None, lam=0.1, **kwargs):
+    def __init__(self, model: keras.Model, peer: keras.Model | None = None, lam: float = 0.1,
+                 **kwargs: Any) -> None:
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam!r}.")
         super().__init__(model, **kwargs)
@@ -44,10 +47,10 @@ class MutualLearning(Method):
         self.peer_optimizer = None
 
     @property
-    def trained_parts(self):
+    def trained_parts(self) -> list[keras.layers.Layer]:
         return [self.model, self.peer]
 
-    def compile(self, *args, **kwargs):
+    def compile(self, *args: Any, **kwargs: Any) -> None:
         """Keras' ``compile``; the peer gets its own copy of the optimizer (same settings and
         schedule, its own step count and slots). Each is built for its own network's
         variables here (Keras would build the compiled one for both), so a backup holds each
@@ -58,12 +61,14 @@ class MutualLearning(Method):
             self.peer_optimizer = type(self.optimizer).from_config(self.optimizer.get_config())
             self.peer_optimizer.build(self.peer.trainable_variables)
 
-    def network_terms(self, y, logits, target_logits):
+    def network_terms(self, y: tf.Tensor, logits: tf.Tensor, target_logits: tf.Tensor
+                      ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """``(loss, ce, kl)`` of one network: ``CE(p, y) + lam * KL(p_target || p)``."""
         ce, kl = cross_entropy(y, logits), kl_to(target_logits, logits)
         return ce + self.lam * kl, ce, kl
 
-    def compute_terms(self, x, y, tape):
+    def compute_terms(self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
+                      ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """Network 1's terms, as the first half of :meth:`train_step` computes them."""
         logits = self.model(x, training=True)
         peer_logits = self.peer(x, training=True)
@@ -112,7 +117,7 @@ class MutualLearning(Method):
             tracker.update_state(terms[name])
         return replica_logs(self.compute_metrics(x, y, logits, sample_weight=None))
 
-    def compute_eval_terms(self, x, y):
+    def compute_eval_terms(self, x: tf.Tensor, y: tf.Tensor) -> dict[str, tf.Tensor]:
         return {"peer_accuracy": _accuracy(y, self.peer(x, training=False))}
 
 

@@ -5,6 +5,8 @@ The dropout layers belong to the model (``models.get(name, dropout_rate=r)``); t
 plain CE and only checks that the model has them.
 """
 
+from typing import Any
+
 import keras
 
 from tf_introspect.methods.ce import CrossEntropy
@@ -13,7 +15,7 @@ from tf_introspect.methods.ce import CrossEntropy
 class Dropout(CrossEntropy):
     """Plain CE; the model must contain ``keras.layers.Dropout`` layers."""
 
-    def __init__(self, model, **kwargs):
+    def __init__(self, model: keras.Model, **kwargs: Any) -> None:
         if not any(isinstance(layer, keras.layers.Dropout) for layer in model.layers):
             raise ValueError(f"method 'dropout' needs a model with dropout layers; build it "
                              f"with models.get({model.name!r}, dropout_rate=0.1) "

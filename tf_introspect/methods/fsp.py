@@ -21,6 +21,10 @@ switches the stage. Student and teacher need the
 same channel counts at these stages.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
+import keras
 import tensorflow as tf
 
 from tf_introspect.methods.at import STAGES
@@ -28,7 +32,7 @@ from tf_introspect.methods.distill import check_feature_shapes
 from tf_introspect.methods.kd import TwoStageDistillation
 
 
-def fsp_matrix(first, second):
+def fsp_matrix(first: tf.Tensor, second: tf.Tensor) -> tf.Tensor:
     """``[batch, m, n]`` flow matrix; ``first`` is max-pooled to ``second``'s size."""
     factor = first.shape[1] // second.shape[1]
     if factor > 1:
@@ -37,7 +41,7 @@ def fsp_matrix(first, second):
     return tf.einsum("bhwm,bhwn->bmn", first, second) / area
 
 
-def fsp_loss(features, teacher_features):
+def fsp_loss(features: Sequence[tf.Tensor], teacher_features: Sequence[tf.Tensor]) -> tf.Tensor:
     """Yim et al.'s Eq. 2 over consecutive pairs, equal weights: the sum over pairs of the batch
     mean of ``||G_s - G_t||^2`` (sum over the matrix entries)."""
     pairs = zip(zip(features, features[1:]), zip(teacher_features, teacher_features[1:]))
@@ -59,7 +63,8 @@ class FlowOfSolution(TwoStageDistillation):
     terms = ("fsp", "distill", "ce_hard", "stage")
     stage1_term = "fsp"
 
-    def __init__(self, model, teacher, fsp_weight=1.0, stage1_lr=1e-3, **kwargs):
+    def __init__(self, model: keras.Model, teacher: keras.Model, fsp_weight: float = 1.0,
+                 stage1_lr: float | None = 1e-3, **kwargs: Any) -> None:
         if fsp_weight < 0:
             raise ValueError(f"fsp_weight must be >= 0, got {fsp_weight!r}.")
         super().__init__(model, teacher, stage1_layer=STAGES[-1], feature_layers=STAGES,
@@ -67,5 +72,6 @@ class FlowOfSolution(TwoStageDistillation):
         check_feature_shapes(model, teacher, STAGES, "fsp", channels=True)
         self.fsp_weight = float(fsp_weight)
 
-    def stage1_loss(self, features, teacher_features):
+    def stage1_loss(self, features: list[tf.Tensor], teacher_features: list[tf.Tensor]
+                    ) -> tf.Tensor:
         return self.fsp_weight * fsp_loss(features, teacher_features)

@@ -18,6 +18,8 @@ FSP stage 1 is 1/3 of a full training) at the constant rate ``--hint_lr`` (1e-4)
 whole schedule); ``WarmupSwitch`` switches the stage.
 """
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -25,7 +27,7 @@ from tf_introspect.methods.distill import check_feature_shapes
 from tf_introspect.methods.kd import TwoStageDistillation
 
 
-def hint_loss(regressed, hint):
+def hint_loss(regressed: tf.Tensor, hint: tf.Tensor) -> tf.Tensor:
     """FitNets' ``1/2 ||hint - regressed||^2``: sum over (h, w, c), mean over the batch."""
     return 0.5 * tf.reduce_mean(tf.reduce_sum(tf.square(hint - regressed), axis=[1, 2, 3]))
 
@@ -42,8 +44,9 @@ class Hint(TwoStageDistillation):
     terms = ("hint", "distill", "ce_hard", "stage")
     stage1_term = "hint"
 
-    def __init__(self, model, teacher, layer="stage2", hint_weight=1.0, stage1_lr=1e-4,
-                 **kwargs):
+    def __init__(self, model: keras.Model, teacher: keras.Model, layer: str = "stage2",
+                 hint_weight: float = 1.0, stage1_lr: float | None = 1e-4,
+                 **kwargs: Any) -> None:
         if hint_weight < 0:
             raise ValueError(f"hint_weight must be >= 0, got {hint_weight!r}.")
         super().__init__(model, teacher, stage1_layer=layer, feature_layers=(layer,),
@@ -57,12 +60,13 @@ class Hint(TwoStageDistillation):
         self.adapter.build(s_shape)
 
     @property
-    def trained_parts(self):
+    def trained_parts(self) -> list[keras.layers.Layer]:
         return [self.model, self.adapter]
 
-    def stage_parts(self):
+    def stage_parts(self) -> tuple[list[keras.layers.Layer], list[keras.layers.Layer]]:
         return [self.stage1_body, self.adapter], [self.model]
 
-    def stage1_loss(self, features, teacher_features):
+    def stage1_loss(self, features: list[tf.Tensor], teacher_features: list[tf.Tensor]
+                    ) -> tf.Tensor:
         regressed = tf.cast(self.adapter(features[0]), tf.float32)   # bfloat16 if mixed
         return self.hint_weight * hint_loss(regressed, teacher_features[0])

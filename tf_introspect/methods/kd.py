@@ -11,6 +11,8 @@ main task (stage 2), which the paper (5.3: "all other settings follow the origin
 4, lambda = 0.1 for every distillation method) makes KD + lam CE.
 """
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 from absl import logging
@@ -22,16 +24,18 @@ from tf_introspect.models import single_input
 class KnowledgeDistillation(Distillation):
     """Hinton KD with temperature ``temperature``."""
 
-    def __init__(self, model, teacher, temperature=4.0, lam=0.1, **kwargs):
+    def __init__(self, model: keras.Model, teacher: keras.Model, temperature: float = 4.0,
+                 lam: float = 0.1, **kwargs: Any) -> None:
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}.")
         super().__init__(model, teacher, lam=lam, **kwargs)
         self.temperature = float(temperature)
 
-    def distill(self, logits, teacher_logits, features, teacher_features, y):
+    def distill(self, logits: tf.Tensor, teacher_logits: tf.Tensor, features: list[tf.Tensor],
+                teacher_features: list[tf.Tensor], y: tf.Tensor) -> tf.Tensor:
         return kd_loss(self.soft_teacher_logits(teacher_logits), logits, self.temperature)
 
-    def soft_teacher_logits(self, teacher_logits):
+    def soft_teacher_logits(self, teacher_logits: tf.Tensor) -> tf.Tensor:
         """Teacher logits as handed to the soft loss (DKPP changes them)."""
         return teacher_logits
 
@@ -63,8 +67,9 @@ class TwoStageDistillation(KnowledgeDistillation):
 
     stage1_term = None    # name of the stage-1 loss term (a subclass sets it)
 
-    def __init__(self, model, teacher, stage1_layer, second_stage=True, stage1_lr=None,
-                 **kwargs):
+    def __init__(self, model: keras.Model, teacher: keras.Model, stage1_layer: str,
+                 second_stage: bool = True, stage1_lr: float | None = None,
+                 **kwargs: Any) -> None:
         if stage1_lr is not None and stage1_lr <= 0:
             raise ValueError(f"stage1_lr must be > 0 (or None), got {stage1_lr!r}.")
         super().__init__(model, teacher, **kwargs)
@@ -75,10 +80,10 @@ class TwoStageDistillation(KnowledgeDistillation):
         self.stage1_body = keras.Model(single_input(model), model.get_layer(stage1_layer).output,
                                        name=f"{model.name}_to_{stage1_layer}")
 
-    def stage_parts(self):
+    def stage_parts(self) -> tuple[list[keras.layers.Layer], list[keras.layers.Layer]]:
         return [self.stage1_body], [self.model]
 
-    def fit(self, *args, **kwargs):
+    def fit(self, *args: Any, **kwargs: Any) -> keras.callbacks.History:
         """Keras' ``fit``, warning when it would silently not be the two-stage method: no
         :class:`~tf_introspect.callbacks.WarmupSwitch` among the callbacks (the stage stays
         where it is for the whole fit: plain KD + lam CE in stage 2, only the stage-1 loss and
@@ -107,11 +112,13 @@ class TwoStageDistillation(KnowledgeDistillation):
                     int(self.optimizer.iterations.numpy()), self.stage1_lr)
         return super().fit(*args, **kwargs)
 
-    def stage1_loss(self, features, teacher_features):
+    def stage1_loss(self, features: list[tf.Tensor], teacher_features: list[tf.Tensor]
+                    ) -> tf.Tensor:
         """The stage-1 loss (a scalar) from the ``feature_layers`` outputs."""
         raise NotImplementedError
 
-    def compute_terms(self, x, y, tape):
+    def compute_terms(self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
+                      ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         logits, t_logits, s_feats, t_feats = self.forward(x, tape)
         terms = self.distill_terms(logits, t_logits, s_feats, t_feats, y)
         first = self.stage1_loss(s_feats, t_feats)

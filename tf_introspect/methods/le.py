@@ -16,6 +16,9 @@ schedule, with Eq. 6's non-ground-truth shares replaced by the uniform ``(1 - al
 What LE gains over it is what the explanations' class similarity adds.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -45,8 +48,9 @@ class Introspective(Method):
 
     terms = ("ce_soft", "ce_hard", "q_entropy", "introspective")
 
-    def __init__(self, model, explainer="grad_cam", alpha=0.9, lam=0.1, layer=None,
-                 permute=False, seed=0, introspective=True, **kwargs):
+    def __init__(self, model: keras.Model, explainer: str | None = "grad_cam", alpha: float = 0.9,
+                 lam: float = 0.1, layer: str | None = None, permute: bool = False, seed: int = 0,
+                 introspective: bool = True, **kwargs: Any) -> None:
         targets.check_alpha(alpha)
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam!r}.")
@@ -57,18 +61,19 @@ class Introspective(Method):
                                             dtype="float32", name="introspective")
 
     @property
-    def second_stage(self):
+    def second_stage(self) -> keras.Variable:
         """The generic stage variable of two-stage methods (``WarmupSwitch``): ``introspective``."""
         return self.introspective
 
-    def forward(self, x, y):
+    def forward(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, Callable[[], tf.Tensor]]:
         """``(logits, introspective_targets)``: the training-mode logits and a function giving
         stage 2's targets ``q`` (Eq. 6 from the explanations of this same pass)."""
         logits, explain = self.explainer.online(x, training=True)
         return logits, lambda: targets.explanation_targets(
             explain(), y, alpha=self.alpha, permute=self.permute, seed=self.step_seed(self.seed))
 
-    def compute_terms(self, x, y, tape):
+    def compute_terms(self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
+                      ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         logits, introspective_targets = self.forward(x, y)
         num_classes = tf.shape(logits)[-1]
         active = self.introspective > 0.5
@@ -98,11 +103,12 @@ class UniformIntrospective(Introspective):
     explanation is computed: the forward pass is the plain model's, so the warm-up is CE's.
     """
 
-    def __init__(self, model, alpha=0.9, lam=0.1, introspective=True, **kwargs):
+    def __init__(self, model: keras.Model, alpha: float = 0.9, lam: float = 0.1,
+                 introspective: bool = True, **kwargs: Any) -> None:
         super().__init__(model, explainer=None, alpha=alpha, lam=lam,
                          introspective=introspective, **kwargs)
 
-    def forward(self, x, y):
+    def forward(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, Callable[[], tf.Tensor]]:
         logits = self.model(x, training=True)
         return logits, lambda: targets.uniform_targets(y, tf.shape(logits)[-1], self.alpha,
                                                        dtype=logits.dtype)

@@ -7,13 +7,15 @@ over the ``K - 1`` other classes: ``t = alpha * y + (1 - alpha) / (K - 1) * (1 -
 ``keras.losses.categorical_crossentropy``. Loss: ``CE(p, t)`` plus weight decay.
 """
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 
 from tf_introspect.methods.base import Method, cross_entropy
 
 
-def keras_label_smoothing(alpha, num_classes):
+def keras_label_smoothing(alpha: float, num_classes: int) -> float:
     """Keras' ``label_smoothing`` for the paper's ground-truth mass ``alpha``."""
     return num_classes * (1.0 - alpha) / (num_classes - 1.0)
 
@@ -23,7 +25,7 @@ class LabelSmoothing(Method):
 
     terms = ("ce_smooth", "ce_hard")
 
-    def __init__(self, model, smoothing=0.9, **kwargs):
+    def __init__(self, model: keras.Model, smoothing: float = 0.9, **kwargs: Any) -> None:
         if not 0.0 < smoothing <= 1.0:
             raise ValueError(f"smoothing (the ground-truth mass) must be in (0, 1], "
                              f"got {smoothing!r}.")
@@ -35,7 +37,8 @@ class LabelSmoothing(Method):
         super().__init__(model, **kwargs)
         self.smoothing = float(smoothing)
 
-    def compute_terms(self, x, y, tape):
+    def compute_terms(self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
+                      ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         logits = self.model(x, training=True)
         num_classes = logits.shape[-1]
         eps = keras_label_smoothing(self.smoothing, num_classes)

@@ -9,7 +9,13 @@ activations. The architectures are the ones of the paper's experiments:
 * ``resnet8``, ``resnet14``, ``resnet20``, ``resnet26``: CIFAR ResNets (6n+2) of paper section 5.
 """
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 from tf_introspect.models import cnn, mlp, resnet
+
+if TYPE_CHECKING:
+    import keras
 
 _REGISTRY = {
     "mlp1024": mlp.mlp1024,
@@ -23,18 +29,19 @@ _REGISTRY = {
 }
 
 
-def list_models():
+def list_models() -> list[str]:
     """Return the registered model names, sorted."""
     return sorted(_REGISTRY)
 
 
-def single_input(model):
+def single_input(model: "keras.Model") -> "keras.KerasTensor | list[keras.KerasTensor]":
     """A functional model's input tensor, or the list of them if it has several (a one-input
     model is then called with a tensor, as Keras expects)."""
     return model.inputs[0] if len(model.inputs) == 1 else model.inputs
 
 
-def get(name, num_classes=10, input_shape=None, **kw):
+def get(name: str, num_classes: int = 10, input_shape: Sequence[int] | None = None,
+        **kw: Any) -> "keras.Model":
     """Build the registered model ``name``.
 
     Args:

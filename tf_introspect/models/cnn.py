@@ -20,6 +20,8 @@ conventions (:mod:`tf_introspect.models.layers`). Layer names: ``stage{s}_conv{i
 ``stage{s}_bn{i}``, ``stage{s}_relu{i}``, and ``stage{s}`` for the pooled stage output.
 """
 
+from typing import Any
+
 import keras
 
 from tf_introspect.models.layers import batch_norm, conv, dense, maybe_dropout
@@ -44,16 +46,16 @@ def _cnn(depth, num_classes=10, input_shape=None, weight_decay=0.0, dropout_rate
     return keras.Model(inputs, logits, name=f"cnn{depth}")
 
 
-def cnn6(**kw):
+def cnn6(**kw: Any) -> keras.Model:
     """CNN-6 (student 2 of Table 1)."""
     return _cnn(6, **kw)
 
 
-def cnn8(**kw):
+def cnn8(**kw: Any) -> keras.Model:
     """CNN-8 (student 1 of Table 1)."""
     return _cnn(8, **kw)
 
 
-def cnn10(**kw):
+def cnn10(**kw: Any) -> keras.Model:
     """CNN-10 (the teacher of Table 1)."""
     return _cnn(10, **kw)

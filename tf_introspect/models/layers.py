@@ -24,7 +24,7 @@ import keras
 # and give every layer of one shape the same weights).
 
 
-def l2(weight_decay):
+def l2(weight_decay: float) -> keras.regularizers.L2 | None:
     """Regulariser for a PyTorch-style ``weight_decay`` (gradient ``+= wd * w``).
 
     Keras' ``L2(l)`` adds ``l * sum(w**2)`` to the loss, whose gradient is ``2 l w``; so
@@ -34,7 +34,8 @@ def l2(weight_decay):
     return keras.regularizers.L2(weight_decay / 2.0) if weight_decay else None
 
 
-def conv(filters, kernel, weight_decay, name, strides=1):
+def conv(filters: int, kernel: int | tuple[int, int], weight_decay: float, name: str,
+         strides: int | tuple[int, int] = 1) -> keras.layers.Conv2D:
     """Bias-free ``same`` convolution with the reference fan-out normal initialisation."""
     return keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
                                kernel_initializer=keras.initializers.VarianceScaling(
@@ -42,14 +43,15 @@ def conv(filters, kernel, weight_decay, name, strides=1):
                                kernel_regularizer=l2(weight_decay), name=name)
 
 
-def batch_norm(weight_decay, name):
+def batch_norm(weight_decay: float, name: str) -> keras.layers.BatchNormalization:
     """Batch norm with PyTorch's defaults (momentum 0.1 there = 0.9 here, eps 1e-5), decayed."""
     return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
                                            gamma_regularizer=l2(weight_decay),
                                            beta_regularizer=l2(weight_decay), name=name)
 
 
-def dense(x, units, weight_decay, name, activation=None, dtype=None):
+def dense(x: keras.KerasTensor, units: int, weight_decay: float, name: str,
+          activation: str | None = None, dtype: str | None = None) -> keras.KerasTensor:
     """Dense layer on ``x`` with PyTorch's default initialisation (weights and bias
     ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``); kernel and bias decayed. ``dtype``: the layer's
     dtype policy (default: the global one); the logits layers take ``"float32"``, so that
@@ -65,7 +67,7 @@ def dense(x, units, weight_decay, name, activation=None, dtype=None):
                               bias_regularizer=l2(weight_decay), name=name, dtype=dtype)(x)
 
 
-def maybe_dropout(x, rate, name):
+def maybe_dropout(x: keras.KerasTensor, rate: float, name: str) -> keras.KerasTensor:
     """Dropout on the last layer of a block (paper 5.1); identity for ``rate == 0``."""
     if not rate:
         return x

@@ -1,11 +1,14 @@
 """The 784-1024-1024-10 ReLU MLP of paper section 5.1 (Table 3, after Pereyra et al. 2017)."""
 
+from collections.abc import Sequence
+
 import keras
 
 from tf_introspect.models.layers import dense, maybe_dropout
 
 
-def mlp1024(num_classes=10, input_shape=None, weight_decay=0.0, dropout_rate=0.0):
+def mlp1024(num_classes: int = 10, input_shape: Sequence[int] | None = None,
+            weight_decay: float = 0.0, dropout_rate: float = 0.0) -> keras.Model:
     """MLP ``784-1024-1024-num_classes`` with ReLU, returning logits.
 
     Dense layers with PyTorch's default initialisation and decay on weights and biases, as

@@ -21,6 +21,8 @@ model         n    parameters, 10 classes
 convolutional feature map, the default Grad-CAM layer (8x8x64 for 32x32 inputs).
 """
 
+from typing import Any
+
 import keras
 
 from tf_introspect.models.layers import batch_norm, conv, dense, maybe_dropout
@@ -61,21 +63,21 @@ def _resnet(depth, num_classes=10, input_shape=None, weight_decay=0.0, dropout_r
     return keras.Model(inputs, logits, name=f"resnet{depth}")
 
 
-def resnet8(**kw):
+def resnet8(**kw: Any) -> keras.Model:
     """ResNet-8 (n=1)."""
     return _resnet(8, **kw)
 
 
-def resnet14(**kw):
+def resnet14(**kw: Any) -> keras.Model:
     """ResNet-14 (n=2)."""
     return _resnet(14, **kw)
 
 
-def resnet20(**kw):
+def resnet20(**kw: Any) -> keras.Model:
     """ResNet-20 (n=3), about 0.27 M parameters."""
     return _resnet(20, **kw)
 
 
-def resnet26(**kw):
+def resnet26(**kw: Any) -> keras.Model:
     """ResNet-26 (n=4), the teacher of Table 5."""
     return _resnet(26, **kw)

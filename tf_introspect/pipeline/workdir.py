@@ -2,7 +2,7 @@
 settings that made it (``settings.json``), and resuming from the backup -- mending a backup
 stopped while being saved, agreeing on the epoch among the workers of a cluster and replaying
 the data order -- so that a resumed run ends bit-identical to an uninterrupted one. Used by
-:func:`tf_introspect.main.run`; BUILD.md tables the faults ("Faults and bad input")."""
+:func:`tf_introspect.pipeline.training.run`; BUILD.md tables the faults ("Faults and bad input")."""
 
 import contextlib
 import filecmp
@@ -12,11 +12,11 @@ import shutil
 
 from absl import logging
 
-from tf_introspect import flags as ti_flags
-from tf_introspect.flags import ConfigError
+from tf_introspect.pipeline import settings
+from tf_introspect.pipeline.config import ConfigError
 
 LOCK = "run.lock"
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def code_version():
@@ -98,22 +98,23 @@ def check_settings(cfg):
     an old run left (a finished run, or a backup of other settings).
 
     ``<workdir>/settings.json`` records the result-deciding settings
-    (``flags.result_settings``) of the run training in the folder. An unfinished run's backup
+    (``settings.result_settings``) of the run training in the folder. An unfinished run's backup
     found with other settings is a ``ConfigError`` naming the differences (resuming would mix
     the backup's optimizer state and epochs with the new settings) unless ``--overwrite``
     clears it; a backup of the same settings is resumed, also with ``--overwrite`` (a
     resubmitted job keeps its progress). Then the settings are recorded for the next start."""
-    from tf_introspect import atomic, report
-    workdir = cfg["workdir"]
+    from tf_introspect import atomic
+    from tf_introspect.pipeline import outputs
+    workdir = cfg.workdir
     path = os.path.join(workdir, BACKUP_SETTINGS)
-    expected = json.loads(json.dumps(ti_flags.result_settings(cfg)))   # as stored
+    expected = json.loads(json.dumps(settings.result_settings(cfg)))   # as stored
     backup = os.path.join(workdir, "backup")
     wrong = {}
     if os.path.isdir(backup) and os.listdir(backup) and os.path.exists(path):
         with open(path) as f:
             recorded = json.load(f)
-        wrong = ti_flags.settings_differences(recorded, expected)
-    if cfg.get("overwrite") and (wrong or report.load(workdir) is not None):
+        wrong = settings.settings_differences(recorded, expected)
+    if cfg.overwrite and (wrong or outputs.load(workdir) is not None):
         # trained again from scratch: an old run's history and backup must not mix in
         shutil.rmtree(backup, ignore_errors=True)
         for name in ("history.csv", "metrics.json", BACKUP_SETTINGS):

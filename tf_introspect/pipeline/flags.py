@@ -1,20 +1,8 @@
-"""Command-line flags of ``python -m tf_introspect.main`` and their paper defaults.
+"""The command line's flags (``python -m tf_introspect.main --helpfull``), defined with absl.
 
-Flags left unset take the paper's setting for the chosen model (see :data:`PAPER_DEFAULTS`):
-
-* ``mlp1024`` on MNIST (paper 5.1, Table 3): batch 16, 50 epochs, SGD lr 0.01, momentum 0.9,
-  no decay steps, 10 warm-up epochs, explainer ``grad`` (Grad-CAM needs conv layers).
-* ``resnet*`` on CIFAR-10 (paper 5): batch 128, 160 epochs, SGD lr 0.1 divided by 10 at epochs
-  80 and 120, momentum 0.9, explainer ``grad_cam`` at the last conv layer.
-* ``cnn*`` on CIFAR-10 (paper 3, Table 1): batch 128, 160 epochs, SGD lr 0.01, momentum 0.9.
-
-What the paper leaves open: weight decay 1e-4 on every parameter for every model, the value of
-the reference code it follows for the ResNets (TAKD's ``train.py``; see
-:mod:`tf_introspect.models.layers`); the paper names "a common weight-decay term" for LE on
-MNIST too, and the same value is used there for every method, so that all of Table 3 shares
-it. 10 warm-up epochs for every model (the paper gives 10 for the MLP only).
-
-Flag files for the paper's table cells live in the repository's ``flags/`` folder
+A flag left unset (``None``) takes the paper's value for the chosen model when the run
+configuration is built (:mod:`tf_introspect.pipeline.config`, ``PAPER_DEFAULTS``). Flag files
+for the paper's table cells live in the repository's ``flags/`` folder
 (``--flagfile=flags/table2/resnet8_le.flags``).
 """
 
@@ -25,16 +13,6 @@ from tf_introspect.data import DATASETS
 
 #: ``--precision`` choices: Keras dtype policies.
 PRECISIONS = ("float32", "mixed_bfloat16")
-
-PAPER_DEFAULTS = {
-    "mlp": dict(dataset="mnist", batch_size=16, epochs=50, lr=0.01, lr_boundaries=[],
-                weight_decay=1e-4, warmup_epochs=10, explainer="grad"),
-    "resnet": dict(dataset="cifar10", batch_size=128, epochs=160, lr=0.1,
-                   lr_boundaries=[80, 120], weight_decay=1e-4, warmup_epochs=10,
-                   explainer="grad_cam"),
-    "cnn": dict(dataset="cifar10", batch_size=128, epochs=160, lr=0.01, lr_boundaries=[],
-                weight_decay=1e-4, warmup_epochs=10, explainer="grad_cam"),
-}
 
 FLAGS = flags.FLAGS
 
@@ -180,135 +158,6 @@ def define_flags():
             message=f"--{name} must be one of {', '.join(models.list_models())}.")
 
 
-# Settings that decide a run's result: a finished run is reused only if they all match.
-RESULT_FLAGS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "lr_boundaries",
-                "lr_decay", "lr_schedule", "momentum", "weight_decay", "seed", "train_limit",
-                "test_limit", "validation_split", "precision")
-# Result-deciding flags added after runs were recorded: at these values (what every earlier run
-# trained with) they are left out of the settings, so that earlier records still match.
-LEGACY_DEFAULTS = {"lr_schedule": "step", "precision": "float32"}
-_TEACHER = ("teacher", "teacher_model", "teacher_epochs", "teacher_seed")
-_KD = ("temperature", "lam", *_TEACHER)
-METHOD_FLAGS = {
-    "ce": (), "dropout": ("dropout_rate",), "ls": ("smoothing",), "cp": ("cp_beta",),
-    "le": ("explainer", "layer", "alpha", "lam", "warmup_epochs"),
-    "le_permut": ("explainer", "layer", "alpha", "lam", "warmup_epochs"),
-    "le_uniform": ("alpha", "lam", "warmup_epochs"),
-    "kd": _KD, "dkpp": _KD, "ban": ("temperature", *_TEACHER), "ban_l": _KD,
-    "takd": (*_KD, "assistant_model"),
-    "cwtm": ("cwtm_beta", *_TEACHER), "cwtm_permut": ("cwtm_beta", *_TEACHER),
-    "cwtm_random": ("cwtm_beta", *_TEACHER),
-    "hint": ("hint_layer", "hint_weight", "hint_epochs", "hint_lr", *_KD),
-    "at": ("at_beta", *_KD), "fsp": ("fsp_weight", "fsp_epochs", "fsp_lr", *_KD),
-    "dml": ("lam",),
-}
-
-
-def unused_method_flags(method, given):
-    """The flags among ``given`` (names) that belong to other methods and have no effect
-    with ``method`` (e.g. ``--temperature`` with ``le``, ``--lam`` with ``ban``)."""
-    every = set().union(*METHOD_FLAGS.values())
-    return sorted((set(given) & every) - set(METHOD_FLAGS.get(method, every)))
-
-
-def result_settings(cfg):
-    """The settings of ``cfg`` that decide its result: :data:`RESULT_FLAGS` and the flags of
-    its method (all flags for a method not listed)."""
-    keys = METHOD_FLAGS.get(cfg["method"])
-    keys = RESULT_FLAGS + keys if keys is not None else sorted(cfg)
-    legacy = {k for k, v in LEGACY_DEFAULTS.items() if cfg.get(k, v) == v}
-    return {k: cfg.get(k) for k in keys if k not in legacy}
-
-
-def settings_differences(recorded, expected):
-    """``{flag: (recorded value, expected value)}`` where two :func:`result_settings` dicts
-    differ; a flag of :data:`LEGACY_DEFAULTS` missing on one side has its default there."""
-    def value(settings, key):
-        return settings.get(key, LEGACY_DEFAULTS.get(key))
-    return {k: (value(recorded, k), value(expected, k)) for k in {**recorded, **expected}
-            if value(recorded, k) != value(expected, k)}
-
-
-def steps_per_execution(cfg):
-    """``--steps_per_execution``, by default 10 for the MLP at its small batches (measured:
-    bit-identical weights, 0.81x the CE and 0.89x the LE step time) and 1 for the conv nets."""
-    if cfg.get("steps_per_execution"):
-        return cfg["steps_per_execution"]
-    return 10 if family(cfg["model"]) == "mlp" else 1
-
-
-def use_jit(cfg):
-    """``--jit_compile``: ``auto`` is XLA for the MLP only, where the benchmark measured the
-    LE(Grad) step at batch 16 about 1.9x faster; the conv nets measured no gain (BUILD.md)."""
-    if cfg.get("jit_compile", "auto") == "auto":
-        return family(cfg["model"]) == "mlp"
-    return cfg["jit_compile"] == "true"
-
-
 def flag_names():
     """Names of the flags this module defines (what a run's configuration holds)."""
     return sorted(flag.name for flag in FLAGS.get_flags_for_module(__name__))
-
-
-def config_from_args(args):
-    """The resolved configuration of a command line's flag arguments (e.g. ``--flagfile=F``,
-    ``--seed=1``), parsed on a private copy of the flags: what ``main`` would run."""
-    import copy
-    define_flags()
-    values = flags.FlagValues()
-    for name in flag_names():
-        values[name] = copy.deepcopy(FLAGS[name])
-        values[name].unparse()
-    try:
-        values(["tf_introspect", *args])
-    except flags.Error as e:
-        raise ConfigError(str(e)) from None
-    return resolve({name: values[name].value for name in flag_names()})
-
-
-def default_verbosity(stream=None):
-    """``--verbose`` when not given: 1 (progress bar) if ``stream`` (default stdout) is a
-    terminal, else 2 (one line per epoch, for log files and pipes)."""
-    import sys
-    stream = sys.stdout if stream is None else stream
-    return 1 if hasattr(stream, "isatty") and stream.isatty() else 2
-
-
-def family(model_name):
-    """``mlp``, ``cnn`` or ``resnet``: the key of :data:`PAPER_DEFAULTS`."""
-    for key in PAPER_DEFAULTS:
-        if model_name.startswith(key):
-            return key
-    raise ValueError(f"No paper defaults for model {model_name!r}.")
-
-
-def resolve(values):
-    """Fill unset (None) settings of a flag dict with the paper's defaults for its model.
-
-    Returns a new plain dict (what ``metrics.json`` records), with ``lr_boundaries`` as ints.
-    """
-    cfg = dict(values)
-    for key, default in PAPER_DEFAULTS[family(cfg["model"])].items():
-        if cfg.get(key) is None:
-            cfg[key] = default
-    if "verbose" in cfg and cfg["verbose"] is None:
-        cfg["verbose"] = default_verbosity()
-    if cfg.get("lr_schedule", "step") != "step":
-        if values.get("lr_boundaries"):
-            raise ConfigError(f"--lr_boundaries={','.join(map(str, cfg['lr_boundaries']))} "
-                              f"belongs to --lr_schedule=step; --lr_schedule="
-                              f"{cfg['lr_schedule']} decays to 0 over the run: drop the "
-                              "boundaries (--lr_boundaries=).")
-        cfg["lr_boundaries"] = []
-    try:
-        cfg["lr_boundaries"] = sorted(int(b) for b in cfg["lr_boundaries"])
-    except ValueError:
-        raise ConfigError(f"--lr_boundaries must be whole epoch numbers, got "
-                          f"{cfg['lr_boundaries']!r}.") from None
-    if any(b <= 0 for b in cfg["lr_boundaries"]):
-        raise ConfigError(f"--lr_boundaries must be positive epochs, got {cfg['lr_boundaries']}.")
-    return cfg
-
-
-class ConfigError(ValueError):
-    """A bad value or combination of settings, found before any data is read."""

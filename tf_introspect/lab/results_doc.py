@@ -11,12 +11,16 @@ run produced.
 """
 
 import os
-import warnings
 
 import numpy as np
-from scipy import stats
 
-from tf_introspect import atomic, experiments, report
+from tf_introspect import atomic
+from tf_introspect.pipeline import outputs
+from tf_introspect.lab import paths
+from tf_introspect.lab.plans import chosen_value, grid_runs, load_plan, plan_runs, seed_runs
+from tf_introspect.lab.records import load_record, machine_seconds
+from tf_introspect.lab.stats import welch, welch_interval
+from tf_introspect.lab.verify import verifications
 
 HEADER = """# Results
 
@@ -51,28 +55,17 @@ def _p(p):
     return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
-def welch(a, b):
-    """Two-sided Welch t-test p-value of samples ``a`` and ``b``: None below 2 each, and
-    1.0 when it is undefined (both samples constant: scipy gives NaN)."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    with warnings.catch_warnings():   # identical samples: scipy warns, p is NaN or 1
-        warnings.simplefilter("ignore", RuntimeWarning)
-        p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-    return p if np.isfinite(p) else 1.0
-
-
 def cell_results(plan, cell):
     """``{"final": [...], "max": [...], "train": [...], "records": [...]}`` of the cell's
-    finished seeds (``max``: test-selected, :func:`report.max_test_accuracy`)."""
+    finished seeds (``max``: test-selected, :func:`tf_introspect.pipeline.outputs.max_test_accuracy`)."""
     out = {"final": [], "max": [], "train": [], "records": []}
-    for run in experiments.seed_runs(plan, cell):
-        record = experiments.load_record(run)
+    for run in seed_runs(plan, cell):
+        record = load_record(run)
         if record is None:
             continue
         metrics = record["metrics"]
         out["final"].append(metrics["test_accuracy"])
-        top = report.max_test_accuracy(metrics)
+        top = outputs.max_test_accuracy(metrics)
         if top is not None:
             out["max"].append(top)
         if "accuracy" in metrics.get("final_train", {}):
@@ -84,18 +77,6 @@ def cell_results(plan, cell):
 def _direction(ours, paper):
     """The verdict on a significant difference ``ours`` against the paper's sign."""
     return "reproduced" if np.sign(ours) == np.sign(paper) else "contradicted"
-
-
-def welch_interval(a, b, confidence=0.95):
-    """The Welch ``confidence`` interval of ``mean(a) - mean(b)`` (same units as the data):
-    ``(low, high)``, or None below 2 values each or where it is undefined."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
-    low, high = float(ci.low), float(ci.high)
-    return (low, high) if np.isfinite(low) and np.isfinite(high) else None
 
 
 def comparisons(plan, results, level=0.05):
@@ -213,7 +194,7 @@ def order_lines(plan, results, level=0.05):
 
 
 def plan_section(path):
-    plan = experiments.load_plan(path)
+    plan = load_plan(path)
     results = {c["name"]: cell_results(plan, c) for c in plan["cell"]}
     reference = plan.get("reference")
     lines = [f"## {plan.get('description', plan['name'])}", "",
@@ -239,10 +220,10 @@ def plan_section(path):
         if not cell.get("grid"):
             continue
         (flag, _), = cell["grid"].items()
-        chosen = experiments.chosen_value(plan, cell)
+        chosen = chosen_value(plan, cell)
         cells = []
-        for run in experiments.grid_runs(plan, cell):
-            record = experiments.load_record(run)
+        for run in grid_runs(plan, cell):
+            record = load_record(run)
             accuracy = (f"{100 * record['metrics']['validation_accuracy']:.2f}" if record
                         else "not run")
             cells.append(f"{run.settings[flag]}: {accuracy}")
@@ -252,8 +233,7 @@ def plan_section(path):
                   f"{plan.get('grid_seed', 0)}): " + ", ".join(cells) + f"; {choice}."]
     lines += verification_lines(path, plan)
     records = [r for res in results.values() for r in res["records"]]
-    times = [experiments.machine_seconds(r) for r in records
-             if not r.get("reused_from")]   # counted once
+    times = [machine_seconds(r) for r in records if not r.get("reused_from")]   # counted once
     shared = sum(1 for r in records if r.get("runs_at_a_time", 1) > 1)
     resumed = sum(1 for r in records if r["metrics"].get("resumed_after_epoch"))
     machines = sorted({(r["machine"].get("cpu_model") or r["machine"]["processor"]) +
@@ -281,10 +261,10 @@ def plan_section(path):
 def verification_lines(path, plan):
     """One line per rerun of a finished run (``experiments verify``): where, and how close."""
     lines = []
-    for run in experiments.plan_runs(plan):
+    for run in plan_runs(plan):
         if run.settings is None:
             continue
-        for v in experiments.verifications(run):
+        for v in verifications(run):
             d = v["max_abs_diff"]
             where = (f"{v['machine'].get('cpu_model') or v['machine']['processor']}, "
                      f"{v['machine']['cpus']} CPUs, TensorFlow "
@@ -308,7 +288,7 @@ def figures_section(folder="docs/figures"):
     the top class pairs beside the paper's."""
     import glob
     import json
-    root = os.path.join(experiments.ROOT, folder)
+    root = os.path.join(paths.ROOT, folder)
     images = sorted(glob.glob(os.path.join(root, "*.png")))
     if not images:
         return []
@@ -351,15 +331,14 @@ def write(plans, extra=()):
     lines = HEADER.splitlines()
     waiting = []
     for path in plans:
-        plan = experiments.load_plan(path)
-        if any(experiments.load_record(r) for r in experiments.plan_runs(plan)
-               if r.settings is not None):
+        plan = load_plan(path)
+        if any(load_record(r) for r in plan_runs(plan) if r.settings is not None):
             lines += [""] + plan_section(path)
         else:
             waiting.append(f"`{path}`")
     if waiting:
         lines += ["", "## Plans without finished runs yet", "", ", ".join(waiting) + "."]
     lines += figures_section() + list(extra)
-    target = os.path.join(experiments.ROOT, experiments.RESULTS_DOC)
+    target = os.path.join(paths.ROOT, paths.RESULTS_DOC)
     os.makedirs(os.path.dirname(target), exist_ok=True)
     return atomic.write_text(target, "\n".join(lines) + "\n")

@@ -1,0 +1,85 @@
+"""Resumable experiment runner: ``python -m tf_introspect.experiments run|status|report``.
+
+The ``experiments`` command line: ``run`` trains what is missing of a plan
+(:mod:`~tf_introspect.lab.plans`, :mod:`~tf_introspect.lab.runner`), ``status`` counts what is
+done and projects the time left (:mod:`~tf_introspect.lab.status`), ``verify`` trains a
+finished run again and records how close it came (:mod:`~tf_introspect.lab.verify`), and
+``report`` regenerates ``docs/RESULTS.md`` from ``results/``
+(:mod:`~tf_introspect.lab.results_doc`)::
+
+    nohup python -m tf_introspect.experiments run experiments/table3_short.toml &
+    python -m tf_introspect.experiments status experiments/table3_short.toml
+    python -m tf_introspect.experiments report          # regenerates docs/RESULTS.md
+    python -m tf_introspect.experiments verify experiments/table3_short.toml ce/seed0
+"""
+
+import argparse
+import os
+import sys
+
+from tf_introspect.lab import paths, plans, runner, status, verify
+from tf_introspect.lab.errors import PlanError
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tf_introspect.experiments",
+                                     description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="run what is missing of a plan")
+    run_p.add_argument("plan")
+    run_p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")],
+                       help="only these seeds, e.g. 0,1,2")
+    run_p.add_argument("--cells", type=lambda s: s.split(","), help="only these cells")
+    run_p.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
+    run_p.add_argument("--data_dir", help="read the data from here instead of the plan's "
+                       "data_dir (and skip its [prepare] step); it is not a setting, so "
+                       "runs recorded with another data folder still count as finished: to "
+                       "keep runs on other data apart, move results/<plan>/ away first")
+    status_p = sub.add_parser("status", help="done / running / left, projected time")
+    status_p.add_argument("plan")
+    verify_p = sub.add_parser("verify", help="train a finished run again and record how "
+                              "close it came (determinism evidence)")
+    verify_p.add_argument("plan")
+    verify_p.add_argument("run", help="CELL/RUN, e.g. ce/seed0")
+    verify_p.add_argument("--once_per_machine", action="store_true",
+                          help="skip if this run was already verified on this machine kind")
+    report_p = sub.add_parser("report", help=f"regenerate {paths.RESULTS_DOC} from results/")
+    report_p.add_argument("plans", nargs="*", help="plans (default: every experiments/*.toml)")
+    args = parser.parse_args(argv)
+    caller = os.getcwd()
+
+    def from_caller(path):   # a plan named from the caller's folder, else from the repository
+        here = os.path.join(caller, path)
+        return os.path.relpath(here, paths.REPO) if os.path.exists(here) else path
+    if getattr(args, "plan", None):
+        args.plan = from_caller(args.plan)
+    if getattr(args, "plans", None):
+        args.plans = [from_caller(p) for p in args.plans]
+    os.chdir(paths.REPO)
+    try:
+        if args.command == "run":
+            if args.jobs < 1:
+                parser.error(f"--jobs must be >= 1, got {args.jobs}")
+            # as given from the caller's folder, recorded relative to the repository
+            data_dir = args.data_dir and os.path.relpath(os.path.join(caller, args.data_dir),
+                                                         paths.REPO)
+            return 1 if runner.run_plan(args.plan, args.cells, args.seeds, args.jobs,
+                                        data_dir=data_dir) else 0
+        if args.command == "verify":
+            cell, _, name = args.run.partition("/")
+            if args.once_per_machine and verify.verified_here(args.plan, cell, name):
+                print(f"{args.run} of {args.plan} was already verified on this machine kind.")
+                return 0
+            result = verify.verify(args.plan, cell, name)
+            # a difference on the machine kind that made the run breaks determinism
+            return 1 if result["same_machine_kind"] and not result["identical"] else 0
+        if args.command == "status":
+            print("\n".join(status.status(args.plan)))
+            return 0
+        from tf_introspect.lab import results_doc   # scipy: only for the report
+        results_doc.write(args.plans or plans.list_plans())
+        print(f"wrote {paths.RESULTS_DOC}")
+        return 0
+    except PlanError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,224 @@
+"""A plan's status: per cell done / running / left, and the projected time left.
+
+Runs in progress are found by their runner's ``runner.pid`` and timed from their own
+``output.log``; runs left are priced from finished runs of the closest cost (any plan).
+"""
+
+import glob
+import os
+import re
+
+from tf_introspect.pipeline import outputs
+from tf_introspect.lab import paths
+from tf_introspect.lab.plans import load_plan, plan_runs
+from tf_introspect.lab.records import (equal_record, load_record, read_record,
+                                       seconds_an_epoch)
+
+
+def _runner_alive(run):
+    """Whether a live runner process works on ``run`` (its ``runner.pid``; a runner killed
+    without cleaning up leaves the file with a dead PID)."""
+    try:
+        with open(os.path.join(paths.REPO, run.workdir, "runner.pid")) as f:
+            pid = int(f.read().strip())
+        os.kill(pid, 0)
+    except PermissionError:
+        return True          # alive, another user's
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+#: Keras' lines of an epoch (``--verbose=2``): "Epoch 8/15" then "391/391 - 93s - 238ms/step ..."
+EPOCH_START = re.compile(r"^Epoch (\d+)/\d+$")
+EPOCH_LINE = re.compile(r"^\d+/\d+ - (\d+)s - ")
+#: main.py's line before each start of training (of the run, or of a teacher it trains)
+TRAINING_LINE = re.compile(r"\] Training (\S+) with (\S+) on ")
+
+
+def _epoch_seconds(log, model, method):
+    """``{epoch (1-based): seconds}`` Keras printed into ``log`` while training ``model``
+    with ``method`` (an epoch trained again after a resume: its last time). A teacher or
+    assistant trained in the same process (its own "Training ..." line, another model or
+    method) costs otherwise, so its epochs are left out."""
+    seconds, mine, epoch = {}, True, None
+    for line in log.splitlines():
+        if training := TRAINING_LINE.search(line):
+            mine, epoch = training.groups() == (model, method), None
+        elif start := EPOCH_START.match(line):
+            epoch = int(start.group(1))
+        elif (end := EPOCH_LINE.match(line)) and mine:
+            seconds[epoch if epoch is not None else len(seconds) + 1] = int(end.group(1))
+    return seconds
+
+
+def _median(values):
+    values = sorted(values)
+    return values[len(values) // 2] if values else None
+
+
+def _live_progress(run):
+    """``(epochs finished, seconds a warm-up epoch, seconds an epoch after the warm-up)`` of
+    a run in progress: the epochs in its ``history.csv``, and the medians of its epoch times
+    in its ``output.log`` (None before the first of each). LE's warm-up epochs train plain
+    CE, several times cheaper than its later epochs, so they price only warm-up epochs."""
+    workdir = os.path.join(paths.REPO, run.workdir)
+    settings = run.settings or {}
+    try:
+        with open(os.path.join(workdir, "output.log"), errors="replace") as f:
+            seconds = _epoch_seconds(f.read(), settings.get("model"), settings.get("method"))
+    except OSError:
+        seconds = {}
+    history = os.path.join(workdir, "history.csv")
+    epochs = len(outputs.history(history)) if os.path.exists(history) else 0
+    warmup = _warmup(run)
+    return (epochs, _median(t for e, t in seconds.items() if e <= warmup),
+            _median(t for e, t in seconds.items() if e > warmup))
+
+
+#: the settings that decide what an epoch costs (a grid value or the seed does not), the
+#: weightiest first: a run is priced from the timed runs sharing the longest prefix of these
+COST_KEYS = ("model", "dataset", "batch_size", "method", "explainer", "train_limit",
+             "validation_split")
+#: the prefix two runs must share to price one from the other's time (an explainer or a
+#: subset may differ; another method or model may cost several times more or less)
+SAME_COST = 4
+
+
+def _kind(settings):
+    return tuple(settings.get(k) for k in COST_KEYS)
+
+
+def _rates_by_kind():
+    """Seconds an epoch of every committed seeded run of every plan, by :data:`COST_KEYS`."""
+    rates = {}
+    for path in glob.glob(os.path.join(paths.ROOT, paths.RESULTS, "*", "*", "seed*",
+                                       "run.json")):
+        try:
+            record = read_record(os.path.dirname(path))
+            rate = seconds_an_epoch(record)
+        except (OSError, ValueError, KeyError):
+            continue
+        rates.setdefault(_kind(record["settings"]), []).append(rate)
+    return rates
+
+
+def _closest_rates(kinds, timed, least=SAME_COST):
+    """The rates in ``timed`` (``{kind: [seconds an epoch]}``) of the kinds sharing the
+    longest prefix of :data:`COST_KEYS` with any of ``kinds``, if at least ``least`` long."""
+    def shared(a, b):
+        n = 0
+        while n < len(a) and a[n] == b[n]:
+            n += 1
+        return n
+    best = max((shared(a, b) for a in kinds for b in timed), default=0)
+    if best < least:
+        return []
+    return [t for b, times in timed.items() if any(shared(a, b) == best for a in kinds)
+            for t in times]
+
+
+def _warmup(run):
+    """LE's warm-up epochs of ``run`` (0 for a method without one), at most its epochs."""
+    settings = run.settings or {}
+    return min(settings.get("warmup_epochs") or 0, settings.get("epochs") or 0)
+
+
+def _whole_run_rate(run, progress):
+    """Seconds an epoch over the whole of a run in progress, from its measured epochs (None
+    while only its warm-up is timed: that would price LE at CE's cost)."""
+    _, warm, after = progress
+    if after is None:
+        return None
+    warmup, epochs = _warmup(run), run.settings["epochs"]
+    return (warmup * (after if warm is None else warm) + (epochs - warmup) * after) / epochs
+
+
+def _live_seconds_left(run, progress, fallback):
+    """Seconds left of a run in progress: its warm-up epochs left at its warm-up rate, its
+    later epochs at their rate, else at ``fallback`` (seconds an epoch over whole runs of its
+    kind; None: not yet timed, and so is the result)."""
+    done, warm, after = progress
+    warmup, epochs = _warmup(run), run.settings["epochs"]
+    after = after if after is not None else fallback
+    warm = warm if warm is not None else after
+    left_warm, left_after = max(0, warmup - done), epochs - max(done, warmup)
+    if (left_after and after is None) or (left_warm and warm is None):
+        return None
+    return left_warm * (warm or 0) + left_after * (after or 0)
+
+
+def _mean(values):
+    return sum(values) / len(values) if values else None
+
+
+def status(path):
+    """Lines: per cell done / running / left (and reusable: runs another plan already
+    trained with the same settings, copied at no cost), and the projected time left.
+
+    Each run left is priced at its cell's seconds an epoch: the mean of the cell's finished
+    runs, else of its runs in progress, else of the finished (any plan) or running runs of
+    the closest cost (:data:`COST_KEYS`: same model, data, batch and method, e.g. another
+    explainer), else, roughly, of the plan's runs on the same model and data; else it is
+    "not yet timed". A run in progress is priced for its epochs left at its own measured
+    rates, LE's warm-up epochs (plain CE) apart from its later ones, which cost several
+    times more. Machine time: a run made beside others counts its share
+    (:func:`~tf_introspect.lab.records.machine_seconds`)."""
+    plan = load_plan(path)
+    runs = plan_runs(plan)
+    per_epoch, live, live_rate = {}, {}, {}
+    timed = _rates_by_kind()            # finished runs of every plan, and this plan's live
+    mine_timed = {}                     # this plan's, by kind
+    records = {(run.cell, run.name): load_record(run) for run in runs}   # read once
+    for run in runs:
+        record = records[run.cell, run.name]
+        if record:
+            rate = seconds_an_epoch(record)
+            per_epoch.setdefault(run.cell, []).append(rate)
+        elif run.settings and _runner_alive(run):
+            live[run.cell, run.name] = _live_progress(run)
+            rate = live_rate[run.cell, run.name] = _whole_run_rate(run,
+                                                                   live[run.cell, run.name])
+            if rate:
+                timed.setdefault(_kind(run.settings), []).append(rate)
+        else:
+            continue
+        if rate:
+            mine_timed.setdefault(_kind(run.settings), []).append(rate)
+    lines, total_left, unknown = [], 0.0, 0
+    width = max(len(cell["name"]) for cell in plan["cell"])
+    for cell in plan["cell"]:
+        mine = [r for r in runs if r.cell == cell["name"]]
+        done = [r for r in mine if records[r.cell, r.name]]
+        running = [r for r in mine if (r.cell, r.name) in live]
+        reusable = [r for r in mine if r not in done and r not in running
+                    and r.settings is not None and equal_record(r)]   # another plan's: free
+        left = len(mine) - len(done) - len(running) - len(reusable)
+        kinds = {_kind(r.settings) for r in mine if r.settings}
+        rate = _mean(per_epoch.get(cell["name"])
+                     or [live_rate[r.cell, r.name] for r in running if live_rate[r.cell, r.name]]
+                     or _closest_rates(kinds, timed)
+                     or _closest_rates(kinds, mine_timed, least=2))
+        # a seeded run waiting for its grid has no settings yet: its grid points' epochs
+        known = [r.settings["epochs"] for r in mine if r.settings]
+        for r in mine:
+            if r in done or r in reusable:
+                continue
+            epochs = r.settings["epochs"] if r.settings else (known or [None])[0]
+            seconds = (_live_seconds_left(r, live[r.cell, r.name], rate) if r in running
+                       else None if epochs is None or rate is None else epochs * rate)
+            if seconds is None:
+                unknown += 1
+            else:
+                total_left += seconds
+        progress = "".join(f" ({live[r.cell, r.name][0]}/{r.settings['epochs']} epochs)"
+                           for r in running)
+        lines.append(f"{cell['name']:{width}s} done {len(done):3d}  running {len(running):2d}"
+                     f"{progress}  left {left:3d}"
+                     + (f"  reusable {len(reusable)}" if reusable else ""))
+    projected = (f"{total_left / 3600:.1f} h" if total_left >= 3600 else
+                 f"{total_left / 60:.0f} min") + (f" (+{unknown} runs not yet timed)"
+                                                  if unknown else "")
+    lines.append("projected time left on this machine (runs made with --jobs priced at their "
+                 f"share of the machine): {projected}")
+    return lines

@@ -1,0 +1,39 @@
+"""tf.distribute for a run (``--strategy``): the strategy, and which process of a
+multi-worker cluster writes the outputs (BUILD.md, "Distribution")."""
+
+import os
+
+from tf_introspect.pipeline.config import ConfigError
+
+
+def worker_id(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return getattr(resolver, "task_id", 0) or 0
+
+
+def is_chief(strategy):
+    """True unless this is a non-chief worker of a multi-worker cluster (Keras' convention:
+    the task of type ``chief``, or worker 0 when the cluster has no chief)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    if task_type is None:
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return task_type == "chief" or (task_type == "worker" and not has_chief and
+                                    worker_id(strategy) == 0)
+
+
+def make_strategy(name):
+    """The ``--strategy``: ``mirrored`` (all local GPUs, else the CPU), ``multi_worker``
+    (every process of the ``TF_CONFIG`` cluster runs this same command; BUILD.md,
+    "Distribution") or the default (one device)."""
+    import tensorflow as tf
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ConfigError("--strategy=multi_worker needs the TF_CONFIG environment variable "
+                              "(the cluster's workers and this process's task); see BUILD.md, "
+                              "section Distribution.")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()

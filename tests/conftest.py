@@ -40,5 +40,6 @@ def run_config(*args, **settings):
     import dataclasses
 
     from tf_introspect.pipeline import config
+
     model = [] if any(a.startswith("--model=") for a in args) else ["--model=mlp1024"]
     return dataclasses.replace(config.from_args([*model, *args]), **settings)

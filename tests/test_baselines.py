@@ -32,8 +32,10 @@ def kl(q, p):
 @pytest.fixture(scope="module")
 def batch():
     rng = np.random.default_rng(0)
-    return (rng.normal(size=(B, 32, 32, 3)).astype("float32"),
-            rng.integers(0, K, size=B).astype("int32"))
+    return (
+        rng.normal(size=(B, 32, 32, 3)).astype("float32"),
+        rng.integers(0, K, size=B).astype("int32"),
+    )
 
 
 def small(name="resnet8", **kw):
@@ -70,8 +72,9 @@ def test_confidence_penalty(batch):
 def test_kd_soft_loss_with_t_squared(batch):
     x, y = batch
     teacher = small("resnet14")
-    logits, t = terms_of(methods.KnowledgeDistillation(small(), teacher, temperature=4.0,
-                                                       lam=0.1), x, y)
+    logits, t = terms_of(
+        methods.KnowledgeDistillation(small(), teacher, temperature=4.0, lam=0.1), x, y
+    )
     t_logits = teacher(x, training=False).numpy()
     soft = 16.0 * kl(softmax(t_logits, 4), softmax(logits, 4)).mean()
     np.testing.assert_allclose(t["distill"], soft, rtol=1e-4)
@@ -92,7 +95,7 @@ def test_cwtm_loss_and_its_gradient_is_eq5(batch):
     w = q_max / q_max.sum()
     p = softmax(logits.numpy())
     np.testing.assert_allclose(float(loss), (w * ce(p, y)).sum(), rtol=1e-5)
-    eq5 = w[:, None] * (p - np.eye(K)[y])                      # paper Eq. 5, per sample
+    eq5 = w[:, None] * (p - np.eye(K)[y])  # paper Eq. 5, per sample
     np.testing.assert_allclose(grad, eq5, rtol=1e-4, atol=1e-7)
 
 
@@ -115,7 +118,7 @@ def test_cwtm_permut_weights_are_a_true_permutation(batch):
         loss = method.distill(logits, tf.constant(t_logits), [], [], tf.constant(y))
     grad = tape.gradient(loss, logits).numpy()
     p_true = softmax(logits.numpy())[np.arange(B), y]
-    used = grad[np.arange(B), y] / (p_true - 1.0)                 # w_i of each sample
+    used = grad[np.arange(B), y] / (p_true - 1.0)  # w_i of each sample
     unpermuted = q_max / q_max.sum()
     np.testing.assert_allclose(np.sort(used), np.sort(unpermuted), rtol=1e-4)
     assert np.abs(used - unpermuted).max() > 0.01, "weights not permuted"
@@ -152,9 +155,12 @@ def test_attention_transfer(batch):
     teacher = small("resnet14")
     method = methods.AttentionTransfer(small(), teacher, temperature=4.0, lam=0.1, at_beta=1000)
     logits, t = terms_of(method, x, y)
-    view_s = keras.Model(method.model.inputs[0], [method.model.get_layer(f"stage{i}").output
-                                               for i in (1, 2, 3)])
-    view_t = keras.Model(teacher.inputs[0], [teacher.get_layer(f"stage{i}").output for i in (1, 2, 3)])
+    view_s = keras.Model(
+        method.model.inputs[0], [method.model.get_layer(f"stage{i}").output for i in (1, 2, 3)]
+    )
+    view_t = keras.Model(
+        teacher.inputs[0], [teacher.get_layer(f"stage{i}").output for i in (1, 2, 3)]
+    )
 
     def at_np(f):
         q = (f.astype(np.float64) ** 2).mean(-1).reshape(len(f), -1)
@@ -165,8 +171,9 @@ def test_attention_transfer(batch):
     at = sum(((at_np(s) - at_np(tf_)) ** 2).mean() for s, tf_ in zip(s_feats, t_feats))
     kd = 16.0 * kl(softmax(teacher(x, training=False).numpy(), 4), softmax(logits, 4)).mean()
     np.testing.assert_allclose(t["distill"], kd + 500.0 * at, rtol=1e-4)
-    np.testing.assert_allclose(attention_map(tf.constant(s_feats[0])), at_np(s_feats[0]),
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        attention_map(tf.constant(s_feats[0])), at_np(s_feats[0]), rtol=1e-5, atol=1e-7
+    )
 
 
 def stage_features(model, x, layers=("stage1", "stage2", "stage3"), training=True):
@@ -185,37 +192,48 @@ def fsp_np(f1, f2):
 def fsp_loss_np(s, t):
     """Eq. 2, equal weights: sum over the pairs (1-2, 2-3) of the batch mean of the squared
     Frobenius norm of the difference -- a sum over the m x n entries, not a mean."""
-    return sum(((fsp_np(s[i], s[i + 1]) - fsp_np(t[i], t[i + 1])) ** 2).sum(axis=(1, 2)).mean()
-               for i in range(len(s) - 1))
+    return sum(
+        ((fsp_np(s[i], s[i + 1]) - fsp_np(t[i], t[i + 1])) ** 2).sum(axis=(1, 2)).mean()
+        for i in range(len(s) - 1)
+    )
 
 
 def test_fsp_matrix_and_loss_reduction():
     rng = np.random.default_rng(3)
-    s = [rng.normal(size=(2, 8, 8, 3)), rng.normal(size=(2, 4, 4, 5)),
-         rng.normal(size=(2, 2, 2, 4))]
+    s = [
+        rng.normal(size=(2, 8, 8, 3)),
+        rng.normal(size=(2, 4, 4, 5)),
+        rng.normal(size=(2, 2, 2, 4)),
+    ]
     t = [rng.normal(size=f.shape) for f in s]
     s, t = ([f.astype("float32") for f in fs] for fs in (s, t))
-    np.testing.assert_allclose(fsp_matrix(tf.constant(s[0]), tf.constant(s[1])),
-                               fsp_np(s[0].astype(np.float64), s[1]), rtol=1e-5, atol=1e-6)
-    same = np.einsum("bhwm,bhwn->bmn", s[1], s[1]) / 16           # equal sizes: no pooling
+    np.testing.assert_allclose(
+        fsp_matrix(tf.constant(s[0]), tf.constant(s[1])),
+        fsp_np(s[0].astype(np.float64), s[1]),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    same = np.einsum("bhwm,bhwn->bmn", s[1], s[1]) / 16  # equal sizes: no pooling
     np.testing.assert_allclose(fsp_matrix(tf.constant(s[1]), tf.constant(s[1])), same, rtol=1e-5)
     got = fsp_loss([tf.constant(f) for f in s], [tf.constant(f) for f in t])
-    np.testing.assert_allclose(float(got), fsp_loss_np([f.astype(np.float64) for f in s], t),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        float(got), fsp_loss_np([f.astype(np.float64) for f in s], t), rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("second_stage", [False, True])
 def test_fsp_terms_in_both_stages(batch, second_stage):
     x, y = batch
     teacher = small("resnet14")
-    method = methods.FlowOfSolution(small(), teacher, temperature=4.0, lam=0.1, fsp_weight=2.0,
-                                    second_stage=second_stage)
+    method = methods.FlowOfSolution(
+        small(), teacher, temperature=4.0, lam=0.1, fsp_weight=2.0, second_stage=second_stage
+    )
     logits, t = terms_of(method, x, y)
     fsp = fsp_loss_np(stage_features(method.model, x), stage_features(teacher, x, training=False))
     kd = 16.0 * kl(softmax(teacher(x, training=False).numpy(), 4), softmax(logits, 4)).mean()
     ce_hard = ce(softmax(logits), y).mean()
     np.testing.assert_allclose(t["fsp"], 2.0 * fsp, rtol=1e-4)
-    np.testing.assert_allclose(t["distill"], kd, rtol=1e-4)            # KD only, no FSP in it
+    np.testing.assert_allclose(t["distill"], kd, rtol=1e-4)  # KD only, no FSP in it
     np.testing.assert_allclose(t["ce_hard"], ce_hard, rtol=1e-4)
     assert t["stage"] == float(second_stage)
     expected = kd + 0.1 * ce_hard if second_stage else 2.0 * fsp
@@ -226,8 +244,15 @@ def test_fsp_terms_in_both_stages(batch, second_stage):
 def test_hint_terms_in_both_stages(batch, second_stage):
     x, y = batch
     teacher = small("resnet14")
-    method = methods.Hint(small(), teacher, layer="stage2", hint_weight=1.0, temperature=4.0,
-                          lam=0.1, second_stage=second_stage)
+    method = methods.Hint(
+        small(),
+        teacher,
+        layer="stage2",
+        hint_weight=1.0,
+        temperature=4.0,
+        lam=0.1,
+        second_stage=second_stage,
+    )
     logits, t = terms_of(method, x, y)
     (s,) = stage_features(method.model, x, ["stage2"])
     (hint,) = stage_features(teacher, x, ["stage2"], training=False)
@@ -248,7 +273,7 @@ def split_by_stage(method):
     first = [*method.stage1_body.trainable_weights]
     if isinstance(method, methods.Hint):
         first += method.adapter.trainable_weights
-    ids = {id(v) for v in method.stage1_body.weights}     # also its batch-norm statistics
+    ids = {id(v) for v in method.stage1_body.weights}  # also its batch-norm statistics
     return first, [v for v in method.model.weights if id(v) not in ids]
 
 
@@ -259,18 +284,18 @@ def test_stage1_trains_exactly_the_guided_part_then_stage2_the_whole_student(nam
     method = methods.get(name, small(weight_decay=1e-3), teacher)
     method.second_stage.assign(0.0)
     first, frozen = split_by_stage(method)
-    if name == "hint":   # up to stage2 and the regressor; not stage3 (nor its BN statistics)
+    if name == "hint":  # up to stage2 and the regressor; not stage3 (nor its BN statistics)
         assert any("hint_adapter" in v.path for v in first)
         assert any("stage3" in v.path and "moving_mean" in v.path for v in frozen)
-    else:                # every layer up to stage3: the FSP loss does not reach the head
+    else:  # every layer up to stage3: the FSP loss does not reach the head
         assert {v.path.split("/")[0] for v in frozen} == {"logits"}
     before = {id(v): v.numpy() for v in [*first, *frozen]}
     before_teacher = [v.numpy() for v in teacher.weights]
     # stage-1 weight decay: only that of the stage-1 parts (the guided part's kernels)
     reg = float(tf.add_n(method.stage1_body.losses))
-    assert reg < float(tf.add_n(method.model.losses)) - 1e-4      # not the frozen layers'
+    assert reg < float(tf.add_n(method.model.losses)) - 1e-4  # not the frozen layers'
     method.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
-    h = method.fit(x, y, batch_size=B, epochs=1, verbose=0).history          # one step
+    h = method.fit(x, y, batch_size=B, epochs=1, verbose=0).history  # one step
     assert h["stage"] == [0.0] and np.isfinite(h["loss"][0])
     np.testing.assert_allclose(h["regularization"][0], reg, rtol=1e-5)
     # a second step: the momentum buffers of trained variables are non-zero now, and a
@@ -285,8 +310,9 @@ def test_stage1_trains_exactly_the_guided_part_then_stage2_the_whole_student(nam
     method.second_stage.assign(1.0)
     h = method.fit(x, y, batch_size=B // 2, epochs=1, verbose=0, shuffle=False).history
     assert h["stage"] == [1.0]
-    assert all(not np.array_equal(a, v.numpy())
-               for a, v in zip(before, method.model.trainable_weights))
+    assert all(
+        not np.array_equal(a, v.numpy()) for a, v in zip(before, method.model.trainable_weights)
+    )
     for a, v in zip(before_teacher, teacher.weights):
         np.testing.assert_array_equal(a, v.numpy())
 
@@ -297,11 +323,14 @@ def test_stage1_runs_at_its_own_learning_rate(batch):
     x, y = batch
     teacher = small("resnet14")
     runs = []
-    for lr, stage1_lr in ((keras.optimizers.schedules.PiecewiseConstantDecay([100], [0.1, 0.01]),
-                           1e-3), (1e-3, None)):
+    for lr, stage1_lr in (
+        (keras.optimizers.schedules.PiecewiseConstantDecay([100], [0.1, 0.01]), 1e-3),
+        (1e-3, None),
+    ):
         keras.utils.set_random_seed(7)
-        method = methods.Hint(small(weight_decay=1e-3), teacher, stage1_lr=stage1_lr,
-                              second_stage=False)
+        method = methods.Hint(
+            small(weight_decay=1e-3), teacher, stage1_lr=stage1_lr, second_stage=False
+        )
         method.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.9))
         method.fit(x, y, batch_size=B // 2, epochs=1, verbose=0, shuffle=False)
         runs.append([v.numpy() for v in (*method.model.weights, *method.adapter.weights)])
@@ -320,12 +349,16 @@ def test_stage_switch_without_retracing(name, batch):
     method.compute_terms = lambda *a: (traces.append(epoch[0]), original(*a))[1]
     track = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epoch.__setitem__(0, e))
     method.compile(optimizer=keras.optimizers.SGD(0.001, momentum=0.9), metrics=["accuracy"])
-    h = method.fit(x, y, batch_size=B // 2, epochs=3, verbose=0,
-                   callbacks=[track, ti.WarmupSwitch(1)]).history
+    h = method.fit(
+        x, y, batch_size=B // 2, epochs=3, verbose=0, callbacks=[track, ti.WarmupSwitch(1)]
+    ).history
     assert h["stage"] == [0.0, 1.0, 1.0]
     np.testing.assert_allclose(h["loss"][0], h[name][0] + h["regularization"][0], rtol=1e-5)
-    np.testing.assert_allclose(h["loss"][1:], np.add(h["distill"][1:], 0.1 * np.array(
-        h["ce_hard"][1:])) + h["regularization"][1:], rtol=1e-5)
+    np.testing.assert_allclose(
+        h["loss"][1:],
+        np.add(h["distill"][1:], 0.1 * np.array(h["ce_hard"][1:])) + h["regularization"][1:],
+        rtol=1e-5,
+    )
     # Keras traces the first call twice; the switch at epoch 1 must not trace again.
     assert traces and set(traces) == {0}, f"train step traced in epochs {traces}"
 
@@ -335,8 +368,9 @@ def test_warmup_switch_needs_a_two_stage_method(batch):
     method = methods.KnowledgeDistillation(small(), small("resnet14"))
     method.compile(optimizer="sgd")
     assert method.second_stage is None
-    with pytest.raises(TypeError, match="two-stage method.*Introspective.*Hint.*got "
-                                        "KnowledgeDistillation"):
+    with pytest.raises(
+        TypeError, match="two-stage method.*Introspective.*Hint.*got KnowledgeDistillation"
+    ):
         method.fit(x, y, verbose=0, callbacks=[ti.WarmupSwitch(1)])
 
 
@@ -348,8 +382,9 @@ def test_decoupled_weight_decay_is_refused_in_two_stage_methods(batch):
         method.fit(x, y, verbose=0)
 
 
-@pytest.mark.parametrize("name", ["kd", "cwtm", "cwtm_permut", "cwtm_random", "dkpp", "at",
-                                  "fsp", "hint", "ban_l"])
+@pytest.mark.parametrize(
+    "name", ["kd", "cwtm", "cwtm_permut", "cwtm_random", "dkpp", "at", "fsp", "hint", "ban_l"]
+)
 def test_teacher_frozen_student_trained(name, batch):
     x, y = batch
     teacher = small("resnet14")
@@ -361,8 +396,9 @@ def test_teacher_frozen_student_trained(name, batch):
     assert np.isfinite(h["loss"][0])
     for a, b in zip(before_t, teacher.weights):
         np.testing.assert_array_equal(a, b.numpy())
-    assert all(not np.allclose(a, b.numpy())
-               for a, b in zip(before_s, method.model.trainable_weights))
+    assert all(
+        not np.allclose(a, b.numpy()) for a, b in zip(before_s, method.model.trainable_weights)
+    )
 
 
 def test_dml_step_follows_zhang_et_al_order(batch):
@@ -371,11 +407,13 @@ def test_dml_step_follows_zhang_et_al_order(batch):
     new weights; network 2 is updated against that new prediction. Each peer has its own
     optimizer (one step each). The peers start from different weights."""
     x, y = batch
-    method = methods.MutualLearning(small(weight_decay=1e-3), lam=0.1)   # BN, decay: ResNet-8
+    method = methods.MutualLearning(small(weight_decay=1e-3), lam=0.1)  # BN, decay: ResNet-8
     assert method.peer is not method.model
-    kernels = [(a.numpy(), b.numpy()) for a, b in zip(method.model.trainable_weights,
-                                                      method.peer.trainable_weights)
-               if len(a.shape) > 1]
+    kernels = [
+        (a.numpy(), b.numpy())
+        for a, b in zip(method.model.trainable_weights, method.peer.trainable_weights)
+        if len(a.shape) > 1
+    ]
     assert kernels and not any(np.allclose(a, b) for a, b in kernels)
     w1, w2 = method.model.get_weights(), method.peer.get_weights()
     lr, lam = 0.5, 0.1
@@ -406,8 +444,8 @@ def test_dml_step_follows_zhang_et_al_order(batch):
         return logits
 
     peer_prediction = predict(net2)
-    sgd_step(net1, peer_prediction)                       # network 1 first
-    sgd_step(net2, predict(net1))                         # then 2, against the updated 1
+    sgd_step(net1, peer_prediction)  # network 1 first
+    sgd_step(net2, predict(net1))  # then 2, against the updated 1
 
     method.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.9))
     h = method.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0).history
@@ -416,9 +454,13 @@ def test_dml_step_follows_zhang_et_al_order(batch):
         for a, b in zip(got.get_weights(), want.get_weights()):
             np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
     # the logged terms: network 1's before its update, network 2's against the updated 1
-    np.testing.assert_allclose(h["kl"][0], kl(softmax(peer_prediction.astype(np.float64)),
-                                              softmax(method_logits(w1, method, x))).mean(),
-                               rtol=1e-4)
+    np.testing.assert_allclose(
+        h["kl"][0],
+        kl(
+            softmax(peer_prediction.astype(np.float64)), softmax(method_logits(w1, method, x))
+        ).mean(),
+        rtol=1e-4,
+    )
 
 
 def method_logits(weights, method, x):
@@ -449,6 +491,7 @@ def test_dml_backup_restores_both_optimizers(batch, tmp_path):
         method = methods.MutualLearning(small("mlp1024", input_shape=(32, 32, 3)), lam=0.1)
         method.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
         return method
+
     trained = make()
     trained.fit(x, y, batch_size=4, epochs=1, verbose=0)
     trained.save_weights(tmp_path / "backup.weights.h5")
@@ -466,7 +509,7 @@ def test_bad_combinations():
     with pytest.raises(ValueError, match=r"has no layer\(s\) \['stage2'\]"):
         methods.Hint(small("mlp1024"), small("resnet14"))
     with pytest.raises(ValueError, match="same spatial size"):
-        methods.AttentionTransfer(small(), small("cnn10"))          # 32x32 vs 16x16 stage 1
+        methods.AttentionTransfer(small(), small("cnn10"))  # 32x32 vs 16x16 stage 1
     with pytest.raises(ValueError, match="needs a model with dropout layers"):
         methods.Dropout(small())
     with pytest.raises(ValueError, match="smoothing"):

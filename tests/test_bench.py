@@ -11,22 +11,39 @@ import sys
 import pytest
 from conftest import REPO, SHARED_DATA
 
-SMOKE = ["--cases=mlp1024_b16_grad", "--rounds=1", "--steps=1",
-         "--fit_cases=mlp1024_b16_ce,mlp1024_b16_le_grad", "--fit_steps=2", "--fit_warmup=1",
-         "--fit_rounds=1", "--eval_steps=2", "--keras_cases=mlp1024_b16",
-         "--protocols=table3_short,table2_short", "--explain_batch=2",
-         "--precision_cases=mlp1024_b16", "--fit_precisions=float32,mixed_bfloat16",
-         "--user_api_cases=mlp1024_b16"]
+SMOKE = [
+    "--cases=mlp1024_b16_grad",
+    "--rounds=1",
+    "--steps=1",
+    "--fit_cases=mlp1024_b16_ce,mlp1024_b16_le_grad",
+    "--fit_steps=2",
+    "--fit_warmup=1",
+    "--fit_rounds=1",
+    "--eval_steps=2",
+    "--keras_cases=mlp1024_b16",
+    "--protocols=table3_short,table2_short",
+    "--explain_batch=2",
+    "--precision_cases=mlp1024_b16",
+    "--fit_precisions=float32,mixed_bfloat16",
+    "--user_api_cases=mlp1024_b16",
+]
 
 
 def bench(*args, env=None):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "tf_introspect.bench", *args], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "tf_introspect.bench", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def has_tf_keras_vis():
     import importlib.util
+
     return importlib.util.find_spec("tf_keras_vis") is not None
 
 
@@ -43,8 +60,10 @@ def test_bench_reports_ratios(smoke):
     assert "mlp1024_b16_grad" in stdout
     r = results["mlp1024_b16_grad"]
     assert {"ce_ms", "le_ms", "le_warmup_ms", "le_over_ce", "le_warmup_over_ce"} <= set(r)
-    assert r["le_over_ce"] == round(r["le_ms"] / r["ce_ms"], 3) or \
-        abs(r["le_over_ce"] - r["le_ms"] / r["ce_ms"]) < 0.01
+    assert (
+        r["le_over_ce"] == round(r["le_ms"] / r["ce_ms"], 3)
+        or abs(r["le_over_ce"] - r["le_ms"] / r["ce_ms"]) < 0.01
+    )
 
 
 def test_fit_part_scales_steps_to_epochs_and_protocols(smoke):
@@ -52,14 +71,19 @@ def test_fit_part_scales_steps_to_epochs_and_protocols(smoke):
     assert "Epoch time through the command line's fit path" in stdout
     cases = results["fit"]["cases"]
     assert set(cases) == {"mlp1024_b16_ce", "mlp1024_b16_le_grad"}
-    for name, r in cases.items():
-        assert r["jit_compile"] and not r["op_determinism"]     # the MLP: XLA (auto)
+    for r in cases.values():
+        assert r["jit_compile"] and not r["op_determinism"]  # the MLP: XLA (auto)
         assert (r["train_steps_per_epoch"], r["eval_steps_per_epoch"]) == (3750, 625)
         assert r["ms_per_step"] > 0 and r["eval_ms_per_step"] > 0
         assert r["fit_overhead_s"] >= 0 and r["eval_overhead_s"] >= 0
         assert r["s_per_epoch"] == pytest.approx(
-            3750 * r["ms_per_step"] / 1e3 + r["fit_overhead_s"] + 625 * r["eval_ms_per_step"] / 1e3
-            + r["eval_overhead_s"], rel=1e-3, abs=0.02)
+            3750 * r["ms_per_step"] / 1e3
+            + r["fit_overhead_s"]
+            + 625 * r["eval_ms_per_step"] / 1e3
+            + r["eval_overhead_s"],
+            rel=1e-3,
+            abs=0.02,
+        )
         if (SHARED_DATA / "mnist").exists():
             assert r["data"].startswith("real")
     assert cases["mlp1024_b16_le_grad"]["warmup_epochs"] == 10
@@ -69,12 +93,19 @@ def test_fit_part_scales_steps_to_epochs_and_protocols(smoke):
 
     def epoch(case, train, held_out=0):
         evals = math.ceil((held_out or 10000) / 16)
-        return (math.ceil(train / 16) * case["ms_per_step"] / 1e3 + case["fit_overhead_s"]
-                + evals * case["eval_ms_per_step"] / 1e3 + case["eval_overhead_s"])
+        return (
+            math.ceil(train / 16) * case["ms_per_step"] / 1e3
+            + case["fit_overhead_s"]
+            + evals * case["eval_ms_per_step"] / 1e3
+            + case["eval_overhead_s"]
+        )
 
     grids = 4 + 4 + 7
-    seconds = (grids * 10 * epoch(ce, 55000, 5000) + 4 * 5 * 10 * epoch(ce, 60000)
-               + 2 * 5 * (2 * epoch(ce, 60000) + 8 * epoch(le, 60000)))
+    seconds = (
+        grids * 10 * epoch(ce, 55000, 5000)
+        + 4 * 5 * 10 * epoch(ce, 60000)
+        + 2 * 5 * (2 * epoch(ce, 60000) + 8 * epoch(le, 60000))
+    )
     short = results["fit"]["protocols"]["table3_short"]
     assert (short["runs"], short["grid_runs"], short["epochs"]) == (45, 15, 450)
     assert not short["missing_cases"]
@@ -101,8 +132,7 @@ def test_explain_part_against_tf_keras_vis(smoke):
     for name, shape in (("grad_cam", [2, 10, 8, 8]), ("grad", [2, 10, 32, 32, 3])):
         case = r["cases"][name]
         assert case["maps_agree"] and case["shape"] == shape, case
-        assert case["speedup"] == pytest.approx(case["tf_keras_vis_ms"] / case["ours_ms"],
-                                                rel=0.01)
+        assert case["speedup"] == pytest.approx(case["tf_keras_vis_ms"] / case["ours_ms"], rel=0.01)
 
 
 def test_explain_part_without_tf_keras_vis(tmp_path):
@@ -113,8 +143,13 @@ def test_explain_part_without_tf_keras_vis(tmp_path):
     (shim / "__init__.py").write_text("raise ImportError('simulated: not installed')\n")
     out = tmp_path / "bench.json"
     path = os.pathsep.join(filter(None, [str(shim.parent), os.environ.get("PYTHONPATH")]))
-    result = bench("--parts=explain", "--explain_batch=2", "--rounds=1", f"--json={out}",
-                   env={"PYTHONPATH": path})
+    result = bench(
+        "--parts=explain",
+        "--explain_batch=2",
+        "--rounds=1",
+        f"--json={out}",
+        env={"PYTHONPATH": path},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "pip install -r requirements-bench.txt" in result.stdout
     r = json.loads(out.read_text())["explain"]
@@ -136,10 +171,11 @@ def test_bench_rejects_unknown_cases():
 
 # --- the user_api part: jit_compile and steps_per_execution through Method.compile -----------
 
+
 def check_user_api_case(r, variants):
     """Fields and ratios of one user_api case (no timing asserted)."""
     assert list(r["variants"]) == list(variants)
-    assert r["op_determinism"] is False               # a user's default
+    assert r["op_determinism"] is False  # a user's default
     resolved = {"default": (False, 1), "xla": (True, 1), "xla_spe10": (True, 10)}
     for name, row in r["variants"].items():
         if name == "default":
@@ -170,8 +206,14 @@ def test_user_api_part_mlp(smoke):
 def test_user_api_part_resnet(tmp_path):
     """The conv net: default and XLA only (the command line uses no XLA there), LE(Grad-CAM)."""
     out = tmp_path / "bench.json"
-    result = bench("--parts=user_api", "--user_api_cases=resnet8_b128", "--fit_steps=2",
-                   "--fit_warmup=1", "--rounds=1", f"--json={out}")
+    result = bench(
+        "--parts=user_api",
+        "--user_api_cases=resnet8_b128",
+        "--fit_steps=2",
+        "--fit_warmup=1",
+        "--rounds=1",
+        f"--json={out}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     r = json.loads(out.read_text())["user_api"]["cases"]["resnet8_b128"]
     assert (r["model"], r["batch_size"], r["explainer"]) == ("resnet8", 128, "grad_cam")
@@ -198,14 +240,18 @@ def test_compile_passes_jit_compile_and_steps_per_execution(kind):
         return tf_introspect.methods.CrossEntropy(model)
 
     method = build()
-    method.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"],
-                   jit_compile=True, steps_per_execution=10)
+    method.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        metrics=["accuracy"],
+        jit_compile=True,
+        steps_per_execution=10,
+    )
     assert method.jit_compile is True and method.steps_per_execution == 10
     method = build()
     method.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"])
     assert method.steps_per_execution == 1
     if not [d for d in tf.config.list_physical_devices() if d.device_type != "CPU"]:
-        assert method.jit_compile is False          # Keras' "auto" on a CPU-only machine
+        assert method.jit_compile is False  # Keras' "auto" on a CPU-only machine
     method = build()
     method.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=False, steps_per_execution=3)
     assert method.jit_compile is False and method.steps_per_execution == 3
@@ -213,7 +259,7 @@ def test_compile_passes_jit_compile_and_steps_per_execution(kind):
 
 # --- the precision part, the roofline --------------------------------------------------------
 
-MLP_FORWARD = 2 * (784 * 1024 + 1024 * 1024 + 1024 * 10)       # FLOPs per image
+MLP_FORWARD = 2 * (784 * 1024 + 1024 * 1024 + 1024 * 10)  # FLOPs per image
 
 
 def test_steps_part_reports_the_roofline(smoke):
@@ -225,11 +271,13 @@ def test_steps_part_reports_the_roofline(smoke):
     assert r["gflop"] == {k: round(n * MLP_FORWARD * 16 / 1e9, 4) for k, n in expected.items()}
     peak = results["machine"]["peaks"]["f32_peak_gflops"]
     for name in expected:
-        assert r["gflop_per_s"][name] == pytest.approx(r["gflop"][name] / r[f"{name}_ms"] * 1e3,
-                                                       rel=0.01)
+        assert r["gflop_per_s"][name] == pytest.approx(
+            r["gflop"][name] / r[f"{name}_ms"] * 1e3, rel=0.01
+        )
         if peak:
-            assert r["f32_peak_fraction"][name] == pytest.approx(r["gflop_per_s"][name] / peak,
-                                                                 rel=0.01, abs=1e-4)
+            assert r["f32_peak_fraction"][name] == pytest.approx(
+                r["gflop_per_s"][name] / peak, rel=0.01, abs=1e-4
+            )
 
 
 def test_precision_part_reports_ratios_spread_and_roofline(smoke):
@@ -249,13 +297,14 @@ def test_precision_part_reports_ratios_spread_and_roofline(smoke):
             assert 0 < t["min_ms"] <= t["ms"] <= t["max_ms"]
         assert r["bf16_over_f32"] == pytest.approx(bf16["ms"] / f32["ms"], rel=0.01)
         assert r["round_ratio_min"] <= r["bf16_over_f32"] <= r["round_ratio_max"]  # 1 round
-        assert r["target"] is None and r["meets_target"] is None        # the goal is ResNet-8's
+        assert r["target"] is None and r["meets_target"] is None  # the goal is ResNet-8's
         assert r["gflop"] == round(passes * MLP_FORWARD * 16 / 1e9, 4)
         for t, peak in ((f32, peaks["f32_peak_gflops"]), (bf16, peaks["bf16_peak_gflops"])):
             assert t["gflop_per_s"] == pytest.approx(r["gflop"] / t["ms"] * 1e3, rel=0.01)
             if peak:
-                assert t["peak_fraction"] == pytest.approx(t["gflop_per_s"] / peak, rel=0.01,
-                                                           abs=1e-4)
+                assert t["peak_fraction"] == pytest.approx(
+                    t["gflop_per_s"] / peak, rel=0.01, abs=1e-4
+                )
 
 
 def test_fit_part_times_both_precisions_interleaved(smoke):
@@ -267,21 +316,26 @@ def test_fit_part_times_both_precisions_interleaved(smoke):
     precision = fit["precision"]
     for case in ("mlp1024_b16_ce", "mlp1024_b16_le_grad"):
         rows = precision["cases"][case]
-        assert fit["cases"][case] == rows["float32"]       # the protocols' rows: the first
+        assert fit["cases"][case] == rows["float32"]  # the protocols' rows: the first
         assert {p: r["precision"] for p, r in rows.items()} == {
-            "float32": "float32", "mixed_bfloat16": "mixed_bfloat16"}
+            "float32": "float32",
+            "mixed_bfloat16": "mixed_bfloat16",
+        }
         f32, bf16 = rows["float32"], rows["mixed_bfloat16"]
         assert bf16["jit_compile"] and bf16["ms_per_step"] > 0
         ratios = precision["ratios"][case]["mixed_bfloat16"]
-        assert ratios["ms_per_step"] == pytest.approx(bf16["ms_per_step"] / f32["ms_per_step"],
-                                                      rel=0.01)
-        assert ratios["s_per_epoch"] == pytest.approx(bf16["s_per_epoch"] / f32["s_per_epoch"],
-                                                      rel=0.01)
+        assert ratios["ms_per_step"] == pytest.approx(
+            bf16["ms_per_step"] / f32["ms_per_step"], rel=0.01
+        )
+        assert ratios["s_per_epoch"] == pytest.approx(
+            bf16["s_per_epoch"] / f32["s_per_epoch"], rel=0.01
+        )
         assert ratios["target"] is None
 
 
 def test_precision_targets():
     from tf_introspect.bench.precision import precision_target
+
     assert precision_target("resnet8", "ce") == 0.7
     assert precision_target("resnet8", "le", "grad_cam") == 0.7
     assert precision_target("resnet8", "le", "grad") is None
@@ -294,18 +348,29 @@ def test_step_flops_count_resnet8_by_hand():
     step at batch 128 is the project's 9.6 GFLOP (3 x forward x 128)."""
     from tf_introspect import explainers, models
     from tf_introspect.bench import flops
+
     model = models.get("resnet8")
-    macs = (32 * 32 * 16 * 3 * 9                                  # stem
-            + 2 * 32 * 32 * 16 * 16 * 9                           # stage 1: two 3x3
-            + 16 * 16 * 32 * 16 * 9 + 16 * 16 * 32 * 32 * 9       # stage 2: stride 2, 3x3
-            + 16 * 16 * 32 * 16                                   # ... 1x1 projection
-            + 8 * 8 * 64 * 32 * 9 + 8 * 8 * 64 * 64 * 9 + 8 * 8 * 64 * 32    # stage 3
-            + 64 * 10)                                            # logits
+    macs = (
+        32 * 32 * 16 * 3 * 9  # stem
+        + 2 * 32 * 32 * 16 * 16 * 9  # stage 1: two 3x3
+        + 16 * 16 * 32 * 16 * 9
+        + 16 * 16 * 32 * 32 * 9  # stage 2: stride 2, 3x3
+        + 16 * 16 * 32 * 16  # ... 1x1 projection
+        + 8 * 8 * 64 * 32 * 9
+        + 8 * 8 * 64 * 64 * 9
+        + 8 * 8 * 64 * 32  # stage 3
+        + 64 * 10
+    )  # logits
     forward = 2 * macs
     assert flops.forward_flops(model) == forward == 25_003_264
     ce = flops.step_flops(model)
-    assert ce == {"forward": forward, "backward": 2 * forward, "explanation": 0, "teacher": 0,
-                  "total": 3 * forward}
+    assert ce == {
+        "forward": forward,
+        "backward": 2 * forward,
+        "explanation": 0,
+        "teacher": 0,
+        "total": 3 * forward,
+    }
     assert 128 * ce["total"] / 1e9 == pytest.approx(9.6, rel=0.005)
     # LE(Grad-CAM), closed form: only the maps, 2 x 10 classes x 8 x 8 x 64
     grad_cam = flops.step_flops(model, explainers.get("grad_cam", model))
@@ -319,6 +384,7 @@ def test_step_flops_count_resnet8_by_hand():
     assert kd["total"] == 3 * forward + flops.forward_flops(teacher)
     # LE's warm-up costs CE (method_flops of a built method)
     from tf_introspect import methods
+
     le = methods.get("le", model, explainer="grad")
     assert flops.method_flops(le)["total"] == grad["total"]
     assert flops.method_flops(le, introspective=False)["total"] == ce["total"]
@@ -330,15 +396,24 @@ def test_layer_flops_strides_padding_groups_and_dense_positions():
     import keras
 
     from tf_introspect.bench import flops
+
     inputs = keras.Input((9, 9, 4))
-    a = keras.layers.Conv2D(6, 3, strides=2, padding="valid")(inputs)       # 4 x 4 x 6
-    b = keras.layers.Conv2D(6, (1, 3), padding="same", groups=2)(a)         # 4 x 4 x 6
-    c = keras.layers.Dense(5)(keras.layers.Reshape((16, 6))(b))             # 16 positions
+    a = keras.layers.Conv2D(6, 3, strides=2, padding="valid")(inputs)  # 4 x 4 x 6
+    b = keras.layers.Conv2D(6, (1, 3), padding="same", groups=2)(a)  # 4 x 4 x 6
+    c = keras.layers.Dense(5)(keras.layers.Reshape((16, 6))(b))  # 16 positions
     model = keras.Model(inputs, keras.layers.BatchNormalization()(c))
-    layers = {type(layer).__name__ + str(i): flops.layer_flops(layer)
-              for i, layer in enumerate(model.layers)}
-    assert list(layers.values()) == [0, 2 * 4 * 4 * 6 * 4 * 9, 2 * 4 * 4 * 6 * 3 * 3, 0,
-                                     2 * 16 * 6 * 5, 0]
+    layers = {
+        type(layer).__name__ + str(i): flops.layer_flops(layer)
+        for i, layer in enumerate(model.layers)
+    }
+    assert list(layers.values()) == [
+        0,
+        2 * 4 * 4 * 6 * 4 * 9,
+        2 * 4 * 4 * 6 * 3 * 3,
+        0,
+        2 * 16 * 6 * 5,
+        0,
+    ]
     assert flops.forward_flops(model) == sum(layers.values())
 
 
@@ -348,7 +423,9 @@ def fake_cpuinfo(vendor, family, name, cpu_flags, mhz, cores):
         f"processor\t: {i}\nvendor_id\t: {vendor}\ncpu family\t: {family}\nmodel\t\t: 17\n"
         f"model name\t: {name}\ncpu MHz\t\t: {mhz}\nphysical id\t: {package}\n"
         f"siblings\t: {len(cores)}\ncore id\t\t: {core}\ncpu cores\t: {len(set(cores))}\n"
-        f"flags\t\t: fpu sse sse2 {cpu_flags}\n" for i, (package, core) in enumerate(cores))
+        f"flags\t\t: fpu sse sse2 {cpu_flags}\n"
+        for i, (package, core) in enumerate(cores)
+    )
 
 
 ZEN4_FLAGS = "avx fma avx2 avx512f avx512dq avx512bw avx512vl avx512_bf16 avx512_vnni"
@@ -359,8 +436,10 @@ def test_cpu_peaks_amd_zen4():
     """Zen 4: AVX-512 on two 256-bit FMA pipes: 2 x 8 x 2 = 32 float32 FLOP/cycle/core, 166.4
     GFLOP/s for 2 cores at 2.6 GHz; avx512_bf16: twice that."""
     from tf_introspect.bench.peaks import cpu_peaks
-    text = fake_cpuinfo("AuthenticAMD", 25, "AMD EPYC 9B14", ZEN4_FLAGS, "2600.000",
-                        [(0, 0), (0, 1)])
+
+    text = fake_cpuinfo(
+        "AuthenticAMD", 25, "AMD EPYC 9B14", ZEN4_FLAGS, "2600.000", [(0, 0), (0, 1)]
+    )
     peaks = cpu_peaks(text, cpus={0, 1})
     assert (peaks["physical_cores"], peaks["ghz"], peaks["vector_bits"]) == (2, 2.6, 256)
     assert peaks["f32_flop_per_cycle_core"] == 32 and peaks["f32_peak_gflops"] == 166.4
@@ -375,8 +454,10 @@ def test_cpu_peaks_intel_amx():
     """Sapphire Rapids-like: two 512-bit FMA units, 64 float32 FLOP/cycle/core; AMX-BF16's
     tile unit 1,024 bfloat16 FLOP/cycle/core. Two hyperthreads of one core count once."""
     from tf_introspect.bench.peaks import cpu_peaks
-    text = fake_cpuinfo("GenuineIntel", 6, "Intel(R) Xeon(R) Processor", SPR_FLAGS,
-                        "2599.998", [(0, 0), (0, 1)])
+
+    text = fake_cpuinfo(
+        "GenuineIntel", 6, "Intel(R) Xeon(R) Processor", SPR_FLAGS, "2599.998", [(0, 0), (0, 1)]
+    )
     peaks = cpu_peaks(text, cpus={0, 1})
     assert (peaks["physical_cores"], peaks["ghz"], peaks["vector_bits"]) == (2, 2.6, 512)
     assert peaks["f32_flop_per_cycle_core"] == 64 and peaks["f32_peak_gflops"] == 332.8
@@ -387,8 +468,9 @@ def test_cpu_peaks_intel_amx():
     assert peaks["logical_cpus"] == 2 and peaks["physical_cores"] == 1
     assert peaks["clock_source"] == "--cpu_ghz" and peaks["f32_peak_gflops"] == 192.0
     # AVX2 only, no bfloat16 unit: 2 x 8 x 2, bfloat16 as float32
-    peaks = cpu_peaks(fake_cpuinfo("GenuineIntel", 6, "Xeon", "avx fma avx2", "2000",
-                                   [(0, 0)]), cpus={0})
+    peaks = cpu_peaks(
+        fake_cpuinfo("GenuineIntel", 6, "Xeon", "avx fma avx2", "2000", [(0, 0)]), cpus={0}
+    )
     assert peaks["f32_peak_gflops"] == peaks["bf16_peak_gflops"] == 64.0
     # not x86: unknown, said so
     peaks = cpu_peaks("processor\t: 0\nFeatures\t: fp asimd\n", cpus={0})

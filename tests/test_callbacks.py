@@ -24,8 +24,11 @@ def per_class_explanations(model, x, explainer):
     samples are independent): Grad = d logit_k / d x; Grad-CAM at ``stage3`` =
     ReLU(sum_ch mean_hw(d logit_k / d A) * A). Independent of ``tf_introspect.explainers``."""
     x = tf.constant(x)
-    view = (keras.Model(model.inputs, [model.get_layer("stage3").output, model.outputs[0]])
-            if explainer == "grad_cam" else None)
+    view = (
+        keras.Model(model.inputs, [model.get_layer("stage3").output, model.outputs[0]])
+        if explainer == "grad_cam"
+        else None
+    )
     maps = []
     for k in range(10):
         with tf.GradientTape() as tape:
@@ -34,12 +37,12 @@ def per_class_explanations(model, x, explainer):
                 logits, source = model(x, training=False), x
             else:
                 source, logits = view(x, training=False)
-        onehot = tf.one_hot([k] * len(x), 10)                # d logit_k / d source per sample
+        onehot = tf.one_hot([k] * len(x), 10)  # d logit_k / d source per sample
         grad = tape.gradient(logits, source, output_gradients=onehot).numpy()
         if view is None:
             maps.append(grad)
         else:
-            weights = grad.mean(axis=(1, 2))                           # [n, channels]
+            weights = grad.mean(axis=(1, 2))  # [n, channels]
             maps.append(np.maximum(np.einsum("nc,nhwc->nhw", weights, source.numpy()), 0))
     return np.stack(maps, axis=1)
 
@@ -52,21 +55,31 @@ def cosines(e):
     return np.einsum("nkd,nmd->nkm", unit, unit)
 
 
-@pytest.mark.parametrize("shape, explainer", [((20,), "grad"), ((28, 28, 1), "grad"),
-                                              ((32, 32, 3), "grad_cam")])
+@pytest.mark.parametrize(
+    "shape, explainer", [((20,), "grad"), ((28, 28, 1), "grad"), ((32, 32, 3), "grad_cam")]
+)
 def test_explanation_images(shape, explainer, tmp_path):
     """The logged images and scalars against values computed here: explanations by a
     GradientTape per class (:func:`per_class_explanations`) and cosines in NumPy
     (:func:`cosines`), not by the explainers or ``tf_introspect.targets`` the callback uses."""
-    model = (ti.models.get("resnet8") if explainer == "grad_cam" else
-             ti.models.get("mlp1024", input_shape=shape))
+    model = (
+        ti.models.get("resnet8")
+        if explainer == "grad_cam"
+        else ti.models.get("mlp1024", input_shape=shape)
+    )
     rng = np.random.default_rng(0)
     x = rng.normal(size=(16, *shape)).astype("float32")
     y = rng.integers(0, 10, size=16)
     learner = ti.Introspective(model, explainer=explainer)
     learner.compile(optimizer=keras.optimizers.SGD(0.01))
-    learner.fit(x, y, batch_size=8, epochs=2, verbose=0,
-                callbacks=[ti.ExplanationImages(str(tmp_path), x[:3], y[:3])])
+    learner.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        callbacks=[ti.ExplanationImages(str(tmp_path), x[:3], y[:3])],
+    )
     tags = logged_tags(tmp_path)
     assert len(tags["explanations"]) == 2 and len(tags["class_similarity"]) == 2
     assert len(tags["similarity_to_gt/class_0"]) == 2
@@ -86,7 +99,7 @@ def test_explanation_images(shape, explainer, tmp_path):
     for k in (0, 4, 9):
         cos_gt = cos[np.arange(3), y[:3], k].mean()
         assert float(tags[f"similarity_to_gt/class_{k}"][-1]) == pytest.approx(cos_gt, abs=1e-5)
-    row = tf.io.decode_png(pngs[1]).numpy()[..., 0] / 255.0          # sample 1, all classes
+    row = tf.io.decode_png(pngs[1]).numpy()[..., 0] / 255.0  # sample 1, all classes
     maps = np.abs(e[1].reshape(10, *map_hw, -1).sum(-1))
     maps = maps / np.maximum(maps.max(axis=(1, 2), keepdims=True), 1e-12)
     np.testing.assert_allclose(row, np.concatenate(list(maps), axis=1), atol=1.5 / 255)

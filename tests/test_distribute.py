@@ -140,11 +140,17 @@ SCRIPT = textwrap.dedent("""
 def mirrored():
     """The script's measurements (one process for all the mirrored checks)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run([sys.executable, "-c", SCRIPT, *STEP_METHODS], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, *STEP_METHODS],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(line for line in result.stdout.splitlines() if line.startswith("RESULTS "))
-    return json.loads(line[len("RESULTS "):])
+    return json.loads(line[len("RESULTS ") :])
 
 
 @pytest.mark.parametrize("name", STEP_METHODS)
@@ -152,7 +158,7 @@ def test_one_step_under_mirrored_equals_single_device(mirrored, name):
     """The update (every trained part: DML's peer too; the teacher unchanged) and every
     logged term with the batch split over two replicas equal the single-device ones."""
     result = mirrored[name]
-    assert result["changed"] > 1e-4                    # the step did change every weight
+    assert result["changed"] > 1e-4  # the step did change every weight
     assert result["weights"] == 0.0, result
     assert not any(result["logs"].values()), result
 
@@ -164,7 +170,7 @@ def test_random_methods_draw_per_replica(mirrored):
 
 def test_fit_under_mirrored_keeps_data_order_and_warmup(mirrored):
     result = mirrored["fit"]
-    assert result["stages"] == [[0.0, 1.0], [0.0, 1.0]]    # WarmupSwitch: CE, then LE
+    assert result["stages"] == [[0.0, 1.0], [0.0, 1.0]]  # WarmupSwitch: CE, then LE
     assert result["weights"] == 0.0, result
     assert not any(result["logs"].values()), result
 
@@ -198,8 +204,10 @@ def run_processes(commands, timeout, logs):
                 break
             time.sleep(0.2)
         codes = [proc.poll() for proc in procs]
-        return [(code, (logs / f"{i}.out").read_text(), (logs / f"{i}.err").read_text())
-                for i, code in enumerate(codes)]
+        return [
+            (code, (logs / f"{i}.out").read_text(), (logs / f"{i}.err").read_text())
+            for i, code in enumerate(codes)
+        ]
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -209,22 +217,40 @@ def run_processes(commands, timeout, logs):
 
 def test_cli_trains_le_on_two_workers(tmp_path):
     data_dir = str(require_shared_data("mnist").parent)
-    common = ["-m", "tf_introspect.main", "--method=le", "--model=mlp1024", "--dataset=mnist",
-              f"--data_dir={data_dir}", "--train_limit=256", "--test_limit=128", "--epochs=2",
-              "--warmup_epochs=1", "--batch_size=64", "--verbose=2"]
+    common = [
+        "-m",
+        "tf_introspect.main",
+        "--method=le",
+        "--model=mlp1024",
+        "--dataset=mnist",
+        f"--data_dir={data_dir}",
+        "--train_limit=256",
+        "--test_limit=128",
+        "--epochs=2",
+        "--warmup_epochs=1",
+        "--batch_size=64",
+        "--verbose=2",
+    ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_INTROSPECT_NO_TFDS": "1"}
     env.pop("TF_CONFIG", None)
     workdir, single = tmp_path / "cluster", tmp_path / "single"
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
-    commands = [([sys.executable, *common, "--strategy=multi_worker", f"--workdir={workdir}"],
-                 {**env, "TF_CONFIG": json.dumps({"cluster": cluster,
-                                                  "task": {"type": "worker", "index": i}})})
-                for i in range(2)]
+    commands = [
+        (
+            [sys.executable, *common, "--strategy=multi_worker", f"--workdir={workdir}"],
+            {
+                **env,
+                "TF_CONFIG": json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": i}}
+                ),
+            },
+        )
+        for i in range(2)
+    ]
     # the reference: one process, the same global batch, no XLA (as the workers train)
-    commands.append(([sys.executable, *common, "--jit_compile=false", f"--workdir={single}"],
-                     env))
+    commands.append(([sys.executable, *common, "--jit_compile=false", f"--workdir={single}"], env))
     results = run_processes(commands, timeout=240, logs=tmp_path)
-    for index, (code, out, err) in enumerate(results):
+    for index, (code, _out, err) in enumerate(results):
         assert code == 0, (index, err[-3000:])
 
     # only the chief (worker 0) writes the work folder's outputs; worker 1 writes its own
@@ -234,21 +260,26 @@ def test_cli_trains_le_on_two_workers(tmp_path):
     reference = json.loads((single / "metrics.json").read_text())
     assert chief["flags"]["workdir"] == str(workdir)
     assert other["flags"]["workdir"] == str(workdir / "worker1")
-    assert f"wrote {workdir / 'metrics.json'}" in results[0][1]          # each names its own
+    assert f"wrote {workdir / 'metrics.json'}" in results[0][1]  # each names its own
     assert f"wrote {workdir / 'worker1' / 'metrics.json'}" in results[1][1]
     assert {"history.csv", "metrics.json", "model.keras"} <= set(os.listdir(workdir))
-    assert not (workdir / "backup").exists()           # removed after the finished run
+    assert not (workdir / "backup").exists()  # removed after the finished run
     assert os.listdir(workdir / "tb" / "explanations")  # the callbacks' outputs
     header, *rows = (workdir / "history.csv").read_text().splitlines()
     column = header.split(",").index("introspective")
-    assert [float(row.split(",")[column]) for row in rows] == [0.0, 1.0]   # warm-up, then LE
+    assert [float(row.split(",")[column]) for row in rows] == [0.0, 1.0]  # warm-up, then LE
 
-    weights = [keras.models.load_model(path).get_weights() for path in
-               (workdir / "model.keras", workdir / "worker1" / "model.keras",
-                single / "model.keras")]
+    weights = [
+        keras.models.load_model(path).get_weights()
+        for path in (
+            workdir / "model.keras",
+            workdir / "worker1" / "model.keras",
+            single / "model.keras",
+        )
+    ]
     for a, b, c in zip(*weights):
-        np.testing.assert_array_equal(a, b)               # the workers agree exactly
-        np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)   # and equal one process
+        np.testing.assert_array_equal(a, b)  # the workers agree exactly
+        np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)  # and equal one process
     for key in ("test_accuracy", "test_loss"):
         assert chief[key] == other[key]
         assert chief[key] == pytest.approx(reference[key], rel=1e-5, abs=1e-6)
@@ -256,10 +287,20 @@ def test_cli_trains_le_on_two_workers(tmp_path):
         assert chief["final_train"][key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
 
 
-
-KILL_ARGS = ["-m", "tf_introspect.main", "--method=le", "--model=mlp1024", "--dataset=mnist",
-             "--train_limit=1024", "--test_limit=128", "--epochs=4", "--warmup_epochs=1",
-             "--batch_size=32", "--lr_boundaries=3", "--verbose=2"]
+KILL_ARGS = [
+    "-m",
+    "tf_introspect.main",
+    "--method=le",
+    "--model=mlp1024",
+    "--dataset=mnist",
+    "--train_limit=1024",
+    "--test_limit=128",
+    "--epochs=4",
+    "--warmup_epochs=1",
+    "--batch_size=32",
+    "--lr_boundaries=3",
+    "--verbose=2",
+]
 
 
 def cluster_commands(workdir):
@@ -268,19 +309,33 @@ def cluster_commands(workdir):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_INTROSPECT_NO_TFDS": "1"}
     env.pop("TF_CONFIG", None)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
-    return [([sys.executable, *KILL_ARGS, f"--data_dir={data_dir}", "--strategy=multi_worker",
-              f"--workdir={workdir}"],
-             {**env, "TF_CONFIG": json.dumps({"cluster": cluster,
-                                              "task": {"type": "worker", "index": i}})})
-            for i in range(2)]
+    return [
+        (
+            [
+                sys.executable,
+                *KILL_ARGS,
+                f"--data_dir={data_dir}",
+                "--strategy=multi_worker",
+                f"--workdir={workdir}",
+            ],
+            {
+                **env,
+                "TF_CONFIG": json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": i}}
+                ),
+            },
+        )
+        for i in range(2)
+    ]
 
 
 @pytest.fixture(scope="module")
 def uninterrupted_cluster(tmp_path_factory):
     """The uninterrupted two-worker run the resumed ones must equal."""
     folder = tmp_path_factory.mktemp("whole")
-    for index, (code, _, err) in enumerate(run_processes(cluster_commands(folder / "run"),
-                                                         timeout=240, logs=folder)):
+    for index, (code, _, err) in enumerate(
+        run_processes(cluster_commands(folder / "run"), timeout=240, logs=folder)
+    ):
         assert code == 0, (index, err[-3000:])
     return folder / "run"
 
@@ -294,6 +349,7 @@ def test_two_workers_killed_apart_resume_together(tmp_path, uninterrupted_cluste
     import signal
 
     from tf_introspect import pipeline
+
     workdir, whole = tmp_path / "cluster", uninterrupted_cluster
     backups = [workdir / "backup", workdir / "worker1" / "backup"]
 
@@ -303,9 +359,13 @@ def test_two_workers_killed_apart_resume_together(tmp_path, uninterrupted_cluste
         except (OSError, ValueError):
             return 0
 
-    procs = [subprocess.Popen(args, cwd=REPO, env=e, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL) for args, e in cluster_commands(workdir)]
-    try:   # kill both once each has backed up epoch 2, while epoch 3 trains
+    procs = [
+        subprocess.Popen(
+            args, cwd=REPO, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for args, e in cluster_commands(workdir)
+    ]
+    try:  # kill both once each has backed up epoch 2, while epoch 3 trains
         deadline = time.monotonic() + 180
         while min(map(finished_epochs, backups)) < 2 and time.monotonic() < deadline:
             assert all(proc.poll() is None for proc in procs), "a worker ended early"
@@ -328,38 +388,52 @@ def test_two_workers_killed_apart_resume_together(tmp_path, uninterrupted_cluste
     assert finished_epochs(backups[1]) == agreed
 
     results = run_processes(cluster_commands(workdir), timeout=240, logs=tmp_path)
-    for index, (code, out, err) in enumerate(results):
+    for index, (code, _out, err) in enumerate(results):
         assert code == 0, (index, err[-3000:])
     assert f"Worker backups finished epochs [{epochs[0]}, {agreed}]" in results[0][2]
     assert f"Epoch {agreed + 1}/4" in results[0][1]
     assert f"Epoch {agreed}/4" not in results[0][1]
-    weights = [keras.models.load_model(path).get_weights() for path in
-               (workdir / "model.keras", workdir / "worker1" / "model.keras",
-                whole / "model.keras")]
+    weights = [
+        keras.models.load_model(path).get_weights()
+        for path in (
+            workdir / "model.keras",
+            workdir / "worker1" / "model.keras",
+            whole / "model.keras",
+        )
+    ]
     for a, b, c in zip(*weights):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
     # every epoch's logs (an epoch trained again counts once, its last row)
-    assert pipeline.outputs.history(workdir / "history.csv") == pipeline.outputs.history(whole / "history.csv")
+    assert pipeline.outputs.history(workdir / "history.csv") == pipeline.outputs.history(
+        whole / "history.csv"
+    )
 
 
 def test_multi_worker_needs_tf_config(monkeypatch):
     from tf_introspect import pipeline
     from tf_introspect.pipeline import ConfigError
+
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ConfigError, match="needs the TF_CONFIG environment variable"):
         pipeline.distribute.make_strategy("multi_worker")
 
 
-@pytest.mark.parametrize("extra", [["--method=kd", "--teacher_model=mlp1024"],
-                                   ["--method=takd", "--teacher=t.keras",
-                                    "--assistant_model=mlp1024"]])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--method=kd", "--teacher_model=mlp1024"],
+        ["--method=takd", "--teacher=t.keras", "--assistant_model=mlp1024"],
+    ],
+)
 def test_multi_worker_refuses_to_train_a_teacher_inside(extra, tmp_path, monkeypatch):
     from tf_introspect import pipeline
     from tf_introspect.pipeline import ConfigError
+
     monkeypatch.setenv("TF_CONFIG", "{}")
-    cfg = pipeline.config.from_args([*extra, "--model=mlp1024", "--strategy=multi_worker",
-                                     f"--workdir={tmp_path}"])
+    cfg = pipeline.config.from_args(
+        [*extra, "--model=mlp1024", "--strategy=multi_worker", f"--workdir={tmp_path}"]
+    )
     with pytest.raises(ConfigError, match="train it first .* and pass --teacher=PATH.keras"):
         pipeline.run(cfg)
     assert not os.listdir(tmp_path)

@@ -5,9 +5,9 @@ import json
 import os
 
 import pytest
-
 from conftest import REPO, require_shared_data
-from tf_introspect.lab import cli, paths, results_doc, runner, status, verify
+
+from tf_introspect.lab import cli, paths, results_doc, runner, status, verdicts, verify
 from tf_introspect.lab import plans as lab_plans
 from tf_introspect.lab import records as lab_records
 from tf_introspect.lab import stats as lab_stats
@@ -48,14 +48,19 @@ def write_plan(root, text, name="tiny"):
     return str(path)
 
 
-@pytest.mark.parametrize("old,new,message", [
-    ('flagfile = "flags/table3/mlp1024_ce.flags"\n',
-     'flagfile = "flags/table3/mlp1024_ce.flags"\nflags = { method = "sgd_magic" }\n',
-     "flag --method=sgd_magic: value should be one of"),
-    ('name = "ce"', 'name = "le"', "every cell needs a unique name"),
-    ("flags/table3/mlp1024_ce.flags", "flags/nowhere.flags", "no flag file"),
-    ('reference = "le"', 'reference = "kd"', "reference 'kd' is not a cell"),
-])
+@pytest.mark.parametrize(
+    "old,new,message",
+    [
+        (
+            'flagfile = "flags/table3/mlp1024_ce.flags"\n',
+            'flagfile = "flags/table3/mlp1024_ce.flags"\nflags = { method = "sgd_magic" }\n',
+            "flag --method=sgd_magic: value should be one of",
+        ),
+        ('name = "ce"', 'name = "le"', "every cell needs a unique name"),
+        ("flags/table3/mlp1024_ce.flags", "flags/nowhere.flags", "no flag file"),
+        ('reference = "le"', 'reference = "kd"', "reference 'kd' is not a cell"),
+    ],
+)
 def test_bad_plans_fail_at_once_with_a_clear_message(root, old, new, message):
     path = write_plan(root, TINY.replace(old, new, 1))
     with pytest.raises(lab_plans.PlanError, match=message):
@@ -88,7 +93,7 @@ def test_runs_are_recorded_skipped_when_finished_and_rerun_when_settings_change(
     assert metrics["schema_version"] == 2
     assert 0.5 < metrics["test_accuracy"] <= metrics["max_test_accuracy"] + 1e-9
 
-    logs.clear()                                     # finished: skipped, nothing started
+    logs.clear()  # finished: skipped, nothing started
     assert runner.run_plan(path, cells=["ce"], log=logs.append) == 0
     assert not any("start" in line for line in logs)
     assert status.status(path)[0].split()[:3] == ["ce", "done", "1"]
@@ -96,17 +101,22 @@ def test_runs_are_recorded_skipped_when_finished_and_rerun_when_settings_change(
     # a record lost (e.g. not committed) but its work folder finished: recorded again, with
     # the time the training took, not the seconds it takes to find the folder finished
     import shutil
+
     shutil.rmtree(record_dir)
     assert runner.run_plan(path, cells=["ce"], log=logs.append) == 0
     assert any("was already finished in" in line for line in logs), logs
     again = json.loads((record_dir / "run.json").read_text())
-    assert again["wall_time_s"] == metrics["wall_time_s"]   # main.py's, not the runner's
+    assert again["wall_time_s"] == metrics["wall_time_s"]  # main.py's, not the runner's
     run = lab_plans.plan_runs(lab_plans.load_plan(path), cells=["ce"])[0]
-    ended = os.path.getmtime(REPO / run.workdir / "metrics.json")   # when it trained, not now
+    ended = os.path.getmtime(REPO / run.workdir / "metrics.json")  # when it trained, not now
     assert again["finished"] == lab_records.timestamp(ended), (again, record)
     assert again["started"] == lab_records.timestamp(ended - metrics["wall_time_s"])
-    assert _seconds(record["started"]) <= _seconds(again["started"]) <= _seconds(
-        again["finished"]) <= _seconds(record["finished"])      # within the first recording
+    assert (
+        _seconds(record["started"])
+        <= _seconds(again["started"])
+        <= _seconds(again["finished"])
+        <= _seconds(record["finished"])
+    )  # within the first recording
 
     # verify: the recorded command trained again in a scratch folder gives the same run
     # (--deterministic, same machine), recorded beside the run and shown in the report
@@ -114,7 +124,7 @@ def test_runs_are_recorded_skipped_when_finished_and_rerun_when_settings_change(
     assert result["identical"] and result["same_machine_kind"], result["max_abs_diff"]
     assert result["max_abs_diff"]["history"]["loss"] == 0.0
     assert len(os.listdir(record_dir / "verify")) == 1
-    assert verify.verified_here(path, "ce", "seed0")          # --once_per_machine: skip
+    assert verify.verified_here(path, "ce", "seed0")  # --once_per_machine: skip
     assert not verify.verified_here(path, "le", "seed0")
     doc = open(results_doc.write([path])).read()
     assert "`ce/seed0` rerun on" in doc and "the machine kind that made it): identical" in doc
@@ -130,15 +140,23 @@ def test_runs_are_recorded_skipped_when_finished_and_rerun_when_settings_change(
 
 def _seconds(iso_time):
     import datetime
+
     return datetime.datetime.fromisoformat(iso_time).timestamp()
 
 
 def fake_record(run, **metrics):
     folder = REPO / run.result_dir
     folder.mkdir(parents=True)
-    (folder / "run.json").write_text(json.dumps({"settings": run.settings,
-                                                 "wall_time_s": 60.0, "git_commit": "0" * 40,
-                                                 "machine": {"processor": "x", "cpus": 2}}))
+    (folder / "run.json").write_text(
+        json.dumps(
+            {
+                "settings": run.settings,
+                "wall_time_s": 60.0,
+                "git_commit": "0" * 40,
+                "machine": {"processor": "x", "cpus": 2},
+            }
+        )
+    )
     (folder / "metrics.json").write_text(json.dumps({"epochs": 1, **metrics}))
 
 
@@ -150,7 +168,7 @@ def test_runs_made_two_at_a_time_record_their_share_of_the_machine(root):
     records = [lab_records.load_record(r) for r in lab_plans.plan_runs(plan)]
     assert [r["runs_at_a_time"] for r in records] == [2, 2]
     shorter = min(r["wall_time_s"] for r in records)
-    for record in records:   # beside each other for the shorter one's life at least
+    for record in records:  # beside each other for the shorter one's life at least
         share = record["machine_time_s"]
         assert shorter / 2 - 1 <= share <= record["wall_time_s"] - shorter / 2 + 1
         assert lab_records.machine_seconds(record) == record["machine_time_s"]
@@ -166,37 +184,44 @@ def test_runs_made_two_at_a_time_record_their_share_of_the_machine(root):
 
 
 def test_sharing_gives_each_run_its_share_of_the_machine(monkeypatch):
-    clock = iter([0.0, 0.0, 4.0, 6.0, 10.0, 12.0])   # a and b start; b ends; c starts; ...
+    clock = iter([0.0, 0.0, 4.0, 6.0, 10.0, 12.0])  # a and b start; b ends; c starts; ...
     monkeypatch.setattr(runner.time, "time", lambda: next(clock))
     sharing = runner.Sharing()
     sharing.start("a"), sharing.start("b")
-    assert sharing.finish("b") == (2.0, 2)           # 0-4 beside a
+    assert sharing.finish("b") == (2.0, 2)  # 0-4 beside a
     sharing.start("c")
-    assert sharing.finish("a") == (2.0 + 2.0 + 2.0, 2)   # 0-4 shared, 4-6 alone, 6-10 shared
-    assert sharing.finish("c") == (2.0 + 2.0, 2)     # 6-10 beside a, 10-12 alone
+    assert sharing.finish("a") == (2.0 + 2.0 + 2.0, 2)  # 0-4 shared, 4-6 alone, 6-10 shared
+    assert sharing.finish("c") == (2.0 + 2.0, 2)  # 6-10 beside a, 10-12 alone
 
 
 def test_grid_choice_on_validation_and_report(root):
-    text = TINY + """
+    text = (
+        TINY
+        + """
 [[cell]]
 name = "ls"
 flagfile = "flags/table3/mlp1024_ls.flags"
 grid = { smoothing = [0.6, 0.7, 0.8] }
 """
+    )
     plan = lab_plans.load_plan(write_plan(root, text))
     ls = plan["cell"][2]
     points = lab_plans.grid_runs(plan, ls)
     assert [r.name for r in points] == [f"grid/smoothing={v}" for v in (0.6, 0.7, 0.8)]
     assert all(r.settings["validation_split"] == 200 for r in points)
-    assert lab_plans.chosen_value(plan, ls) is None           # grid not finished
+    assert lab_plans.chosen_value(plan, ls) is None  # grid not finished
     assert lab_plans.seed_runs(plan, ls)[0].settings is None  # so the seeds wait
     for run, accuracy in zip(points, (0.91, 0.95, 0.93)):
         fake_record(run, validation_accuracy=accuracy, test_accuracy=0.5)
     assert lab_plans.chosen_value(plan, ls) == (0.7, 0.95)
     seed = lab_plans.seed_runs(plan, ls)[0]
     assert seed.settings["smoothing"] == 0.7 and seed.settings["validation_split"] == 0
-    fake_record(lab_plans.seed_runs(plan, plan["cell"][0])[0], test_accuracy=0.98,
-                best_test_accuracy=0.985, final_train={"accuracy": 0.9975, "loss": 0.01})
+    fake_record(
+        lab_plans.seed_runs(plan, plan["cell"][0])[0],
+        test_accuracy=0.98,
+        best_test_accuracy=0.985,
+        final_train={"accuracy": 0.9975, "loss": 0.01},
+    )
     doc = open(results_doc.write([str(root / "tiny.toml")])).read()
     # a version-1 record (best_test_accuracy): its maximum is read, named test-selected
     assert "| ce | 1 | 98.00 | 98.50 | 99.75 | 98.61 | - |" in doc
@@ -205,11 +230,17 @@ grid = { smoothing = [0.6, 0.7, 0.8] }
 
 
 def test_a_run_trained_by_another_plan_is_reused_not_trained(root):
-    other = write_plan(root, TINY.replace('name = "le"', 'name = "le_again"').replace(
-        'reference = "le"', 'reference = "le_again"'), name="other")
+    other = write_plan(
+        root,
+        TINY.replace('name = "le"', 'name = "le_again"').replace(
+            'reference = "le"', 'reference = "le_again"'
+        ),
+        name="other",
+    )
     tiny = write_plan(root, TINY)
-    source = lab_plans.seed_runs(lab_plans.load_plan(other),
-                                 lab_plans.load_plan(other)["cell"][1])[0]
+    source = lab_plans.seed_runs(lab_plans.load_plan(other), lab_plans.load_plan(other)["cell"][1])[
+        0
+    ]
     fake_record(source, test_accuracy=0.97, best_test_accuracy=0.975)
     (REPO / source.result_dir / "history.csv").write_text("epoch,loss\n0,1.5\n")
     assert status.status(tiny)[1].split()[-2:] == ["reusable", "1"]
@@ -217,26 +248,37 @@ def test_a_run_trained_by_another_plan_is_reused_not_trained(root):
     assert runner.run_plan(tiny, cells=["le"], log=logs.append) == 0
     assert not any(" start " in line for line in logs), logs
     assert logs[0] == f"reused le/seed0: the same settings were trained in {source.result_dir}"
-    target = REPO / lab_plans.seed_runs(lab_plans.load_plan(tiny),
-                                        lab_plans.load_plan(tiny)["cell"][1])[0].result_dir
+    target = (
+        REPO
+        / lab_plans.seed_runs(lab_plans.load_plan(tiny), lab_plans.load_plan(tiny)["cell"][1])[
+            0
+        ].result_dir
+    )
     record = json.loads((target / "run.json").read_text())
-    assert (record["plan"], record["cell"], record["reused_from"]) == ("tiny", "le",
-                                                                       source.result_dir)
+    assert (record["plan"], record["cell"], record["reused_from"]) == (
+        "tiny",
+        "le",
+        source.result_dir,
+    )
     assert (target / "history.csv").read_text() == "epoch,loss\n0,1.5\n"
     assert json.loads((target / "metrics.json").read_text())["test_accuracy"] == 0.97
     doc = open(results_doc.write([tiny])).read()
     assert f"`le/seed0` from `{source.result_dir}`" in doc
     # a reused record is not a source itself, and a different setting is not reused
-    assert lab_records.equal_record(lab_plans.seed_runs(
-        lab_plans.load_plan(tiny), lab_plans.load_plan(tiny)["cell"][0])[0]) is None
+    assert (
+        lab_records.equal_record(
+            lab_plans.seed_runs(lab_plans.load_plan(tiny), lab_plans.load_plan(tiny)["cell"][0])[0]
+        )
+        is None
+    )
 
 
 def test_status_counts_live_runners_only(root):
     import subprocess
     import sys
+
     path = write_plan(root, TINY)
-    run = lab_plans.seed_runs(lab_plans.load_plan(path),
-                              lab_plans.load_plan(path)["cell"][0])[0]
+    run = lab_plans.seed_runs(lab_plans.load_plan(path), lab_plans.load_plan(path)["cell"][0])[0]
     workdir = REPO / run.workdir
     workdir.mkdir(parents=True)
     (workdir / "runner.pid").write_text(str(os.getpid()))
@@ -246,15 +288,24 @@ def test_status_counts_live_runners_only(root):
     text = TINY.replace("epochs = 1", "epochs = 3")
     path = write_plan(root, text)
     (workdir / "history.csv").write_text("epoch,accuracy,loss\n0,0.5,1.0\n")
-    (workdir / "output.log").write_text("Epoch 1/3\n12/12 - 40s - 3s/step - loss: 1.0\n"
-                                        "Epoch 2/3\n")
+    (workdir / "output.log").write_text("Epoch 1/3\n12/12 - 40s - 3s/step - loss: 1.0\nEpoch 2/3\n")
     lines = status.status(path)
-    assert lines[0].split() == ["ce", "done", "0", "running", "1", "(1/3", "epochs)", "left",
-                                "0"], lines
-    assert lines[1].split()[-1] == "1" and lines[-1].endswith(": 3 min"), lines   # 200 s
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
-    (workdir / "runner.pid").write_text(dead)           # a runner killed without cleaning up
+    assert lines[0].split() == [
+        "ce",
+        "done",
+        "0",
+        "running",
+        "1",
+        "(1/3",
+        "epochs)",
+        "left",
+        "0",
+    ], lines
+    assert lines[1].split()[-1] == "1" and lines[-1].endswith(": 3 min"), lines  # 200 s
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    (workdir / "runner.pid").write_text(dead)  # a runner killed without cleaning up
     assert status.status(path)[0].split()[:5] == ["ce", "done", "0", "running", "0"]
 
 
@@ -266,8 +317,9 @@ def test_status_prices_a_live_le_run_apart_from_its_warm_up(root):
     workdir = REPO / run.workdir
     workdir.mkdir(parents=True)
     (workdir / "runner.pid").write_text(str(os.getpid()))
-    log = "".join(f"Epoch {e}/6\n12/12 - {t}s - 1s/step - loss: 1.0\n"
-                  for e, t in [(1, 10), (2, 10), (3, 40)])
+    log = "".join(
+        f"Epoch {e}/6\n12/12 - {t}s - 1s/step - loss: 1.0\n" for e, t in [(1, 10), (2, 10), (3, 40)]
+    )
     (workdir / "output.log").write_text(log)
     (workdir / "history.csv").write_text("epoch,loss\n0,1\n1,1\n2,1\n")
     lines = status.status(write_plan(root, text))
@@ -278,39 +330,44 @@ def test_status_prices_a_live_le_run_apart_from_its_warm_up(root):
     # only the warm-up timed: its warm-up epoch left at 10 s, the 4 LE epochs untimed
     (workdir / "output.log").write_text(log.split("Epoch 2/6")[0])
     (workdir / "history.csv").write_text("epoch,loss\n0,1\n")
-    assert status.status(write_plan(root, text))[-1].endswith(
-        ": 0 min (+2 runs not yet timed)")
+    assert status.status(write_plan(root, text))[-1].endswith(": 0 min (+2 runs not yet timed)")
     # ... unless a finished run of its kind (another plan: same cost) gives the rate,
     # 6 epochs in 600 s: 10 s + 4 x 100 s
-    other = lab_plans.load_plan(write_plan(root, text.replace("lr = 0.05", "lr = 0.1"),
-                                           name="other"))
+    other = lab_plans.load_plan(
+        write_plan(root, text.replace("lr = 0.05", "lr = 0.1"), name="other")
+    )
     fake_record(lab_plans.plan_runs(other, cells=["le"])[0], test_accuracy=0.9, epochs=6)
     record = REPO / lab_plans.plan_runs(other, cells=["le"])[0].result_dir / "run.json"
     record.write_text(record.read_text().replace('"wall_time_s": 60.0', '"wall_time_s": 600'))
     assert status.status(write_plan(root, text))[-1].endswith(
-        ": 7 min (+1 runs not yet timed)")                              # 410 s; ce untimed
+        ": 7 min (+1 runs not yet timed)"
+    )  # 410 s; ce untimed
     # a run resumed from its backup timed only its last start's epochs: 600 s for 3 of 6
     metrics = record.parent / "metrics.json"
-    metrics.write_text(metrics.read_text().replace('"epochs": 6', '"epochs": 6, '
-                                                   '"resumed_after_epoch": 3'))
+    metrics.write_text(
+        metrics.read_text().replace('"epochs": 6', '"epochs": 6, "resumed_after_epoch": 3')
+    )
     assert status.status(write_plan(root, text))[-1].endswith(
-        ": 14 min (+1 runs not yet timed)")                              # 10 + 4 x 200 s
+        ": 14 min (+1 runs not yet timed)"
+    )  # 10 + 4 x 200 s
 
 
 def test_live_epoch_times_leave_out_a_teacher_trained_in_the_same_process():
-    log = ("The teacher: ce resnet26 in runs/x/teacher.\n"
-           "I1126 06:30:04.709213 1 main.py:178] Training resnet26 with ce on cifar10 "
-           "(391 steps/epoch of 128) for 2 epochs.\n"
-           "Epoch 1/2\n391/391 - 300s - 1s/step - loss: 1.0\n"
-           "Epoch 2/2\n391/391 - 310s - 1s/step - loss: 0.9\n"
-           "The teacher has test accuracy 0.9000.\n"
-           "I1126 06:41:04.709213 1 main.py:178] Training resnet8 with kd on cifar10 "
-           "(391 steps/epoch of 128) for 3 epochs.\n"
-           "Epoch 1/3\n391/391 - 50s - 120ms/step - loss: 1.0\n"
-           "I1126 06:42:04.709213 1 main.py:174] Resuming from the backup in runs/x/backup.\n"
-           "I1126 06:42:05.709213 1 main.py:178] Training resnet8 with kd on cifar10 "
-           "(391 steps/epoch of 128) for 3 epochs.\n"
-           "Epoch 2/3\n391/391 - 48s - 120ms/step - loss: 0.8\n")
+    log = (
+        "The teacher: ce resnet26 in runs/x/teacher.\n"
+        "I1126 06:30:04.709213 1 main.py:178] Training resnet26 with ce on cifar10 "
+        "(391 steps/epoch of 128) for 2 epochs.\n"
+        "Epoch 1/2\n391/391 - 300s - 1s/step - loss: 1.0\n"
+        "Epoch 2/2\n391/391 - 310s - 1s/step - loss: 0.9\n"
+        "The teacher has test accuracy 0.9000.\n"
+        "I1126 06:41:04.709213 1 main.py:178] Training resnet8 with kd on cifar10 "
+        "(391 steps/epoch of 128) for 3 epochs.\n"
+        "Epoch 1/3\n391/391 - 50s - 120ms/step - loss: 1.0\n"
+        "I1126 06:42:04.709213 1 main.py:174] Resuming from the backup in runs/x/backup.\n"
+        "I1126 06:42:05.709213 1 main.py:178] Training resnet8 with kd on cifar10 "
+        "(391 steps/epoch of 128) for 3 epochs.\n"
+        "Epoch 2/3\n391/391 - 48s - 120ms/step - loss: 0.8\n"
+    )
     assert status._epoch_seconds(log, "resnet8", "kd") == {1: 50, 2: 48}
     assert status._epoch_seconds(log, "resnet26", "ce") == {1: 300, 2: 310}
     # a log without main.py's lines (an older run): every epoch line is the run's
@@ -319,8 +376,9 @@ def test_live_epoch_times_leave_out_a_teacher_trained_in_the_same_process():
 
 def test_status_prices_untimed_runs_from_runs_of_the_same_cost_in_other_plans(root):
     # another learning rate: not the same run (nothing to reuse), but the same cost
-    other = lab_plans.load_plan(write_plan(root, TINY.replace("lr = 0.05", "lr = 0.1"),
-                                           name="other"))
+    other = lab_plans.load_plan(
+        write_plan(root, TINY.replace("lr = 0.05", "lr = 0.1"), name="other")
+    )
     fake_record(lab_plans.plan_runs(other, cells=["ce"])[0], test_accuracy=0.9)  # 60 s
     lines = status.status(write_plan(root, TINY))
     # ce: 1 epoch at the other plan's 60 s; le (another method, so another cost): untimed
@@ -328,8 +386,10 @@ def test_status_prices_untimed_runs_from_runs_of_the_same_cost_in_other_plans(ro
 
     # a grid cell's seeded run waits for its grid (no settings yet): priced at the grid
     # points' epochs, here at the plan's own rate: ls 3 points + 1 seed, le 1, 60 s each
-    grid = TINY + '[[cell]]\nname = "ls"\nflagfile = "flags/table3/mlp1024_ls.flags"\n' \
-                  'grid = { smoothing = [0.6, 0.7, 0.8] }\n'
+    grid = (
+        TINY + '[[cell]]\nname = "ls"\nflagfile = "flags/table3/mlp1024_ls.flags"\n'
+        "grid = { smoothing = [0.6, 0.7, 0.8] }\n"
+    )
     plan = lab_plans.load_plan(write_plan(root, grid, name="grid"))
     fake_record(lab_plans.plan_runs(plan, cells=["ce"])[0], test_accuracy=0.9)
     assert status.status(write_plan(root, grid, name="grid"))[-1].endswith(": 5 min")
@@ -337,26 +397,35 @@ def test_status_prices_untimed_runs_from_runs_of_the_same_cost_in_other_plans(ro
 
 def test_welch_matches_the_formula():
     import math
+
     a, b = [0.9, 0.92, 0.91], [0.95, 0.96, 0.94, 0.97]
     ma, mb = sum(a) / 3, sum(b) / 4
     va = sum((x - ma) ** 2 for x in a) / 2 / 3
     vb = sum((x - mb) ** 2 for x in b) / 3 / 4
     t = (ma - mb) / math.sqrt(va + vb)
-    dof = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 3)
+    dof = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 3)
     from scipy import stats
+
     assert lab_stats.welch(a, b) == pytest.approx(2 * stats.t.sf(abs(t), dof))
     assert lab_stats.welch([0.9], b) is None
-    assert lab_stats.welch([0.1, 0.1], [0.1, 0.1]) == 1.0   # undefined (scipy: NaN)
+    assert lab_stats.welch([0.1, 0.1], [0.1, 0.1]) == 1.0  # undefined (scipy: NaN)
 
 
 def test_seed_order_and_prepare_step(root):
     text = TINY.replace('reference = "le"', 'reference = "le"\norder = "seed"').replace(
-        "seeds = [0]", "seeds = [0, 1]")
-    text += ('[prepare]\npath = "{0}/made"\ncommand = ["python", "-c", '
-             '"open(\'{0}/made\', \'w\').write(\'x\')"]\n').format(root)
+        "seeds = [0]", "seeds = [0, 1]"
+    )
+    text += (
+        f'[prepare]\npath = "{root}/made"\ncommand = ["python", "-c", '
+        f"\"open('{root}/made', 'w').write('x')\"]\n"
+    )
     plan = lab_plans.load_plan(write_plan(root, text))
     assert [f"{r.cell}/{r.name}" for r in lab_plans.plan_runs(plan)] == [
-        "ce/seed0", "le/seed0", "ce/seed1", "le/seed1"]
+        "ce/seed0",
+        "le/seed0",
+        "ce/seed1",
+        "le/seed1",
+    ]
     runner.prepare(plan, log=lambda *_: None)
     assert (root / "made").read_text() == "x"
 
@@ -373,13 +442,17 @@ def test_seed_order_and_prepare_step(root):
 
 def test_every_committed_plan_loads_and_names_valid_runs():
     plans = lab_plans.list_plans()
-    assert {"experiments/table3_short.toml", "experiments/table2_short.toml",
-            "experiments/table3_paper.toml", "experiments/figure3_short.toml"} <= set(plans)
+    assert {
+        "experiments/table3_short.toml",
+        "experiments/table2_short.toml",
+        "experiments/table3_paper.toml",
+        "experiments/figure3_short.toml",
+    } <= set(plans)
     for path in plans:
         plan = lab_plans.load_plan(str(REPO / path))
         runs = lab_plans.plan_runs(plan)
         assert runs and len({(r.cell, r.name) for r in runs}) == len(runs), path
-        for cell in plan["cell"]:   # the protocol's flags reach every run
+        for cell in plan["cell"]:  # the protocol's flags reach every run
             for run in lab_plans.grid_runs(plan, cell):
                 assert run.settings["validation_split"] == plan["validation_split"]
 
@@ -389,7 +462,8 @@ def report_of_two_cells(root, le_paper, ce_accuracies, le_accuracies):
     ``le_paper``) at the given test accuracies."""
     text = TINY.replace("seeds = [0]", "seeds = [0, 1, 2]").replace(
         'flagfile = "flags/table3/mlp1024_le.flags"\n',
-        f'flagfile = "flags/table3/mlp1024_le.flags"\npaper = {le_paper}\n')
+        f'flagfile = "flags/table3/mlp1024_le.flags"\npaper = {le_paper}\n',
+    )
     plan = lab_plans.load_plan(write_plan(root, text))
     for cell, accuracies in zip(plan["cell"], (ce_accuracies, le_accuracies)):
         for run, accuracy in zip(lab_plans.seed_runs(plan, cell), accuracies):
@@ -409,16 +483,21 @@ def test_report_says_when_the_data_speak_against_the_papers_margin(root):
     the report says the data speak against that margin, not only "not shown"."""
     doc = report_of_two_cells(root, 100.11, (0.980, 0.986, 0.979), (0.985, 0.981, 0.984))
     line = next(line for line in doc.splitlines() if line.startswith("- vs ce:"))
-    assert "not shown (no significant difference); the data speak against the paper's " \
-        "margin of +1.50 (outside the interval; at our `test` protocol)." in line, line
+    assert (
+        "not shown (no significant difference); the data speak against the paper's "
+        "margin of +1.50 (outside the interval; at our `test` protocol)." in line
+    ), line
 
 
-@pytest.mark.parametrize("accuracies,verdict", [
-    (((0.980, 0.981, 0.979), (0.985, 0.986, 0.984)), "reproduced"),
-    (((0.985, 0.986, 0.984), (0.980, 0.981, 0.979)), "contradicted"),
-    (((0.980, 0.986, 0.979), (0.985, 0.981, 0.984)), "not shown (no significant difference)"),
-    (((0.980,), (0.985, 0.986, 0.984)), "not tested (cells with one seed"),
-])
+@pytest.mark.parametrize(
+    "accuracies,verdict",
+    [
+        (((0.980, 0.981, 0.979), (0.985, 0.986, 0.984)), "reproduced"),
+        (((0.985, 0.986, 0.984), (0.980, 0.981, 0.979)), "contradicted"),
+        (((0.980, 0.986, 0.979), (0.985, 0.981, 0.984)), "not shown (no significant difference)"),
+        (((0.980,), (0.985, 0.986, 0.984)), "not tested (cells with one seed"),
+    ],
+)
 def test_report_tests_the_papers_order_pair_by_pair(root, accuracies, verdict):
     text = TINY.replace("seeds = [0]", 'seeds = [0, 1, 2]\npaper_order = [["ce", "le"]]')
     plan = lab_plans.load_plan(write_plan(root, text))
@@ -435,12 +514,18 @@ def test_report_tests_the_papers_order_pair_by_pair(root, accuracies, verdict):
 
 def test_metrics_of_both_schema_versions_are_read():
     from tf_introspect.pipeline import outputs
+
     assert outputs.max_test_accuracy({"test_accuracy": 0.9, "best_test_accuracy": 0.92}) == 0.92
-    v2 = {"schema_version": 2, "test_accuracy": 0.9, "max_test_accuracy": 0.93,
-          "best_test_accuracy": 0.5}      # a stray v1 key is not read in a v2 file
+    v2 = {
+        "schema_version": 2,
+        "test_accuracy": 0.9,
+        "max_test_accuracy": 0.93,
+        "best_test_accuracy": 0.5,
+    }  # a stray v1 key is not read in a v2 file
     assert outputs.max_test_accuracy(v2) == 0.93
-    assert outputs.max_test_accuracy({"test_accuracy": 0.9, "best_validation_accuracy": 0.95}) \
-        is None                            # v1 with a validation split: test not per epoch
+    assert (
+        outputs.max_test_accuracy({"test_accuracy": 0.9, "best_validation_accuracy": 0.95}) is None
+    )  # v1 with a validation split: test not per epoch
 
 
 def test_records_older_than_a_cells_last_fix_are_stale(root):
@@ -448,12 +533,16 @@ def test_records_older_than_a_cells_last_fix_are_stale(root):
     counted nor reused (here: the repository's first commit against its current one); a
     record made after it is; an unknown commit is an error, not a silent rerun."""
     import subprocess
-    first = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=REPO,
-                           capture_output=True, text=True).stdout.split()[0]
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                          text=True).stdout.strip()
-    plan = lab_plans.load_plan(write_plan(root, TINY.replace(
-        'reference = "le"', f'reference = "le"\nsince = "{head}"')))
+
+    first = subprocess.run(
+        ["git", "rev-list", "--max-parents=0", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.split()[0]
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    plan = lab_plans.load_plan(
+        write_plan(root, TINY.replace('reference = "le"', f'reference = "le"\nsince = "{head}"'))
+    )
     run = lab_plans.seed_runs(plan, plan["cell"][0])[0]
     assert run.since == head
     fake_record(run, test_accuracy=0.9)
@@ -461,8 +550,9 @@ def test_records_older_than_a_cells_last_fix_are_stale(root):
     for commit, fresh in ((first, False), (head, True)):
         record.write_text(json.dumps({**json.loads(record.read_text()), "git_commit": commit}))
         assert (lab_records.load_record(run) is not None) == fresh
-        assert (lab_records.equal_record(dataclasses.replace(run, plan="other")) is not None) \
-            == fresh
+        assert (
+            lab_records.equal_record(dataclasses.replace(run, plan="other")) is not None
+        ) == fresh
     with pytest.raises(lab_plans.PlanError, match="not a commit"):
         lab_records.current({"git_commit": head}, "f" * 40)
 
@@ -472,19 +562,24 @@ def test_distance_of_le_targets_from_label_smoothing_against_a_direct_kl():
     targets with mass alpha on the ground truth (NumPy, independent of the formula's
     derivation); label smoothing itself is at 0; no q_entropy, no number."""
     import numpy as np
+
     rng = np.random.default_rng(0)
     alpha, k = 0.9, 10
-    rest = rng.dirichlet(np.ones(k - 1) * 5, size=64)            # 64 samples' rest shares
+    rest = rng.dirichlet(np.ones(k - 1) * 5, size=64)  # 64 samples' rest shares
     q = np.concatenate([np.full((64, 1), alpha), (1 - alpha) * rest], axis=1)
     u = np.concatenate([[alpha], np.full(k - 1, (1 - alpha) / (k - 1))])
     direct = np.mean(np.sum(q * np.log(q / u), axis=1))
     q_entropy = np.mean(-np.sum(q * np.log(q), axis=1))
-    metrics = {"final_train": {"q_entropy": q_entropy}, "flags": {"alpha": alpha},
-               "dataset": "mnist"}
-    kl, kl_rest = results_doc.label_smoothing_distance(metrics)
+    metrics = {
+        "final_train": {"q_entropy": q_entropy},
+        "flags": {"alpha": alpha},
+        "dataset": "mnist",
+    }
+    kl, kl_rest = verdicts.label_smoothing_distance(metrics)
     np.testing.assert_allclose(kl, direct, rtol=1e-10)
-    np.testing.assert_allclose(kl_rest, np.mean(np.sum(rest * np.log(rest * (k - 1)), axis=1)),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        kl_rest, np.mean(np.sum(rest * np.log(rest * (k - 1)), axis=1)), rtol=1e-10
+    )
     uniform = {**metrics, "final_train": {"q_entropy": -np.sum(u * np.log(u))}}
-    assert results_doc.label_smoothing_distance(uniform)[0] == pytest.approx(0, abs=1e-12)
-    assert results_doc.label_smoothing_distance({"final_train": {}, "flags": {}}) is None
+    assert verdicts.label_smoothing_distance(uniform)[0] == pytest.approx(0, abs=1e-12)
+    assert verdicts.label_smoothing_distance({"final_train": {}, "flags": {}}) is None

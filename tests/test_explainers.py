@@ -20,8 +20,11 @@ def small_cnn(relu=None):
     x = keras.layers.Conv2D(4, 3, padding="same", activation=act, name="conv1")(inputs)
     x = keras.layers.Conv2D(5, 3, padding="same", name="conv2")(x)
     x = keras.layers.BatchNormalization(name="bn")(x)
-    x = (keras.layers.ReLU(name="relu2") if relu is None
-         else keras.layers.Activation(relu, name="relu2"))(x)
+    x = (
+        keras.layers.ReLU(name="relu2")
+        if relu is None
+        else keras.layers.Activation(relu, name="relu2")
+    )(x)
     x = keras.layers.MaxPooling2D(name="pool")(x)
     x = keras.layers.Conv2D(6, 3, padding="same", name="conv3")(x)
     x = keras.layers.Activation(act, name="relu3")(x)
@@ -34,8 +37,9 @@ def small_cnn(relu=None):
 def cnn():
     model = small_cnn()
     # non-trivial BN statistics so inference mode matters
-    model.get_layer("bn").set_weights([np.full(5, 1.5), np.full(5, 0.1), np.full(5, 0.2),
-                                       np.full(5, 2.0)])
+    model.get_layer("bn").set_weights(
+        [np.full(5, 1.5), np.full(5, 0.1), np.full(5, 0.2), np.full(5, 2.0)]
+    )
     return model
 
 
@@ -73,6 +77,7 @@ def reference_guided_relu(z):
 
     def grad(dy):
         return tf.where((dy > 0) & (z > 0), dy, tf.zeros_like(dy))
+
     return y, grad
 
 
@@ -83,7 +88,7 @@ def test_guided_bp_matches_rebuilt_model_and_leaves_model_unchanged(cnn, x):
     e = explainers.explain(cnn, x, "guided_bp")
     ref = per_class_gradients(rebuilt, x)
     np.testing.assert_allclose(e, ref, rtol=1e-4, atol=1e-6)
-    assert not np.allclose(ref, plain_before)          # guided really differs from plain grad
+    assert not np.allclose(ref, plain_before)  # guided really differs from plain grad
     np.testing.assert_allclose(per_class_gradients(cnn, x), plain_before, rtol=1e-6)
     assert cnn.get_layer("conv1").activation.__name__ == "relu"
 
@@ -97,7 +102,7 @@ def reference_grad_cam(model, x, layer):
             a, logits = view(x, training=False)
             logit_k = logits[:, k]
         g = tape.gradient(logit_k, a).numpy()
-        w = g.mean(axis=(1, 2))                                    # [b, channels]
+        w = g.mean(axis=(1, 2))  # [b, channels]
         maps.append(np.maximum((a.numpy() * w[:, None, None, :]).sum(-1), 0))
     return np.stack(maps, axis=1)
 
@@ -115,7 +120,7 @@ def test_grad_cam_default_layer_of_resnet_is_last_stage_and_closed_form_is_exact
     model = models.get("resnet8")
     explainer = explainers.get("grad_cam", model)
     assert explainer.layer == "stage3"
-    assert explainer.head is model.get_layer("logits")    # GAP + dense head: closed form
+    assert explainer.head is model.get_layer("logits")  # GAP + dense head: closed form
     x = tf.random.stateless_normal((2, 32, 32, 3), seed=[3, 4])
     e = explainer.explain(x)
     assert e.shape == (2, 10, 8, 8)
@@ -170,8 +175,13 @@ def test_many_classes_in_one_pass():
 # moments, taken as constants (NumPy, from a training-mode pass); then every sample is explained
 # ALONE (a batch of one), one GradientTape per class.
 
-TRAINING_CASES = [("grad", None), ("grad_input", None), ("guided_bp", None),
-                  ("grad_cam", None), ("grad_cam", "stage2")]
+TRAINING_CASES = [
+    ("grad", None),
+    ("grad_input", None),
+    ("guided_bp", None),
+    ("grad_cam", None),
+    ("grad_cam", "stage2"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +202,7 @@ def batch_moments_held(model, x, relu=None):
     bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     weights = model.get_weights()
     bn_inputs = keras.Model(model.inputs, [bn.input for bn in bns])(x, training=True)
-    model.set_weights(weights)                      # undo that pass's moving-statistics update
+    model.set_weights(weights)  # undo that pass's moving-statistics update
     affine = {}
     for bn, a in zip(bns, bn_inputs):
         a = a.numpy().astype(np.float64)
@@ -213,17 +223,20 @@ def batch_moments_held(model, x, relu=None):
     def call(layer, *args, **kwargs):
         outputs[layer.name] = layer(*args, **kwargs)
         return outputs[layer.name]
+
     return keras.models.clone_model(model, clone_function=clone, call_function=call), outputs
 
 
 def alone(model, x, activation=None):
     """Each sample alone, one tape per class: the explained tensor (the input, or the symbolic
     ``activation`` of ``model``) ``[b, ...]`` and ``d logit_k / d`` it, ``[b, c, ...]``."""
-    view = keras.Model(model.inputs[0], [model.outputs[0]] if activation is None
-                       else [activation, model.outputs[0]])
+    view = keras.Model(
+        model.inputs[0],
+        [model.outputs[0]] if activation is None else [activation, model.outputs[0]],
+    )
     sources, grads = [], []
     for i in range(len(x)):
-        xi = x[i:i + 1]
+        xi = x[i : i + 1]
         per_class = []
         for k in range(model.output_shape[-1]):
             with tf.GradientTape() as tape:
@@ -238,12 +251,13 @@ def alone(model, x, activation=None):
 
 def training_reference(model, x, name, layer=None):
     held, outputs = batch_moments_held(
-        model, x, relu=reference_guided_relu if name == "guided_bp" else None)
+        model, x, relu=reference_guided_relu if name == "guided_bp" else None
+    )
     source, g = alone(held, x, outputs[layer or "stage3"] if name == "grad_cam" else None)
     if name == "grad_input":
         return g * source[:, None]
     if name == "grad_cam":
-        w = g.mean(axis=(2, 3))                                    # [b, c, channels]
+        w = g.mean(axis=(2, 3))  # [b, c, channels]
         return np.maximum(np.einsum("bkn,bhwn->bkhw", w, source), 0)
     return g
 
@@ -253,19 +267,18 @@ def assert_close(a, b):
 
 
 @pytest.mark.parametrize("name, layer", TRAINING_CASES)
-def test_training_mode_explains_each_sample_alone_with_batch_moments_held(resnet, xb, name,
-                                                                          layer):
+def test_training_mode_explains_each_sample_alone_with_batch_moments_held(resnet, xb, name, layer):
     ref = training_reference(resnet, xb, name, layer)
     weights = resnet.get_weights()
     e = explainers.explain(resnet, xb, name, layer=layer, training=True)
     assert e.shape == ref.shape
     assert_close(e, ref)
-    for now, before in zip(resnet.get_weights(), weights):   # moving statistics untouched
+    for now, before in zip(resnet.get_weights(), weights):  # moving statistics untouched
         np.testing.assert_array_equal(now, before)
     # the training step's own pass (Explainer.online) explains the same way
     logits, explain_fn = explainers.get(name, resnet, layer).online(xb, training=True)
     assert_close(explain_fn(), ref)
-    resnet.set_weights(weights)            # that pass was a training pass: it updated them
+    resnet.set_weights(weights)  # that pass was a training pass: it updated them
 
 
 def test_training_mode_reference_tells_the_modes_apart(resnet, xb):
@@ -286,13 +299,13 @@ def test_training_mode_reference_tells_the_modes_apart(resnet, xb):
 # --- guards: Keras' private batch-norm method, unheld batch statistics, unguided ReLUs, nested
 # backbones (issue 16, "Risks and silent paths")
 
+
 def test_keras_without_the_patched_batch_norm_method_fails_naming_the_version(monkeypatch):
     """Training-mode explanations patch the private ``BatchNormalization._moments``; a Keras
     without it (or with another signature) fails when a batch-norm model is explained."""
-    explainers.get("grad", small_cnn())                          # this Keras: fine
+    explainers.get("grad", small_cnn())  # this Keras: fine
     bn = keras.layers.BatchNormalization
-    message = (f"Keras {keras.__version__} does not have it.*keras>=3.15,<3.16.*"
-               "keras==3.15.1")
+    message = f"Keras {keras.__version__} does not have it.*keras>=3.15,<3.16.*keras==3.15.1"
     for replacement in (None, lambda self, inputs: (inputs, inputs)):
         with monkeypatch.context() as patch:
             if replacement is None:
@@ -304,7 +317,7 @@ def test_keras_without_the_patched_batch_norm_method_fails_naming_the_version(mo
             with pytest.raises(RuntimeError, match=message):
                 with explainers.base.held_batch_statistics(small_cnn()):
                     pass
-    inputs = keras.Input((4,))                                   # no batch norm: no check
+    inputs = keras.Input((4,))  # no batch norm: no check
     with monkeypatch.context() as patch:
         patch.delattr(bn, "_moments")
         explainers.get("grad", keras.Model(inputs, keras.layers.Dense(3)(inputs)))
@@ -314,8 +327,9 @@ class RunningMeanCentre(keras.layers.Layer):
     """Batch statistics under another class: centres by the batch mean in training."""
 
     def build(self, shape):
-        self.moving_mean = self.add_weight(shape=shape[-1:], initializer="zeros",
-                                           trainable=False, name="moving_mean")
+        self.moving_mean = self.add_weight(
+            shape=shape[-1:], initializer="zeros", trainable=False, name="moving_mean"
+        )
 
     def call(self, x, training=False):
         return x - (keras.ops.mean(x, axis=0) if training else self.moving_mean)
@@ -329,6 +343,7 @@ class MyBatchNorm(keras.layers.Layer):
 
 def test_batch_statistics_of_another_class_are_named_in_a_warning(caplog):
     import logging
+
     inputs = keras.Input((4,))
     x = keras.layers.Dense(5, name="d1")(inputs)
     x = RunningMeanCentre(name="centre")(x)
@@ -344,7 +359,7 @@ def test_batch_statistics_of_another_class_are_named_in_a_warning(caplog):
     assert "Layer 'centre' (RunningMeanCentre) of model 'm'" in said[0]
     assert "Layer 'mybn' (MyBatchNorm)" in said[1] and "training mode" in said[1]
     caplog.clear()
-    with caplog.at_level(logging.WARNING):                       # Keras' own layers: nothing
+    with caplog.at_level(logging.WARNING):  # Keras' own layers: nothing
         explainers.get("grad", models.get("resnet8"))
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
@@ -367,6 +382,7 @@ class HeldRelu(keras.layers.Layer):
 
 def test_guided_bp_warns_about_relus_it_cannot_reach(caplog):
     import logging
+
     inputs = keras.Input((6,))
     x = keras.layers.Dense(5, activation="relu", name="d1")(inputs)
     x = keras.layers.Lambda(lambda t: tf.nn.relu(t) * 2.0, name="lambda_relu")(x)
@@ -385,7 +401,7 @@ def test_guided_bp_warns_about_relus_it_cannot_reach(caplog):
     assert "of model 'm'" in said[0] and "plain ReLU gradient" in said[0]
     assert explainer.explain(tf.ones((2, 6))).shape == (2, 3, 6)
     caplog.clear()
-    with caplog.at_level(logging.WARNING):                       # Keras ReLUs only: nothing
+    with caplog.at_level(logging.WARNING):  # Keras ReLUs only: nothing
         explainers.get("guided_bp", small_cnn())
         explainers.get("guided_bp", models.get("resnet8"))
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -394,21 +410,27 @@ def test_guided_bp_warns_about_relus_it_cannot_reach(caplog):
 def test_grad_cam_on_a_nested_backbone_says_what_to_name():
     inputs = keras.Input((8, 8, 3))
     backbone = keras.Model(
-        inputs, keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs), name="backbone")
+        inputs, keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs), name="backbone"
+    )
     head = [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(5)]
     seq = keras.Sequential([keras.Input((8, 8, 3)), backbone, *head], name="seq")
     x = keras.Input((8, 8, 3))
     features = backbone(x)
     after = keras.layers.Conv2D(4, 1, name="after")(features)
-    functional = keras.Model(x, keras.layers.Dense(5)(keras.layers.GlobalAveragePooling2D()(
-        after)), name="func")
+    functional = keras.Model(
+        x, keras.layers.Dense(5)(keras.layers.GlobalAveragePooling2D()(after)), name="func"
+    )
     for model, layer in ((seq, None), (seq, "backbone"), (functional, "backbone")):
-        with pytest.raises(ValueError, match=f"Grad-CAM layer 'backbone' of model "
-                                             f"'{model.name}' is a nested model.*not connected"
-                                             ".*inside it \\(4-D: conv\\).*--layer / layer="):
+        with pytest.raises(
+            ValueError,
+            match=f"Grad-CAM layer 'backbone' of model "
+            f"'{model.name}' is a nested model.*not connected"
+            ".*inside it \\(4-D: conv\\).*--layer / layer=",
+        ):
             explainers.get("grad_cam", model, layer)
-    with pytest.raises(ValueError, match="Name a 4-D layer of 'func' itself with --layer / "
-                                         "layer= \\(after\\)"):
+    with pytest.raises(
+        ValueError, match="Name a 4-D layer of 'func' itself with --layer / layer= \\(after\\)"
+    ):
         explainers.get("grad_cam", functional, "backbone")
-    e = explainers.explain(functional, tf.ones((2, 8, 8, 3)), "grad_cam")   # default: 'after'
+    e = explainers.explain(functional, tf.ones((2, 8, 8, 3)), "grad_cam")  # default: 'after'
     assert e.shape == (2, 5, 8, 8)

@@ -25,10 +25,16 @@ def mlp(mnist_dir, tmp_path_factory):
     """The paper's MLP trained with CE for 30 steps on real MNIST, and its saved file."""
     keras.utils.set_random_seed(0)
     model = models.get("mlp1024")
-    model.compile(keras.optimizers.SGD(0.05, momentum=0.9),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(data.make_dataset("mnist", "train", 64, data_dir=mnist_dir, limit=1920),
-              epochs=1, verbose=0, shuffle=False)
+    model.compile(
+        keras.optimizers.SGD(0.05, momentum=0.9),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    model.fit(
+        data.make_dataset("mnist", "train", 64, data_dir=mnist_dir, limit=1920),
+        epochs=1,
+        verbose=0,
+        shuffle=False,
+    )
     path = tmp_path_factory.mktemp("model") / "mlp.keras"
     model.save(path)
     return model, str(path)
@@ -63,7 +69,7 @@ def test_figure2_matrix_is_the_mean_class_similarity(mlp, mnist_dir, tmp_path):
     the cosine similarity of per-class GradientTape gradients (no tf_introspect explainer or
     targets function in the expected value)."""
     model, _ = mlp
-    batches = model_figures.SampleBatches("mnist", 300, mnist_dir, batch_size=128)   # 128+128+44
+    batches = model_figures.SampleBatches("mnist", 300, mnist_dir, batch_size=128)  # 128+128+44
     assert batches.samples == 300
     matrix = model_figures.figure2(model, batches, "mnist", "grad", str(tmp_path / "f2.png"))
     x, _ = first_test_images(mnist_dir, 300)
@@ -80,12 +86,12 @@ def test_figure2_matrix_is_the_mean_class_similarity(mlp, mnist_dir, tmp_path):
     i, j = np.triu_indices(10, 1)
     best = np.argsort(-expected[i, j])[:5]
     assert [p["classes"] for p in saved["top_pairs"]] == [[str(i[b]), str(j[b])] for b in best]
-    assert [p["cosine"] for p in saved["top_pairs"]] == pytest.approx(expected[i, j][best],
-                                                                    abs=1e-5)
+    assert [p["cosine"] for p in saved["top_pairs"]] == pytest.approx(
+        expected[i, j][best], abs=1e-5
+    )
     top = {frozenset(p["classes"]) for p in saved["top_pairs"]}
     assert saved["paper_pairs"] == [["0", "6"], ["1", "7"], ["3", "5"], ["4", "9"]]
-    assert saved["paper_pairs_in_top"] == [p for p in saved["paper_pairs"]
-                                           if frozenset(p) in top]
+    assert saved["paper_pairs_in_top"] == [p for p in saved["paper_pairs"] if frozenset(p) in top]
     for entry in saved["paper_pair_ranks"]:
         a, b = (int(c) for c in entry["classes"])
         assert entry["rank"] == 1 + np.sum(expected[i, j] > expected[a, b] + 1e-6)
@@ -105,8 +111,9 @@ def test_figure1_shares_are_eq6_targets(mlp, mnist_dir, tmp_path, explainer):
 def test_grad_cam_maps_are_resized_to_the_image(tmp_path):
     inputs = keras.Input((32, 32, 3))
     features = keras.layers.Conv2D(4, 3, strides=4, activation="relu", name="conv")(inputs)
-    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(
-        features)))
+    model = keras.Model(
+        inputs, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(features))
+    )
     x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
     e = explainers.explain(model, x, "grad_cam")
     assert e.shape == (2, 10, 8, 8) and plots.default_explainers(model) == ("grad_cam",)
@@ -122,9 +129,21 @@ def test_grad_cam_maps_are_resized_to_the_image(tmp_path):
 def test_figures_command(mlp, mnist_dir, tmp_path, capsys):
     _, path = mlp
     out = tmp_path / "figs"
-    assert figures_cli.main([f"--model={path}", "--dataset=mnist", f"--data_dir={mnist_dir}",
-                             f"--out={out}", "--samples=2", "--similarity_samples=200",
-                             "--data_label=MNIST (IDX)", "--plans="]) == 0
+    assert (
+        figures_cli.main(
+            [
+                f"--model={path}",
+                "--dataset=mnist",
+                f"--data_dir={mnist_dir}",
+                f"--out={out}",
+                "--samples=2",
+                "--similarity_samples=200",
+                "--data_label=MNIST (IDX)",
+                "--plans=",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     for name in ("grad", "grad_input"):
         assert_png(out / f"figure1_mnist_{name}.png")
@@ -132,7 +151,7 @@ def test_figures_command(mlp, mnist_dir, tmp_path, capsys):
         saved = json.loads((out / f"figure2_mnist_{name}.json").read_text())
         assert saved["samples"] == 200 and len(saved["top_pairs"]) == 5
         assert (saved["dataset"], saved["label"]) == ("mnist", "MNIST (IDX)")
-        assert saved["model"] == str(path)                 # which model made it
+        assert saved["model"] == str(path)  # which model made it
     assert "paper's pairs (0, 6), (1, 7), (3, 5), (4, 9):" in printed
     assert "Figure 3 skipped" in printed and not (out / "figure3.png").exists()
 
@@ -140,17 +159,29 @@ def test_figures_command(mlp, mnist_dir, tmp_path, capsys):
     only = tmp_path / "only"
     assert figures_cli.main([f"--out={only}", "--figures=3", "--plans="]) == 0
     assert "No --model given" not in capsys.readouterr().out and not only.exists()
-    assert figures_cli.main([f"--model={path}", f"--data_dir={mnist_dir}", f"--out={only}",
-                             "--samples=1", "--figures=1", "--explainers=grad", "--plans="]) == 0
+    assert (
+        figures_cli.main(
+            [
+                f"--model={path}",
+                f"--data_dir={mnist_dir}",
+                f"--out={only}",
+                "--samples=1",
+                "--figures=1",
+                "--explainers=grad",
+                "--plans=",
+            ]
+        )
+        == 0
+    )
     assert sorted(os.listdir(only)) == ["figure1_mnist_grad.png"]
     with pytest.raises(SystemExit):
         figures_cli.main(["--figures=1,4"])
     assert "give figure numbers from 1, 2, 3" in capsys.readouterr().err
 
 
-def test_figures_trains_a_short_model_without_model(mlp, mnist_dir, tmp_path, monkeypatch,
-                                                     capsys):
+def test_figures_trains_a_short_model_without_model(mlp, mnist_dir, tmp_path, monkeypatch, capsys):
     from tf_introspect import pipeline
+
     _, path = mlp
     seen = {}
 
@@ -159,27 +190,45 @@ def test_figures_trains_a_short_model_without_model(mlp, mnist_dir, tmp_path, mo
         return {"model_path": path, "test_accuracy": 0.5}
 
     monkeypatch.setattr(pipeline, "run", fake_run)
-    figures_cli.main([f"--data_dir={mnist_dir}", f"--out={tmp_path}", "--samples=1",
-                      "--similarity_samples=20", "--explainers=grad", f"--workdir={tmp_path}/w",
-                      "--plans="])
+    figures_cli.main(
+        [
+            f"--data_dir={mnist_dir}",
+            f"--out={tmp_path}",
+            "--samples=1",
+            "--similarity_samples=20",
+            "--explainers=grad",
+            f"--workdir={tmp_path}/w",
+            "--plans=",
+        ]
+    )
     assert (seen["method"], seen["model"], seen["dataset"], seen["epochs"]) == (
-        "ce", "mlp1024", "mnist", 1)
+        "ce",
+        "mlp1024",
+        "mnist",
+        1,
+    )
     assert seen["workdir"] == f"{tmp_path}/w" and seen["data_dir"] == mnist_dir
     assert "No --model given: training a short CE model" in capsys.readouterr().out
     assert (tmp_path / "figure2_mnist_grad.json").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--model=nowhere.keras"], "no model file 'nowhere.keras'"),
-    (["--model={model}", "--explainers=grad,lrp"],
-     "unknown explainer 'lrp'; valid choices: grad, grad_cam, grad_input, guided_bp"),
-    (["--model={model}", "--dataset=cifar10"], "takes inputs (28, 28, 1), cifar10 images"),
-    (["--model={model}", "--alpha=1.5"], "alpha must be in (0, 1)"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model=nowhere.keras"], "no model file 'nowhere.keras'"),
+        (
+            ["--model={model}", "--explainers=grad,lrp"],
+            "unknown explainer 'lrp'; valid choices: grad, grad_cam, grad_input, guided_bp",
+        ),
+        (["--model={model}", "--dataset=cifar10"], "takes inputs (28, 28, 1), cifar10 images"),
+        (["--model={model}", "--alpha=1.5"], "alpha must be in (0, 1)"),
+    ],
+)
 def test_figures_errors(mlp, tmp_path, args, message):
     args = [a.format(model=mlp[1]) for a in args]
-    with pytest.raises(SystemExit, match="error: .*" + message.replace("(", r"\(").replace(
-            ")", r"\)")):
+    with pytest.raises(
+        SystemExit, match="error: .*" + message.replace("(", r"\(").replace(")", r"\)")
+    ):
         figures_cli.main([*args, f"--out={tmp_path}"])
     assert not list(tmp_path.iterdir())
 
@@ -212,9 +261,16 @@ def record(run, accuracy, settings=None):
     """A finished run's record as the runner writes it (``settings``: other than the run's)."""
     folder = pathlib.Path(paths.REPO) / run.result_dir
     folder.mkdir(parents=True)
-    (folder / "run.json").write_text(json.dumps(
-        {"plan": run.plan, "cell": run.cell, "run": run.name,
-         "settings": settings or run.settings}))
+    (folder / "run.json").write_text(
+        json.dumps(
+            {
+                "plan": run.plan,
+                "cell": run.cell,
+                "run": run.name,
+                "settings": settings or run.settings,
+            }
+        )
+    )
     (folder / "metrics.json").write_text(json.dumps({"test_accuracy": accuracy}))
 
 
@@ -222,7 +278,7 @@ def test_figure3_means_from_the_plans_records(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(paths, "ROOT", str(tmp_path))
     plan_path = tmp_path / "fig3.toml"
     plan_path.write_text(FIG3_PLAN)
-    assert figure3.figure3(str(tmp_path / "f3.png"), [str(plan_path)]) is None   # none yet
+    assert figure3.figure3(str(tmp_path / "f3.png"), [str(plan_path)]) is None  # none yet
     assert "Figure 3 skipped" in capsys.readouterr().out
     plan = plans.load_plan(str(plan_path))
     runs = {(r.cell, r.name): r for r in plans.plan_runs(plan)}
@@ -231,11 +287,11 @@ def test_figure3_means_from_the_plans_records(tmp_path, monkeypatch, capsys):
     for seed, acc in enumerate([0.85, 0.87]):
         record(runs["r8_grad", f"seed{seed}"], acc)
     record(runs["r8_guided", "seed0"], 0.80)
-    record(runs["ce", "seed0"], 0.99)                            # not LE: not a bar
+    record(runs["ce", "seed0"], 0.99)  # not LE: not a bar
     stale = {**runs["r8_grad", "seed2"].settings, "epochs": 1}  # made by an older plan: left out
     record(runs["r8_grad", "seed2"], 0.10, settings=stale)
     half = pathlib.Path(paths.REPO) / runs["r8_grad", "seed2"].result_dir
-    (half.parent / "seed2.tmp").mkdir()                        # a record half written: left out
+    (half.parent / "seed2.tmp").mkdir()  # a record half written: left out
     (half.parent / "seed2.tmp" / "run.json").write_text(json.dumps({"settings": {}}))
     groups = figure3.figure3(str(tmp_path / "f3.png"), [str(plan_path)])
     assert len(groups) == 1 and groups[0]["plan"] == "fig3"
@@ -246,7 +302,7 @@ def test_figure3_means_from_the_plans_records(tmp_path, monkeypatch, capsys):
     assert bars["grad_cam"]["std"] == pytest.approx(2.0)
     assert (bars["grad"]["n"], bars["grad"]["mean"]) == (2, pytest.approx(86.0))
     assert bars["grad"]["std"] == pytest.approx(np.std([85, 87], ddof=1))
-    assert (bars["guided_bp"]["n"], bars["guided_bp"]["std"]) == (1, None)   # no std of one
+    assert (bars["guided_bp"]["n"], bars["guided_bp"]["std"]) == (1, None)  # no std of one
     assert_png(tmp_path / "f3.png")
     assert json.loads((tmp_path / "f3.json").read_text()) == groups
     printed = capsys.readouterr().out
@@ -258,6 +314,7 @@ def test_figure3_means_from_the_plans_records(tmp_path, monkeypatch, capsys):
 # ------------------------------------------------------------------------------------------
 # python -m tf_introspect.explain
 # ------------------------------------------------------------------------------------------
+
 
 def write_images(folder):
     rng = np.random.default_rng(0)
@@ -272,7 +329,7 @@ def test_explain_command_writes_a_picture(mlp, tmp_path, capsys):
     _, path = mlp
     out = tmp_path / "expl.png"
     images = write_images(tmp_path)
-    assert explain.main([f"--model={path}", f"--out={out}", *images]) == 0   # mnist guessed
+    assert explain.main([f"--model={path}", f"--out={out}", *images]) == 0  # mnist guessed
     assert_png(out)
     printed = capsys.readouterr().out
     assert "photo.jpg: " in printed and "digit.png: " in printed and f"wrote {out}" in printed
@@ -283,9 +340,10 @@ def test_explain_grad_cam_on_a_conv_net(tmp_path):
     path = tmp_path / "r8.keras"
     model.save(path)
     out = tmp_path / "cam.png"
-    probs, e = explain.explain_images(model_figures.load_classifier(str(path)),
-                                      write_images(tmp_path), str(out))
-    assert probs.shape == (2, 10) and e.shape == (2, 10, 8, 8)     # grad_cam by default
+    probs, e = explain.explain_images(
+        model_figures.load_classifier(str(path)), write_images(tmp_path), str(out)
+    )
+    assert probs.shape == (2, 10) and e.shape == (2, 10, 8, 8)  # grad_cam by default
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert_png(out)
 
@@ -297,18 +355,21 @@ def test_images_are_converted_and_normalised(tmp_path):
     white.write_bytes(tf.io.encode_jpeg(np.full((8, 8, 1), 255, np.uint8)).numpy())
     gray = explain.load_images([str(red)], (28, 28, 1), "mnist")
     assert gray.shape == (1, 28, 28, 1)
-    np.testing.assert_allclose(gray, (0.2989 - 0.1307) / 0.3081, atol=2e-3)   # ITU-R 601 red
+    np.testing.assert_allclose(gray, (0.2989 - 0.1307) / 0.3081, atol=2e-3)  # ITU-R 601 red
     rgb = explain.load_images([str(white)], (32, 32, 3), "cifar10")
     meta = data.info("cifar10")
     np.testing.assert_allclose(rgb[0, 5, 5], (1 - np.array(meta.mean)) / meta.std, atol=0.02)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--model=missing.keras", "x.png"], "error: no model file 'missing.keras'"),
-    (["--model={model}", "{bad}"], "error: cannot read image '{bad}'"),
-    (["--model={model}", "--layer=dense1", "{good}"], "only applies to 'grad_cam'"),
-    (["--model={model}", "--dataset=cifar100", "{good}"], "the model has 10 classes, cifar100"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model=missing.keras", "x.png"], "error: no model file 'missing.keras'"),
+        (["--model={model}", "{bad}"], "error: cannot read image '{bad}'"),
+        (["--model={model}", "--layer=dense1", "{good}"], "only applies to 'grad_cam'"),
+        (["--model={model}", "--dataset=cifar100", "{good}"], "the model has 10 classes, cifar100"),
+    ],
+)
 def test_explain_errors(mlp, tmp_path, args, message):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")

@@ -16,12 +16,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import tf_introspect as ti
-from tf_introspect import pipeline
-from tf_introspect import methods
 from conftest import run_config
 
+import tf_introspect as ti
+from tf_introspect import methods
 from tf_introspect.pipeline import registry
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -44,8 +42,10 @@ def staged(name="student", softmax=False, dropout=False):
 @pytest.fixture(scope="module")
 def batch():
     rng = np.random.default_rng(0)
-    return (rng.normal(size=(B, 8, 8, 3)).astype("float32"),
-            rng.integers(0, K, size=B).astype("int32"))
+    return (
+        rng.normal(size=(B, 8, 8, 3)).astype("float32"),
+        rng.integers(0, K, size=B).astype("int32"),
+    )
 
 
 def warnings_in(caplog):
@@ -54,12 +54,17 @@ def warnings_in(caplog):
 
 # --- a softmax output -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", methods.list_methods())
 def test_every_method_refuses_a_softmax_output(name):
-    cfg = run_config(f"--method={name}", "--model=resnet8", "--explainer=grad",
-                     "--hint_layer=stage2")
-    with pytest.raises(ValueError, match="model 'student' ends in a softmax \\(layer 'out'\\)"
-                                         ".*from_logits=True.*remove the softmax"):
+    cfg = run_config(
+        f"--method={name}", "--model=resnet8", "--explainer=grad", "--hint_layer=stage2"
+    )
+    with pytest.raises(
+        ValueError,
+        match="model 'student' ends in a softmax \\(layer 'out'\\)"
+        ".*from_logits=True.*remove the softmax",
+    ):
         registry.build(staged(softmax=True, dropout=True), cfg, staged("teacher"))
 
 
@@ -68,14 +73,25 @@ def softmax_forms():
     inputs = keras.Input((4,))
     dense = keras.layers.Dense(K, name="dense")(inputs)
     yield keras.Model(inputs, keras.layers.Softmax(name="sm")(dense), name="m"), "sm"
-    yield keras.Model(inputs, keras.layers.Activation("softmax", name="act")(dense),
-                      name="m"), "act"
-    yield keras.Sequential([keras.Input((4,)), keras.layers.Dense(K, activation="softmax",
-                                                                  name="head")], name="m"), "head"
-    backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, name="body"),
-                                 keras.layers.Dense(K, activation="softmax", name="probs")],
-                                name="backbone")
-    yield keras.Sequential([keras.Input((4,)), backbone], name="m"), "probs"   # nested
+    yield (
+        keras.Model(inputs, keras.layers.Activation("softmax", name="act")(dense), name="m"),
+        "act",
+    )
+    yield (
+        keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(K, activation="softmax", name="head")], name="m"
+        ),
+        "head",
+    )
+    backbone = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(5, name="body"),
+            keras.layers.Dense(K, activation="softmax", name="probs"),
+        ],
+        name="backbone",
+    )
+    yield keras.Sequential([keras.Input((4,)), backbone], name="m"), "probs"  # nested
 
 
 @pytest.mark.parametrize("index", range(4))
@@ -95,6 +111,7 @@ def test_a_softmax_teacher_is_refused():
 
 
 # --- Hint and FSP: the stage switch and stage1_lr ---------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["hint", "fsp"])
 def test_two_stage_fit_without_warmup_switch_warns(name, batch, caplog):
@@ -120,8 +137,9 @@ def test_stage1_lr_needs_sgd(batch):
     x, y = batch
     method = methods.Hint(staged(), staged("teacher"), stage1_lr=1e-4)
     method.compile(optimizer=keras.optimizers.Adam(1e-3))
-    with pytest.raises(ValueError, match="stage1_lr=0.0001.*SGD only; Adam would ignore it"
-                                         ".*stage1_lr=None"):
+    with pytest.raises(
+        ValueError, match="stage1_lr=0.0001.*SGD only; Adam would ignore it.*stage1_lr=None"
+    ):
         method.fit(x, y, batch_size=B, epochs=1, verbose=0, callbacks=[ti.WarmupSwitch(1)])
     method = methods.Hint(staged(), staged("teacher"), stage1_lr=None)
     method.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -141,19 +159,21 @@ def test_stage1_lr_under_a_schedule_starting_at_zero(batch, caplog):
     with caplog.at_level(logging.WARNING):
         method.fit(x, y, batch_size=B, epochs=1, verbose=0, callbacks=[ti.WarmupSwitch(5)])
     for a, v in zip(before, body):
-        np.testing.assert_array_equal(a, v.numpy())          # no step at rate 0, no NaN
-    assert any("learning rate is 0 at step 0; stage 1 makes no step" in w
-               for w in warnings_in(caplog)), warnings_in(caplog)
+        np.testing.assert_array_equal(a, v.numpy())  # no step at rate 0, no NaN
+    assert any(
+        "learning rate is 0 at step 0; stage 1 makes no step" in w for w in warnings_in(caplog)
+    ), warnings_in(caplog)
     with tf.GradientTape() as tape:
         _, terms = method.compute_terms(tf.constant(x), tf.constant(y), tape)
         loss = terms["loss"] + method._regularization([method.stage1_body])
     expected = [a - 1e-3 * g.numpy() for a, g in zip(before, tape.gradient(loss, body))]
     method.fit(x, y, batch_size=B, epochs=1, verbose=0, callbacks=[ti.WarmupSwitch(5)])
-    for e, v in zip(expected, body):                         # rate 0.1 now: SGD at 1e-3
+    for e, v in zip(expected, body):  # rate 0.1 now: SGD at 1e-3
         np.testing.assert_allclose(v.numpy(), e, rtol=1e-4, atol=1e-7)
 
 
 # --- declared dependencies, the Keras bound ---------------------------------------------------
+
 
 def pyproject():
     return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
@@ -175,7 +195,8 @@ def imported_modules():
         optional = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.Try) and any(
-                    "ImportError" in ast.dump(h.type) for h in node.handlers if h.type):
+                "ImportError" in ast.dump(h.type) for h in node.handlers if h.type
+            ):
                 optional |= {id(n) for part in node.body for n in ast.walk(part)}
         for node in ast.walk(tree):
             if id(node) in optional:
@@ -200,11 +221,11 @@ def test_every_imported_module_is_declared():
     for module in sorted(imported_modules()):
         names = {module.lower().replace("_", "-")}
         names |= {d.lower().replace("_", "-") for d in distributions.get(module, [])}
-        names |= {n.replace("-cpu", "") for n in names}        # tensorflow-cpu is tensorflow
+        names |= {n.replace("-cpu", "") for n in names}  # tensorflow-cpu is tensorflow
         if not names & declared:
             missing.append(module)
     assert not missing, f"imported but not in pyproject.toml: {missing}"
-    assert {"scipy", "matplotlib"} <= imported_modules()   # the scan sees the lazy imports
+    assert {"scipy", "matplotlib"} <= imported_modules()  # the scan sees the lazy imports
 
 
 def test_keras_is_bounded_to_the_tested_minor_version():
@@ -217,12 +238,22 @@ def test_keras_is_bounded_to_the_tested_minor_version():
 
 # --- TensorFlow's start-up lines --------------------------------------------------------------
 
+
 def start_up_lines(env):
-    result = subprocess.run([sys.executable, "-m", "tf_introspect.main", "--helpshort"],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert "--method" in result.stdout, result.stderr[-2000:]   # the command ran
-    return [line for line in (result.stdout + result.stderr).splitlines()
-            if "oneDNN" in line or "absl::InitializeLog" in line]
+    result = subprocess.run(
+        [sys.executable, "-m", "tf_introspect.main", "--helpshort"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "--method" in result.stdout, result.stderr[-2000:]  # the command ran
+    return [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if "oneDNN" in line or "absl::InitializeLog" in line
+    ]
 
 
 def test_start_up_lines_are_off_by_default_and_shown_on_request():
@@ -235,10 +266,16 @@ def test_start_up_lines_are_off_by_default_and_shown_on_request():
 
 def test_start_up_filter_keeps_errors_and_other_lines():
     from tf_introspect import startup
+
     info = "I0000 00:00:1796559743.961912    4756 port.cc:153] oneDNN custom operations are on."
     error = "E0000 00:00:1758131045.203198 3722035 cuda_dnn.cc:8579] Unable to register cuDNN"
     old = "2025-09-17 14:44:05.157831: W external/local_xla/cudart_stub.cc:32] no cuda"
     notice = "WARNING: All log messages before absl::InitializeLog() is called are written"
-    assert [startup._shown(line, 2) for line in (info, error, old, notice, "a Python warning")
-            ] == [False, True, False, False, True]
+    assert [startup._shown(line, 2) for line in (info, error, old, notice, "a Python warning")] == [
+        False,
+        True,
+        False,
+        False,
+        True,
+    ]
     assert all(startup._shown(line, 0) for line in (info, error, old, notice))

@@ -35,29 +35,39 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow.python.framework.config import (disable_op_determinism,
-                                                    is_op_determinism_enabled)
-
-from tf_introspect import pipeline
-from tf_introspect import methods, models, targets
 from conftest import run_config
+from tensorflow.python.framework.config import disable_op_determinism, is_op_determinism_enabled
 
+from tf_introspect import models, pipeline, targets
 from tf_introspect.pipeline import registry
 
 RTOL, ATOL = 1e-4, 1e-6
-CFG = dict(explainer="grad", dropout_rate=0.25)   # the rest: the command line's defaults
+CFG = dict(explainer="grad", dropout_rate=0.25)  # the rest: the command line's defaults
 # (method, explainer); dropout, le_permut, dkpp, cwtm_permut, cwtm_random draw random numbers
-CASES = [("ce", None), ("dropout", None), ("ls", None), ("cp", None), ("le", "grad"),
-         ("le", "grad_input"), ("le", "guided_bp"), ("le_permut", "grad"), ("kd", None),
-         ("dkpp", None), ("cwtm", None), ("cwtm_permut", None), ("cwtm_random", None),
-         ("ban", None), ("dml", None)]
+CASES = [
+    ("ce", None),
+    ("dropout", None),
+    ("ls", None),
+    ("cp", None),
+    ("le", "grad"),
+    ("le", "grad_input"),
+    ("le", "guided_bp"),
+    ("le_permut", "grad"),
+    ("kd", None),
+    ("dkpp", None),
+    ("cwtm", None),
+    ("cwtm_permut", None),
+    ("cwtm_random", None),
+    ("ban", None),
+    ("dml", None),
+]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def xla_allowed():
     was_on = is_op_determinism_enabled()
     if was_on:
-        disable_op_determinism()   # no public API
+        disable_op_determinism()  # no public API
     yield
     if was_on:
         tf.config.experimental.enable_op_determinism()
@@ -66,8 +76,10 @@ def xla_allowed():
 @pytest.fixture(scope="module")
 def batch():
     rng = np.random.default_rng(0)
-    return (tf.constant(rng.normal(size=(8, 28, 28, 1)).astype("float32")),
-            tf.constant(rng.integers(0, 10, size=8).astype("int32")))
+    return (
+        tf.constant(rng.normal(size=(8, 28, 28, 1)).astype("float32")),
+        tf.constant(rng.integers(0, 10, size=8).astype("int32")),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +93,14 @@ def _hash_uniform(shape, seed, minval=0.0, maxval=1.0, dtype=tf.float32, **unuse
     integer arithmetic, hence the same with and without XLA."""
     seed = tf.cast(tf.reshape(seed, [-1])[:2], tf.int64)
     index = tf.range(tf.reduce_prod(tf.cast(shape, tf.int64)), dtype=tf.int64)
-    h = tf.math.floormod(index * 2654435761 + seed[0] * 2246822519 + seed[1] * 3266489917 +
-                         374761393, 2 ** 31)
+    h = tf.math.floormod(
+        index * 2654435761 + seed[0] * 2246822519 + seed[1] * 3266489917 + 374761393, 2**31
+    )
     for mult in (2246822519, 3266489917):
-        h = tf.math.floormod(tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 13)) *
-                             (mult % 2 ** 31), 2 ** 31)
-    unit = tf.cast(h, tf.float32) / 2.0 ** 31
+        h = tf.math.floormod(
+            tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 13)) * (mult % 2**31), 2**31
+        )
+    unit = tf.cast(h, tf.float32) / 2.0**31
     return tf.cast(tf.reshape(minval + (maxval - minval) * unit, shape), dtype)
 
 
@@ -101,8 +115,9 @@ def _method(name, explainer, teacher, jit=False):
     keras.utils.set_random_seed(0)
     model = models.get("mlp1024", weight_decay=1e-4, **registry.entry(name).model_options(cfg))
     method = registry.build(model, cfg, teacher)
-    method.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"],
-                   jit_compile=jit)
+    method.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"], jit_compile=jit
+    )
     assert method.jit_compile is jit, "Keras refused XLA (op determinism on?)"
     return method
 
@@ -121,17 +136,18 @@ def steps(batch, teacher):
     for all cases: far cheaper to compile than one each (a failure names the op; ``-k``
     cannot narrow it, the Keras-path test below is per case)."""
     x, y = batch
-    with pytest.MonkeyPatch.context() as patch:     # draws: see the module docstring
+    with pytest.MonkeyPatch.context() as patch:  # draws: see the module docstring
         patch.setattr(tf.random, "stateless_uniform", _hash_uniform)
         patch.setattr(tf.nn.experimental, "stateless_dropout", _hash_dropout)
         built = {}
         for name, explainer in CASES:
             method = built[(name, explainer)] = _method(name, explainer, teacher)
-            method.optimizer.build([v for part in method.trained_parts
-                                    for v in part.trainable_variables])
-        plain = tf.function(lambda x, y: {case: method.train_step((x, y))
-                                           for case, method in built.items()}
-                            ).get_concrete_function(x, y)
+            method.optimizer.build(
+                [v for part in method.trained_parts for v in part.trainable_variables]
+            )
+        plain = tf.function(
+            lambda x, y: {case: method.train_step((x, y)) for case, method in built.items()}
+        ).get_concrete_function(x, y)
     xla = tf.function(lambda x, y: plain(x, y), jit_compile=True)
     state = plain.variables
     start = [v.numpy() for v in state]
@@ -143,21 +159,28 @@ def steps(batch, teacher):
         results.append((logs, [v.numpy() for v in state]))
     per_case = {}
     for case, method in built.items():
-        own = [*method.variables, *method.optimizer.variables,
-               *(v for m in method.metrics for v in m.variables)]
-        where = {id(v): i for i, v in enumerate(state)}   # the traced graph's tf.Variables
+        own = [
+            *method.variables,
+            *method.optimizer.variables,
+            *(v for m in method.metrics for v in m.variables),
+        ]
+        where = {id(v): i for i, v in enumerate(state)}  # the traced graph's tf.Variables
         # variable name (not unique: a teacher's layers are named as the student's) -> state
-        index = {f"{v.path} [{where[id(v.value)]}]": where[id(v.value)] for v in own
-                 if id(v.value) in where}
+        index = {
+            f"{v.path} [{where[id(v.value)]}]": where[id(v.value)]
+            for v in own
+            if id(v.value) in where
+        }
         trained = {where[id(v.value)] for v in method.trainable_variables}
         moved = any(not np.array_equal(start[i], results[0][1][i]) for i in trained)
-        per_case[case] = [(logs[case], {p: values[i] for p, i in index.items()}, moved)
-                          for logs, values in results]
+        per_case[case] = [
+            (logs[case], {p: values[i] for p, i in index.items()}, moved)
+            for logs, values in results
+        ]
     return per_case
 
 
-@pytest.mark.parametrize("name,explainer", CASES,
-                         ids=[f"{n}-{e}" if e else n for n, e in CASES])
+@pytest.mark.parametrize("name,explainer", CASES, ids=[f"{n}-{e}" if e else n for n, e in CASES])
 def test_xla_step_equals_graph_step(name, explainer, steps):
     args = ["--model=mlp1024", f"--method={name}"] + [f"--explainer={explainer}"] * bool(explainer)
     assert pipeline.config.from_args(args.jit_compile), "not XLA by default: no need"
@@ -180,7 +203,8 @@ def test_keras_xla_train_function_equals_graph(name, explainer, batch, teacher):
         b.assign(a)
     (logs, weights), (xla_logs, xla_weights) = [
         (m.train_on_batch(x, y, return_dict=True), [v.numpy() for v in m.variables])
-        for m in (plain, xla)]
+        for m in (plain, xla)
+    ]
     assert set(logs) == set(xla_logs)
     for key in logs:
         _close(xla_logs[key], logs[key], key)
@@ -206,9 +230,9 @@ def test_xla_dropout_masks_have_the_rate():
     layer = keras.layers.Dropout(0.25)
     out = _xla(lambda x: layer(x, training=True), tf.ones([64, 1024]))
     assert set(np.unique(out)) <= {0.0, np.float32(1 / 0.75)}
-    assert abs((out == 0).mean() - 0.25) < 0.01          # 65,536 draws: sd 0.0017
+    assert abs((out == 0).mean() - 0.25) < 0.01  # 65,536 draws: sd 0.0017
     again = _xla(lambda x: layer(x, training=True), tf.ones([64, 1024]))
-    assert not np.array_equal(out, again)                  # the seed generator advances
+    assert not np.array_equal(out, again)  # the seed generator advances
 
 
 def test_xla_permutations_are_per_row_permutations():
@@ -216,8 +240,9 @@ def test_xla_permutations_are_per_row_permutations():
     rng = np.random.default_rng(1)
     values = tf.constant(rng.dirichlet(np.ones(10), size=256).astype("float32"))
     onehot = tf.one_hot(rng.integers(0, 10, size=256), 10)
-    out = _xla(lambda v, o: targets.permute_non_target(v, o, tf.constant([0, 5], tf.int64)),
-               values, onehot)
+    out = _xla(
+        lambda v, o: targets.permute_non_target(v, o, tf.constant([0, 5], tf.int64)), values, onehot
+    )
     v, o = values.numpy(), onehot.numpy().astype(bool)
     np.testing.assert_array_equal(out[o], v[o])
     np.testing.assert_allclose(np.sort(out[~o].reshape(256, 9)), np.sort(v[~o].reshape(256, 9)))
@@ -228,4 +253,4 @@ def test_xla_cwtm_random_weights_are_uniform():
     seed = tf.constant([0, 3], tf.int64)
     u = _xla(lambda s: tf.random.stateless_uniform([20000], seed=s, minval=0.5, maxval=1.0), seed)
     assert u.min() >= 0.5 and u.max() < 1.0
-    assert abs(u.mean() - 0.75) < 0.005 and abs(u.std() - 0.5 / 12 ** 0.5) < 0.005
+    assert abs(u.mean() - 0.75) < 0.005 and abs(u.std() - 0.5 / 12**0.5) < 0.005

@@ -38,12 +38,14 @@ def test_one_step_loss_and_update_match_numpy(batch):
     lp = log_softmax(logits.astype(np.float64))
     ce_soft = -(q * lp).sum(axis=1).mean()
     ce_hard = -lp[np.arange(16), y].mean()
-    reg = 1e-3 / 2 * sum((w ** 2).sum() for w in before)     # decay on every parameter
-    with tf.GradientTape() as tape:     # q as a constant: the target carries no gradient
+    reg = 1e-3 / 2 * sum((w**2).sum() for w in before)  # decay on every parameter
+    with tf.GradientTape() as tape:  # q as a constant: the target carries no gradient
         z = model(x)
-        loss = (tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(q.astype("float32"), z))
-                + 0.1 * tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, z))
-                + tf.add_n(model.losses))
+        loss = (
+            tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(q.astype("float32"), z))
+            + 0.1 * tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, z))
+            + tf.add_n(model.losses)
+        )
     grads = [g.numpy() for g in tape.gradient(loss, model.trainable_weights)]
 
     wrapper = ti.Introspective(model, explainer="grad", alpha=0.9, lam=0.1)
@@ -63,14 +65,15 @@ def test_one_step_loss_and_update_match_numpy(batch):
 def test_warmup_switch_at_the_right_epoch_without_retracing(batch):
     x, y = batch
     wrapper = ti.Introspective(small_mlp(0.0), explainer="grad")
-    traces = []                       # epoch of every trace of the train step's Python body
+    traces = []  # epoch of every trace of the train step's Python body
     original = wrapper.compute_terms
     wrapper.compute_terms = lambda *a: (traces.append(epoch[0]), original(*a))[1]
     epoch = [None]
     track = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epoch.__setitem__(0, e))
     wrapper.compile(optimizer=keras.optimizers.SGD(0.01), metrics=["accuracy"])
-    h = wrapper.fit(x, y, batch_size=8, epochs=4, verbose=0,
-                    callbacks=[track, ti.WarmupSwitch(2)]).history
+    h = wrapper.fit(
+        x, y, batch_size=8, epochs=4, verbose=0, callbacks=[track, ti.WarmupSwitch(2)]
+    ).history
     assert h["introspective"] == [0.0, 0.0, 1.0, 1.0]
     assert h["ce_soft"][:2] == [0.0, 0.0] and min(h["ce_soft"][2:]) > 0
     np.testing.assert_allclose(h["loss"][:2], h["ce_hard"][:2], rtol=1e-6)
@@ -97,9 +100,16 @@ def test_bad_hyperparameters():
         ti.Introspective(small_mlp())
 
 
-@pytest.mark.parametrize("explainer, layer, permute", [
-    ("grad", None, False), ("grad_input", None, False), ("guided_bp", None, False),
-    ("grad_cam", None, True), ("grad_cam", "stage2", False)])
+@pytest.mark.parametrize(
+    "explainer, layer, permute",
+    [
+        ("grad", None, False),
+        ("grad_input", None, False),
+        ("guided_bp", None, False),
+        ("grad_cam", None, True),
+        ("grad_cam", "stage2", False),
+    ],
+)
 def test_step_on_a_batch_norm_network(explainer, layer, permute, monkeypatch):
     """One LE step on a ResNet: its targets are Eq. 6 of ``explain(..., training=True)``, the
     parameters follow the true gradient of the loss (batch moments *not* held there), and the
@@ -111,15 +121,17 @@ def test_step_on_a_batch_norm_network(explainer, layer, permute, monkeypatch):
     y = rng.integers(0, 5, size=8)
     before = [w.numpy() for w in model.weights]
     e = explainers.explain(model, x, explainer, layer=layer, training=True)
-    for v, w in zip(model.weights, before):         # explaining leaves the moving statistics
+    for v, w in zip(model.weights, before):  # explaining leaves the moving statistics
         np.testing.assert_array_equal(v.numpy(), w)
     # the first step's LE-Permut seed is [seed, optimizer.iterations] = [0, 0]
     q = explanation_targets(e, y, alpha=0.9, permute=permute, seed=tf.constant([0, 0], tf.int64))
-    with tf.GradientTape() as tape:     # reference step: one training-mode pass, q constant
+    with tf.GradientTape() as tape:  # reference step: one training-mode pass, q constant
         z = model(x, training=True)
-        loss = (tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(q, z))
-                + 0.1 * tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, z))
-                + tf.add_n(model.losses))
+        loss = (
+            tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(q, z))
+            + 0.1 * tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, z))
+            + tf.add_n(model.losses)
+        )
     grads = zip(model.trainable_weights, tape.gradient(loss, model.trainable_weights))
     expected = {v.path: v.numpy() - 0.1 * g.numpy() for v, g in grads}
     expected.update({v.path: v.numpy() for v in model.non_trainable_weights})  # updated once
@@ -131,17 +143,18 @@ def test_step_on_a_batch_norm_network(explainer, layer, permute, monkeypatch):
     def recording_targets(explanations, labels, **kwargs):
         seen_e.assign(explanations)
         return seen_q.assign(explanation_targets(explanations, labels, **kwargs))
+
     monkeypatch.setattr(ti.targets, "explanation_targets", recording_targets)
     wrapper = ti.Introspective(model, explainer=explainer, layer=layer, permute=permute)
     wrapper.compile(optimizer=keras.optimizers.SGD(0.1))
     h = wrapper.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False).history
     np.testing.assert_allclose(seen_e, e, rtol=1e-4, atol=1e-5 * np.abs(e).max())
     np.testing.assert_allclose(seen_q, q, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(h["q_entropy"][0], -np.sum(q * np.log(q), axis=1).mean(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(h["q_entropy"][0], -np.sum(q * np.log(q), axis=1).mean(), rtol=1e-5)
     for v in model.weights:
-        np.testing.assert_allclose(v.numpy(), expected[v.path], rtol=1e-4, atol=1e-6,
-                                   err_msg=v.path)
+        np.testing.assert_allclose(
+            v.numpy(), expected[v.path], rtol=1e-4, atol=1e-6, err_msg=v.path
+        )
 
 
 def test_evaluate_predict_and_saved_model(batch, tmp_path):
@@ -177,15 +190,22 @@ def test_resume_from_backup(batch, tmp_path):
         return w
 
     def fit(w, *callbacks):
-        return w.fit(x, y, batch_size=8, epochs=4, verbose=0, shuffle=False,
-                     callbacks=[*callbacks, ti.WarmupSwitch(3)]).history
+        return w.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=4,
+            verbose=0,
+            shuffle=False,
+            callbacks=[*callbacks, ti.WarmupSwitch(3)],
+        ).history
 
     first = fresh()
     with pytest.raises(RuntimeError, match="simulated crash"):
         fit(first, keras.callbacks.BackupAndRestore(str(tmp_path / "backup")), _Interrupt())
     second = fresh()
     h = fit(second, keras.callbacks.BackupAndRestore(str(tmp_path / "backup")))
-    assert h["introspective"] == [0.0, 1.0]          # epochs 3 and 4 of 4 only
+    assert h["introspective"] == [0.0, 1.0]  # epochs 3 and 4 of 4 only
     assert int(second.optimizer.iterations) == 4 * 2
     uninterrupted = fresh()
     fit(uninterrupted)
@@ -218,12 +238,13 @@ def test_integer_images_give_the_same_targets_and_step_as_float_images(explainer
         model.set_weights(start)
         wrapper = ti.Introspective(model, explainer=explainer)
         wrapper.compile(optimizer=keras.optimizers.SGD(0.1))
-        h = wrapper.fit(tf.data.Dataset.from_tensors((x, y)), epochs=1, verbose=0,
-                        shuffle=False).history
+        h = wrapper.fit(
+            tf.data.Dataset.from_tensors((x, y)), epochs=1, verbose=0, shuffle=False
+        ).history
         results.append((h["q_entropy"][0], model.get_weights()))
     (q_int, w_int), (q_float, w_float) = results
-    uniform_rest = -(0.9 * np.log(0.9) + 0.1 * np.log(0.1 / 9))   # q's entropy if e = 0
-    assert abs(q_float - uniform_rest) > 1e-4     # the float step's targets carry structure
+    uniform_rest = -(0.9 * np.log(0.9) + 0.1 * np.log(0.1 / 9))  # q's entropy if e = 0
+    assert abs(q_float - uniform_rest) > 1e-4  # the float step's targets carry structure
     np.testing.assert_allclose(q_int, q_float, rtol=1e-6)
     for a, b in zip(w_int, w_float):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
@@ -248,8 +269,9 @@ def test_le_uniform_targets_loss_and_warmup(batch):
     uniform = ti.methods.UniformIntrospective(model, alpha=0.8, lam=0.1)
     assert uniform.explainer is None
     uniform.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
-    h = uniform.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0,
-                    callbacks=[ti.WarmupSwitch(2)]).history
+    h = uniform.fit(
+        x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[ti.WarmupSwitch(2)]
+    ).history
     assert h["introspective"] == [0.0, 0.0]
     for a, b in zip(model.get_weights(), after_ce):
         np.testing.assert_array_equal(a, b)
@@ -263,8 +285,9 @@ def test_le_uniform_targets_loss_and_warmup(batch):
     ce_hard = -lp[np.arange(16), y].mean()
     np.testing.assert_allclose(h["ce_soft"][0], ce_soft, rtol=1e-4)
     np.testing.assert_allclose(h["loss"][0], ce_soft + 0.1 * ce_hard + reg, rtol=1e-4)
-    np.testing.assert_allclose(h["q_entropy"][0], -(expected[0] * np.log(expected[0])).sum(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        h["q_entropy"][0], -(expected[0] * np.log(expected[0])).sum(), rtol=1e-5
+    )
 
 
 def test_command_line_le_step_matches_an_independent_reference(tmp_path, monkeypatch):
@@ -279,28 +302,46 @@ def test_command_line_le_step_matches_an_independent_reference(tmp_path, monkeyp
     from conftest import require_shared_data
 
     from tf_introspect import data, pipeline
+
     data_dir = require_shared_data("mnist").parent
     n, lr, alpha, lam, wd = 16, 0.1, 0.8, 0.3, 1e-4
-    cfg = pipeline.config.from_args([
-        "--method=le", "--model=mlp1024", "--explainer=grad", f"--data_dir={data_dir}",
-        f"--train_limit={n}", f"--batch_size={n}", "--test_limit=16", "--epochs=1",
-        "--warmup_epochs=0", f"--lr={lr}", "--momentum=0.9", f"--alpha={alpha}",
-        f"--lam={lam}", f"--weight_decay={wd}", "--explanation_samples=0", "--verbose=0",
-        f"--workdir={tmp_path}"])
+    cfg = pipeline.config.from_args(
+        [
+            "--method=le",
+            "--model=mlp1024",
+            "--explainer=grad",
+            f"--data_dir={data_dir}",
+            f"--train_limit={n}",
+            f"--batch_size={n}",
+            "--test_limit=16",
+            "--epochs=1",
+            "--warmup_epochs=0",
+            f"--lr={lr}",
+            "--momentum=0.9",
+            f"--alpha={alpha}",
+            f"--lam={lam}",
+            f"--weight_decay={wd}",
+            "--explanation_samples=0",
+            "--verbose=0",
+            f"--workdir={tmp_path}",
+        ]
+    )
     initial = {}
     make_method = pipeline.build.make_method
 
-    def recording(cfg, teacher=None):            # the pipeline's model, before training
+    def recording(cfg, teacher=None):  # the pipeline's model, before training
         method = make_method(cfg, teacher)
         initial.update({w.path: w.numpy().astype(np.float64) for w in method.model.weights})
         return method
+
     monkeypatch.setattr(pipeline.build, "make_method", recording)
     metrics = pipeline.run(cfg)
     assert metrics["final_train"]["introspective"] == 1.0
     trained = {w.path: w.numpy() for w in keras.models.load_model(metrics["model_path"]).weights}
 
-    names = [f"{layer}/{kind}" for layer in ("dense1", "dense2", "logits")
-             for kind in ("kernel", "bias")]
+    names = [
+        f"{layer}/{kind}" for layer in ("dense1", "dense2", "logits") for kind in ("kernel", "bias")
+    ]
     assert sorted(trained) == sorted(initial) == sorted(names)
     params = [tf.Variable(initial[name]) for name in names]
 
@@ -328,9 +369,11 @@ def test_command_line_le_step_matches_an_independent_reference(tmp_path, monkeyp
     q = alpha * onehot + (1.0 - alpha) * share / share.sum(axis=1, keepdims=True)
     with tf.GradientTape() as tape:
         log_p = tf.nn.log_softmax(mlp(x))
-        loss = (-tf.reduce_mean(tf.reduce_sum(q * log_p, axis=1))
-                - lam * tf.reduce_mean(tf.reduce_sum(onehot * log_p, axis=1))
-                + wd / 2 * tf.add_n([tf.reduce_sum(w ** 2) for w in params]))
+        loss = (
+            -tf.reduce_mean(tf.reduce_sum(q * log_p, axis=1))
+            - lam * tf.reduce_mean(tf.reduce_sum(onehot * log_p, axis=1))
+            + wd / 2 * tf.add_n([tf.reduce_sum(w**2) for w in params])
+        )
     for name, g in zip(names, tape.gradient(loss, params)):
         step = trained[name] - initial[name]
         np.testing.assert_allclose(step, -lr * g.numpy(), rtol=1e-3, atol=2e-8, err_msg=name)

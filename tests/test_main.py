@@ -16,8 +16,14 @@ from conftest import REPO, require_shared_data
 
 def cli(*args, timeout=300):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_INTROSPECT_NO_TFDS": "1"}
-    return subprocess.run([sys.executable, "-m", "tf_introspect.main", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "tf_introspect.main", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +34,21 @@ def mnist_dir():
 @pytest.mark.parametrize("method", ["le", "ce"])
 def test_cli_trains_mlp_on_real_mnist(method, mnist_dir, tmp_path):
     workdir = tmp_path / method
-    result = cli("--flagfile=flags/quickstart/mnist_le.flags", f"--method={method}",
-                 f"--data_dir={mnist_dir}", "--train_limit=3000", "--test_limit=1000",
-                 "--epochs=3", "--batch_size=64", f"--workdir={workdir}", "--verbose=2")
+    result = cli(
+        "--flagfile=flags/quickstart/mnist_le.flags",
+        f"--method={method}",
+        f"--data_dir={mnist_dir}",
+        "--train_limit=3000",
+        "--test_limit=1000",
+        "--epochs=3",
+        "--batch_size=64",
+        f"--workdir={workdir}",
+        "--verbose=2",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert metrics["method"] == method and metrics["epochs"] == 3
-    assert metrics["test_accuracy"] > 0.8, metrics          # chance is 0.1
+    assert metrics["test_accuracy"] > 0.8, metrics  # chance is 0.1
     assert metrics["test_error"] == pytest.approx(1 - metrics["test_accuracy"])
     assert metrics["flags"]["explainer"] == "grad" and metrics["flags"]["alpha"] == 0.9
     assert "test accuracy" in result.stdout
@@ -44,10 +58,12 @@ def test_cli_trains_mlp_on_real_mnist(method, mnist_dir, tmp_path):
     assert len(history) == 4
     if method == "le":
         assert "introspective" in history[0]
-        assert [float(line.split(",")[history[0].split(",").index("introspective")])
-                for line in history[1:]] == [0.0, 1.0, 1.0]
-        assert os.listdir(workdir / "tb" / "explanations")     # explanation images logged
-    assert not (workdir / "backup").exists()                 # removed after a finished run
+        assert [
+            float(line.split(",")[history[0].split(",").index("introspective")])
+            for line in history[1:]
+        ] == [0.0, 1.0, 1.0]
+        assert os.listdir(workdir / "tb" / "explanations")  # explanation images logged
+    assert not (workdir / "backup").exists()  # removed after a finished run
 
 
 BAD_FLAGS = [
@@ -65,8 +81,7 @@ BAD_FLAGS = [
     (["--method=takd", "--teacher_model=resnet26"], "needs --assistant_model=NAME"),
     (["--method=kd", "--teacher=/no/such.keras"], "--teacher=/no/such.keras: no such file"),
     (["--method=kd", "--teacher_model=vgg"], "--teacher_model must be one of"),
-    (["--method=hint", "--model=mlp1024", "--teacher_model=mlp1024"],
-     "has no layer(s) ['stage2']"),
+    (["--method=hint", "--model=mlp1024", "--teacher_model=mlp1024"], "has no layer(s) ['stage2']"),
     (["--method=at", "--model=resnet8", "--teacher_model=cnn10"], "same spatial size"),
     (["--smoothing=0"], "--smoothing (ground-truth mass) must be in (0, 1]"),
     (["--method=ls", "--smoothing=0.05"], "less than the uniform share 1/10"),
@@ -76,19 +91,25 @@ BAD_FLAGS = [
 
 def test_flags_of_other_methods_are_named():
     from tf_introspect import pipeline
+
     assert pipeline.settings.unused_method_flags("ban", ["lam", "temperature", "epochs"]) == ["lam"]
     assert pipeline.settings.unused_method_flags("ban_l", ["lam", "temperature"]) == []
     assert pipeline.settings.unused_method_flags("le", ["temperature", "alpha", "cp_beta"]) == [
-        "cp_beta", "temperature"]
+        "cp_beta",
+        "temperature",
+    ]
 
 
 def test_bad_flags_fail_at_start(tmp_path):
     """Each bad flag or combination: exit != 0, the message, no traceback, nothing written.
     The cases run as separate processes, three at a time (each is mostly TensorFlow's import)."""
+
     def run(case):
         index, (args, _) = case
-        return cli(*args, f"--workdir={tmp_path / str(index)}", "--data_dir=/nonexistent",
-                   timeout=180)
+        return cli(
+            *args, f"--workdir={tmp_path / str(index)}", "--data_dir=/nonexistent", timeout=180
+        )
+
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         results = list(pool.map(run, enumerate(BAD_FLAGS)))
     for index, ((args, message), result) in enumerate(zip(BAD_FLAGS, results)):
@@ -100,11 +121,17 @@ def test_bad_flags_fail_at_start(tmp_path):
 
 def test_bad_limits_workdir_and_data_files_give_clear_errors(mnist_dir, tmp_path):
     for args, message in [
-            (["--train_limit=70000"], "training limit 70000 must be between 1 and the 60000"),
-            (["--validation_split=60000"], "validation_split=60000 must be between 1 and 59999"),
-            ([f"--workdir={REPO / 'README.md'}"], "is a file, not a folder")]:
-        result = cli("--model=mlp1024", f"--data_dir={mnist_dir}", f"--workdir={tmp_path}",
-                     *args, timeout=120)
+        (["--train_limit=70000"], "training limit 70000 must be between 1 and the 60000"),
+        (["--validation_split=60000"], "validation_split=60000 must be between 1 and 59999"),
+        ([f"--workdir={REPO / 'README.md'}"], "is a file, not a folder"),
+    ]:
+        result = cli(
+            "--model=mlp1024",
+            f"--data_dir={mnist_dir}",
+            f"--workdir={tmp_path}",
+            *args,
+            timeout=120,
+        )
         assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
         assert "Traceback" not in result.stderr
     # a truncated .gz in the data folder: one clear line naming the file
@@ -112,10 +139,13 @@ def test_bad_limits_workdir_and_data_files_give_clear_errors(mnist_dir, tmp_path
     folder.mkdir(parents=True)
     for name in os.listdir(os.path.join(mnist_dir, "mnist")):
         payload = open(os.path.join(mnist_dir, "mnist", name), "rb").read()
-        (folder / name).write_bytes(payload[:1000] if name.startswith("train-images") else
-                                    payload)
-    result = cli("--model=mlp1024", f"--data_dir={tmp_path / 'data'}",
-                 f"--workdir={tmp_path / 'w'}", timeout=120)
+        (folder / name).write_bytes(payload[:1000] if name.startswith("train-images") else payload)
+    result = cli(
+        "--model=mlp1024",
+        f"--data_dir={tmp_path / 'data'}",
+        f"--workdir={tmp_path / 'w'}",
+        timeout=120,
+    )
     assert result.returncode != 0 and "train-images" in result.stderr
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
 
@@ -129,13 +159,12 @@ def test_missing_data_gives_one_clear_error(tmp_path):
 
 def test_paper_defaults_fill_unset_flags():
     from tf_introspect import pipeline
+
     cfg = pipeline.config.from_args(["--model=resnet14"])
-    assert (cfg.dataset, cfg.batch_size, cfg.epochs, cfg.lr) == ("cifar10", 128,
-                                                                            160, 0.1)
+    assert (cfg.dataset, cfg.batch_size, cfg.epochs, cfg.lr) == ("cifar10", 128, 160, 0.1)
     assert cfg.lr_boundaries == (80, 120) and cfg.explainer == "grad_cam"
     cfg = pipeline.config.from_args(["--model=mlp1024", "--batch_size=32", "--lr_boundaries=5"])
-    assert (cfg.dataset, cfg.batch_size, cfg.epochs, cfg.lr) == ("mnist", 32, 50,
-                                                                            0.01)
+    assert (cfg.dataset, cfg.batch_size, cfg.epochs, cfg.lr) == ("mnist", 32, 50, 0.01)
     assert cfg.lr_boundaries == (5,) and cfg.explainer == "grad"
 
 
@@ -146,13 +175,19 @@ def test_warmup_as_long_as_the_run_is_said(tmp_path, caplog):
     import logging
 
     import tensorflow as tf
+
     from tf_introspect import pipeline
+
     test = tf.data.Dataset.from_tensor_slices(
-        (np.zeros((4, 28, 28, 1), "float32"), np.zeros(4, "int64"))).batch(2)
+        (np.zeros((4, 28, 28, 1), "float32"), np.zeros(4, "int64"))
+    ).batch(2)
     for args, expected in (
-            (["--method=le", "--epochs=1"], "--warmup_epochs=10 >= --epochs=1: the whole run is "
-                                            "stage 1 (CE only)"),
-            (["--method=le", "--epochs=12"], None)):
+        (
+            ["--method=le", "--epochs=1"],
+            "--warmup_epochs=10 >= --epochs=1: the whole run is stage 1 (CE only)",
+        ),
+        (["--method=le", "--epochs=12"], None),
+    ):
         caplog.clear()
         cfg = pipeline.config.from_args([*args, "--model=mlp1024", f"--workdir={tmp_path}"])
         with caplog.at_level(logging.WARNING):
@@ -167,9 +202,9 @@ def test_warmup_as_long_as_the_run_is_said(tmp_path, caplog):
 def test_every_flag_file_parses_builds_and_has_paper_settings():
     from absl import flags as absl_flags
 
-    from tf_introspect import pipeline
-    from tf_introspect import methods
+    from tf_introspect import methods, pipeline
     from tf_introspect.pipeline.build import make_method
+
     pipeline.flags.define_flags()
     files = sorted((REPO / "flags").rglob("*.flags"))
     assert len(files) >= 70
@@ -177,7 +212,7 @@ def test_every_flag_file_parses_builds_and_has_paper_settings():
     for path in files:
         fv = absl_flags.FlagValues()
         for name in pipeline.flags.flag_names():
-            fv[name] = copy.deepcopy(pipeline.flags.FLAGS[name])     # fresh values per file
+            fv[name] = copy.deepcopy(pipeline.flags.FLAGS[name])  # fresh values per file
             fv[name].unparse()
         fv(["prog", f"--flagfile={path}"])
         cfg = pipeline.config.resolve({n: fv[n].value for n in pipeline.flags.flag_names()})
@@ -192,27 +227,38 @@ def test_every_flag_file_parses_builds_and_has_paper_settings():
             assert schedule == (160, 128, 0.01, ()), path
         else:
             assert schedule == (50, 16, 0.01, ()), path
-        assert cfg.weight_decay == 1e-4, path          # the reference code's, every model
+        assert cfg.weight_decay == 1e-4, path  # the reference code's, every model
         if cfg.method in ("le", "le_permut", "le_uniform"):
-            assert (cfg.alpha, cfg.lam, cfg.warmup_epochs) == (0.9, 0.1, 10) or \
-                table == "quickstart", path
+            assert (cfg.alpha, cfg.lam, cfg.warmup_epochs) == (
+                0.9,
+                0.1,
+                10,
+            ) or table == "quickstart", path
         if cfg.method in ("le", "le_permut"):
             # Grad-CAM in Tables 2, 4, 5 (paper 5); Grad on the MLP; Table 6 / Figure 3 name it
-            expected = ("grad" if model == "mlp1024" else
-                        path.stem.split("_le_")[-1] if "_le_" in path.stem else "grad_cam")
+            expected = (
+                "grad"
+                if model == "mlp1024"
+                else path.stem.split("_le_")[-1]
+                if "_le_" in path.stem
+                else "grad_cam"
+            )
             if cfg.method == "le_permut":
                 expected = "grad" if model == "mlp1024" else "grad_cam"
             assert cfg.explainer == expected, path
         if cfg.method.startswith("cwtm"):
-            assert cfg.cwtm_beta == 0.5, path                # paper 3: beta of CWTM-Random
+            assert cfg.cwtm_beta == 0.5, path  # paper 3: beta of CWTM-Random
         if cfg.method in ("ban", "ban_l"):
-            assert cfg.temperature in (1.0, 2.0, 5.0, 10.0, 20.0), path   # paper 5.2 grid
+            assert cfg.temperature in (1.0, 2.0, 5.0, 10.0, 20.0), path  # paper 5.2 grid
         if cfg.method in ("kd", "dkpp", "at", "fsp", "hint", "takd"):
             assert (cfg.temperature, cfg.lam) == (4.0, 0.1), path
-        if cfg.method in ("hint", "fsp"):    # two stages: 40 epochs at the originals' rate
+        if cfg.method in ("hint", "fsp"):  # two stages: 40 epochs at the originals' rate
             m = cfg.method
-            assert (getattr(cfg, f"{m}_weight"), getattr(cfg, f"{m}_epochs"), getattr(cfg, f"{m}_lr")) == (
-                1.0, 40, {"hint": 1e-4, "fsp": 1e-3}[m]), path
+            assert (
+                getattr(cfg, f"{m}_weight"),
+                getattr(cfg, f"{m}_epochs"),
+                getattr(cfg, f"{m}_lr"),
+            ) == (1.0, 40, {"hint": 1e-4, "fsp": 1e-3}[m]), path
         # every cell builds: method, model and teacher architecture fit together
         kind = pipeline.registry.entry(cfg.method).teacher
         make_method(cfg, pipeline.teachers.architecture(cfg, kind))
@@ -221,16 +267,28 @@ def test_every_flag_file_parses_builds_and_has_paper_settings():
 
 
 def run_family(method, mnist_dir, workdir, *extra):
-    result = cli("--flagfile=flags/quickstart/mnist_le.flags", f"--method={method}",
-                 f"--data_dir={mnist_dir}", "--train_limit=2000", "--test_limit=500",
-                 "--epochs=2", "--batch_size=64", f"--workdir={workdir}", "--verbose=0", *extra)
+    result = cli(
+        "--flagfile=flags/quickstart/mnist_le.flags",
+        f"--method={method}",
+        f"--data_dir={mnist_dir}",
+        "--train_limit=2000",
+        "--test_limit=500",
+        "--epochs=2",
+        "--batch_size=64",
+        f"--workdir={workdir}",
+        "--verbose=0",
+        *extra,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result, json.loads((workdir / "metrics.json").read_text())
 
 
 def test_teacher_pipeline_trains_caches_and_distils(mnist_dir, tmp_path):
-    shared = [f"--teacher_workdir={tmp_path / 'teacher'}", "--teacher_model=mlp1024",
-              "--teacher_epochs=1"]
+    shared = [
+        f"--teacher_workdir={tmp_path / 'teacher'}",
+        "--teacher_model=mlp1024",
+        "--teacher_epochs=1",
+    ]
     result, m = run_family("kd", mnist_dir, tmp_path / "kd", *shared)
     assert "The teacher: ce mlp1024" in result.stdout
     teacher = json.loads((tmp_path / "teacher" / "metrics.json").read_text())
@@ -240,8 +298,12 @@ def test_teacher_pipeline_trains_caches_and_distils(mnist_dir, tmp_path):
     result, m = run_family("dkpp", mnist_dir, tmp_path / "dkpp", *shared)
     assert "teacher already holds this finished run (same settings); reusing it" in result.stdout
     assert m["method"] == "dkpp" and m["teacher_path"] == str(tmp_path / "teacher" / "model.keras")
-    result, m = run_family("cwtm_random", mnist_dir, tmp_path / "cwtm",
-                           f"--teacher={tmp_path / 'teacher' / 'model.keras'}")
+    result, m = run_family(
+        "cwtm_random",
+        mnist_dir,
+        tmp_path / "cwtm",
+        f"--teacher={tmp_path / 'teacher' / 'model.keras'}",
+    )
     assert "The teacher:" not in result.stdout
     assert m["teacher_path"] == str(tmp_path / "teacher" / "model.keras")
     assert m["test_accuracy"] > 0.7
@@ -253,21 +315,32 @@ def test_finished_runs_are_reused_and_checked(mnist_dir, tmp_path):
     result, _ = run_family("ce", mnist_dir, tmp_path)
     assert "already holds this finished run" in result.stdout
     # the LE flag file's own flags, given to CE, are named as having no effect
-    assert ("--alpha, --explainer, --lam, --warmup_epochs: no effect with --method=ce (its "
-            "own flags: none)") in result.stderr
-    assert (tmp_path / "metrics.json").read_text() == first          # not trained again
-    moved = tmp_path.parent / f"{tmp_path.name}_moved"     # a finished folder moved: its own
-    shutil.copytree(tmp_path, moved)                     # files are named where they are now
+    assert (
+        "--alpha, --explainer, --lam, --warmup_epochs: no effect with --method=ce (its "
+        "own flags: none)"
+    ) in result.stderr
+    assert (tmp_path / "metrics.json").read_text() == first  # not trained again
+    moved = tmp_path.parent / f"{tmp_path.name}_moved"  # a finished folder moved: its own
+    shutil.copytree(tmp_path, moved)  # files are named where they are now
     result, _ = run_family("ce", mnist_dir, moved)
     assert result.stdout.rstrip().endswith(f"wrote {moved / 'metrics.json'}"), result.stdout
-    result = cli("--method=ls", "--model=mlp1024", f"--data_dir={mnist_dir}",
-                 f"--workdir={tmp_path}")
+    result = cli(
+        "--method=ls", "--model=mlp1024", f"--data_dir={mnist_dir}", f"--workdir={tmp_path}"
+    )
     # every setting that decides the result is compared (not only method, model, data set)
-    assert result.returncode != 0 and "holds a finished run with {'method': 'ce', " in \
-        result.stderr and "not {'method': 'ls', 'epochs': 50, 'batch_size': 16" in result.stderr
+    assert (
+        result.returncode != 0
+        and "holds a finished run with {'method': 'ce', " in result.stderr
+        and "not {'method': 'ls', 'epochs': 50, 'batch_size': 16" in result.stderr
+    )
     # a teacher that does not fit the data set fails at start
-    result = cli("--method=kd", "--model=resnet8", "--dataset=cifar10",
-                 f"--teacher={tmp_path / 'model.keras'}", f"--workdir={tmp_path / 'kd'}")
+    result = cli(
+        "--method=kd",
+        "--model=resnet8",
+        "--dataset=cifar10",
+        f"--teacher={tmp_path / 'model.keras'}",
+        f"--workdir={tmp_path / 'kd'}",
+    )
     assert result.returncode != 0 and "cifar10 needs (32, 32, 3) to 10" in result.stderr
     result, m = run_family("ce", mnist_dir, tmp_path, "--overwrite")
     assert "already holds" not in result.stdout
@@ -275,8 +348,14 @@ def test_finished_runs_are_reused_and_checked(mnist_dir, tmp_path):
 
 
 def test_takd_trains_teacher_then_assistant(mnist_dir, tmp_path):
-    result, m = run_family("takd", mnist_dir, tmp_path, "--teacher_model=mlp1024",
-                           "--assistant_model=mlp1024", "--teacher_epochs=1")
+    result, m = run_family(
+        "takd",
+        mnist_dir,
+        tmp_path,
+        "--teacher_model=mlp1024",
+        "--assistant_model=mlp1024",
+        "--teacher_epochs=1",
+    )
     assistant = json.loads((tmp_path / "assistant" / "metrics.json").read_text())
     assert assistant["method"] == "kd"
     assert assistant["teacher_path"] == str(tmp_path / "teacher" / "model.keras")
@@ -284,8 +363,10 @@ def test_takd_trains_teacher_then_assistant(mnist_dir, tmp_path):
     assert m["test_accuracy"] > 0.7
 
 
-@pytest.mark.parametrize("method, extra", [("ban", ()), ("dml", ()), ("ls", ()), ("cp", ()),
-                                           ("dropout", ("--dropout_rate=0.25",))])
+@pytest.mark.parametrize(
+    "method, extra",
+    [("ban", ()), ("dml", ()), ("ls", ()), ("cp", ()), ("dropout", ("--dropout_rate=0.25",))],
+)
 def test_regularisers_and_peers_run_end_to_end(method, extra, mnist_dir, tmp_path):
     result, m = run_family(method, mnist_dir, tmp_path, *extra)
     assert m["method"] == method and m["test_accuracy"] > 0.7, m
@@ -297,41 +378,62 @@ def test_regularisers_and_peers_run_end_to_end(method, extra, mnist_dir, tmp_pat
         assert keras.models.load_model(m["peer_path"]).output_shape == (None, 10)
     if method == "dropout":
         model = keras.models.load_model(m["model_path"])
-        assert [l.rate for l in model.layers if "dropout" in l.name] == [0.25, 0.25]
+        assert [layer.rate for layer in model.layers if "dropout" in layer.name] == [0.25, 0.25]
 
 
-@pytest.mark.parametrize("method", ["hint", "at", "fsp", "cwtm", "cwtm_permut", "ban_l",
-                                    "le_permut", "le_uniform"])
+@pytest.mark.parametrize(
+    "method", ["hint", "at", "fsp", "cwtm", "cwtm_permut", "ban_l", "le_permut", "le_uniform"]
+)
 def test_every_other_method_runs_from_the_cli(method, mnist_dir, tmp_path_factory):
     # A ResNet-8 on 640 MNIST images for one epoch (ten steps: this checks that every method
     # runs end to end from the command line, not how well; accuracy is tested above with
-    # longer runs). The stage layers Hint/AT/FSP need exist. The teacher (a ResNet-8 trained with CE for one epoch) is shared through --teacher_workdir.
+    # longer runs). The stage layers Hint/AT/FSP need exist. The teacher (a ResNet-8 trained
+    # with CE for one epoch) is shared through --teacher_workdir.
     shared = tmp_path_factory.getbasetemp() / "shared_resnet8_teacher"
     workdir = tmp_path_factory.mktemp(method)
-    own = method.startswith("le_")   # LE-Permut, LE-Uniform: no teacher
+    own = method.startswith("le_")  # LE-Permut, LE-Uniform: no teacher
     teacher = [] if own else ["--teacher_model=resnet8"] * (method != "ban_l")
     teacher += [] if own else [f"--teacher_workdir={shared}"]
-    result = cli(f"--method={method}", "--model=resnet8", "--dataset=mnist",
-                 f"--data_dir={mnist_dir}", "--train_limit=640", "--test_limit=256",
-                 "--epochs=1", "--warmup_epochs=0", "--batch_size=64", "--lr=0.05",
-                 "--lr_boundaries=", f"--workdir={workdir}", "--verbose=0", *teacher)
+    result = cli(
+        f"--method={method}",
+        "--model=resnet8",
+        "--dataset=mnist",
+        f"--data_dir={mnist_dir}",
+        "--train_limit=640",
+        "--test_limit=256",
+        "--epochs=1",
+        "--warmup_epochs=0",
+        "--batch_size=64",
+        "--lr=0.05",
+        "--lr_boundaries=",
+        f"--workdir={workdir}",
+        "--verbose=0",
+        *teacher,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert metrics["method"] == method and np.isfinite(metrics["test_loss"])
     train = metrics["final_train"]
-    assert np.isfinite(train["loss"]) and train[
-        "ce_soft" if own else "distill"] > 0, train
+    assert np.isfinite(train["loss"]) and train["ce_soft" if own else "distill"] > 0, train
     if not own:
         assert metrics["teacher_path"] == str(shared / "model.keras")
 
 
-@pytest.mark.parametrize("jit", ["false", "true"])   # op determinism; XLA (seeded only)
+@pytest.mark.parametrize("jit", ["false", "true"])  # op determinism; XLA (seeded only)
 def test_same_command_gives_bit_identical_weights(jit, mnist_dir, tmp_path):
     weights = []
     for name in ("a", "b"):
-        result = cli("--flagfile=flags/quickstart/mnist_le.flags", f"--data_dir={mnist_dir}",
-                     "--train_limit=640", "--test_limit=200", "--epochs=2", "--batch_size=32",
-                     f"--jit_compile={jit}", f"--workdir={tmp_path / name}", "--verbose=0")
+        result = cli(
+            "--flagfile=flags/quickstart/mnist_le.flags",
+            f"--data_dir={mnist_dir}",
+            "--train_limit=640",
+            "--test_limit=200",
+            "--epochs=2",
+            "--batch_size=32",
+            f"--jit_compile={jit}",
+            f"--workdir={tmp_path / name}",
+            "--verbose=0",
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         weights.append(keras.models.load_model(tmp_path / name / "model.keras").get_weights())
     assert all(np.array_equal(a, b) for a, b in zip(*weights))

@@ -19,24 +19,33 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from tf_introspect import WarmupSwitch, explainers, methods, models, targets
 from conftest import run_config
 
+from tf_introspect import WarmupSwitch, explainers, models, targets
 from tf_introspect.pipeline import registry
 
-U = 2.0 ** -8
-CFG = dict(explainer="grad_cam")   # the rest: the command line's defaults
-CASES = [("ce", {}), ("le", {"explainer": "grad"}), ("le", {"explainer": "grad_input"}),
-         ("le", {"explainer": "guided_bp"}), ("le", {"explainer": "grad_cam"}),
-         ("kd", {}), ("dml", {}), ("hint", {}), ("fsp", {})]
+U = 2.0**-8
+CFG = dict(explainer="grad_cam")  # the rest: the command line's defaults
+CASES = [
+    ("ce", {}),
+    ("le", {"explainer": "grad"}),
+    ("le", {"explainer": "grad_input"}),
+    ("le", {"explainer": "guided_bp"}),
+    ("le", {"explainer": "grad_cam"}),
+    ("kd", {}),
+    ("dml", {}),
+    ("hint", {}),
+    ("fsp", {}),
+]
 
 
 @pytest.fixture
 def batch():
     rng = np.random.default_rng(0)
-    return (rng.normal(size=(16, 32, 32, 3)).astype("float32"),
-            rng.integers(0, 10, size=16).astype("int32"))
+    return (
+        rng.normal(size=(16, 32, 32, 3)).astype("float32"),
+        rng.integers(0, 10, size=16).astype("int32"),
+    )
 
 
 @pytest.fixture
@@ -68,25 +77,31 @@ def one_step(name, method, model, x, y):
     method.compile(optimizer=keras.optimizers.SGD(0.1))
     before = [w.numpy().copy() for w in model.trainable_weights]
     callbacks = [WarmupSwitch(0)] if registry.entry(name).warmup else []
-    logs = method.fit(x, y, batch_size=len(x), epochs=1, verbose=0, shuffle=False,
-                      callbacks=callbacks).history
-    update = np.concatenate([(w.numpy() - b).ravel()
-                             for w, b in zip(model.trainable_weights, before)])
+    logs = method.fit(
+        x, y, batch_size=len(x), epochs=1, verbose=0, shuffle=False, callbacks=callbacks
+    ).history
+    update = np.concatenate(
+        [(w.numpy() - b).ravel() for w, b in zip(model.trainable_weights, before)]
+    )
     return {k: v[0] for k, v in logs.items()}, update
 
 
-@pytest.mark.parametrize("name, options", CASES,
-                         ids=[n + (f"_{o['explainer']}" if o else "") for n, o in CASES])
+@pytest.mark.parametrize(
+    "name, options", CASES, ids=[n + (f"_{o['explainer']}" if o else "") for n, o in CASES]
+)
 def test_a_bfloat16_step_agrees_with_float32(name, options, batch, policy):
     x, y = batch
     policy("float32")
-    weights = {"model": models.get("resnet8").get_weights(),
-               "teacher": models.get("resnet8").get_weights(),
-               "peer": models.get("resnet8").get_weights(), "cfg": options}
+    weights = {
+        "model": models.get("resnet8").get_weights(),
+        "teacher": models.get("resnet8").get_weights(),
+        "peer": models.get("resnet8").get_weights(),
+        "cfg": options,
+    }
     results = {}
     for precision in ("float32", "mixed_bfloat16"):
         method, model = build(policy, precision, name, weights)
-        assert model.output.dtype == "float32"       # logits stay float32
+        assert model.output.dtype == "float32"  # logits stay float32
         results[precision] = one_step(name, method, model, x, y)
     (logs32, update32), (logs16, update16) = results["float32"], results["mixed_bfloat16"]
     assert np.isfinite(update16).all() and np.abs(update32).sum() > 0
@@ -96,8 +111,10 @@ def test_a_bfloat16_step_agrees_with_float32(name, options, batch, policy):
         assert abs(logs16["q_entropy"] - logs32["q_entropy"]) <= 4 * U * logs32["q_entropy"]
     assert abs(logs16["loss"] - logs32["loss"]) <= 4 * U * abs(logs32["loss"]), (logs16, logs32)
     relative = np.linalg.norm(update16 - update32) / np.linalg.norm(update32)
-    print(f"{name} {options}: loss {abs(logs16['loss'] / logs32['loss'] - 1) / U:.2f} u, "
-          f"update {relative:.4f}")
+    print(
+        f"{name} {options}: loss {abs(logs16['loss'] / logs32['loss'] - 1) / U:.2f} u, "
+        f"update {relative:.4f}"
+    )
     assert relative <= 0.2, relative
 
 
@@ -125,17 +142,26 @@ def test_the_command_line_trains_in_bfloat16_and_restores_the_policy(tmp_path):
     from conftest import require_shared_data
 
     from tf_introspect import pipeline
-    args = ["--method=le", "--model=mlp1024", f"--data_dir={require_shared_data('')}",
-            "--train_limit=256", "--test_limit=128", "--epochs=1", "--warmup_epochs=0",
-            "--batch_size=64", "--verbose=0", "--explanation_samples=0"]
-    cfg = pipeline.config.from_args([*args, "--precision=mixed_bfloat16",
-                                     f"--workdir={tmp_path}"])
+
+    args = [
+        "--method=le",
+        "--model=mlp1024",
+        f"--data_dir={require_shared_data('')}",
+        "--train_limit=256",
+        "--test_limit=128",
+        "--epochs=1",
+        "--warmup_epochs=0",
+        "--batch_size=64",
+        "--verbose=0",
+        "--explanation_samples=0",
+    ]
+    cfg = pipeline.config.from_args([*args, "--precision=mixed_bfloat16", f"--workdir={tmp_path}"])
     metrics = pipeline.run(cfg)
     assert keras.mixed_precision.global_policy().name == "float32"
     assert metrics["flags"]["precision"] == "mixed_bfloat16"
     assert metrics["final_train"]["introspective"] == 1.0 and 0 < metrics["test_accuracy"]
     assert pipeline.settings.result_settings(cfg)["precision"] == "mixed_bfloat16"
     float32 = pipeline.config.from_args([*args, f"--workdir={tmp_path}"])
-    assert "precision" not in pipeline.settings.result_settings(float32)       # as earlier records
+    assert "precision" not in pipeline.settings.result_settings(float32)  # as earlier records
     with pytest.raises(pipeline.ConfigError, match="precision"):
-        pipeline.run(float32)                 # the finished bfloat16 run is not reused
+        pipeline.run(float32)  # the finished bfloat16 run is not reused

@@ -89,7 +89,7 @@ def test_permute_keeps_ground_truth_and_shuffles_the_rest():
 def test_permute_is_uniform_over_positions():
     # every non-ground-truth value lands on every other position about equally often
     e = np.tile(np.arange(1, 5, dtype="float32")[None, :, None] * [[[1.0, 0.5]]], (4000, 1, 1))
-    e[:, 1:, 1] = np.array([3.0, -1.0, 0.2])   # distinct cosines to class 0
+    e[:, 1:, 1] = np.array([3.0, -1.0, 0.2])  # distinct cosines to class 0
     y = np.zeros(4000, int)
     q = targets.explanation_targets(e, y, alpha=0.5).numpy()
     qp = targets.explanation_targets(e, y, alpha=0.5, permute=True, seed=3).numpy()

@@ -22,13 +22,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow.python.framework.config import (disable_op_determinism,
-                                                    is_op_determinism_enabled)
+from tensorflow.python.framework.config import disable_op_determinism, is_op_determinism_enabled
 
 import tf_introspect as ti
 from tf_introspect import methods, models
 
-BATCH, IMAGES, EPOCHS = 8, 20, 2          # batches of 8, 8, 4: two epochs, six steps
+BATCH, IMAGES, EPOCHS = 8, 20, 2  # batches of 8, 8, 4: two epochs, six steps
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -39,7 +38,7 @@ def op_determinism():
     tf.config.experimental.enable_op_determinism()
     yield
     if not was_on:
-        disable_op_determinism()   # no public API
+        disable_op_determinism()  # no public API
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +61,10 @@ def train(method, data):
     classifier's weights (trainable and batch-norm statistics) after it."""
     x, y = data
     batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
-    assert batches.element_spec[0].shape[0] is None        # unknown batch size, as the CLI's
-    method.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"],
-                   jit_compile=False)
+    assert batches.element_spec[0].shape[0] is None  # unknown batch size, as the CLI's
+    method.compile(
+        optimizer=keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"], jit_compile=False
+    )
     method.fit(batches, epochs=EPOCHS, shuffle=False, verbose=0)
     assert int(method.optimizer.iterations) == EPOCHS * -(-IMAGES // BATCH)
     return [w.numpy() for w in method.model.weights]
@@ -77,21 +77,27 @@ def ce_weights(resnet, data):
     return train(methods.CrossEntropy(model), data)
 
 
-@pytest.mark.parametrize("explainer, layer", [
-    ("grad", None), ("grad_input", None), ("guided_bp", None),
-    ("grad_cam", None),          # closed form: GAP + linear head, no Jacobian
-    ("grad_cam", "stage2"),      # the generic Jacobian, through stage 3's residual block
-])
-def test_warmup_trains_the_weights_of_ce_bit_for_bit(resnet, data, ce_weights, explainer,
-                                                     layer):
+@pytest.mark.parametrize(
+    "explainer, layer",
+    [
+        ("grad", None),
+        ("grad_input", None),
+        ("guided_bp", None),
+        ("grad_cam", None),  # closed form: GAP + linear head, no Jacobian
+        ("grad_cam", "stage2"),  # the generic Jacobian, through stage 3's residual block
+    ],
+)
+def test_warmup_trains_the_weights_of_ce_bit_for_bit(resnet, data, ce_weights, explainer, layer):
     model, initial = resnet
     model.set_weights(initial)
     wrapper = ti.Introspective(model, explainer=explainer, layer=layer, introspective=False)
     weights = train(wrapper, data)
     assert float(wrapper.introspective) == 0.0
     moved = sum(not np.array_equal(w, w0) for w, w0 in zip(weights, initial))
-    assert moved == len(initial)                     # every weight and statistic trained
-    different = [(v.path, float(np.max(np.abs(w - c))))
-                 for v, w, c in zip(model.weights, weights, ce_weights)
-                 if not np.array_equal(w, c)]
+    assert moved == len(initial)  # every weight and statistic trained
+    different = [
+        (v.path, float(np.max(np.abs(w - c))))
+        for v, w, c in zip(model.weights, weights, ce_weights)
+        if not np.array_equal(w, c)
+    ]
     assert not different, f"LE({explainer}) warm-up differs from CE: {different}"

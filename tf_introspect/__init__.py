@@ -17,7 +17,13 @@ from tf_introspect import data, explainers, methods, models, targets  # noqa: E4
 from tf_introspect.callbacks import ExplanationImages, WarmupSwitch  # noqa: E402
 from tf_introspect.methods import Introspective  # noqa: E402
 
-
-
-__all__ = ["ExplanationImages", "Introspective", "WarmupSwitch", "data", "explainers", "methods",
-           "models", "targets"]
+__all__ = [
+    "ExplanationImages",
+    "Introspective",
+    "WarmupSwitch",
+    "data",
+    "explainers",
+    "methods",
+    "models",
+    "targets",
+]

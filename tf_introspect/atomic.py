@@ -28,7 +28,7 @@ _Path = TypeVar("_Path", bound=str | os.PathLike)
 
 
 def _read_umask():
-    umask = os.umask(0)   # the only way to read it; done once, before any thread writes
+    umask = os.umask(0)  # the only way to read it; done once, before any thread writes
     os.umask(umask)
     return umask
 
@@ -51,7 +51,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     try:
         yield tmp
         _fsync(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp creates 0600: give the usual permissions
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600: give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -74,8 +74,9 @@ def write_text(path: _Path, text: str) -> _Path:
     return path
 
 
-def write_json(path: _Path, obj: Any, indent: int | str | None = 2, sort_keys: bool = True
-               ) -> _Path:
+def write_json(
+    path: _Path, obj: Any, indent: int | str | None = 2, sort_keys: bool = True
+) -> _Path:
     """Write ``obj`` as JSON (and a final newline) to ``path`` atomically; returns ``path``.
 
     The JSON is encoded before anything is written, so an object that cannot be encoded

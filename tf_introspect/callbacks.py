@@ -40,9 +40,11 @@ class WarmupSwitch(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         stage = getattr(self.model, "second_stage", None)
         if stage is None:
-            raise TypeError("WarmupSwitch needs a two-stage method with a second_stage "
-                            "variable (tf_introspect.Introspective, methods.Hint or "
-                            f"methods.FlowOfSolution), got {type(self.model).__name__}.")
+            raise TypeError(
+                "WarmupSwitch needs a two-stage method with a second_stage "
+                "variable (tf_introspect.Introspective, methods.Hint or "
+                f"methods.FlowOfSolution), got {type(self.model).__name__}."
+            )
         stage.assign(1.0 if epoch >= self.warmup_epochs else 0.0)
 
 
@@ -78,7 +80,8 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
             raise TrainingDiverged(
                 f"training diverged: the loss became {loss} in epoch {self._epoch + 1}/"
                 f"{self.params.get('epochs')}, at step {batch + 1}/{self.params.get('steps')}"
-                f"{self.advice}") from None
+                f"{self.advice}"
+            ) from None
 
 
 def _as_images(explanations):
@@ -104,15 +107,20 @@ class ExplanationImages(keras.callbacks.Callback):
       layer: Grad-CAM layer name.
 
     Images: ``explanations`` -- per sample one row of its ``c`` maps (channels summed, then
-    absolute value, each scaled to [0, 1]); ``class_similarity`` -- the mean cosine similarity between class explanations over the
-    given samples as a ``c x c`` image (paper Figure 2). Scalars
+    absolute value, each scaled to [0, 1]); ``class_similarity`` -- the mean cosine similarity
+    between class explanations over the given samples as a ``c x c`` image (paper Figure 2). Scalars
     ``similarity_to_gt/class_k``: mean cosine similarity of class ``k``'s explanation to the
     ground-truth class's (the quantity Eq. 6 turns into targets).
     """
 
-    def __init__(self, log_dir: str | os.PathLike, images: tf.Tensor | np.ndarray,
-                 labels: np.ndarray | Sequence[int], explainer: str | None = None,
-                 layer: str | None = None) -> None:
+    def __init__(
+        self,
+        log_dir: str | os.PathLike,
+        images: tf.Tensor | np.ndarray,
+        labels: np.ndarray | Sequence[int],
+        explainer: str | None = None,
+        layer: str | None = None,
+    ) -> None:
         super().__init__()
         self.log_dir = os.path.join(log_dir, "explanations")
         self.images = tf.convert_to_tensor(images, tf.float32)
@@ -124,6 +132,7 @@ class ExplanationImages(keras.callbacks.Callback):
     def _get_explainer(self):
         if self._explainer is None:
             from tf_introspect import explainers
+
             own = getattr(self.model, "explainer", None)
             name = self.explainer_name or (own.name if own is not None else "grad")
             layer = self.layer if self.layer is not None else getattr(own, "layer", None)
@@ -141,11 +150,18 @@ class ExplanationImages(keras.callbacks.Callback):
         similarity = tf.reduce_mean(targets.class_similarity(explanations), axis=0)
         cos_gt = targets.cosine_to_ground_truth(explanations, self.labels)
         with self._writer.as_default(step=epoch):
-            tf.summary.image("explanations", rows, max_outputs=len(self.labels),
-                             description="each row: one sample, its explanation for every class")
-            tf.summary.image("class_similarity", ((similarity + 1.0) / 2.0)[None, :, :, None],
-                             description="mean cosine similarity of class explanations, "
-                                         "mapped from [-1, 1] to [0, 1]")
+            tf.summary.image(
+                "explanations",
+                rows,
+                max_outputs=len(self.labels),
+                description="each row: one sample, its explanation for every class",
+            )
+            tf.summary.image(
+                "class_similarity",
+                ((similarity + 1.0) / 2.0)[None, :, :, None],
+                description="mean cosine similarity of class explanations, "
+                "mapped from [-1, 1] to [0, 1]",
+            )
             for k in range(cos_gt.shape[1]):
                 tf.summary.scalar(f"similarity_to_gt/class_{k}", tf.reduce_mean(cos_gt[:, k]))
         self._writer.flush()

@@ -20,13 +20,16 @@ from tf_introspect.lab import model_figures, plots
 def guess_dataset(model):
     """The data set a model was trained on, from its input shape and number of classes."""
     from tf_introspect import data
+
     shape, classes = tuple(model.input_shape[1:]), model.output_shape[-1]
-    for name in data.DATASETS:   # mnist before fashion_mnist: same shapes, first wins
+    for name in data.DATASETS:  # mnist before fashion_mnist: same shapes, first wins
         meta = data.info(name)
         if meta.input_shape == shape and meta.num_classes == classes:
             return name
-    raise ValueError(f"cannot tell the data set of a model with inputs {shape} and {classes} "
-                     f"classes; give --dataset (one of {', '.join(data.DATASETS)}).")
+    raise ValueError(
+        f"cannot tell the data set of a model with inputs {shape} and {classes} "
+        f"classes; give --dataset (one of {', '.join(data.DATASETS)})."
+    )
 
 
 def load_images(paths, input_shape, dataset):
@@ -35,19 +38,24 @@ def load_images(paths, input_shape, dataset):
     import tensorflow as tf
 
     from tf_introspect import data
+
     height, width, channels = input_shape
     meta = data.info(dataset)
     if len(meta.mean) != channels:
-        raise ValueError(f"the model takes {channels} channel(s), {dataset} has "
-                         f"{len(meta.mean)}; give the --dataset the model was trained on.")
+        raise ValueError(
+            f"the model takes {channels} channel(s), {dataset} has "
+            f"{len(meta.mean)}; give the --dataset the model was trained on."
+        )
     out = []
     for path in paths:
         try:
             image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
         except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as e:
-            raise ValueError(f"cannot read image {path!r} ({e.message.splitlines()[0]}); "
-                             "give PNG, JPEG, GIF or BMP files.") from None
-        image = tf.cast(image[..., :3 if image.shape[-1] >= 3 else 1], tf.float32) / 255.0
+            raise ValueError(
+                f"cannot read image {path!r} ({e.message.splitlines()[0]}); "
+                "give PNG, JPEG, GIF or BMP files."
+            ) from None
+        image = tf.cast(image[..., : 3 if image.shape[-1] >= 3 else 1], tf.float32) / 255.0
         if channels == 1 and image.shape[-1] == 3:
             image = tf.image.rgb_to_grayscale(image)
         elif channels == 3 and image.shape[-1] == 1:
@@ -63,44 +71,66 @@ def explain_images(model, paths, out, dataset=None, explainer=None, layer=None):
     import tensorflow as tf
 
     from tf_introspect import data, explainers
+
     dataset = dataset or guess_dataset(model)
     explainer = explainer or plots.default_explainers(model)[0]
     names = data.info(dataset).class_names
     if len(names) != model.output_shape[-1]:
-        raise ValueError(f"the model has {model.output_shape[-1]} classes, {dataset} has "
-                         f"{len(names)}; give the --dataset the model was trained on.")
+        raise ValueError(
+            f"the model has {model.output_shape[-1]} classes, {dataset} has "
+            f"{len(names)}; give the --dataset the model was trained on."
+        )
     x = load_images(paths, tuple(model.input_shape[1:]), dataset)
     e = explainers.explain(model, x, explainer, layer=layer)
     probs = tf.nn.softmax(model(x, training=False)).numpy()
     predicted = probs.argmax(axis=1)
     images = plots.to_display(x, dataset)
-    labels = [f"{os.path.basename(p)}\npredicted: {names[k]} ({probs[i, k]:.0%})"
-              for i, (p, k) in enumerate(zip(paths, predicted))]
+    labels = [
+        f"{os.path.basename(p)}\npredicted: {names[k]} ({probs[i, k]:.0%})"
+        for i, (p, k) in enumerate(zip(paths, predicted))
+    ]
     captions = [[f"p={v:.2f}" for v in row] for row in probs]
-    plots.plot_rows(out, images, plots.display_maps(e, images.shape[1:3]), names, labels,
-                    captions, overlay=explainer == "grad_cam", highlight=predicted,
-                    titles_every_row=True,
-                    title=f"{explainer} explanation for every class (predicted class framed)")
+    plots.plot_rows(
+        out,
+        images,
+        plots.display_maps(e, images.shape[1:3]),
+        names,
+        labels,
+        captions,
+        overlay=explainer == "grad_cam",
+        highlight=predicted,
+        titles_every_row=True,
+        title=f"{explainer} explanation for every class (predicted class framed)",
+    )
     return probs, e.numpy()
 
 
 def main(argv=None):
     from tf_introspect import data, explainers
-    p = argparse.ArgumentParser(prog="python -m tf_introspect.explain",
-                                description=__doc__.split("\n\n")[0])
+
+    p = argparse.ArgumentParser(
+        prog="python -m tf_introspect.explain", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
     p.add_argument("--model", required=True, help="a saved classifier (.keras)")
-    p.add_argument("--explainer", choices=explainers.list_explainers(),
-                   help="default grad_cam for conv nets, grad for models without conv layers")
+    p.add_argument(
+        "--explainer",
+        choices=explainers.list_explainers(),
+        help="default grad_cam for conv nets, grad for models without conv layers",
+    )
     p.add_argument("--layer", help="Grad-CAM layer (default: the last 4-D one)")
-    p.add_argument("--dataset", choices=data.DATASETS,
-                   help="for class names and mean/std (default: guessed from the model)")
+    p.add_argument(
+        "--dataset",
+        choices=data.DATASETS,
+        help="for class names and mean/std (default: guessed from the model)",
+    )
     p.add_argument("--out", default="explanations.png", help="picture to write")
     args = p.parse_args(argv)
     try:
         model = model_figures.load_classifier(args.model)
-        probs, _ = explain_images(model, args.images, args.out, args.dataset, args.explainer,
-                                  args.layer)
+        probs, _ = explain_images(
+            model, args.images, args.out, args.dataset, args.explainer, args.layer
+        )
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     names = data.info(args.dataset or guess_dataset(model)).class_names

@@ -15,19 +15,23 @@ from absl import flags as absl_flags
 from tf_introspect.pipeline import config, flags, settings, training
 
 flags.define_flags()
-absl_flags.adopt_module_key_flags(flags)   # --helpshort lists them
+absl_flags.adopt_module_key_flags(flags)  # --helpshort lists them
 FLAGS = flags.FLAGS
 
 
 def warn_unused_flags(cfg):
     """Warn about given flags that have no effect with ``cfg``'s method."""
     unused = settings.unused_method_flags(
-        cfg.method, [name for name in flags.flag_names() if FLAGS[name].present])
+        cfg.method, [name for name in flags.flag_names() if FLAGS[name].present]
+    )
     if unused:
         own = settings.METHOD_FLAGS.get(cfg.method, ())
-        logging.warning("%s: no effect with --method=%s (its own flags: %s).",
-                        ", ".join(f"--{name}" for name in unused), cfg.method,
-                        ", ".join(f"--{name}" for name in own) or "none")
+        logging.warning(
+            "%s: no effect with --method=%s (its own flags: %s).",
+            ", ".join(f"--{name}" for name in unused),
+            cfg.method,
+            ", ".join(f"--{name}" for name in own) or "none",
+        )
 
 
 def main(argv):
@@ -35,17 +39,24 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     from tf_introspect import data
     from tf_introspect.callbacks import TrainingDiverged
+
     try:
         cfg = config.from_flags(FLAGS)
         warn_unused_flags(cfg)
         metrics = training.run(cfg)
-    except (config.ConfigError, data.DataNotFoundError, data.DataFormatError,
-            TrainingDiverged) as e:
+    except (
+        config.ConfigError,
+        data.DataNotFoundError,
+        data.DataFormatError,
+        TrainingDiverged,
+    ) as e:
         raise SystemExit(f"error: {e}") from None
-    print(f"{cfg.method} {cfg.model} {cfg.dataset}: test accuracy "
-          f"{metrics['test_accuracy']:.4f} (error {metrics['test_error']:.4f}) after "
-          f"{cfg.epochs} epochs, {metrics['wall_time_s']} s; wrote "
-          f"{os.path.join(os.path.dirname(metrics['model_path']), 'metrics.json')}")
+    print(
+        f"{cfg.method} {cfg.model} {cfg.dataset}: test accuracy "
+        f"{metrics['test_accuracy']:.4f} (error {metrics['test_error']:.4f}) after "
+        f"{cfg.epochs} epochs, {metrics['wall_time_s']} s; wrote "
+        f"{os.path.join(os.path.dirname(metrics['model_path']), 'metrics.json')}"
+    )
 
 
 def parse_flags(argv):
@@ -57,8 +68,9 @@ def parse_flags(argv):
         files = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--flagfile=")]
         source = f" (command line or --flagfile={', '.join(files)})" if files else ""
         message = " ".join(str(e).split())
-        raise SystemExit(f"error: {message}{source}; python -m tf_introspect.main --helpshort "
-                         "lists the flags.") from None
+        raise SystemExit(
+            f"error: {message}{source}; python -m tf_introspect.main --helpshort lists the flags."
+        ) from None
 
 
 def run_cli():

@@ -31,8 +31,9 @@ SCHEDULES = ("step", "linear", "cosine")
 class Delayed(keras.optimizers.schedules.LearningRateSchedule):
     """``schedule(max(step - delay, 0))``: the schedule starts after ``delay`` steps."""
 
-    def __init__(self, schedule: keras.optimizers.schedules.LearningRateSchedule,
-                 delay: int) -> None:
+    def __init__(
+        self, schedule: keras.optimizers.schedules.LearningRateSchedule, delay: int
+    ) -> None:
         self.schedule, self.delay = schedule, int(delay)
 
     def __call__(self, step: "int | tf.Tensor") -> "tf.Tensor":
@@ -40,17 +41,24 @@ class Delayed(keras.optimizers.schedules.LearningRateSchedule):
         return self.schedule(step)
 
     def get_config(self) -> dict:
-        return {"schedule": keras.optimizers.schedules.serialize(self.schedule),
-                "delay": self.delay}
+        return {
+            "schedule": keras.optimizers.schedules.serialize(self.schedule),
+            "delay": self.delay,
+        }
 
     @classmethod
     def from_config(cls, config: dict) -> Self:
         return cls(keras.optimizers.schedules.deserialize(config["schedule"]), config["delay"])
 
 
-def learning_rate(lr: float, kind: str = "step", steps: int | None = None,
-                  boundaries: Sequence[int] = (), decay: float = 0.1, delay: int = 0
-                  ) -> float | keras.optimizers.schedules.LearningRateSchedule:
+def learning_rate(
+    lr: float,
+    kind: str = "step",
+    steps: int | None = None,
+    boundaries: Sequence[int] = (),
+    decay: float = 0.1,
+    delay: int = 0,
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """The learning rate (a float, or a ``LearningRateSchedule``) of one run.
 
     Args:
@@ -63,19 +71,22 @@ def learning_rate(lr: float, kind: str = "step", steps: int | None = None,
       delay: steps of a first stage before the schedule starts (:class:`Delayed`).
     """
     if kind not in SCHEDULES:
-        raise ValueError(f"Unknown learning-rate schedule {kind!r}; valid choices: "
-                         f"{', '.join(SCHEDULES)}.")
+        raise ValueError(
+            f"Unknown learning-rate schedule {kind!r}; valid choices: {', '.join(SCHEDULES)}."
+        )
     if kind == "step":
         if not boundaries:
             return lr
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
-            list(boundaries), [lr * decay ** i for i in range(len(boundaries) + 1)])
+            list(boundaries), [lr * decay**i for i in range(len(boundaries) + 1)]
+        )
     else:
         if not steps or steps <= 0:
             raise ValueError(f"A {kind} schedule needs its length in steps, got {steps!r}.")
         if kind == "linear":
             schedule = keras.optimizers.schedules.PolynomialDecay(
-                lr, steps, end_learning_rate=0.0, power=1.0)
+                lr, steps, end_learning_rate=0.0, power=1.0
+            )
         else:
             schedule = keras.optimizers.schedules.CosineDecay(lr, steps, alpha=0.0)
     return Delayed(schedule, delay) if delay else schedule

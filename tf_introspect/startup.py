@@ -27,8 +27,10 @@ import tempfile
 
 #: A C++ log line and its severity: absl's ``I0000 00:00:17.5  123 file.cc:1] ...`` and
 #: TensorFlow's older ``2025-01-01 00:00:00.0: I file.cc:1] ...``.
-_LOG_LINE = re.compile(r"^(?:([IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\]|"
-                       r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: ([IWEF]) )")
+_LOG_LINE = re.compile(
+    r"^(?:([IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\]|"
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: ([IWEF]) )"
+)
 _ABSL_NOTICE = "WARNING: All log messages before absl::InitializeLog() is called"
 _LEVELS = {"I": 0, "W": 1, "E": 2, "F": 3}
 
@@ -52,12 +54,14 @@ def import_tensorflow_quietly():
         min_level = 0
     if min_level <= 0:
         import tensorflow  # noqa: F401
+
         return
     try:
         sys.stderr.flush()
         saved = os.dup(2)
-    except (AttributeError, OSError, ValueError):   # no usable standard error
+    except (AttributeError, OSError, ValueError):  # no usable standard error
         import tensorflow  # noqa: F401
+
         return
     was_enabled = faulthandler.is_enabled()
     with tempfile.TemporaryFile() as captured:
@@ -69,7 +73,7 @@ def import_tensorflow_quietly():
             sys.stderr.flush()
             os.dup2(saved, 2)
             if was_enabled:
-                faulthandler.enable()        # back on sys.stderr
+                faulthandler.enable()  # back on sys.stderr
             else:
                 faulthandler.disable()
             os.close(saved)

@@ -51,8 +51,13 @@ def class_similarity(explanations: tf.Tensor) -> tf.Tensor:
     return tf.einsum("bkd,bmd->bkm", unit, unit)
 
 
-def explanation_targets(explanations: tf.Tensor, labels: tf.Tensor, alpha: float = 0.9,
-                        permute: bool = False, seed: int | tf.Tensor | None = None) -> tf.Tensor:
+def explanation_targets(
+    explanations: tf.Tensor,
+    labels: tf.Tensor,
+    alpha: float = 0.9,
+    permute: bool = False,
+    seed: int | tf.Tensor | None = None,
+) -> tf.Tensor:
     """Soft targets ``q`` of paper Eq. 6, shape ``[batch, classes]``, rows summing to 1.
 
     Args:
@@ -77,8 +82,12 @@ def explanation_targets(explanations: tf.Tensor, labels: tf.Tensor, alpha: float
     return alpha * onehot + (1.0 - alpha) * rest
 
 
-def uniform_targets(labels: tf.Tensor, num_classes: int | tf.Tensor, alpha: float = 0.9,
-                    dtype: tf.DType = tf.float32) -> tf.Tensor:
+def uniform_targets(
+    labels: tf.Tensor,
+    num_classes: int | tf.Tensor,
+    alpha: float = 0.9,
+    dtype: tf.DType = tf.float32,
+) -> tf.Tensor:
     """``q[gt] = alpha`` and ``(1 - alpha) / (K - 1)`` on each of the other ``K - 1`` classes:
     Eq. 6 with every cosine equal (LE-Uniform's targets; label smoothing at ground-truth mass
     ``alpha``). ``labels``: integer ids ``[batch]``; returns ``[batch, K]``."""
@@ -88,8 +97,9 @@ def uniform_targets(labels: tf.Tensor, num_classes: int | tf.Tensor, alpha: floa
     return alpha * onehot + (1.0 - alpha) * rest
 
 
-def permute_non_target(values: tf.Tensor, onehot: tf.Tensor,
-                       seed: int | tf.Tensor | None = None) -> tf.Tensor:
+def permute_non_target(
+    values: tf.Tensor, onehot: tf.Tensor, seed: int | tf.Tensor | None = None
+) -> tf.Tensor:
     """Shuffle, per row, the entries of ``values`` outside the one-hot position.
 
     The one-hot position keeps its value. Vectorised: the non-target column indices of each row
@@ -98,7 +108,7 @@ def permute_non_target(values: tf.Tensor, onehot: tf.Tensor,
     """
     num_classes = tf.shape(onehot)[-1]
     batch = tf.shape(onehot)[0]
-    others = tf.argsort(onehot, axis=-1, stable=True)[:, :-1]           # [b, c-1] non-gt ids
+    others = tf.argsort(onehot, axis=-1, stable=True)[:, :-1]  # [b, c-1] non-gt ids
     kept = tf.gather(values, others, batch_dims=1)
     keys_shape = tf.stack([batch, num_classes - 1])
     if seed is None:
@@ -123,7 +133,7 @@ def _flatten(explanations):
 def _flatten_and_onehot(explanations, labels):
     flat = _flatten(explanations)
     labels = tf.convert_to_tensor(labels)
-    if labels.shape.rank == 2 and labels.shape[-1] == 1:   # Keras-style [batch, 1] ids
+    if labels.shape.rank == 2 and labels.shape[-1] == 1:  # Keras-style [batch, 1] ids
         labels = labels[:, 0]
     if labels.shape.rank == 2:
         onehot = tf.cast(labels, flat.dtype)

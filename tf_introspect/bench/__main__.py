@@ -21,45 +21,95 @@ import os
 from absl import app, flags
 
 from tf_introspect import atomic
-from tf_introspect.bench import (explain, fit, keras_twin, peaks, pipeline_cases, precision,
-                                 steps, user_api)
-from tf_introspect.bench.cases import (CASES, EXPLAIN_METHODS, FIT_CASES, FIT_PRECISIONS,
-                                       KERAS_CASES, PARTS, PRECISION_CASES, PRECISION_METHODS,
-                                       PROTOCOLS, USER_API_CASES)
+from tf_introspect.bench import (
+    explain,
+    fit,
+    keras_twin,
+    peaks,
+    pipeline_cases,
+    precision,
+    steps,
+    user_api,
+)
+from tf_introspect.bench.cases import (
+    CASES,
+    EXPLAIN_METHODS,
+    FIT_CASES,
+    FIT_PRECISIONS,
+    KERAS_CASES,
+    PARTS,
+    PRECISION_CASES,
+    PRECISION_METHODS,
+    PROTOCOLS,
+    USER_API_CASES,
+)
 
 flags.DEFINE_list("parts", list(PARTS), f"Parts to run, from: {', '.join(PARTS)}.")
 flags.DEFINE_list("cases", list(CASES), f"Cases to run, from: {', '.join(CASES)}.")
-flags.DEFINE_integer("rounds", 7, "Interleaved timing rounds (the median is reported); also "
-                     "the rounds of the keras, user_api and explain parts.", lower_bound=1)
+flags.DEFINE_integer(
+    "rounds",
+    7,
+    "Interleaved timing rounds (the median is reported); also "
+    "the rounds of the keras, user_api and explain parts.",
+    lower_bound=1,
+)
 flags.DEFINE_integer("steps", 10, "Steps per round and variant.", lower_bound=1)
 flags.DEFINE_list("fit_cases", list(FIT_CASES), f"fit part cases, from: {', '.join(FIT_CASES)}.")
-flags.DEFINE_integer("fit_steps", 50, "fit, keras and user_api parts: training steps per "
-                     "timed fit.", lower_bound=2)
-flags.DEFINE_integer("fit_warmup", 10, "fit, keras and user_api parts: steps of the untimed "
-                     "warm-up fit (tracing, XLA compilation).", lower_bound=1)
+flags.DEFINE_integer(
+    "fit_steps", 50, "fit, keras and user_api parts: training steps per timed fit.", lower_bound=2
+)
+flags.DEFINE_integer(
+    "fit_warmup",
+    10,
+    "fit, keras and user_api parts: steps of the untimed warm-up fit (tracing, XLA compilation).",
+    lower_bound=1,
+)
 flags.DEFINE_integer("fit_rounds", 3, "fit part: timed fits per case (median).", lower_bound=1)
 flags.DEFINE_integer("eval_steps", 20, "fit part: timed validation steps.", lower_bound=2)
-flags.DEFINE_list("protocols", list(PROTOCOLS), f"Protocols projected from the fit part, "
-                  f"from: {', '.join(PROTOCOLS)}.")
-flags.DEFINE_list("keras_cases", list(KERAS_CASES),
-                  f"keras part cases, from: {', '.join(KERAS_CASES)}.")
-flags.DEFINE_list("user_api_cases", list(USER_API_CASES),
-                  f"user_api part cases, from: {', '.join(USER_API_CASES)}.")
-flags.DEFINE_list("explain_methods", list(EXPLAIN_METHODS),
-                  f"explain part explainers, from: {', '.join(EXPLAIN_METHODS)}.")
+flags.DEFINE_list(
+    "protocols",
+    list(PROTOCOLS),
+    f"Protocols projected from the fit part, from: {', '.join(PROTOCOLS)}.",
+)
+flags.DEFINE_list(
+    "keras_cases", list(KERAS_CASES), f"keras part cases, from: {', '.join(KERAS_CASES)}."
+)
+flags.DEFINE_list(
+    "user_api_cases",
+    list(USER_API_CASES),
+    f"user_api part cases, from: {', '.join(USER_API_CASES)}.",
+)
+flags.DEFINE_list(
+    "explain_methods",
+    list(EXPLAIN_METHODS),
+    f"explain part explainers, from: {', '.join(EXPLAIN_METHODS)}.",
+)
 flags.DEFINE_integer("explain_batch", 64, "explain part: batch size.", lower_bound=1)
-flags.DEFINE_list("precision_cases", list(PRECISION_CASES),
-                  f"precision part cases, from: {', '.join(PRECISION_CASES)}.")
-flags.DEFINE_list("precision_methods", list(PRECISION_METHODS),
-                  f"precision part methods, from: {', '.join(PRECISION_METHODS)} (each case "
-                  "times those of them it lists).")
-flags.DEFINE_list("fit_precisions", None,
-                  f"fit part: Keras dtype policies to time each fit case at, from: "
-                  f"{', '.join(FIT_PRECISIONS)} (default: --precision, the command line's "
-                  "flag); with more than one, their fits are interleaved and the ratios to the "
-                  "first are printed. The protocols are projected from the first.")
-flags.DEFINE_float("cpu_ghz", None, "Clock for the roofline's peaks (default: /proc/cpuinfo's "
-                   "'cpu MHz').", lower_bound=0.01)
+flags.DEFINE_list(
+    "precision_cases",
+    list(PRECISION_CASES),
+    f"precision part cases, from: {', '.join(PRECISION_CASES)}.",
+)
+flags.DEFINE_list(
+    "precision_methods",
+    list(PRECISION_METHODS),
+    f"precision part methods, from: {', '.join(PRECISION_METHODS)} (each case "
+    "times those of them it lists).",
+)
+flags.DEFINE_list(
+    "fit_precisions",
+    None,
+    f"fit part: Keras dtype policies to time each fit case at, from: "
+    f"{', '.join(FIT_PRECISIONS)} (default: --precision, the command line's "
+    "flag); with more than one, their fits are interleaved and the ratios to the "
+    "first are printed. The protocols are projected from the first.",
+)
+flags.DEFINE_float(
+    "cpu_ghz",
+    None,
+    "Clock for the roofline's peaks (default: /proc/cpuinfo's 'cpu MHz').",
+    lower_bound=0.01,
+)
 flags.DEFINE_string("json", None, "Write the results to this JSON file.")
 # The command line's flags, of which the fit and keras parts read --data_dir (default here: the
 # first of <repo>/data and <repo>/../shared/data holding the data set; random pixels through
@@ -90,11 +140,13 @@ def main(argv):
     # Never a download attempt (or its 3 s probe) from a benchmark: local data or random.
     os.environ.setdefault("TF_INTROSPECT_NO_TFDS", "1")
     import tensorflow as tf
+
     # Every variant traces its step once or twice at warm-up; TF's retracing heuristic would
     # warn about these expected first traces across the many functions.
     tf.get_logger().setLevel("ERROR")
     from tf_introspect.lab.records import machine
-    cpu = peaks.cpu_peaks(ghz=FLAGS.cpu_ghz)      # the roofline's, once for every part
+
+    cpu = peaks.cpu_peaks(ghz=FLAGS.cpu_ghz)  # the roofline's, once for every part
     results = {"machine": {**machine(), "load_average": list(os.getloadavg()), "peaks": cpu}}
     if {"steps", "precision"} & set(FLAGS.parts):
         peaks.print_peaks(cpu)
@@ -102,22 +154,37 @@ def main(argv):
         results.update(steps.steps_part(FLAGS.cases, FLAGS.rounds, FLAGS.steps, cpu))
     if "precision" in FLAGS.parts:
         results["precision"] = precision.precision_part(
-            FLAGS.precision_cases, FLAGS.precision_methods, FLAGS.rounds, FLAGS.steps, cpu)
+            FLAGS.precision_cases, FLAGS.precision_methods, FLAGS.rounds, FLAGS.steps, cpu
+        )
     if "fit" in FLAGS.parts:
-        results["fit"] = fit.fit_part(FLAGS.fit_cases, FLAGS.fit_steps, FLAGS.fit_warmup,
-                                      FLAGS.fit_rounds, FLAGS.eval_steps, FLAGS.protocols,
-                                      FLAGS.data_dir, FLAGS.steps_per_execution, fit_precisions)
+        results["fit"] = fit.fit_part(
+            FLAGS.fit_cases,
+            FLAGS.fit_steps,
+            FLAGS.fit_warmup,
+            FLAGS.fit_rounds,
+            FLAGS.eval_steps,
+            FLAGS.protocols,
+            FLAGS.data_dir,
+            FLAGS.steps_per_execution,
+            fit_precisions,
+        )
     if "keras" in FLAGS.parts:
         results["keras"] = keras_twin.keras_part(
-            FLAGS.keras_cases, FLAGS.fit_steps, FLAGS.fit_warmup, FLAGS.rounds, FLAGS.data_dir,
-            FLAGS.steps_per_execution)
+            FLAGS.keras_cases,
+            FLAGS.fit_steps,
+            FLAGS.fit_warmup,
+            FLAGS.rounds,
+            FLAGS.data_dir,
+            FLAGS.steps_per_execution,
+        )
     if "user_api" in FLAGS.parts:
         results["user_api"] = user_api.user_api_part(
-            FLAGS.user_api_cases, FLAGS.fit_steps, FLAGS.fit_warmup, FLAGS.rounds,
-            FLAGS.data_dir)
+            FLAGS.user_api_cases, FLAGS.fit_steps, FLAGS.fit_warmup, FLAGS.rounds, FLAGS.data_dir
+        )
     if "explain" in FLAGS.parts:
-        results["explain"] = explain.explain_part(FLAGS.explain_methods, FLAGS.explain_batch,
-                                                  FLAGS.rounds)
+        results["explain"] = explain.explain_part(
+            FLAGS.explain_methods, FLAGS.explain_batch, FLAGS.rounds
+        )
     results["machine"]["load_average_end"] = list(os.getloadavg())
     if FLAGS.json:
         atomic.write_json(FLAGS.json, results, sort_keys=False)

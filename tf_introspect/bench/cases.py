@@ -22,14 +22,16 @@ FIT_CASES = {
     "mlp1024_b16_le_grad": "flags/table3/mlp1024_le.flags",
     "resnet8_b128_ce": "flags/table2/resnet8_ce.flags",
     "resnet8_b128_le_grad_cam": "flags/table2/resnet8_le.flags",
-    "resnet8_b128_kd": "flags/table5/resnet8_kd.flags",          # ResNet-26 teacher
+    "resnet8_b128_kd": "flags/table5/resnet8_kd.flags",  # ResNet-26 teacher
     "resnet14_b128_ce": "flags/table2/resnet14_ce.flags",
     "resnet14_b128_le_grad_cam": "flags/table2/resnet14_le.flags",
     "cnn8_b128_ce": "flags/table1/cnn8_ce.flags",
 }
-KERAS_CASES = {"mlp1024_b16": "flags/table3/mlp1024_ce.flags",
-               "resnet8_b128": "flags/table2/resnet8_ce.flags"}
-EXPLAIN_METHODS = {"grad_cam": 10.0, "grad": 2.5}     # explainer: target speed-up (>=)
+KERAS_CASES = {
+    "mlp1024_b16": "flags/table3/mlp1024_ce.flags",
+    "resnet8_b128": "flags/table2/resnet8_ce.flags",
+}
+EXPLAIN_METHODS = {"grad_cam": 10.0, "grad": 2.5}  # explainer: target speed-up (>=)
 # Projected protocols: plan, protocol flags (None: the plan's own; {}: none, i.e. the flag
 # files' paper settings), cells (None: all). Table 3 at the paper's protocol is the short
 # plan's cells (without LE-Permut, a Table 6 cell) at their flag files' own settings, its
@@ -47,21 +49,27 @@ PRECISION_CASES = {
     "mlp1024_b128": ("mlp1024", 128, ("ce", "le_grad")),
     "mlp1024_b16": ("mlp1024", 16, ("ce", "le_grad")),
 }
-PRECISION_METHODS = {"ce": ("ce", "grad"), "le_grad_cam": ("le", "grad_cam"),
-                     "le_grad": ("le", "grad")}          # name: method, explainer
+PRECISION_METHODS = {
+    "ce": ("ce", "grad"),
+    "le_grad_cam": ("le", "grad_cam"),
+    "le_grad": ("le", "grad"),
+}  # name: method, explainer
 # Issue 17's goal: bfloat16 step time / float32 step time (<=), per (model, method).
 PRECISION_TARGETS = {("resnet8", "ce"): 0.7, ("resnet8", "le_grad_cam"): 0.7}
-FIT_PRECISIONS = ("float32", "mixed_bfloat16")           # pipeline.flags.PRECISIONS
+FIT_PRECISIONS = ("float32", "mixed_bfloat16")  # pipeline.flags.PRECISIONS
 # The user_api part's cases: flag file (data set, batch, lr), LE's explainer, variants timed.
 USER_API_CASES = {
     "mlp1024_b16": ("flags/table3/mlp1024_ce.flags", "grad", ("default", "xla", "xla_spe10")),
     "resnet8_b128": ("flags/table2/resnet8_ce.flags", "grad_cam", ("default", "xla")),
 }
-USER_API_VARIANTS = {"default": {}, "xla": {"jit_compile": True},       # compile's arguments
-                     "xla_spe10": {"jit_compile": True, "steps_per_execution": 10}}
+USER_API_VARIANTS = {
+    "default": {},
+    "xla": {"jit_compile": True},  # compile's arguments
+    "xla_spe10": {"jit_compile": True, "steps_per_execution": 10},
+}
 PARTS = ("steps", "fit", "keras", "explain", "precision", "user_api")
 TRAIN_SIZE = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000}
 TEST_SIZE = 10000
-CE_LIKE = ("ce", "dropout", "ls", "cp")      # a CE-cost step (dropout: a few masks more)
+CE_LIKE = ("ce", "dropout", "ls", "cp")  # a CE-cost step (dropout: a few masks more)
 KD_LIKE = ("kd", "dkpp", "cwtm", "cwtm_permut", "cwtm_random", "ban", "ban_l", "takd")
 INSTALL_HINT = ".venv/bin/pip install -r requirements-bench.txt"

@@ -7,7 +7,6 @@ import collections
 import contextlib
 import time
 
-
 Step = collections.namedtuple("Step", "fn input_shape method precision")
 
 
@@ -16,6 +15,7 @@ def precision_policy(precision):
     """Keras' global dtype policy ``precision`` inside (``main.use_precision`` holds
     ``--precision`` so for a run), the previous one restored after."""
     import keras
+
     previous = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(precision)
     try:
@@ -24,8 +24,15 @@ def precision_policy(precision):
         keras.mixed_precision.set_global_policy(previous)
 
 
-def compiled_step(method_name, model_name, explainer, introspective=True, teacher=None,
-                  precision="float32", weights=None):
+def compiled_step(
+    method_name,
+    model_name,
+    explainer,
+    introspective=True,
+    teacher=None,
+    precision="float32",
+    weights=None,
+):
     """A :class:`Step`: the method's ``train_step`` under ``tf.function`` (traced at its first
     call) on a new model (seed 0, or ``weights``: a twin's ``get_weights()``), the model, the
     teacher and the method built and compiled under Keras' global dtype policy ``precision``
@@ -34,6 +41,7 @@ def compiled_step(method_name, model_name, explainer, introspective=True, teache
     import tensorflow as tf
 
     from tf_introspect import methods, models
+
     with precision_policy(precision):
         keras.utils.set_random_seed(0)
         model = models.get(model_name, weight_decay=5e-4)
@@ -41,7 +49,7 @@ def compiled_step(method_name, model_name, explainer, introspective=True, teache
             model.set_weights(weights)
         teacher = [models.get(teacher)] if teacher else []
         options = {"explainer": explainer} if method_name.startswith("le") else {}
-        method = methods.get(method_name, model, *teacher, **options)   # paper defaults
+        method = methods.get(method_name, model, *teacher, **options)  # paper defaults
         if hasattr(method, "introspective"):
             method.introspective.assign(float(introspective))
         method.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"])
@@ -55,20 +63,21 @@ def time_steps(variants, batch, rounds, steps, alternate=False):
     machine hits all alike; ``alternate``: the order reversed every other round).
     ``{name: [seconds per step, one a round]}``."""
     import tensorflow as tf
+
     shape = next(iter(variants.values())).input_shape
     x = tf.random.stateless_normal((batch, *shape), seed=[0, 1])
     y = tf.random.stateless_uniform((batch,), seed=[0, 2], maxval=10, dtype=tf.int32)
-    for variant in variants.values():       # trace and warm up
+    for variant in variants.values():  # trace and warm up
         with precision_policy(variant.precision):
             for _ in range(3):
                 variant.fn((x, y))
     times = {name: [] for name in variants}
     for i in range(rounds):
-        for name in (list(variants) if not alternate or i % 2 == 0 else list(variants)[::-1]):
+        for name in list(variants) if not alternate or i % 2 == 0 else list(variants)[::-1]:
             step = variants[name].fn
             start = time.perf_counter()
             for _ in range(steps):
                 logs = step((x, y))
-            float(logs["loss"])                # wait for the last step
+            float(logs["loss"])  # wait for the last step
             times[name].append((time.perf_counter() - start) / steps)
     return times

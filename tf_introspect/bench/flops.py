@@ -20,6 +20,7 @@ def layer_flops(layer):
     and ``Dense`` (2 * in * out per position of its input); 0 for every other layer
     (batch norm, activations, adds, pooling, dropout: a few operations per activation)."""
     import keras
+
     if isinstance(layer, keras.layers.Dense):
         shape = layer.input.shape
         return 2 * math.prod(shape[1:-1]) * shape[-1] * layer.units
@@ -28,8 +29,7 @@ def layer_flops(layer):
         last = layer.data_format == "channels_last"
         positions = math.prod(out[1:-1] if last else out[2:])
         c_in = inputs[-1] if last else inputs[1]
-        return (2 * positions * layer.filters * (c_in // layer.groups)
-                * math.prod(layer.kernel_size))
+        return 2 * positions * layer.filters * (c_in // layer.groups) * math.prod(layer.kernel_size)
     return 0
 
 
@@ -37,6 +37,7 @@ def forward_flops(model):
     """Floating-point operations of one sample's forward pass through ``model`` (its nested
     models' layers included): the sum of :func:`layer_flops`."""
     from tf_introspect.explainers.base import model_layers
+
     return sum(layer_flops(layer) for layer in model_layers(model))
 
 
@@ -62,7 +63,7 @@ def explanation_flops(model, explainer):
     if explainer.head is not None:
         return maps
     index = [layer.name for layer in model.layers].index(explainer.layer)
-    after = sum(layer_flops(layer) for layer in model.layers[index + 1:])
+    after = sum(layer_flops(layer) for layer in model.layers[index + 1 :])
     return forward + classes * after + maps
 
 
@@ -82,9 +83,12 @@ def step_flops(model, explainer=None, teacher=None):
     (inference mode). ResNet-8: ``F`` = 25.0 MFLOP, a step at batch 128 = 9.60 GFLOP (CE).
     """
     forward = forward_flops(model)
-    parts = {"forward": forward, "backward": 2 * forward,
-             "explanation": explanation_flops(model, explainer) if explainer else 0,
-             "teacher": forward_flops(teacher) if teacher is not None else 0}
+    parts = {
+        "forward": forward,
+        "backward": 2 * forward,
+        "explanation": explanation_flops(model, explainer) if explainer else 0,
+        "teacher": forward_flops(teacher) if teacher is not None else 0,
+    }
     return {**parts, "total": sum(parts.values())}
 
 

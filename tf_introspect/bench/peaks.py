@@ -10,7 +10,6 @@ float32. Memory bandwidth is not modelled.
 
 import os
 
-
 # Intel's AMX tile unit (TMUL) of 4th-generation Xeon Scalable (Sapphire Rapids) does 1,024
 # BF16 operations (multiplies and adds counted apart) per cycle per core. Source: Intel's
 # Sapphire Rapids presentation at Architecture Day 2021 (AMX: 2,048 INT8 or 1,024 BF16
@@ -68,10 +67,19 @@ def cpu_peaks(cpuinfo=None, cpus=None, ghz=None):
             cpus = None
     entries = parse_cpuinfo(cpuinfo)
     used = [e for e in entries if cpus is None or int(e["processor"]) in cpus] or entries
-    result = {"cpu_model": None, "logical_cpus": len(used), "physical_cores": None,
-              "ghz": None, "clock_source": None, "f32_flop_per_cycle_core": None,
-              "bf16_flop_per_cycle_core": None, "bf16_unit": None, "f32_peak_gflops": None,
-              "bf16_peak_gflops": None, "assumptions": []}
+    result = {
+        "cpu_model": None,
+        "logical_cpus": len(used),
+        "physical_cores": None,
+        "ghz": None,
+        "clock_source": None,
+        "f32_flop_per_cycle_core": None,
+        "bf16_flop_per_cycle_core": None,
+        "bf16_unit": None,
+        "f32_peak_gflops": None,
+        "bf16_peak_gflops": None,
+        "assumptions": [],
+    }
     notes = result["assumptions"]
     flags_ = set(used[0].get("flags", "").split()) if used else set()
     if not used or not flags_ & {"sse", "sse2", "avx", "avx2"}:
@@ -83,10 +91,12 @@ def cpu_peaks(cpuinfo=None, cpus=None, ghz=None):
     if all("physical id" in e and "core id" in e for e in used):
         cores = len({(e["physical id"], e["core id"]) for e in used})
         siblings, per_package = first.get("siblings"), first.get("cpu cores")
-        notes.append(f"{cores} physical core(s) for {len(used)} logical CPU(s): distinct "
-                     f"(physical id, core id); siblings {siblings}, cpu cores {per_package} "
-                     "(the topology as the kernel sees it; a hypervisor may back vCPUs by "
-                     "hyperthreads of one host core without saying so)")
+        notes.append(
+            f"{cores} physical core(s) for {len(used)} logical CPU(s): distinct "
+            f"(physical id, core id); siblings {siblings}, cpu cores {per_package} "
+            "(the topology as the kernel sees it; a hypervisor may back vCPUs by "
+            "hyperthreads of one host core without saying so)"
+        )
     else:
         cores = len(used)
         notes.append(f"no core ids: {cores} logical CPU(s) counted as physical cores")
@@ -97,39 +107,56 @@ def cpu_peaks(cpuinfo=None, cpus=None, ghz=None):
         mhz = [float(e["cpu MHz"]) for e in used if e.get("cpu MHz")]
         if mhz:
             result.update(ghz=round(max(mhz) / 1e3, 3), clock_source="/proc/cpuinfo cpu MHz")
-            notes.append(f"clock {max(mhz) / 1e3:.3g} GHz from /proc/cpuinfo 'cpu MHz' "
-                         "(in a VM the nominal rate; turbo and AVX-512/AMX clocks differ)")
+            notes.append(
+                f"clock {max(mhz) / 1e3:.3g} GHz from /proc/cpuinfo 'cpu MHz' "
+                "(in a VM the nominal rate; turbo and AVX-512/AMX clocks differ)"
+            )
         else:
             notes.append("no 'cpu MHz' in /proc/cpuinfo: peaks unknown (give --cpu_ghz)")
     amd = vendor == "AuthenticAMD"
     if "avx512f" in flags_ and not (amd and family < 26):
-        bits, why = 512, ("avx512f: 512-bit vectors, two FMA units assumed (some Xeon "
-                          "Silver / Bronze have one)")
+        bits, why = (
+            512,
+            (
+                "avx512f: 512-bit vectors, two FMA units assumed (some Xeon "
+                "Silver / Bronze have one)"
+            ),
+        )
     elif "avx512f" in flags_:
-        bits, why = 256, ("AMD Zen 4 (family 25) with avx512f: 512-bit instructions on two "
-                          "256-bit FMA pipes")
+        bits, why = (
+            256,
+            ("AMD Zen 4 (family 25) with avx512f: 512-bit instructions on two 256-bit FMA pipes"),
+        )
     elif flags_ & {"avx2", "avx"}:
         bits, why = 256, "AVX/AVX2: 256-bit vectors"
     else:
         bits, why = 128, "SSE only: 128-bit vectors"
     units = 2 if "fma" in flags_ else 1
     f32 = units * (bits // 32) * 2
-    notes.append(f"float32: {why}; {units} FMA unit(s) x {bits // 32} lanes x 2 = {f32} "
-                 "FLOP/cycle/core" + ("" if "fma" in flags_ else
-                                      " (no FMA: one multiply and one add pipe)"))
+    notes.append(
+        f"float32: {why}; {units} FMA unit(s) x {bits // 32} lanes x 2 = {f32} "
+        "FLOP/cycle/core" + ("" if "fma" in flags_ else " (no FMA: one multiply and one add pipe)")
+    )
     if "amx_bf16" in flags_:
         bf16, unit = AMX_BF16_FLOP_PER_CYCLE, "amx_bf16"
-        notes.append(f"bfloat16: AMX tile unit, {bf16} FLOP/cycle/core (Intel Architecture "
-                     "Day 2021, Sapphire Rapids); reached only by large matrix products that "
-                     "oneDNN runs on AMX")
+        notes.append(
+            f"bfloat16: AMX tile unit, {bf16} FLOP/cycle/core (Intel Architecture "
+            "Day 2021, Sapphire Rapids); reached only by large matrix products that "
+            "oneDNN runs on AMX"
+        )
     elif "avx512_bf16" in flags_:
         bf16, unit = 2 * f32, "avx512_bf16"
         notes.append(f"bfloat16: avx512_bf16 (VDPBF16PS), 2 x float32 = {bf16} FLOP/cycle/core")
     else:
         bf16, unit = f32, "none"
         notes.append("bfloat16: no bfloat16 arithmetic unit; computed as float32")
-    result.update(vector_bits=bits, fma_units=units, f32_flop_per_cycle_core=f32,
-                  bf16_flop_per_cycle_core=bf16, bf16_unit=unit)
+    result.update(
+        vector_bits=bits,
+        fma_units=units,
+        f32_flop_per_cycle_core=f32,
+        bf16_flop_per_cycle_core=bf16,
+        bf16_unit=unit,
+    )
     if result["ghz"]:
         result["f32_peak_gflops"] = round(cores * result["ghz"] * f32, 1)
         result["bf16_peak_gflops"] = round(cores * result["ghz"] * bf16, 1)
@@ -138,11 +165,13 @@ def cpu_peaks(cpuinfo=None, cpus=None, ghz=None):
 
 def print_peaks(peaks):
     f32, bf16 = peaks["f32_peak_gflops"], peaks["bf16_peak_gflops"]
-    print(f"\nRoofline peaks ({peaks['cpu_model'] or 'unknown CPU'}): float32 "
-          f"{f32 if f32 is not None else '?'} GFLOP/s, bfloat16 "
-          f"{bf16 if bf16 is not None else '?'} GFLOP/s ({peaks['physical_cores']} physical "
-          f"core(s) x {peaks['ghz'] or '?'} GHz x {peaks['f32_flop_per_cycle_core']} / "
-          f"{peaks['bf16_flop_per_cycle_core']} FLOP/cycle/core). Assumed:")
+    print(
+        f"\nRoofline peaks ({peaks['cpu_model'] or 'unknown CPU'}): float32 "
+        f"{f32 if f32 is not None else '?'} GFLOP/s, bfloat16 "
+        f"{bf16 if bf16 is not None else '?'} GFLOP/s ({peaks['physical_cores']} physical "
+        f"core(s) x {peaks['ghz'] or '?'} GHz x {peaks['f32_flop_per_cycle_core']} / "
+        f"{peaks['bf16_flop_per_cycle_core']} FLOP/cycle/core). Assumed:"
+    )
     for note in peaks["assumptions"]:
         print(f"  - {note}")
 

@@ -26,12 +26,14 @@ def define_flags():
     """The command line's flags, defined on absl's global flags (the bench reads
     ``--precision``, ``--data_dir`` and ``--steps_per_execution`` of them)."""
     from tf_introspect.pipeline import flags
+
     flags.define_flags()
 
 
 def config(args):
     """The command line's configuration of its arguments ``args``."""
     from tf_introspect.pipeline import config as run_config
+
     return run_config.from_args(args)
 
 
@@ -54,8 +56,12 @@ def case_config(flagfile, batches, eval_batches, data_dir, extra=()):
 def find_data_dir(dataset, data_dir=None):
     """``(data_dir, True)`` where ``dataset`` is found, else ``(None, False)``."""
     from tf_introspect import data
-    candidates = [data_dir] if data_dir else [os.path.join(REPO, "data"),
-                                              os.path.join(REPO, "..", "shared", "data")]
+
+    candidates = (
+        [data_dir]
+        if data_dir
+        else [os.path.join(REPO, "data"), os.path.join(REPO, "..", "shared", "data")]
+    )
     for folder in candidates:
         try:
             data.load_arrays(dataset, "test", os.path.abspath(folder))
@@ -66,8 +72,9 @@ def find_data_dir(dataset, data_dir=None):
 
 
 def data_source(folder, found):
-    return f"real ({os.path.relpath(folder, REPO)})" if found else \
-        "random pixels (data set not found)"
+    return (
+        f"real ({os.path.relpath(folder, REPO)})" if found else "random pixels (data set not found)"
+    )
 
 
 @contextlib.contextmanager
@@ -77,15 +84,19 @@ def random_pixels():
     import numpy as np
 
     from tf_introspect import data
-    from tf_introspect.data import pipeline     # make_dataset's own name for it
+    from tf_introspect.data import pipeline  # make_dataset's own name for it
+
     real = data.load_arrays
 
     def fake(name, split, data_dir=None):
         info = data.info(name)
         n = TEST_SIZE if split == "test" else TRAIN_SIZE[name]
         rng = np.random.default_rng(0)
-        return (rng.integers(0, 256, size=(n, *info.input_shape), dtype=np.uint8),
-                rng.integers(0, info.num_classes, size=n).astype(np.int64))
+        return (
+            rng.integers(0, 256, size=(n, *info.input_shape), dtype=np.uint8),
+            rng.integers(0, info.num_classes, size=n).astype(np.int64),
+        )
+
     data.load_arrays = pipeline.load_arrays = fake
     try:
         yield
@@ -106,17 +117,17 @@ def cell_data(flagfile, data_dir):
 def cli_determinism(cfg):
     """TensorFlow's op determinism as ``seed_everything`` sets it for ``cfg`` (on with
     ``--deterministic`` unless the step is XLA-compiled), turned back off afterwards."""
-    from tensorflow.python.framework.config import (disable_op_determinism,
-                                                    is_op_determinism_enabled)
+    from tensorflow.python.framework.config import disable_op_determinism, is_op_determinism_enabled
 
     from tf_introspect.pipeline import training
+
     was_on = is_op_determinism_enabled()
     training.seed_everything(cfg)
     try:
         yield bool(cfg.deterministic and not cfg.jit_compile)
     finally:
         if is_op_determinism_enabled() and not was_on:
-            disable_op_determinism()   # no public API
+            disable_op_determinism()  # no public API
 
 
 def cli_method(cfg, steps_per_execution=None):
@@ -125,6 +136,7 @@ def cli_method(cfg, steps_per_execution=None):
     instead of the command line's choice."""
     from tf_introspect.pipeline import registry, teachers, training
     from tf_introspect.pipeline.build import make_method
+
     if steps_per_execution:
         cfg = dataclasses.replace(cfg, steps_per_execution=steps_per_execution)
     teacher = teachers.architecture(cfg, registry.entry(cfg.method).teacher)
@@ -137,4 +149,5 @@ def cli_method(cfg, steps_per_execution=None):
 def datasets(cfg):
     """``(train, validation, test)`` as the command line builds them for ``cfg``."""
     from tf_introspect.pipeline import training
+
     return training.datasets(cfg)

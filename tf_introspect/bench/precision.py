@@ -42,19 +42,27 @@ def precision_case(model_name, batch, names, rounds, steps):
         f32 = compiled_step(method, model_name, explainer, precision="float32")
         variants[(name, "float32")] = f32
         variants[(name, "mixed_bfloat16")] = compiled_step(
-            method, model_name, explainer, precision="mixed_bfloat16",
-            weights=f32.method.model.get_weights())
+            method,
+            model_name,
+            explainer,
+            precision="mixed_bfloat16",
+            weights=f32.method.model.get_weights(),
+        )
         flops[name] = batch * method_flops(f32.method)["total"]
     return time_steps(variants, batch, rounds, steps, alternate=True), flops
 
 
 def precision_part(cases, methods_, rounds, steps, peaks=None):
     peaks = peaks or {}
-    print(f"\n== bfloat16 / float32: compiled train_step (Keras policy mixed_bfloat16: bfloat16 "
-          f"computation, float32 variables and logits), the same weights and batch, median of "
-          f"{rounds} interleaved rounds of {steps} steps ==")
-    print(f"{'case':14s} {'method':12s} {'f32 ms':>8s} {'[min, max]':>17s} {'bf16 ms':>8s} "
-          f"{'[min, max]':>17s} {'bf16/f32':>9s} {'[rounds]':>15s} {'target':>7s}")
+    print(
+        f"\n== bfloat16 / float32: compiled train_step (Keras policy mixed_bfloat16: bfloat16 "
+        f"computation, float32 variables and logits), the same weights and batch, median of "
+        f"{rounds} interleaved rounds of {steps} steps =="
+    )
+    print(
+        f"{'case':14s} {'method':12s} {'f32 ms':>8s} {'[min, max]':>17s} {'bf16 ms':>8s} "
+        f"{'[min, max]':>17s} {'bf16/f32':>9s} {'[rounds]':>15s} {'target':>7s}"
+    )
     results, roof = {}, []
     for case in cases:
         model_name, batch, available = PRECISION_CASES[case]
@@ -69,38 +77,55 @@ def precision_part(cases, methods_, rounds, steps, peaks=None):
             target = precision_target(model_name, *PRECISION_METHODS[name])
             ratio = rounded_ratio(statistics.median(bf16), statistics.median(f32))
             r = results[case]["methods"][name] = {
-                "float32": {"ms": round(statistics.median(f32) * 1e3, 3),
-                            "min_ms": round(min(f32) * 1e3, 3),
-                            "max_ms": round(max(f32) * 1e3, 3)},
-                "mixed_bfloat16": {"ms": round(statistics.median(bf16) * 1e3, 3),
-                                   "min_ms": round(min(bf16) * 1e3, 3),
-                                   "max_ms": round(max(bf16) * 1e3, 3)},
+                "float32": {
+                    "ms": round(statistics.median(f32) * 1e3, 3),
+                    "min_ms": round(min(f32) * 1e3, 3),
+                    "max_ms": round(max(f32) * 1e3, 3),
+                },
+                "mixed_bfloat16": {
+                    "ms": round(statistics.median(bf16) * 1e3, 3),
+                    "min_ms": round(min(bf16) * 1e3, 3),
+                    "max_ms": round(max(bf16) * 1e3, 3),
+                },
                 "bf16_over_f32": ratio,
                 "round_ratio_min": round(min(per_round), 3),
                 "round_ratio_max": round(max(per_round), 3),
-                "target": target, "meets_target": None if target is None else ratio <= target,
-                "gflop": round(flops[name] / 1e9, 4)}
+                "target": target,
+                "meets_target": None if target is None else ratio <= target,
+                "gflop": round(flops[name] / 1e9, 4),
+            }
             for p, key in (("float32", "f32"), ("mixed_bfloat16", "bf16")):
                 r[p]["gflop_per_s"], r[p]["peak_fraction"] = roofline(
-                    flops[name], statistics.median(times[(name, p)]),
-                    peaks.get(f"{key}_peak_gflops"))
+                    flops[name],
+                    statistics.median(times[(name, p)]),
+                    peaks.get(f"{key}_peak_gflops"),
+                )
             a, b = r["float32"], r["mixed_bfloat16"]
             spread = f"[{r['round_ratio_min']:.3f}, {r['round_ratio_max']:.3f}]"
             shown = f"<= {target}" if target else "-"
-            print(f"{case:14s} {name:12s} {a['ms']:8.2f} {_range(a):>17s} {b['ms']:8.2f} "
-                  f"{_range(b):>17s} {ratio:9.3f} {spread:>15s} "
-                  f"{shown:>7s}", flush=True)
+            print(
+                f"{case:14s} {name:12s} {a['ms']:8.2f} {_range(a):>17s} {b['ms']:8.2f} "
+                f"{_range(b):>17s} {ratio:9.3f} {spread:>15s} "
+                f"{shown:>7s}",
+                flush=True,
+            )
             roof.append((case, name, r))
-    print(f"\nRoofline (FLOPs counted from the model: bench.step_flops), peaks float32 "
-          f"{peaks.get('f32_peak_gflops') or '?'}, bfloat16 {peaks.get('bf16_peak_gflops') or '?'} "
-          f"GFLOP/s ({peaks.get('bf16_unit') or '?'}):")
-    print(f"{'case':14s} {'method':12s} {'GFLOP/step':>11s} {'f32 GFLOP/s':>12s} {'of peak':>8s} "
-          f"{'bf16 GFLOP/s':>13s} {'of peak':>8s}")
+    print(
+        f"\nRoofline (FLOPs counted from the model: bench.step_flops), peaks float32 "
+        f"{peaks.get('f32_peak_gflops') or '?'}, bfloat16 {peaks.get('bf16_peak_gflops') or '?'} "
+        f"GFLOP/s ({peaks.get('bf16_unit') or '?'}):"
+    )
+    print(
+        f"{'case':14s} {'method':12s} {'GFLOP/step':>11s} {'f32 GFLOP/s':>12s} {'of peak':>8s} "
+        f"{'bf16 GFLOP/s':>13s} {'of peak':>8s}"
+    )
     for case, name, r in roof:
         a, b = r["float32"], r["mixed_bfloat16"]
-        print(f"{case:14s} {name:12s} {r['gflop']:11.3f} {a['gflop_per_s']:12.1f} "
-              f"{percent(a['peak_fraction']):>8s} {b['gflop_per_s']:13.1f} "
-              f"{percent(b['peak_fraction']):>8s}")
+        print(
+            f"{case:14s} {name:12s} {r['gflop']:11.3f} {a['gflop_per_s']:12.1f} "
+            f"{percent(a['peak_fraction']):>8s} {b['gflop_per_s']:13.1f} "
+            f"{percent(b['peak_fraction']):>8s}"
+        )
     return {"cases": results, "settings": {"rounds": rounds, "steps": steps}}
 
 

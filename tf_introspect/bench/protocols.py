@@ -8,8 +8,8 @@ wall time of each table's protocol (``PROTOCOLS``). Per-epoch callbacks (TensorB
 BackupAndRestore, CSV, explanation images) and teacher training are not included.
 """
 
-import math
 import dataclasses
+import math
 import os
 
 from tf_introspect.bench.cases import CE_LIKE, KD_LIKE, PROTOCOLS, REPO, TEST_SIZE, TRAIN_SIZE
@@ -46,6 +46,7 @@ def epoch_steps(cfg, limits=True):
 def plan_cost(name, measured):
     """Projected wall time (one process, this machine) of protocol ``name``."""
     from tf_introspect.lab.plans import cell_args, load_plan, plan_runs
+
     path, protocol_flags, cells = PROTOCOLS[name]
     plan = load_plan(os.path.join(REPO, path))
     if protocol_flags is not None:
@@ -55,7 +56,7 @@ def plan_cost(name, measured):
     total, epochs, missing, grid_runs = 0.0, 0, set(), 0
     for run in runs:
         cell = next(c for c in plan["cell"] if c["name"] == run.cell)
-        args = run.args or [*cell_args(plan, cell), "--seed=0"]   # grid pending
+        args = run.args or [*cell_args(plan, cell), "--seed=0"]  # grid pending
         cfg = config(args)
         grid_runs += bool(run.grid)
         epochs += cfg.epochs
@@ -66,22 +67,32 @@ def plan_cost(name, measured):
         steps, evals = epoch_steps(cfg)
         r = by_key[key]
 
-        def epoch_s(case):
-            return (steps * case["ms_per_step"] / 1e3 + case["fit_overhead_s"]
-                    + evals * case["eval_ms_per_step"] / 1e3 + case["eval_overhead_s"])
+        def epoch_s(case, steps=steps, evals=evals):
+            return (
+                steps * case["ms_per_step"] / 1e3
+                + case["fit_overhead_s"]
+                + evals * case["eval_ms_per_step"] / 1e3
+                + case["eval_overhead_s"]
+            )
 
         stage1 = cfg.warmup_epochs if cfg.method in ("le", "le_permut") else 0
         stage1 = min(stage1, cfg.epochs)
-        warm = by_key.get(cost_key(dataclasses.replace(cfg, method="ce")), r)     # warm-up costs CE
+        warm = by_key.get(cost_key(dataclasses.replace(cfg, method="ce")), r)  # warm-up costs CE
         total += stage1 * epoch_s(warm) + (cfg.epochs - stage1) * epoch_s(r)
         # Hint's and FSP's stage 1 before the schedule, priced as a stage-2 epoch (an upper
         # bound: stage 1 runs the student only up to its guided layer)
         total += cfg.pretraining_epochs * epoch_s(r)
         epochs += cfg.pretraining_epochs
-    return {"plan": path, "protocol_flags": plan.get("flags", {}), "cells": cells or "all",
-            "runs": len(runs), "grid_runs": grid_runs, "epochs": epochs,
-            "hours": None if missing else round(total / 3600, 1),
-            "missing_cases": sorted(missing)}
+    return {
+        "plan": path,
+        "protocol_flags": plan.get("flags", {}),
+        "cells": cells or "all",
+        "runs": len(runs),
+        "grid_runs": grid_runs,
+        "epochs": epochs,
+        "hours": None if missing else round(total / 3600, 1),
+        "missing_cases": sorted(missing),
+    }
 
 
 def project(names, measured, precision):
@@ -90,15 +101,21 @@ def project(names, measured, precision):
     projected = {}
     if names:
         at = "" if precision == "float32" else f", at {precision}"
-        print(f"\nProjected wall time of each protocol, one process on this machine (epochs x "
-              "epoch time over all runs; LE warm-up epochs at the CE cost; teachers, "
-              f"per-epoch callbacks not included{at}):")
-        print(f"{'protocol':14s} {'runs':>5s} {'(grid)':>7s} {'epochs':>7s} {'hours':>8s}  "
-              f"{'days':>6s}  missing fit cases")
+        print(
+            f"\nProjected wall time of each protocol, one process on this machine (epochs x "
+            "epoch time over all runs; LE warm-up epochs at the CE cost; teachers, "
+            f"per-epoch callbacks not included{at}):"
+        )
+        print(
+            f"{'protocol':14s} {'runs':>5s} {'(grid)':>7s} {'epochs':>7s} {'hours':>8s}  "
+            f"{'days':>6s}  missing fit cases"
+        )
         for name in names:
             p = projected[name] = plan_cost(name, measured)
             hours = f"{p['hours']:8.1f}" if p["hours"] is not None else f"{'-':>8s}"
             days = f"{p['hours'] / 24:6.1f}" if p["hours"] is not None else f"{'-':>6s}"
-            print(f"{name:14s} {p['runs']:5d} {p['grid_runs']:7d} {p['epochs']:7d} {hours}  "
-                  f"{days}  {', '.join(p['missing_cases']) or '-'}")
+            print(
+                f"{name:14s} {p['runs']:5d} {p['grid_runs']:7d} {p['epochs']:7d} {hours}  "
+                f"{days}  {', '.join(p['missing_cases']) or '-'}"
+            )
     return projected

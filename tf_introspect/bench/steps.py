@@ -23,24 +23,32 @@ from tf_introspect.bench.peaks import percent, roofline
 def time_case(model_name, batch, explainer, teacher, rounds, steps):
     """Median seconds per step for CE, LE, LE-in-warm-up (and KD), interleaved, and the FLOPs
     of each step (:func:`method_flops` x batch)."""
-    variants = {"ce": compiled_step("ce", model_name, explainer),
-                "le": compiled_step("le", model_name, explainer),
-                "le_warmup": compiled_step("le", model_name, explainer, introspective=False)}
+    variants = {
+        "ce": compiled_step("ce", model_name, explainer),
+        "le": compiled_step("le", model_name, explainer),
+        "le_warmup": compiled_step("le", model_name, explainer, introspective=False),
+    }
     if teacher:
         variants["kd"] = compiled_step("kd", model_name, explainer, teacher=teacher)
     times = time_steps(variants, batch, rounds, steps)
-    flops = {name: batch * method_flops(v.method, introspective=name != "le_warmup")["total"]
-             for name, v in variants.items()}
+    flops = {
+        name: batch * method_flops(v.method, introspective=name != "le_warmup")["total"]
+        for name, v in variants.items()
+    }
     return {name: statistics.median(t) for name, t in times.items()}, flops
 
 
 def steps_part(cases, rounds, steps, peaks=None):
     peak = (peaks or {}).get("f32_peak_gflops")
     results, roof = {}, []
-    print(f"\n== Step cost: compiled train_step, median of {rounds} interleaved rounds of "
-          f"{steps} steps ==")
-    print(f"{'case':28s} {'CE ms':>8s} {'LE ms':>8s} {'LE/CE':>7s} {'warm-up/CE':>11s} "
-          f"{'KD(resnet26)/CE':>16s}")
+    print(
+        f"\n== Step cost: compiled train_step, median of {rounds} interleaved rounds of "
+        f"{steps} steps =="
+    )
+    print(
+        f"{'case':28s} {'CE ms':>8s} {'LE ms':>8s} {'LE/CE':>7s} {'warm-up/CE':>11s} "
+        f"{'KD(resnet26)/CE':>16s}"
+    )
     for case in cases:
         t, flops = time_case(*CASES[case], rounds, steps)
         r = results[case] = {f"{k}_ms": round(v * 1e3, 2) for k, v in t.items()}
@@ -48,19 +56,35 @@ def steps_part(cases, rounds, steps, peaks=None):
             if name in t:
                 r[f"{name}_over_ce"] = round(t[name] / t["ce"], 3)
         kd = f"{r['kd_over_ce']:16.3f}" if "kd" in t else f"{'-':>16s}"
-        print(f"{case:28s} {r['ce_ms']:8.2f} {r['le_ms']:8.2f} {r['le_over_ce']:7.3f} "
-              f"{r['le_warmup_over_ce']:11.3f} {kd}", flush=True)
+        print(
+            f"{case:28s} {r['ce_ms']:8.2f} {r['le_ms']:8.2f} {r['le_over_ce']:7.3f} "
+            f"{r['le_warmup_over_ce']:11.3f} {kd}",
+            flush=True,
+        )
         r["gflop"] = {k: round(v / 1e9, 4) for k, v in flops.items()}
         r["gflop_per_s"], r["f32_peak_fraction"] = {}, {}
         for name in t:
             r["gflop_per_s"][name], r["f32_peak_fraction"][name] = roofline(
-                flops[name], t[name], peak)
-            roof.append((case, name, r["gflop"][name], r[f"{name}_ms"],
-                         r["gflop_per_s"][name], r["f32_peak_fraction"][name]))
-    print(f"\nRoofline (FLOPs counted from the model: step = 3 x forward, + LE's explanation, "
-          f"+ KD's teacher forward; bench.step_flops), float32 peak {peak or '?'} GFLOP/s:")
-    print(f"{'case':28s} {'variant':10s} {'GFLOP/step':>11s} {'ms':>8s} {'GFLOP/s':>9s} "
-          f"{'of peak':>8s}")
+                flops[name], t[name], peak
+            )
+            roof.append(
+                (
+                    case,
+                    name,
+                    r["gflop"][name],
+                    r[f"{name}_ms"],
+                    r["gflop_per_s"][name],
+                    r["f32_peak_fraction"][name],
+                )
+            )
+    print(
+        f"\nRoofline (FLOPs counted from the model: step = 3 x forward, + LE's explanation, "
+        f"+ KD's teacher forward; bench.step_flops), float32 peak {peak or '?'} GFLOP/s:"
+    )
+    print(
+        f"{'case':28s} {'variant':10s} {'GFLOP/step':>11s} {'ms':>8s} {'GFLOP/s':>9s} "
+        f"{'of peak':>8s}"
+    )
     for case, name, gflop, ms, rate, fraction in roof:
         print(f"{case:28s} {name:10s} {gflop:11.3f} {ms:8.2f} {rate:9.1f} {percent(fraction):>8s}")
     return results

@@ -61,11 +61,11 @@ def timed_fit(model, train, stamps, verbose=2):
     """``fit`` one epoch of ``train`` with the command line's per-step callback and progress
     logger (its output swallowed): ``_timed``."""
     from tf_introspect.callbacks import StopOnNaN
+
     stamps.train.clear()
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        model.fit(train, epochs=1, verbose=verbose, shuffle=False,
-                  callbacks=[StopOnNaN(), stamps])
+        model.fit(train, epochs=1, verbose=verbose, shuffle=False, callbacks=[StopOnNaN(), stamps])
     return _timed(stamps.train, start)
 
 

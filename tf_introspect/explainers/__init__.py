@@ -35,16 +35,24 @@ def list_explainers() -> list[str]:
 def get(method: str, model: "keras.Model", layer: str | None = None) -> Explainer:
     """Build the explainer ``method`` for ``model`` (``layer`` is used by ``grad_cam`` only)."""
     if method not in EXPLAINERS:
-        raise ValueError(f"Unknown explainer {method!r}; valid choices: "
-                         f"{', '.join(list_explainers())}.")
+        raise ValueError(
+            f"Unknown explainer {method!r}; valid choices: {', '.join(list_explainers())}."
+        )
     if layer is not None and method != "grad_cam":
-        raise ValueError(f"Explainer {method!r} explains the input; 'layer' ({layer!r}) only "
-                         "applies to 'grad_cam'.")
+        raise ValueError(
+            f"Explainer {method!r} explains the input; 'layer' ({layer!r}) only "
+            "applies to 'grad_cam'."
+        )
     return EXPLAINERS[method](model, layer=layer)
 
 
-def explain(model: "keras.Model", x: "tf.Tensor", method: str, layer: str | None = None,
-            training: bool = False) -> "tf.Tensor":
+def explain(
+    model: "keras.Model",
+    x: "tf.Tensor",
+    method: str,
+    layer: str | None = None,
+    training: bool = False,
+) -> "tf.Tensor":
     """Explanations of every sample for **every** class, ``[batch, classes, ...]``.
 
     ``model`` maps inputs to logits; all classes come from one vectorised backward pass
@@ -65,5 +73,16 @@ def explain(model: "keras.Model", x: "tf.Tensor", method: str, layer: str | None
 _CACHE = weakref.WeakKeyDictionary()
 
 
-__all__ = ["EXPLAINERS", "Explainer", "Grad", "GradCam", "GradInput", "GuidedBackprop",
-           "explain", "get", "guided_relu", "guided_relus", "list_explainers"]
+__all__ = [
+    "EXPLAINERS",
+    "Explainer",
+    "Grad",
+    "GradCam",
+    "GradInput",
+    "GuidedBackprop",
+    "explain",
+    "get",
+    "guided_relu",
+    "guided_relus",
+    "list_explainers",
+]

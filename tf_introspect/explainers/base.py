@@ -90,14 +90,17 @@ def check_keras_batch_norm() -> None:
         names = set(bn.call.__code__.co_names)
     except (TypeError, ValueError, AttributeError):
         params, names = None, set()
-    if params != ["self", "inputs", "mask"] or not {"_moments", "moving_mean",
-                                                        "moving_variance"} <= names:
+    if (
+        params != ["self", "inputs", "mask"]
+        or not {"_moments", "moving_mean", "moving_variance"} <= names
+    ):
         raise RuntimeError(
             f"tf_introspect explains batch-norm networks in training mode by patching the "
             f"private method keras.layers.BatchNormalization._moments(inputs, mask), which "
             f"BatchNormalization.call must use; Keras {keras.__version__} does not have it in "
             f"that form (found: {'no _moments' if params is None else params}). Install the "
-            "tested Keras, keras>=3.15,<3.16 (requirements.txt pins keras==3.15.1).")
+            "tested Keras, keras>=3.15,<3.16 (requirements.txt pins keras==3.15.1)."
+        )
 
 
 #: Class names of batch-statistics layers, and names of their running-statistics variables
@@ -128,8 +131,9 @@ def unheld_batch_statistics(model: keras.Model) -> list[keras.layers.Layer]:
     return found
 
 
-def held_batch_statistics(model: keras.Model, tape: tf.GradientTape | None = None
-                          ) -> contextlib.AbstractContextManager[int]:
+def held_batch_statistics(
+    model: keras.Model, tape: tf.GradientTape | None = None
+) -> contextlib.AbstractContextManager[int]:
     """Context in which every training-mode ``BatchNormalization`` of ``model`` is explained
     with its batch moments held constant (module docstring).
 
@@ -138,13 +142,13 @@ def held_batch_statistics(model: keras.Model, tape: tf.GradientTape | None = Non
     statistics are updated as usual. Without, the moments are ``stop_gradient``-ed and the
     moving statistics are not updated (a pass that only explains).
     """
-    layers = [layer for layer in model_layers(model)
-              if isinstance(layer, keras.layers.BatchNormalization)]
+    layers = [
+        layer for layer in model_layers(model) if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     if layers:
         check_keras_batch_norm()
     if tape is not None:
-        return patched([(layer, "_moments", _unseen_by(tape, layer._moments))
-                        for layer in layers])
+        return patched([(layer, "_moments", _unseen_by(tape, layer._moments)) for layer in layers])
     return patched([(layer, "call", _explanation_only_call(layer)) for layer in layers])
 
 
@@ -152,6 +156,7 @@ def _unseen_by(tape, moments):
     def held_moments(inputs, mask):
         with tape.stop_recording():
             return moments(inputs, mask)
+
     return held_moments
 
 
@@ -164,12 +169,15 @@ def _explanation_only_call(layer):
         if not (training and layer.trainable):
             return call(inputs, training=training, mask=mask)
         if layer.renorm:
-            raise ValueError(f"Training-mode explanations do not support batch renormalization "
-                             f"(layer {layer.name!r}).")
+            raise ValueError(
+                f"Training-mode explanations do not support batch renormalization "
+                f"(layer {layer.name!r})."
+            )
         inputs = tf.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
         mean, variance = (tf.stop_gradient(m) for m in layer._moments(inputs, mask))
         with patched([(layer, "moving_mean", mean), (layer, "moving_variance", variance)]):
             return call(inputs, training=False, mask=mask)
+
     return held_call
 
 
@@ -196,9 +204,8 @@ class Explainer:
         self.model = model
         self.layer = layer
         self._explain_graph = tf.function(self._explain, reduce_retracing=True)
-        if any(isinstance(part, keras.layers.BatchNormalization)
-               for part in model_layers(model)):
-            check_keras_batch_norm()     # at construction: the command line fails at start
+        if any(isinstance(part, keras.layers.BatchNormalization) for part in model_layers(model)):
+            check_keras_batch_norm()  # at construction: the command line fails at start
         for unheld in unheld_batch_statistics(model):
             logging.warning(
                 "Layer %r (%s) of model %r looks like a normalisation with batch statistics "
@@ -206,7 +213,11 @@ class Explainer:
                 "explain(..., training=True)) its batch moments cannot be held constant, so "
                 "each sample's explanation also depends on the other samples of the batch. "
                 "Use keras.layers.BatchNormalization (or a subclass) for per-sample "
-                "explanations.", unheld.name, type(unheld).__name__, model.name)
+                "explanations.",
+                unheld.name,
+                type(unheld).__name__,
+                model.name,
+            )
 
     def forward(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
         """Return ``(logits, source)``; the default explains the input itself."""
@@ -247,8 +258,9 @@ class Explainer:
         logits, tape, source = self._jacobian_pass(x, training)
         return self.explanations(tape, logits, x, source)
 
-    def explanations(self, tape: tf.GradientTape, logits: tf.Tensor, x: tf.Tensor,
-                     source: tf.Tensor) -> tf.Tensor:
+    def explanations(
+        self, tape: tf.GradientTape, logits: tf.Tensor, x: tf.Tensor, source: tf.Tensor
+    ) -> tf.Tensor:
         """``E`` from a recorded forward pass: by default from the Jacobian of all logits
         w.r.t. ``source`` (one vectorised backward pass). Subclasses may use a closed form."""
         return self.from_jacobian(tape.batch_jacobian(logits, source), x, source)
@@ -278,7 +290,7 @@ class Explainer:
         ``shares_forward`` (Grad-CAM's closed form) ``explain_fn`` computes ``E`` from the
         step's own pass without a Jacobian: the cond captures only the explained activation.
         """
-        x = as_float(x)   # integer images: see _jacobian_pass (Grad*Input multiplies by x)
+        x = as_float(x)  # integer images: see _jacobian_pass (Grad*Input multiplies by x)
         if not self.shares_forward:
             return self.model(x, training=training), lambda: self.explain(x, training)
         logits, tape, source = self._jacobian_pass(x, training, shared=True)

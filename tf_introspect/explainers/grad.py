@@ -13,6 +13,7 @@ class Grad(Explainer):
 
     name = "grad"
 
-    def from_jacobian(self, jacobian: "tf.Tensor", x: "tf.Tensor", source: "tf.Tensor"
-                      ) -> "tf.Tensor":
+    def from_jacobian(
+        self, jacobian: "tf.Tensor", x: "tf.Tensor", source: "tf.Tensor"
+    ) -> "tf.Tensor":
         return jacobian

@@ -32,7 +32,9 @@ def _four_d_layers(model):
             shape = layer.output.shape
         except (AttributeError, ValueError):
             continue
-        if len(shape) == 4 and not isinstance(layer, (keras.layers.Dropout, keras.layers.InputLayer)):
+        if len(shape) == 4 and not isinstance(
+            layer, (keras.layers.Dropout, keras.layers.InputLayer)
+        ):
             out.append(layer.name)
     return out
 
@@ -42,11 +44,16 @@ def _pooled_linear_head(model, layer):
     try:
         pool, dense = model.layers[-2], model.layers[-1]
         linear = getattr(dense.activation, "__name__", None) == "linear"
-        if (isinstance(pool, keras.layers.GlobalAveragePooling2D) and not pool.keepdims
-                and pool.data_format == "channels_last"
-                and isinstance(dense, keras.layers.Dense) and linear
-                and pool.input is model.get_layer(layer).output and dense.input is pool.output
-                and model.outputs[0] is dense.output):
+        if (
+            isinstance(pool, keras.layers.GlobalAveragePooling2D)
+            and not pool.keepdims
+            and pool.data_format == "channels_last"
+            and isinstance(dense, keras.layers.Dense)
+            and linear
+            and pool.input is model.get_layer(layer).output
+            and dense.input is pool.output
+            and model.outputs[0] is dense.output
+        ):
             return dense
     except (AttributeError, ValueError, IndexError):
         pass
@@ -65,12 +72,18 @@ def _nested_model_error(model, nested, candidates):
         f"Grad-CAM layer {nested.name!r} of model {model.name!r} is a nested model: its output "
         f"cannot be reached from the input of {model.name!r} (Keras: 'Output with path 0 is "
         f"not connected to inputs'), nor can the layers inside it"
-        + (f" (4-D: {', '.join(inner)})" if inner else "") + ". "
-        + (f"Name a 4-D layer of {model.name!r} itself with --layer / layer= "
-           f"({', '.join(others)}), or build" if others else "Build")
+        + (f" (4-D: {', '.join(inner)})" if inner else "")
+        + ". "
+        + (
+            f"Name a 4-D layer of {model.name!r} itself with --layer / layer= "
+            f"({', '.join(others)}), or build"
+            if others
+            else "Build"
+        )
         + f" the model flat, with the layers of {nested.name!r} as its own, e.g. "
         f"keras.Model({nested.name}.input, head({nested.name}.output)); then --layer / layer= "
-        f"can name any of them.")
+        f"can name any of them."
+    )
 
 
 class GradCam(Explainer):
@@ -87,24 +100,30 @@ class GradCam(Explainer):
             raise ValueError(
                 f"grad_cam needs a functional or Sequential model with known inputs to reach "
                 f"an intermediate layer; {type(model).__name__} {model.name!r} has none. Build it "
-                "with keras.Input, or use explainer 'grad', 'grad_input' or 'guided_bp'.")
+                "with keras.Input, or use explainer 'grad', 'grad_input' or 'guided_bp'."
+            )
         candidates = _four_d_layers(model)
         if not candidates:
             raise ValueError(
                 f"grad_cam needs a layer with a 4-D output [batch, h, w, channels], and model "
                 f"{model.name!r} has none (e.g. an MLP). Use explainer 'grad', 'grad_input' or "
-                "'guided_bp' instead.")
+                "'guided_bp' instead."
+            )
         if layer is None:
             layer = candidates[-1]
         elif layer not in candidates:
-            raise ValueError(f"Unknown or non-4-D Grad-CAM layer {layer!r}; layers of model "
-                             f"{model.name!r} with a 4-D output: {', '.join(candidates)}.")
+            raise ValueError(
+                f"Unknown or non-4-D Grad-CAM layer {layer!r}; layers of model "
+                f"{model.name!r} with a 4-D output: {', '.join(candidates)}."
+            )
         if isinstance(model.get_layer(layer), keras.Model):
             _nested_model_error(model, model.get_layer(layer), candidates)
         super().__init__(model, layer)
-        self.view = keras.Model(single_input(model),
-                                [model.get_layer(layer).output, model.outputs[0]],
-                                name=f"{model.name}_gradcam_view")
+        self.view = keras.Model(
+            single_input(model),
+            [model.get_layer(layer).output, model.outputs[0]],
+            name=f"{model.name}_gradcam_view",
+        )
         self.head = _pooled_linear_head(model, layer)
 
     @property
@@ -113,13 +132,14 @@ class GradCam(Explainer):
         ``Explainer.online``): the generic Jacobian through the head runs its own pass."""
         return self.head is not None
 
-    def explanations(self, tape: tf.GradientTape, logits: tf.Tensor, x: tf.Tensor,
-                     source: tf.Tensor) -> tf.Tensor:
+    def explanations(
+        self, tape: tf.GradientTape, logits: tf.Tensor, x: tf.Tensor, source: tf.Tensor
+    ) -> tf.Tensor:
         if self.head is None:
             return super().explanations(tape, logits, x, source)
-        source = tf.cast(source, tf.float32)     # a bfloat16 activation under mixed precision
+        source = tf.cast(source, tf.float32)  # a bfloat16 activation under mixed precision
         area = tf.cast(tf.shape(source)[1] * tf.shape(source)[2], source.dtype)
-        weights = tf.cast(self.head.kernel, tf.float32) / area        # [channels, c]
+        weights = tf.cast(self.head.kernel, tf.float32) / area  # [channels, c]
         return tf.nn.relu(tf.einsum("nk,bhwn->bkhw", weights, source))
 
     def forward(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
@@ -129,5 +149,5 @@ class GradCam(Explainer):
     def from_jacobian(self, jacobian: tf.Tensor, x: tf.Tensor, source: tf.Tensor) -> tf.Tensor:
         # float32 maps under mixed precision too (a bfloat16 layer's Jacobian is bfloat16)
         jacobian, source = tf.cast(jacobian, tf.float32), tf.cast(source, tf.float32)
-        weights = tf.reduce_mean(jacobian, axis=(2, 3))              # [b, c, channels]
+        weights = tf.reduce_mean(jacobian, axis=(2, 3))  # [b, c, channels]
         return tf.nn.relu(tf.einsum("bkn,bhwn->bkhw", weights, source))

@@ -13,6 +13,7 @@ class GradInput(Grad):
 
     name = "grad_input"
 
-    def from_jacobian(self, jacobian: "tf.Tensor", x: "tf.Tensor", source: "tf.Tensor"
-                      ) -> "tf.Tensor":
+    def from_jacobian(
+        self, jacobian: "tf.Tensor", x: "tf.Tensor", source: "tf.Tensor"
+    ) -> "tf.Tensor":
         return jacobian * x[:, None]

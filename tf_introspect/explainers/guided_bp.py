@@ -27,8 +27,10 @@ from tf_introspect.explainers.base import Explainer, model_layers, patched
 @tf.custom_gradient
 def guided_relu(z: tf.Tensor):
     """ReLU whose backward pass is the Guided Backprop rule."""
+
     def grad(dy):
         return dy * tf.cast(dy > 0, dy.dtype) * tf.cast(z > 0, dy.dtype)
+
     return tf.nn.relu(z), grad
 
 
@@ -37,8 +39,12 @@ def _is_relu_fn(fn):
 
 
 def _is_plain_relu_layer(layer):
-    return (isinstance(layer, keras.layers.ReLU) and not layer.negative_slope
-            and layer.max_value is None and not layer.threshold)
+    return (
+        isinstance(layer, keras.layers.ReLU)
+        and not layer.negative_slope
+        and layer.max_value is None
+        and not layer.threshold
+    )
 
 
 def guided_relus(model: keras.Model) -> contextlib.AbstractContextManager[int]:
@@ -104,10 +110,14 @@ def unguided_relus(model: keras.Model) -> list[tuple[keras.layers.Layer, str]]:
         code = _user_code(type(layer).call)
         if code is None:
             continue
-        names = [name for name in sorted(_referenced_names(code) & _RELU_NAMES)
-                 if not isinstance(getattr(layer, name, None), keras.layers.Layer)]
-        held = [key for key, value in vars(layer).items()
-                if key != "activation" and _is_relu_fn(value)]
+        names = [
+            name
+            for name in sorted(_referenced_names(code) & _RELU_NAMES)
+            if not isinstance(getattr(layer, name, None), keras.layers.Layer)
+        ]
+        held = [
+            key for key, value in vars(layer).items() if key != "activation" and _is_relu_fn(value)
+        ]
         if names or held:
             found.append((layer, f"its call refers to {', '.join(names + held)}"))
     return found
@@ -126,15 +136,20 @@ class GuidedBackprop(Explainer):
                 "Guided Backprop: layer %r (%s) of model %r may apply a ReLU it cannot modify "
                 "(%s); there the explanation back-propagates the plain ReLU gradient. It "
                 "modifies Dense/Conv activation='relu', layers.Activation('relu') and "
-                "layers.ReLU(): build the ReLU as one of those.", unguided.name,
-                type(unguided).__name__, model.name, reason)
+                "layers.ReLU(): build the ReLU as one of those.",
+                unguided.name,
+                type(unguided).__name__,
+                model.name,
+                reason,
+            )
 
     def forward(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
         with guided_relus(self.model) as n_relus:
             if not n_relus:
                 raise ValueError(
                     f"Model {self.model.name!r} has no ReLU for Guided Backprop to modify; "
-                    "use explainer 'grad' or 'grad_input' instead.")
+                    "use explainer 'grad' or 'grad_input' instead."
+                )
             logits = self.model(x, training=training)
         return logits, x
 

@@ -22,35 +22,48 @@ from tf_introspect.lab.errors import PlanError
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tf_introspect.experiments",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tf_introspect.experiments", description=__doc__.split("\n\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="run what is missing of a plan")
     run_p.add_argument("plan")
-    run_p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")],
-                       help="only these seeds, e.g. 0,1,2")
+    run_p.add_argument(
+        "--seeds",
+        type=lambda s: [int(x) for x in s.split(",")],
+        help="only these seeds, e.g. 0,1,2",
+    )
     run_p.add_argument("--cells", type=lambda s: s.split(","), help="only these cells")
     run_p.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
-    run_p.add_argument("--data_dir", help="read the data from here instead of the plan's "
-                       "data_dir (and skip its [prepare] step); it is not a setting, so "
-                       "runs recorded with another data folder still count as finished: to "
-                       "keep runs on other data apart, move results/<plan>/ away first")
+    run_p.add_argument(
+        "--data_dir",
+        help="read the data from here instead of the plan's "
+        "data_dir (and skip its [prepare] step); it is not a setting, so "
+        "runs recorded with another data folder still count as finished: to "
+        "keep runs on other data apart, move results/<plan>/ away first",
+    )
     status_p = sub.add_parser("status", help="done / running / left, projected time")
     status_p.add_argument("plan")
-    verify_p = sub.add_parser("verify", help="train a finished run again and record how "
-                              "close it came (determinism evidence)")
+    verify_p = sub.add_parser(
+        "verify",
+        help="train a finished run again and record how close it came (determinism evidence)",
+    )
     verify_p.add_argument("plan")
     verify_p.add_argument("run", help="CELL/RUN, e.g. ce/seed0")
-    verify_p.add_argument("--once_per_machine", action="store_true",
-                          help="skip if this run was already verified on this machine kind")
+    verify_p.add_argument(
+        "--once_per_machine",
+        action="store_true",
+        help="skip if this run was already verified on this machine kind",
+    )
     report_p = sub.add_parser("report", help=f"regenerate {paths.RESULTS_DOC} from results/")
     report_p.add_argument("plans", nargs="*", help="plans (default: every experiments/*.toml)")
     args = parser.parse_args(argv)
     caller = os.getcwd()
 
-    def from_caller(path):   # a plan named from the caller's folder, else from the repository
+    def from_caller(path):  # a plan named from the caller's folder, else from the repository
         here = os.path.join(caller, path)
         return os.path.relpath(here, paths.REPO) if os.path.exists(here) else path
+
     if getattr(args, "plan", None):
         args.plan = from_caller(args.plan)
     if getattr(args, "plans", None):
@@ -61,10 +74,14 @@ def main(argv=None):
             if args.jobs < 1:
                 parser.error(f"--jobs must be >= 1, got {args.jobs}")
             # as given from the caller's folder, recorded relative to the repository
-            data_dir = args.data_dir and os.path.relpath(os.path.join(caller, args.data_dir),
-                                                         paths.REPO)
-            return 1 if runner.run_plan(args.plan, args.cells, args.seeds, args.jobs,
-                                        data_dir=data_dir) else 0
+            data_dir = args.data_dir and os.path.relpath(
+                os.path.join(caller, args.data_dir), paths.REPO
+            )
+            return (
+                1
+                if runner.run_plan(args.plan, args.cells, args.seeds, args.jobs, data_dir=data_dir)
+                else 0
+            )
         if args.command == "verify":
             cell, _, name = args.run.partition("/")
             if args.once_per_machine and verify.verified_here(args.plan, cell, name):
@@ -76,7 +93,8 @@ def main(argv=None):
         if args.command == "status":
             print("\n".join(status.status(args.plan)))
             return 0
-        from tf_introspect.lab import results_doc   # scipy: only for the report
+        from tf_introspect.lab import results_doc  # scipy: only for the report
+
         results_doc.write(args.plans or plans.list_plans())
         print(f"wrote {paths.RESULTS_DOC}")
         return 0

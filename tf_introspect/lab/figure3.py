@@ -34,35 +34,53 @@ def explainer_accuracies(plans=None):
                 settings = run.settings or {}
                 if settings.get("method") != "le" or not settings.get("explainer"):
                     continue
-                record = load_record(run)   # None if unfinished or stale
+                record = load_record(run)  # None if unfinished or stale
                 if record is None:
                     continue
                 key = (plan["name"], settings["model"], settings["dataset"])
-                labels[key] = plan.get("data_labels", {}).get(settings["dataset"],
-                                                              settings["dataset"])
+                labels[key] = plan.get("data_labels", {}).get(
+                    settings["dataset"], settings["dataset"]
+                )
                 bar = groups.setdefault(key, {}).setdefault(
-                    cell["name"], {"explainer": settings["explainer"], "accuracies": []})
+                    cell["name"], {"explainer": settings["explainer"], "accuracies": []}
+                )
                 bar["accuracies"].append(100.0 * record["metrics"]["test_accuracy"])
     out = []
     for key, cells in groups.items():
         if len({c["explainer"] for c in cells.values()}) < 2:
             continue
-        bars = [{"cell": name, "explainer": c["explainer"], "n": len(c["accuracies"]),
-                 "mean": float(np.mean(c["accuracies"])),
-                 "std": float(np.std(c["accuracies"], ddof=1)) if len(c["accuracies"]) > 1
-                 else None, "accuracies": c["accuracies"]} for name, c in cells.items()]
-        bars.sort(key=lambda b: (EXPLAINER_ORDER.index(b["explainer"])
-                                 if b["explainer"] in EXPLAINER_ORDER
-                                 else len(EXPLAINER_ORDER), b["cell"]))
+        bars = [
+            {
+                "cell": name,
+                "explainer": c["explainer"],
+                "n": len(c["accuracies"]),
+                "mean": float(np.mean(c["accuracies"])),
+                "std": float(np.std(c["accuracies"], ddof=1)) if len(c["accuracies"]) > 1 else None,
+                "accuracies": c["accuracies"],
+            }
+            for name, c in cells.items()
+        ]
+        bars.sort(
+            key=lambda b: (
+                EXPLAINER_ORDER.index(b["explainer"])
+                if b["explainer"] in EXPLAINER_ORDER
+                else len(EXPLAINER_ORDER),
+                b["cell"],
+            )
+        )
         plan, model, dataset = key
-        out.append({"plan": plan, "model": model, "dataset": dataset, "label": labels[key],
-                    "bars": bars})
+        out.append(
+            {"plan": plan, "model": model, "dataset": dataset, "label": labels[key], "bars": bars}
+        )
     return out
 
 
 def _mean_std(bar):
-    return f"{bar['mean']:.2f} " + (f"+- {bar['std']:.2f}" if bar["std"] is not None
-                                     else "(one seed, no std)") + f" (n={bar['n']})"
+    return (
+        f"{bar['mean']:.2f} "
+        + (f"+- {bar['std']:.2f}" if bar["std"] is not None else "(one seed, no std)")
+        + f" (n={bar['n']})"
+    )
 
 
 def figure3(path, plans=None):
@@ -71,36 +89,59 @@ def figure3(path, plans=None):
     the sample standard deviation over seeds; none for a bar of one seed."""
     groups = explainer_accuracies(plans)
     if not groups:
-        print("Figure 3 skipped: no finished results of a plan whose LE cells use different "
-              "explainers yet (run e.g. python -m tf_introspect.experiments run "
-              "experiments/figure3_short.toml).")
+        print(
+            "Figure 3 skipped: no finished results of a plan whose LE cells use different "
+            "explainers yet (run e.g. python -m tf_introspect.experiments run "
+            "experiments/figure3_short.toml)."
+        )
         return None
     figure = plots.new_figure(4.2 * len(groups), 3.6, layout="constrained")
     for ax, group in zip(np.atleast_1d(figure.subplots(1, len(groups))), groups):
         bars = group["bars"]
-        labels = [b["explainer"] if [c["explainer"] for c in bars].count(b["explainer"]) == 1
-                  else b["cell"] for b in bars]
+        labels = [
+            b["explainer"]
+            if [c["explainer"] for c in bars].count(b["explainer"]) == 1
+            else b["cell"]
+            for b in bars
+        ]
         means = [b["mean"] for b in bars]
         stds = [b["std"] or 0.0 for b in bars]
         ax.bar(range(len(bars)), means, color="tab:blue")
         spread = [i for i, b in enumerate(bars) if b["std"] is not None]
         if spread:
-            ax.errorbar(spread, [means[i] for i in spread], yerr=[stds[i] for i in spread],
-                        fmt="none", ecolor="black", capsize=4)
+            ax.errorbar(
+                spread,
+                [means[i] for i in spread],
+                yerr=[stds[i] for i in spread],
+                fmt="none",
+                ecolor="black",
+                capsize=4,
+            )
         ax.set_xticks(range(len(bars)), labels, fontsize=8)
         low = min(m - s for m, s in zip(means, stds))
         high = max(m + s for m, s in zip(means, stds))
         ax.set_ylim(low - max(0.5, 0.3 * (high - low)), high + max(0.3, 0.2 * (high - low)))
         for i, b in enumerate(bars):
-            ax.text(i, means[i] + stds[i], f"{b['mean']:.2f}\n(n={b['n']})", ha="center",
-                    va="bottom", fontsize=7)
+            ax.text(
+                i,
+                means[i] + stds[i],
+                f"{b['mean']:.2f}\n(n={b['n']})",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
         ax.set_ylabel("final test accuracy (%)")
         ax.set_title(f"{group['model']} on {group['label']} ({group['plan']})", fontsize=8)
-    figure.suptitle("Figure 3: LE with each explainer; bars: mean over n seeds, error bars: "
-                    "sample std (none for n = 1)", fontsize=9)
+    figure.suptitle(
+        "Figure 3: LE with each explainer; bars: mean over n seeds, error bars: "
+        "sample std (none for n = 1)",
+        fontsize=9,
+    )
     plots.save(figure, path)
     atomic.write_json(os.path.splitext(path)[0] + ".json", groups, indent=1, sort_keys=False)
     for group in groups:
-        print(f"Figure 3 ({group['plan']}, {group['model']} on {group['label']}): " + ", ".join(
-            f"{b['explainer']} {_mean_std(b)}" for b in group["bars"]))
+        print(
+            f"Figure 3 ({group['plan']}, {group['model']} on {group['label']}): "
+            + ", ".join(f"{b['explainer']} {_mean_std(b)}" for b in group["bars"])
+        )
     return groups

@@ -14,24 +14,40 @@ import os
 
 from tf_introspect.lab import figure3, model_figures, plots
 
-DEFAULT_MODELS = {"mnist": "mlp1024", "fashion_mnist": "mlp1024", "cifar10": "resnet8",
-                  "cifar100": "resnet8"}
-DEFAULT_SIMILARITY_SAMPLES = {"cifar10": 2000, "cifar100": 2000}   # others: the whole test set
+DEFAULT_MODELS = {
+    "mnist": "mlp1024",
+    "fashion_mnist": "mlp1024",
+    "cifar10": "resnet8",
+    "cifar100": "resnet8",
+}
+DEFAULT_SIMILARITY_SAMPLES = {"cifar10": 2000, "cifar100": 2000}  # others: the whole test set
 
 
 def train_short_model(dataset, data_dir=None, workdir=None):
     """A CE model trained for 1 epoch with :func:`tf_introspect.pipeline.run` (reused when
     the work folder already holds it); returns the path of its ``model.keras``."""
     from tf_introspect import pipeline
+
     model = DEFAULT_MODELS[dataset]
     workdir = workdir or os.path.join("runs", "figures", f"{dataset}_{model}_ce")
     lr = "0.05" if model.startswith("mlp") else "0.1"
-    args = ["--method=ce", f"--model={model}", f"--dataset={dataset}", "--epochs=1",
-            "--batch_size=128", f"--lr={lr}", "--lr_boundaries=", f"--workdir={workdir}",
-            "--verbose=2", *([f"--data_dir={data_dir}"] if data_dir else [])]
-    print(f"No --model given: training a short CE model ({model}, 1 epoch on {dataset}, "
-          f"batch 128, lr {lr}) with tf_introspect.pipeline.run into {workdir}; the figures show "
-          "the machinery, not the paper's results (pass --model=PATH.keras for a real model).")
+    args = [
+        "--method=ce",
+        f"--model={model}",
+        f"--dataset={dataset}",
+        "--epochs=1",
+        "--batch_size=128",
+        f"--lr={lr}",
+        "--lr_boundaries=",
+        f"--workdir={workdir}",
+        "--verbose=2",
+        *([f"--data_dir={data_dir}"] if data_dir else []),
+    ]
+    print(
+        f"No --model given: training a short CE model ({model}, 1 epoch on {dataset}, "
+        f"batch 128, lr {lr}) with tf_introspect.pipeline.run into {workdir}; the figures show "
+        "the machinery, not the paper's results (pass --model=PATH.keras for a real model)."
+    )
     metrics = pipeline.run(pipeline.from_args(args))
     print(f"short model: test accuracy {metrics['test_accuracy']:.4f}")
     return metrics["model_path"]
@@ -39,38 +55,61 @@ def train_short_model(dataset, data_dir=None, workdir=None):
 
 def _parser():
     from tf_introspect import data, explainers
-    p = argparse.ArgumentParser(prog="python -m tf_introspect.figures",
-                                description=__doc__.split("\n\n")[0])
+
+    p = argparse.ArgumentParser(
+        prog="python -m tf_introspect.figures", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--model", help="trained classifier (.keras); default: train a short one")
     p.add_argument("--dataset", default="mnist", choices=data.DATASETS)
     p.add_argument("--out", default=os.path.join("docs", "figures"), help="output folder")
     p.add_argument("--data_dir", help="data folder (default: $TF_INTROSPECT_DATA, ...)")
-    p.add_argument("--data_label", help="the data set's name in titles and captions (default: "
-                   "--dataset; e.g. 'CIFAR-10 (JPEG)' for a re-encoded copy)")
-    p.add_argument("--plans", type=lambda s: [p for p in s.split(",") if p],
-                   help="Figure 3 from these plans' "
-                   "committed results (comma-separated; default: every experiments/*.toml)")
-    p.add_argument("--explainers", type=lambda s: s.split(","),
-                   help="comma-separated, from " + ", ".join(explainers.list_explainers()) +
-                   "; default grad_cam for conv nets, grad,grad_input otherwise")
+    p.add_argument(
+        "--data_label",
+        help="the data set's name in titles and captions (default: "
+        "--dataset; e.g. 'CIFAR-10 (JPEG)' for a re-encoded copy)",
+    )
+    p.add_argument(
+        "--plans",
+        type=lambda s: [p for p in s.split(",") if p],
+        help="Figure 3 from these plans' "
+        "committed results (comma-separated; default: every experiments/*.toml)",
+    )
+    p.add_argument(
+        "--explainers",
+        type=lambda s: s.split(","),
+        help="comma-separated, from "
+        + ", ".join(explainers.list_explainers())
+        + "; default grad_cam for conv nets, grad,grad_input otherwise",
+    )
     p.add_argument("--layer", help="Grad-CAM layer (default: the last 4-D one)")
     p.add_argument("--alpha", type=float, default=0.9, help="Eq. 6 ground-truth mass")
     p.add_argument("--samples", type=int, default=4, help="Figure 1: test images shown")
-    p.add_argument("--similarity_samples", type=int, default=None,
-                   help="Figure 2: first N test images (0: all; default all, 2000 on CIFAR)")
+    p.add_argument(
+        "--similarity_samples",
+        type=int,
+        default=None,
+        help="Figure 2: first N test images (0: all; default all, 2000 on CIFAR)",
+    )
     p.add_argument("--workdir", help="where the short model is trained without --model")
-    p.add_argument("--figures", type=_figure_numbers, default=(1, 2, 3),
-                   help="which figures, e.g. 3 (from results only: no model needed) or 1,2; "
-                   "default 1,2,3")
+    p.add_argument(
+        "--figures",
+        type=_figure_numbers,
+        default=(1, 2, 3),
+        help="which figures, e.g. 3 (from results only: no model needed) or 1,2; default 1,2,3",
+    )
     return p
 
 
 def _figure_numbers(text):
     numbers = tuple(sorted({int(n) for n in text.split(",") if n.strip().isdigit()}))
-    if not numbers or set(numbers) - {1, 2, 3} or len(numbers) != len(
-            [n for n in text.split(",") if n.strip()]):
-        raise argparse.ArgumentTypeError(f"{text!r}: give figure numbers from 1, 2, 3, "
-                                         "comma-separated (e.g. 3 or 1,2)")
+    if (
+        not numbers
+        or set(numbers) - {1, 2, 3}
+        or len(numbers) != len([n for n in text.split(",") if n.strip()])
+    ):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give figure numbers from 1, 2, 3, comma-separated (e.g. 3 or 1,2)"
+        )
     return numbers
 
 
@@ -78,43 +117,71 @@ def figures_1_2(args):
     """Figures 1 and/or 2 (``args.figures``) of ``args.model`` (or a short model trained
     first), one of each per explainer."""
     from tf_introspect import data
+
     path = args.model or train_short_model(args.dataset, args.data_dir, args.workdir)
     model = model_figures.load_classifier(path, args.dataset)
     limit = args.similarity_samples
     limit = DEFAULT_SIMILARITY_SAMPLES.get(args.dataset) if limit is None else limit or None
-    x, y = next(iter(data.make_dataset(args.dataset, "test", args.samples,
-                                       data_dir=args.data_dir, limit=args.samples)))
-    batches = (model_figures.SampleBatches(args.dataset, limit, args.data_dir)
-               if 2 in args.figures else None)
+    x, y = next(
+        iter(
+            data.make_dataset(
+                args.dataset, "test", args.samples, data_dir=args.data_dir, limit=args.samples
+            )
+        )
+    )
+    batches = (
+        model_figures.SampleBatches(args.dataset, limit, args.data_dir)
+        if 2 in args.figures
+        else None
+    )
     for name in args.explainers or plots.default_explainers(model):
         layer = args.layer if name == "grad_cam" else None
         stem = os.path.join(args.out, f"{{}}_{args.dataset}_{name}.png")
         written = []
         if 1 in args.figures:
-            model_figures.figure1(model, x, y, args.dataset, name, stem.format("figure1"),
-                                  args.alpha, layer, label=args.data_label)
+            model_figures.figure1(
+                model,
+                x,
+                y,
+                args.dataset,
+                name,
+                stem.format("figure1"),
+                args.alpha,
+                layer,
+                label=args.data_label,
+            )
             written.append(stem.format("figure1"))
         if 2 in args.figures:
-            model_figures.figure2(model, batches, args.dataset, name, stem.format("figure2"),
-                                  layer, label=args.data_label, source=path)
+            model_figures.figure2(
+                model,
+                batches,
+                args.dataset,
+                name,
+                stem.format("figure2"),
+                layer,
+                label=args.data_label,
+                source=path,
+            )
             written.append(f"{stem.format('figure2')} and its .json")
         print("wrote " + ", ".join(written))
 
 
 def main(argv=None):
     from tf_introspect import data, explainers, targets
+
     args = _parser().parse_args(argv)
     try:
         targets.check_alpha(args.alpha)
         for name in args.explainers or ():
             if name not in explainers.EXPLAINERS:
-                raise ValueError(f"unknown explainer {name!r}; valid choices: "
-                                 f"{', '.join(explainers.list_explainers())}.")
+                raise ValueError(
+                    f"unknown explainer {name!r}; valid choices: "
+                    f"{', '.join(explainers.list_explainers())}."
+                )
         if {1, 2} & set(args.figures):
             figures_1_2(args)
-        if 3 in args.figures and figure3.figure3(os.path.join(args.out, "figure3.png"),
-                                                 args.plans):
+        if 3 in args.figures and figure3.figure3(os.path.join(args.out, "figure3.png"), args.plans):
             print("wrote", os.path.join(args.out, "figure3.png"), "and its .json")
-    except (ValueError, data.DataNotFoundError) as e:   # PlanError is a ValueError
+    except (ValueError, data.DataNotFoundError) as e:  # PlanError is a ValueError
         raise SystemExit(f"error: {e}") from None
     return 0

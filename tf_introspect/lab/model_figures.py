@@ -21,8 +21,10 @@ from tf_introspect import atomic
 from tf_introspect.lab import plots
 
 # Paper 5.4.1: the class pairs its Figure 2 shows as most similar.
-PAPER_PAIRS = {"mnist": (("0", "6"), ("1", "7"), ("3", "5"), ("4", "9")),
-               "cifar10": (("truck", "automobile"), ("dog", "cat"))}
+PAPER_PAIRS = {
+    "mnist": (("0", "6"), ("1", "7"), ("3", "5"), ("4", "9")),
+    "cifar10": (("truck", "automobile"), ("dog", "cat")),
+}
 
 
 def figure1(model, x, y, dataset, explainer, path, alpha=0.9, layer=None, label=None):
@@ -30,17 +32,26 @@ def figure1(model, x, y, dataset, explainer, path, alpha=0.9, layer=None, label=
     ``q`` ``[n, c]`` written under the maps. ``label``: the data set's name in the title
     (default ``dataset``; e.g. "CIFAR-10 (JPEG)")."""
     from tf_introspect import data, explainers, targets
+
     e = explainers.explain(model, x, explainer, layer=layer)
     q = targets.explanation_targets(e, y, alpha=alpha).numpy()
     names = data.info(dataset).class_names
     images = plots.to_display(x, dataset)
     y = np.asarray(y).astype(int)
     captions = [[f"q={q[i, k]:.3f}" for k in range(q.shape[1])] for i in range(len(y))]
-    plots.plot_rows(path, images, plots.display_maps(e, images.shape[1:3]), names,
-              [f"label: {names[t]}" for t in y], captions, overlay=explainer == "grad_cam",
-              highlight=y, title=f"Figure 1 ({label or dataset}): {explainer} explanations for "
-                                 "every class, Eq. 6 shares q under each (ground truth framed, "
-                                 f"q = alpha = {alpha})")
+    plots.plot_rows(
+        path,
+        images,
+        plots.display_maps(e, images.shape[1:3]),
+        names,
+        [f"label: {names[t]}" for t in y],
+        captions,
+        overlay=explainer == "grad_cam",
+        highlight=y,
+        title=f"Figure 1 ({label or dataset}): {explainer} explanations for "
+        "every class, Eq. 6 shares q under each (ground truth framed, "
+        f"q = alpha = {alpha})",
+    )
     return q
 
 
@@ -48,6 +59,7 @@ def class_similarity_matrix(model, batches, explainer, layer=None):
     """Mean over all samples of ``targets.class_similarity`` of their explanations,
     ``[c, c]``; ``batches`` yields ``x`` or ``(x, y)`` (labels are not used)."""
     from tf_introspect import explainers, targets
+
     total, count = 0.0, 0
     for batch in batches:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -64,8 +76,10 @@ def top_pairs(matrix, class_names, k=5):
     highest first (``a`` before ``b`` in class order)."""
     rows, cols = np.triu_indices(len(matrix), 1)
     order = np.argsort(-matrix[rows, cols], kind="stable")
-    return [(class_names[rows[i]], class_names[cols[i]], float(matrix[rows[i], cols[i]]))
-            for i in order[:k]]
+    return [
+        (class_names[rows[i]], class_names[cols[i]], float(matrix[rows[i], cols[i]]))
+        for i in order[:k]
+    ]
 
 
 def paper_pair_ranks(matrix, class_names, dataset):
@@ -73,52 +87,71 @@ def paper_pair_ranks(matrix, class_names, dataset):
     (rank 1 = most similar)."""
     ranking = top_pairs(matrix, class_names, k=len(matrix) ** 2)
     rank = {frozenset(p[:2]): i + 1 for i, p in enumerate(ranking)}
-    return [{"classes": [a, b], "rank": rank[frozenset((a, b))]}
-            for a, b in PAPER_PAIRS.get(dataset, ())]
+    return [
+        {"classes": [a, b], "rank": rank[frozenset((a, b))]}
+        for a, b in PAPER_PAIRS.get(dataset, ())
+    ]
 
 
 def plot_similarity(path, matrix, class_names, title):
     c = len(matrix)
     figure = plots.new_figure(0.55 * c + 2.5, 0.55 * c + 1.5)
     ax = figure.subplots()
-    off = matrix[~np.eye(c, dtype=bool)]   # colours span the off-diagonal values
+    off = matrix[~np.eye(c, dtype=bool)]  # colours span the off-diagonal values
     image = ax.imshow(matrix, cmap="viridis", vmin=off.min(), vmax=off.max())
-    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04,
-                    label="mean cosine similarity")
+    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="mean cosine similarity")
     ax.set_xticks(range(c), class_names, rotation=60, ha="right", fontsize=7)
     ax.set_yticks(range(c), class_names, fontsize=7)
     if c <= 20:
         for i in range(c):
             for j in range(c):
-                ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                        color="white" if matrix[i, j] < np.median(off) else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{matrix[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if matrix[i, j] < np.median(off) else "black",
+                )
     ax.set_title(title, fontsize=8)
     return plots.save(figure, path)
 
 
-def figure2(model, batches, dataset, explainer, path, layer=None, k=5, label=None,
-            source=None):
+def figure2(model, batches, dataset, explainer, path, layer=None, k=5, label=None, source=None):
     """Figure 2: the matrix (returned), its PNG at ``path`` and ``path`` with ``.json`` (the
     matrix, top ``k`` pairs, the paper's pairs and their ranks); prints the comparison.
     ``label``: the data set's name shown (default ``dataset``); ``source``: the model file,
     recorded in the JSON."""
     from tf_introspect import data
+
     names = data.info(dataset).class_names
     matrix = class_similarity_matrix(model, batches, explainer, layer)
     samples = getattr(batches, "samples", None)
-    plot_similarity(path, matrix, names, f"Figure 2: mean cosine similarity of {explainer} "
-                    f"explanations, {label or dataset} test set" + (f" ({samples} images)"
-                                                                    if samples else ""))
+    plot_similarity(
+        path,
+        matrix,
+        names,
+        f"Figure 2: mean cosine similarity of {explainer} "
+        f"explanations, {label or dataset} test set" + (f" ({samples} images)" if samples else ""),
+    )
     pairs = top_pairs(matrix, names, k)
     top = {frozenset(p[:2]) for p in pairs}
-    summary = {"dataset": dataset, "label": label or dataset, "explainer": explainer,
-               "samples": samples, "model": source,
-               "class_names": list(names), "matrix": matrix.round(6).tolist(),
-               "top_pairs": [{"classes": [a, b], "cosine": round(v, 6)} for a, b, v in pairs],
-               "paper_pairs": [list(p) for p in PAPER_PAIRS.get(dataset, ())],
-               "paper_pairs_in_top": [list(p) for p in PAPER_PAIRS.get(dataset, ())
-                                      if frozenset(p) in top],
-               "paper_pair_ranks": paper_pair_ranks(matrix, names, dataset)}
+    summary = {
+        "dataset": dataset,
+        "label": label or dataset,
+        "explainer": explainer,
+        "samples": samples,
+        "model": source,
+        "class_names": list(names),
+        "matrix": matrix.round(6).tolist(),
+        "top_pairs": [{"classes": [a, b], "cosine": round(v, 6)} for a, b, v in pairs],
+        "paper_pairs": [list(p) for p in PAPER_PAIRS.get(dataset, ())],
+        "paper_pairs_in_top": [
+            list(p) for p in PAPER_PAIRS.get(dataset, ()) if frozenset(p) in top
+        ],
+        "paper_pair_ranks": paper_pair_ranks(matrix, names, dataset),
+    }
     atomic.write_json(os.path.splitext(path)[0] + ".json", summary, indent=1, sort_keys=False)
     _print_pairs(summary, k)
     return matrix
@@ -127,8 +160,10 @@ def figure2(model, batches, dataset, explainer, path, layer=None, k=5, label=Non
 def _print_pairs(summary, k):
     def pair(p):
         return f"({p[0]}, {p[1]})"
-    print(f"Figure 2 ({summary['label']}, {summary['explainer']}): top {k} most similar "
-          "class pairs:")
+
+    print(
+        f"Figure 2 ({summary['label']}, {summary['explainer']}): top {k} most similar class pairs:"
+    )
     for p in summary["top_pairs"]:
         print(f"  {pair(p['classes'])}  {p['cosine']:.4f}")
     paper, found = summary["paper_pairs"], summary["paper_pairs_in_top"]
@@ -136,10 +171,13 @@ def _print_pairs(summary, k):
         print(f"  (the paper names no similar pairs for {summary['dataset']})")
         return
     c = len(summary["class_names"])
-    print(f"  paper's pairs {', '.join(map(pair, paper))}: {len(found)} of {len(paper)} among "
-          f"our top {k}" + (f" ({', '.join(map(pair, found))})" if found else "") +
-          f"; ranks among all {c * (c - 1) // 2} pairs: " +
-          ", ".join(f"{pair(r['classes'])} {r['rank']}" for r in summary["paper_pair_ranks"]))
+    print(
+        f"  paper's pairs {', '.join(map(pair, paper))}: {len(found)} of {len(paper)} among "
+        f"our top {k}"
+        + (f" ({', '.join(map(pair, found))})" if found else "")
+        + f"; ranks among all {c * (c - 1) // 2} pairs: "
+        + ", ".join(f"{pair(r['classes'])} {r['rank']}" for r in summary["paper_pair_ranks"])
+    )
 
 
 class SampleBatches:
@@ -148,6 +186,7 @@ class SampleBatches:
 
     def __init__(self, dataset, limit=None, data_dir=None, batch_size=250):
         from tf_introspect import data
+
         self.ds = data.make_dataset(dataset, "test", batch_size, data_dir=data_dir, limit=limit)
         self.samples = int(sum(int(y.shape[0]) for _, y in self.ds))
 
@@ -160,19 +199,26 @@ def load_classifier(path, dataset=None):
     import keras
 
     from tf_introspect import data
+
     if not os.path.isfile(path):
-        raise ValueError(f"no model file {path!r}: give --model=PATH.keras, a classifier "
-                         "saved by python -m tf_introspect.main (its <workdir>/model.keras).")
+        raise ValueError(
+            f"no model file {path!r}: give --model=PATH.keras, a classifier "
+            "saved by python -m tf_introspect.main (its <workdir>/model.keras)."
+        )
     try:
         model = keras.models.load_model(path, compile=False)
-    except Exception as e:   # any failure to load means the file is not a usable classifier
+    except Exception as e:  # any failure to load means the file is not a usable classifier
         raise ValueError(f"cannot load model {path!r} ({type(e).__name__}: {e}).") from None
     if dataset is not None:
         meta = data.info(dataset)
         if model.output_shape[-1] != meta.num_classes:
-            raise ValueError(f"model {path!r} has {model.output_shape[-1]} outputs but "
-                             f"{dataset} has {meta.num_classes} classes.")
+            raise ValueError(
+                f"model {path!r} has {model.output_shape[-1]} outputs but "
+                f"{dataset} has {meta.num_classes} classes."
+            )
         if tuple(model.input_shape[1:]) != meta.input_shape:
-            raise ValueError(f"model {path!r} takes inputs {tuple(model.input_shape[1:])}, "
-                             f"{dataset} images are {meta.input_shape}.")
+            raise ValueError(
+                f"model {path!r} takes inputs {tuple(model.input_shape[1:])}, "
+                f"{dataset} images are {meta.input_shape}."
+            )
     return model

@@ -8,7 +8,7 @@ Every lab module reads these as attributes of this module when it needs them
 import os
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ROOT = REPO   # where results/ and runs/ live (tests point it elsewhere)
+ROOT = REPO  # where results/ and runs/ live (tests point it elsewhere)
 RESULTS = "results"
 RUNS = "runs"
 RESULTS_DOC = os.path.join("docs", "RESULTS.md")

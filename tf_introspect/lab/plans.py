@@ -9,7 +9,8 @@ checking a plan, and the :class:`Run` list it makes.
 
 Plan keys: ``description``, ``protocol`` (a name, e.g. ``short`` or ``paper``), ``data_dir``
 (relative to the repository), ``data_labels`` (how figures name a data set of this copy,
-e.g. ``{cifar10 = "CIFAR-10 (JPEG)"}``), ``seeds``, ``validation_split`` (images held out for grids),
+e.g. ``{cifar10 = "CIFAR-10 (JPEG)"}``), ``seeds``, ``validation_split`` (images held out for
+grids),
 ``grid_seed``, ``order`` (``cell``: cell by cell, the default; ``seed``: seed by seed),
 ``reference`` (the cell compared with all others), ``paper_order`` (chains of cells in the
 ascending accuracy the paper claims, tested pair by pair in the report), ``[prepare]`` (``path`` and
@@ -31,13 +32,23 @@ import os
 import sys
 import tomllib
 
-from tf_introspect.pipeline import outputs
 from tf_introspect.lab import paths
 from tf_introspect.lab.errors import PlanError
 from tf_introspect.lab.records import commit_time, load_record
+from tf_introspect.pipeline import outputs
 
-__all__ = ["PRIORITY", "PlanError", "Run", "cell_args", "chosen_value", "grid_runs",
-           "list_plans", "load_plan", "plan_runs", "seed_runs"]
+__all__ = [
+    "PRIORITY",
+    "PlanError",
+    "Run",
+    "cell_args",
+    "chosen_value",
+    "grid_runs",
+    "list_plans",
+    "load_plan",
+    "plan_runs",
+    "seed_runs",
+]
 
 
 @dataclasses.dataclass
@@ -46,50 +57,62 @@ class Run:
 
     plan: str
     cell: str
-    name: str                     # seed<N> or grid/<flag>=<value>
-    args: list                    # command-line flags of tf_introspect.main (no --workdir)
-    settings: dict                # flags.result_settings of the resolved configuration
-    grid: str = ""                # the cell's grid flag when this run is a grid point
-    after_grid: str = ""          # the cell whose grid must be finished first (its value)
-    since: str = ""               # a record older than this commit is stale (plan key since)
+    name: str  # seed<N> or grid/<flag>=<value>
+    args: list  # command-line flags of tf_introspect.main (no --workdir)
+    settings: dict  # flags.result_settings of the resolved configuration
+    grid: str = ""  # the cell's grid flag when this run is a grid point
+    after_grid: str = ""  # the cell whose grid must be finished first (its value)
+    since: str = ""  # a record older than this commit is stale (plan key since)
 
     @property
     def result_dir(self):
         """``results/<plan>/<cell>/<run>``, relative to the repository."""
-        return os.path.relpath(os.path.join(paths.ROOT, paths.RESULTS, self.plan, self.cell,
-                                            self.name), paths.REPO)
+        return os.path.relpath(
+            os.path.join(paths.ROOT, paths.RESULTS, self.plan, self.cell, self.name), paths.REPO
+        )
 
     @property
     def workdir(self):
         """``runs/<plan>/<cell>/<run>``, relative to the repository."""
-        return os.path.relpath(os.path.join(paths.ROOT, paths.RUNS, self.plan, self.cell,
-                                            self.name), paths.REPO)
+        return os.path.relpath(
+            os.path.join(paths.ROOT, paths.RUNS, self.plan, self.cell, self.name), paths.REPO
+        )
 
     def command(self):
         """The training command; ``--overwrite`` when the work folder holds a finished or
         started run of other settings (stale: an earlier version of the plan)."""
         from tf_introspect.pipeline.settings import result_settings
+
         done = outputs.load(os.path.join(paths.REPO, self.workdir))
         stale = done is not None and result_settings(done["flags"]) != self.settings
-        if done is not None and self.since:   # finished by code older than the last fix
+        if done is not None and self.since:  # finished by code older than the last fix
             metrics = os.path.join(paths.REPO, self.workdir, "metrics.json")
             stale = stale or os.path.getmtime(metrics) < commit_time(self.since)
-        started = os.path.join(paths.REPO, self.workdir, "settings.json")   # an unfinished run's
+        started = os.path.join(paths.REPO, self.workdir, "settings.json")  # an unfinished run's
         if not stale and os.path.exists(started):
             with open(started) as f:
                 stale = json.load(f) != self.settings
-        return [sys.executable, "-m", "tf_introspect.main", *self.args,
-                f"--workdir={self.workdir}", "--verbose=2", *(["--overwrite"] * stale)]
+        return [
+            sys.executable,
+            "-m",
+            "tf_introspect.main",
+            *self.args,
+            f"--workdir={self.workdir}",
+            "--verbose=2",
+            *(["--overwrite"] * stale),
+        ]
 
 
 def _flag_args(flags):
     """``{"epochs": 10, "lr_boundaries": []}`` -> ``["--epochs=10", "--lr_boundaries="]``."""
+
     def text(value):
         if isinstance(value, bool):
             return str(value).lower()
         if isinstance(value, (list, tuple)):
             return ",".join(str(v) for v in value)
         return str(value)
+
     return [f"--{key}={text(value)}" for key, value in flags.items()]
 
 
@@ -101,15 +124,18 @@ def load_plan(path, data_dir=None):
     where this project's machines keep it); the plan's ``[prepare]`` step, which makes data
     in the plan's folder, and its ``data_labels``, which describe that data, are left out."""
     from tf_introspect.pipeline import config
+
     try:
         with open(path, "rb") as f:
             plan = tomllib.load(f)
     except FileNotFoundError:
-        raise PlanError(f"no plan file {path!r}; plans: {', '.join(list_plans()) or 'none'}.")
+        raise PlanError(
+            f"no plan file {path!r}; plans: {', '.join(list_plans()) or 'none'}."
+        ) from None
     except tomllib.TOMLDecodeError as e:
         raise PlanError(f"plan {path!r} is not valid TOML: {e}") from None
     plan["name"] = os.path.splitext(os.path.basename(path))[0]
-    if data_dir:   # over the plan's and its cells' own; its data is not the plan's copy
+    if data_dir:  # over the plan's and its cells' own; its data is not the plan's copy
         plan.update(data_dir=data_dir, data_dir_given=True)
         plan.pop("prepare", None)
         plan.pop("data_labels", None)
@@ -120,21 +146,24 @@ def load_plan(path, data_dir=None):
     if None in names or len(set(names)) != len(names):
         raise PlanError(f"plan {path!r}: every cell needs a unique name, got {names}.")
     if plan.get("reference") and plan["reference"] not in names:
-        raise PlanError(f"plan {path!r}: reference {plan['reference']!r} is not a cell "
-                        f"({', '.join(names)}).")
+        raise PlanError(
+            f"plan {path!r}: reference {plan['reference']!r} is not a cell ({', '.join(names)})."
+        )
     for chain in plan.get("paper_order", []):
         unknown = [c for c in chain if c not in names]
         if unknown:
-            raise PlanError(f"plan {path!r}: paper_order names {unknown}, not cells "
-                            f"({', '.join(names)}).")
+            raise PlanError(
+                f"plan {path!r}: paper_order names {unknown}, not cells ({', '.join(names)})."
+            )
     for cell in cells:
         flagfile = cell.get("flagfile")
         if not flagfile or not os.path.exists(os.path.join(paths.REPO, flagfile)):
             raise PlanError(f"plan {path!r}, cell {cell['name']!r}: no flag file {flagfile!r}.")
         if len(cell.get("grid", {})) > 1:
-            raise PlanError(f"cell {cell['name']!r}: a grid sweeps one flag, got "
-                            f"{sorted(cell['grid'])}.")
-        try:   # resolves every flag: unknown methods, flags or bad values fail here
+            raise PlanError(
+                f"cell {cell['name']!r}: a grid sweeps one flag, got {sorted(cell['grid'])}."
+            )
+        try:  # resolves every flag: unknown methods, flags or bad values fail here
             config.from_args(cell_args(plan, cell, cell.get("grid")))
         except ValueError as e:
             raise PlanError(f"plan {path!r}, cell {cell['name']!r}: {e}") from None
@@ -152,7 +181,7 @@ def cell_args(plan, cell, grid=None, value=None):
     elif plan.get("data_dir"):
         flags.setdefault("data_dir", plan["data_dir"])
     if grid:
-        (flag, values), = grid.items()
+        ((flag, values),) = grid.items()
         flags[flag] = values[0] if value is None else value
         flags["validation_split"] = plan.get("validation_split", 5000)
     return [f"--flagfile={cell['flagfile']}", *_flag_args(flags)]
@@ -165,8 +194,11 @@ PRIORITY = ("table3_short", "table2_short", "table3_paper", "figure3_short")
 def list_plans():
     """The plans under ``experiments/``, the priority ones first."""
     folder = os.path.join(paths.REPO, "experiments")
-    names = sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".toml")) \
-        if os.path.isdir(folder) else []
+    names = (
+        sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".toml"))
+        if os.path.isdir(folder)
+        else []
+    )
     names.sort(key=lambda n: PRIORITY.index(n) if n in PRIORITY else len(PRIORITY))
     return [os.path.join("experiments", f"{n}.toml") for n in names]
 
@@ -174,20 +206,35 @@ def list_plans():
 def _run(plan, cell, name, args, **kw):
     from tf_introspect.pipeline import config
     from tf_introspect.pipeline.settings import result_settings
+
     settings = result_settings(config.from_args(args))
-    return Run(plan["name"], cell["name"], name, args, settings,
-               since=cell.get("since", plan.get("since", "")), **kw)
+    return Run(
+        plan["name"],
+        cell["name"],
+        name,
+        args,
+        settings,
+        since=cell.get("since", plan.get("since", "")),
+        **kw,
+    )
 
 
 def grid_runs(plan, cell):
     """The grid points of ``cell`` (empty without a grid)."""
     if not cell.get("grid"):
         return []
-    (flag, values), = cell["grid"].items()
+    ((flag, values),) = cell["grid"].items()
     seed = plan.get("grid_seed", 0)
-    return [_run(plan, cell, f"grid/{flag}={v}",
-                 [*cell_args(plan, cell, cell["grid"], v), f"--seed={seed}"], grid=flag)
-            for v in values]
+    return [
+        _run(
+            plan,
+            cell,
+            f"grid/{flag}={v}",
+            [*cell_args(plan, cell, cell["grid"], v), f"--seed={seed}"],
+            grid=flag,
+        )
+        for v in values
+    ]
 
 
 def chosen_value(plan, cell):
@@ -213,12 +260,13 @@ def seed_runs(plan, cell, seeds=None):
     runs = []
     for seed in seeds:
         if cell.get("grid") and chosen is None:
-            runs.append(Run(plan["name"], cell["name"], f"seed{seed}", None, None,
-                            after_grid=cell["name"]))
+            runs.append(
+                Run(plan["name"], cell["name"], f"seed{seed}", None, None, after_grid=cell["name"])
+            )
             continue
         flags = dict(cell.get("flags", {}))
         if chosen is not None:
-            (flag, _), = cell["grid"].items()
+            ((flag, _),) = cell["grid"].items()
             flags[flag] = chosen[0]
         args = [*cell_args(plan, {**cell, "flags": flags}), f"--seed={seed}"]
         runs.append(_run(plan, cell, f"seed{seed}", args))
@@ -235,5 +283,6 @@ def plan_runs(plan, cells=None, seeds=None):
     if plan.get("order", "cell") == "seed":
         longest = max((len(runs) for runs in seeded), default=0)
         return [r for runs in grids for r in runs] + [
-            runs[i] for i in range(longest) for runs in seeded if i < len(runs)]
+            runs[i] for i in range(longest) for runs in seeded if i < len(runs)
+        ]
     return [r for g, runs in zip(grids, seeded) for r in g + runs]

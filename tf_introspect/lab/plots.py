@@ -16,12 +16,14 @@ def default_explainers(model):
     """``("grad_cam",)`` for a model with a 4-D (convolutional) layer, else Grad and
     Grad*Input (the paper's Figure 1: Grad-CAM on CIFAR-10, Grad*Input on MNIST)."""
     from tf_introspect.explainers.grad_cam import _four_d_layers
+
     return ("grad_cam",) if _four_d_layers(model) else ("grad", "grad_input")
 
 
 def to_display(x, dataset):
     """Normalised inputs ``[n, h, w, c]`` back to pixels in ``[0, 1]`` (``data.info`` mean/std)."""
     from tf_introspect import data
+
     meta = data.info(dataset)
     return np.clip(np.asarray(x) * np.asarray(meta.std) + np.asarray(meta.mean), 0.0, 1.0)
 
@@ -33,6 +35,7 @@ def display_maps(explanations, size):
     import tensorflow as tf
 
     from tf_introspect.callbacks import _as_images
+
     maps = _as_images(tf.convert_to_tensor(explanations))
     n, c, h, w = maps.shape
     if (h, w) != tuple(size):
@@ -45,6 +48,7 @@ def new_figure(width, height, layout=None):
     """A Matplotlib figure of ``width`` x ``height`` inches on an Agg canvas (no display)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
     figure = Figure(figsize=(width, height), dpi=100, layout=layout)
     FigureCanvasAgg(figure)
     return figure
@@ -63,8 +67,19 @@ def _show_image(ax, image):
         ax.imshow(image)
 
 
-def plot_rows(path, images, maps, class_names, row_labels, captions, *, overlay=False,
-              highlight=None, titles_every_row=False, title=None):
+def plot_rows(
+    path,
+    images,
+    maps,
+    class_names,
+    row_labels,
+    captions,
+    *,
+    overlay=False,
+    highlight=None,
+    titles_every_row=False,
+    title=None,
+):
     """One row per image: the image (``row_labels`` under it), then its ``c`` maps, class
     names as titles, ``captions[i][k]`` under map ``k``; ``highlight[i]``'s map is framed.
     ``overlay``: maps drawn semi-transparent over the image (Grad-CAM)."""
@@ -81,9 +96,11 @@ def plot_rows(path, images, maps, class_names, row_labels, captions, *, overlay=
                 ax.imshow(maps[i, k], cmap="jet", alpha=0.5, vmin=0.0, vmax=1.0)
             else:
                 ax.imshow(maps[i, k], cmap="hot", vmin=0.0, vmax=1.0)
-            ax.set_xlabel(captions[i][k], fontsize=7,
-                          fontweight="bold" if highlight is not None and k == highlight[i]
-                          else "normal")
+            ax.set_xlabel(
+                captions[i][k],
+                fontsize=7,
+                fontweight="bold" if highlight is not None and k == highlight[i] else "normal",
+            )
             if highlight is not None and k == highlight[i]:
                 for spine in ax.spines.values():
                     spine.set(color="tab:green", linewidth=2.5)

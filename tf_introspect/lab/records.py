@@ -44,8 +44,11 @@ def seconds_an_epoch(record):
     """Machine seconds an epoch of a finished run: a run resumed from its backup timed only
     the epochs of its last start (``resumed_after_epoch`` in its metrics)."""
     metrics = record["metrics"]
-    timed = (metrics["epochs"] + metrics.get("pretraining_epochs", 0)
-             - (metrics.get("resumed_after_epoch") or 0))
+    timed = (
+        metrics["epochs"]
+        + metrics.get("pretraining_epochs", 0)
+        - (metrics.get("resumed_after_epoch") or 0)
+    )
     return machine_seconds(record) / max(1, timed)
 
 
@@ -83,9 +86,15 @@ def commit_time(commit):
 def machine():
     """What the run's speed and (floating-point) result may depend on."""
     import tensorflow as tf
-    return {"platform": platform.platform(), "processor": platform.processor() or
-            platform.machine(), "cpu_model": _cpu_model(), "cpus": os.cpu_count(),
-            "python": platform.python_version(), "tensorflow": tf.__version__}
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_model": _cpu_model(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+    }
 
 
 def _cpu_model():
@@ -112,17 +121,24 @@ def record_run(plan, run, wall_time, started, machine_time=None, at_a_time=1, fi
     the machine (:class:`~tf_introspect.lab.runner.Sharing`), ``at_a_time`` the most runs at
     once in its life. ``finished``: when the training ended (default: now)."""
     with open(os.path.join(paths.REPO, run.workdir, "metrics.json")) as f:
-        trained_by = json.load(f).get("code_version")   # the code that trained it
+        trained_by = json.load(f).get("code_version")  # the code that trained it
     commit, dirty = trained_by if trained_by else code_version()
-    record = {"plan": run.plan, "cell": run.cell, "run": run.name,
-              "protocol": plan.get("protocol"),
-              "command": ["python", "-m", "tf_introspect.main", *run.args,
-                          f"--workdir={run.workdir}"],
-              "settings": run.settings, "git_commit": commit, "uncommitted_changes": dirty,
-              "machine": machine(), "wall_time_s": round(wall_time, 1),
-              "machine_time_s": round(wall_time if machine_time is None else machine_time, 1),
-              "runs_at_a_time": at_a_time, "started": started,
-              "finished": finished or timestamp()}
+    record = {
+        "plan": run.plan,
+        "cell": run.cell,
+        "run": run.name,
+        "protocol": plan.get("protocol"),
+        "command": ["python", "-m", "tf_introspect.main", *run.args, f"--workdir={run.workdir}"],
+        "settings": run.settings,
+        "git_commit": commit,
+        "uncommitted_changes": dirty,
+        "machine": machine(),
+        "wall_time_s": round(wall_time, 1),
+        "machine_time_s": round(wall_time if machine_time is None else machine_time, 1),
+        "runs_at_a_time": at_a_time,
+        "started": started,
+        "finished": finished or timestamp(),
+    }
     _write_record(run, run.workdir, record)
 
 
@@ -142,28 +158,36 @@ def _write_record(run, source, record):
 
 def timestamp(seconds=None):
     """``seconds`` since the epoch (default: now) as an ISO 8601 UTC time."""
-    return datetime.datetime.fromtimestamp(time.time() if seconds is None else seconds,
-                                           datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.fromtimestamp(
+        time.time() if seconds is None else seconds, datetime.UTC
+    ).isoformat(timespec="seconds")
 
 
 def equal_record(run):
     """The results folder (relative to the repository) of a run of another plan or cell
     recorded with exactly ``run``'s settings (itself trained, not reused), or None."""
     import glob
+
     own = os.path.normpath(run.result_dir)
     pattern = os.path.join(paths.ROOT, paths.RESULTS, "**", "run.json")
     for path in sorted(glob.glob(pattern, recursive=True)):
         folder = os.path.relpath(os.path.dirname(path), paths.REPO)
-        if (os.path.normpath(folder) == own or f"{os.sep}verify" in folder
-                or folder.endswith(".tmp")):   # a record being written (or left by a crash)
+        if (
+            os.path.normpath(folder) == own
+            or f"{os.sep}verify" in folder
+            or folder.endswith(".tmp")
+        ):  # a record being written (or left by a crash)
             continue
         try:
             with open(path) as f:
                 record = json.load(f)
         except (OSError, ValueError):
             continue
-        if (record.get("settings") == run.settings and not record.get("reused_from")
-                and current(record, run.since)):
+        if (
+            record.get("settings") == run.settings
+            and not record.get("reused_from")
+            and current(record, run.since)
+        ):
             return folder
     return None
 
@@ -173,7 +197,12 @@ def reuse(plan, run, source, log=print):
     plan): its files are copied and its ``run.json`` names ``source`` as ``reused_from``."""
     with open(os.path.join(paths.REPO, source, "run.json")) as f:
         record = json.load(f)
-    record.update(plan=run.plan, cell=run.cell, run=run.name, protocol=plan.get("protocol"),
-                  reused_from=source)
+    record.update(
+        plan=run.plan,
+        cell=run.cell,
+        run=run.name,
+        protocol=plan.get("protocol"),
+        reused_from=source,
+    )
     _write_record(run, source, record)
     log(f"reused {run.cell}/{run.name}: the same settings were trained in {source}")

@@ -1,4 +1,5 @@
-"""``docs/RESULTS.md`` from the committed ``results/``: ``python -m tf_introspect.experiments report``.
+"""``docs/RESULTS.md`` from the committed ``results/``:
+``python -m tf_introspect.experiments report``.
 
 Per plan: one row per cell with the number of finished seeds, the final and the best-over-epochs
 test accuracy (mean +- sample std, %), the last epoch's training accuracy (how far the model
@@ -15,12 +16,18 @@ import os
 import numpy as np
 
 from tf_introspect import atomic
-from tf_introspect.pipeline import outputs
 from tf_introspect.lab import paths
 from tf_introspect.lab.plans import chosen_value, grid_runs, load_plan, plan_runs, seed_runs
 from tf_introspect.lab.records import load_record, machine_seconds
-from tf_introspect.lab.stats import welch, welch_interval
+from tf_introspect.lab.verdicts import (
+    comparisons,
+    order_lines,
+    p_value_text,
+    similarity_lines,
+    welch,
+)
 from tf_introspect.lab.verify import verifications
+from tf_introspect.pipeline import outputs
 
 HEADER = """# Results
 
@@ -50,14 +57,10 @@ def _fmt(values):
     return f"{values.mean():.2f}{std}"
 
 
-def _p(p):
-    """``= 0.012`` or ``< 0.001``."""
-    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
-
-
 def cell_results(plan, cell):
     """``{"final": [...], "max": [...], "train": [...], "records": [...]}`` of the cell's
-    finished seeds (``max``: test-selected, :func:`tf_introspect.pipeline.outputs.max_test_accuracy`)."""
+    finished seeds (``max``: test-selected,
+    :func:`tf_introspect.pipeline.outputs.max_test_accuracy`)."""
     out = {"final": [], "max": [], "train": [], "records": []}
     for run in seed_runs(plan, cell):
         record = load_record(run)
@@ -74,187 +77,121 @@ def cell_results(plan, cell):
     return out
 
 
-def _direction(ours, paper):
-    """The verdict on a significant difference ``ours`` against the paper's sign."""
-    return "reproduced" if np.sign(ours) == np.sign(paper) else "contradicted"
-
-
-def comparisons(plan, results, level=0.05):
-    """One line per cell: the reference cell's lead over it with its 95 % Welch interval,
-    the paper's lead, and a verdict: reproduced or contradicted (Welch p < ``level``, in the
-    paper's direction or against it); where the difference is not significant, "not
-    shown", and where the interval also excludes the paper's margin, that the data speak
-    against the margin (the paper's lead is larger, or smaller, than the data allow)."""
-    reference = plan.get("reference")
-    if not reference or len(results[reference]["final"]) < 2:
-        return []
-    ref_cell = next(c for c in plan["cell"] if c["name"] == reference)
-    lines = ["", f"{reference} against each cell (final accuracy, points, with the 95 % Welch "
-             f"interval of the difference; verdict at p < {level}):", ""]
-    for cell in plan["cell"]:
-        r = results[cell["name"]]
-        if cell["name"] == reference or len(r["final"]) < 2:
-            continue
-        ours = 100 * (np.mean(results[reference]["final"]) - np.mean(r["final"]))
-        p = welch(results[reference]["final"], r["final"])
-        paper = (ref_cell["paper"] - cell["paper"] if "paper" in ref_cell and "paper" in cell
-                 else None)
-        interval = welch_interval(100 * np.asarray(results[reference]["final"]),
-                                  100 * np.asarray(r["final"]))
-        if not p < level:
-            verdict = "not shown (no significant difference)"
-            if paper is not None and interval and not interval[0] <= paper <= interval[1]:
-                verdict += (f"; the data speak against the paper's margin of {paper:+.2f} "
-                            f"(outside the interval; at our `{plan.get('protocol')}` "
-                            "protocol)")
-        elif paper is None or paper == 0:
-            verdict = "significant"
-        else:
-            verdict = _direction(ours, paper)
-        paper_text = "" if paper is None else f", paper {paper:+.2f}"
-        ci_text = "" if interval is None else f" [{interval[0]:+.2f}, {interval[1]:+.2f}]"
-        lines.append(f"- vs {cell['name']}: {ours:+.2f}{ci_text}{paper_text}; p {_p(p)}: "
-                     f"{verdict}.")
-    return lines
-
-
-def label_smoothing_distance(metrics):
-    """How far a run's LE targets are from label smoothing at the same ground-truth mass, from
-    its last epoch's ``q_entropy`` (the mean entropy of the targets q, nats): ``(KL, KL of
-    the rest)`` or None without it. q and the label-smoothing target u share the mass alpha
-    on the ground truth and u is uniform on the other K - 1 classes, so
-    ``sum_k q_k log u_k = -H(u)`` and ``KL(q || u) = H(u) - H(q)`` exactly; averaged over
-    samples, ``H(u) - q_entropy``. The rest, q's non-ground-truth part renormalised, is
-    ``KL / (1 - alpha)`` from uniform (at most ``log(K - 1)``). 0 is label smoothing."""
-    q_entropy = metrics.get("final_train", {}).get("q_entropy")
-    alpha = metrics.get("flags", {}).get("alpha")
-    if q_entropy is None or alpha is None or not q_entropy > 0:
-        return None
-    from tf_introspect.data import metadata
-    k = metadata.info(metrics["dataset"]).num_classes
-    h_u = -(alpha * np.log(alpha) + (1 - alpha) * np.log((1 - alpha) / (k - 1)))
-    kl = max(h_u - q_entropy, 0.0)
-    return kl, kl / (1 - alpha)
-
-
-def similarity_lines(plan, results):
-    """Per LE-type cell: the mean KL of its targets from label smoothing at the same mass
-    (:func:`label_smoothing_distance`), over its seeds' last epochs."""
-    rows = []
-    for cell in plan["cell"]:
-        distances = [d for d in (label_smoothing_distance(r["metrics"])
-                                 for r in results[cell["name"]]["records"]) if d]
-        if distances:
-            kl, rest = np.mean(distances, axis=0)
-            rows.append(f"{cell['name']} {kl:.4f} ({rest:.3f} for the rest)")
-    if not rows:
-        return []
-    return ["", "LE's targets against label smoothing at the same ground-truth mass (mean KL, "
-            "nats, last epoch, from `q_entropy`: KL = H(LS target) - H(q); in brackets the "
-            "non-ground-truth part's KL from uniform, at most ln(K - 1) = 2.2 for 10 classes; "
-            "0 is label smoothing): " + "; ".join(rows) + "."]
-
-
-def order_lines(plan, results, level=0.05):
-    """The paper's claimed orders (``paper_order``: chains of cells, ascending accuracy, e.g.
-    its Figure 3: Grad*Input < GuidedBP < Grad < Grad-CAM) against ours: each adjacent pair's
-    difference of final accuracy with a Welch test, and a verdict for the chain."""
-    lines = []
-    for chain in plan.get("paper_order", []):
-        cells = [c for c in chain if results[c]["final"]]
-        if len(cells) < 2:
-            continue
-        mean = {c: 100 * np.mean(results[c]["final"]) for c in cells}
-        pairs, verdicts = [], []
-        for low, high in zip(cells, cells[1:]):
-            diff = mean[high] - mean[low]
-            p = welch(results[high]["final"], results[low]["final"])
-            if p is None:
-                verdict = "not tested (a cell with one seed)"
-            elif not p < level:
-                verdict = "not shown"
-            else:
-                verdict = _direction(diff, +1)
-            verdicts.append(verdict)
-            pairs.append(f"{low} < {high}: {diff:+.2f}"
-                         + ("" if p is None else f", p {_p(p)}") + f", {verdict}")
-        if all(v == "reproduced" for v in verdicts):
-            summary = "reproduced"
-        elif "contradicted" in verdicts:
-            summary = "contradicted"
-        elif any(v.startswith("not tested") for v in verdicts):
-            summary = "not tested (cells with one seed: no test of significance)"
-        else:
-            summary = "not shown (no significant difference)"
-        ours = " < ".join(sorted(cells, key=mean.get))
-        lines += ["", f"The paper's order {' < '.join(cells)} (final accuracy, ascending): "
-                  f"ours is {ours} (means); " + "; ".join(pairs)
-                  + f". Verdict at p < {level}: {summary}."]
-    return lines
-
-
 def plan_section(path):
     plan = load_plan(path)
     results = {c["name"]: cell_results(plan, c) for c in plan["cell"]}
     reference = plan.get("reference")
-    lines = [f"## {plan.get('description', plan['name'])}", "",
-             f"Plan `{path}`, protocol `{plan.get('protocol')}`. Run: "
-             f"`python -m tf_introspect.experiments run {path}`.", ""]
-    test = [f"Welch p vs {reference}"] if reference else []   # a plan without a reference
-    lines += ["| " + " | ".join(["cell", "n", "final %", "max % (test-selected)", "train %",
-                                 "paper %", *test]) + " |", "|---" * (6 + len(test)) + "|"]
+    lines = [
+        f"## {plan.get('description', plan['name'])}",
+        "",
+        f"Plan `{path}`, protocol `{plan.get('protocol')}`. Run: "
+        f"`python -m tf_introspect.experiments run {path}`.",
+        "",
+    ]
+    test = [f"Welch p vs {reference}"] if reference else []  # a plan without a reference
+    lines += [
+        "| "
+        + " | ".join(["cell", "n", "final %", "max % (test-selected)", "train %", "paper %", *test])
+        + " |",
+        "|---" * (6 + len(test)) + "|",
+    ]
     for cell in plan["cell"]:
         r = results[cell["name"]]
         paper = cell.get("paper")
-        paper_text = "-" if paper is None else (
-            f"{paper:.2f}" + (f" +- {cell['paper_std']:.2f}" if "paper_std" in cell else ""))
-        p = (welch(results[reference]["final"], r["final"])
-             if reference and cell["name"] != reference else None)
-        p_text = ["-" if p is None else _p(p).lstrip("= ")] if reference else []
-        lines.append("| " + " | ".join([cell["name"], str(len(r["final"])), _fmt(r["final"]),
-                                        _fmt(r["max"]), _fmt(r["train"]), paper_text,
-                                        *p_text]) + " |")
-    lines += (comparisons(plan, results) + order_lines(plan, results)
-              + similarity_lines(plan, results))
+        paper_text = (
+            "-"
+            if paper is None
+            else (f"{paper:.2f}" + (f" +- {cell['paper_std']:.2f}" if "paper_std" in cell else ""))
+        )
+        p = (
+            welch(results[reference]["final"], r["final"])
+            if reference and cell["name"] != reference
+            else None
+        )
+        p_text = ["-" if p is None else p_value_text(p).lstrip("= ")] if reference else []
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    cell["name"],
+                    str(len(r["final"])),
+                    _fmt(r["final"]),
+                    _fmt(r["max"]),
+                    _fmt(r["train"]),
+                    paper_text,
+                    *p_text,
+                ]
+            )
+            + " |"
+        )
+    lines += (
+        comparisons(plan, results) + order_lines(plan, results) + similarity_lines(plan, results)
+    )
     for cell in plan["cell"]:
         if not cell.get("grid"):
             continue
-        (flag, _), = cell["grid"].items()
+        ((flag, _),) = cell["grid"].items()
         chosen = chosen_value(plan, cell)
         cells = []
         for run in grid_runs(plan, cell):
             record = load_record(run)
-            accuracy = (f"{100 * record['metrics']['validation_accuracy']:.2f}" if record
-                        else "not run")
+            accuracy = (
+                f"{100 * record['metrics']['validation_accuracy']:.2f}" if record else "not run"
+            )
             cells.append(f"{run.settings[flag]}: {accuracy}")
         choice = f"chosen {flag}={chosen[0]}" if chosen else "grid unfinished"
-        lines += ["", f"`{cell['name']}` grid (validation accuracy %, "
-                  f"{plan.get('validation_split', 5000)} training images held out, seed "
-                  f"{plan.get('grid_seed', 0)}): " + ", ".join(cells) + f"; {choice}."]
+        lines += [
+            "",
+            f"`{cell['name']}` grid (validation accuracy %, "
+            f"{plan.get('validation_split', 5000)} training images held out, seed "
+            f"{plan.get('grid_seed', 0)}): " + ", ".join(cells) + f"; {choice}.",
+        ]
     lines += verification_lines(path, plan)
     records = [r for res in results.values() for r in res["records"]]
-    times = [machine_seconds(r) for r in records if not r.get("reused_from")]   # counted once
+    times = [machine_seconds(r) for r in records if not r.get("reused_from")]  # counted once
     shared = sum(1 for r in records if r.get("runs_at_a_time", 1) > 1)
     resumed = sum(1 for r in records if r["metrics"].get("resumed_after_epoch"))
-    machines = sorted({(r["machine"].get("cpu_model") or r["machine"]["processor"]) +
-                       f", {r['machine']['cpus']} CPUs"
-                       for res in results.values() for r in res["records"]})
-    commits = sorted({r["git_commit"][:10] for res in results.values()
-                      for r in res["records"]})
-    reused = sorted(f"`{r['cell']}/{r['run']}` from `{r['reused_from']}`"
-                    for res in results.values() for r in res["records"] if r.get("reused_from"))
+    machines = sorted(
+        {
+            (r["machine"].get("cpu_model") or r["machine"]["processor"])
+            + f", {r['machine']['cpus']} CPUs"
+            for res in results.values()
+            for r in res["records"]
+        }
+    )
+    commits = sorted({r["git_commit"][:10] for res in results.values() for r in res["records"]})
+    reused = sorted(
+        f"`{r['cell']}/{r['run']}` from `{r['reused_from']}`"
+        for res in results.values()
+        for r in res["records"]
+        if r.get("reused_from")
+    )
     if records:
-        lines += ["", f"{len(records)} finished runs, {sum(times) / 3600:.1f} h of training "
-                  + (f"(median {np.median(times) / 60:.1f} min a run) " if times else "")
-                  + f"on {'; '.join(machines)}; "
-                  f"code at commit(s) {', '.join(commits)}." +
-                  (f" {resumed} run(s) resumed from a backup: their time is that of the last "
-                   "start only." if resumed else "") +
-                  (f" {shared} run(s) shared the machine with other runs (`run --jobs`): their "
-                   "time is their share of it." if shared else "") +
-                  (f" {len(reused)} of them trained once for another plan or cell (the same "
-                   f"settings) and reused (their time is counted there): {', '.join(reused)}."
-                   if reused else "")]
+        lines += [
+            "",
+            f"{len(records)} finished runs, {sum(times) / 3600:.1f} h of training "
+            + (f"(median {np.median(times) / 60:.1f} min a run) " if times else "")
+            + f"on {'; '.join(machines)}; "
+            f"code at commit(s) {', '.join(commits)}."
+            + (
+                f" {resumed} run(s) resumed from a backup: their time is that of the last "
+                "start only."
+                if resumed
+                else ""
+            )
+            + (
+                f" {shared} run(s) shared the machine with other runs (`run --jobs`): their "
+                "time is their share of it."
+                if shared
+                else ""
+            )
+            + (
+                f" {len(reused)} of them trained once for another plan or cell (the same "
+                f"settings) and reused (their time is counted there): {', '.join(reused)}."
+                if reused
+                else ""
+            ),
+        ]
     return lines
 
 
@@ -266,20 +203,32 @@ def verification_lines(path, plan):
             continue
         for v in verifications(run):
             d = v["max_abs_diff"]
-            where = (f"{v['machine'].get('cpu_model') or v['machine']['processor']}, "
-                     f"{v['machine']['cpus']} CPUs, TensorFlow "
-                     f"{v['machine']['tensorflow']}, "
-                     + ("the machine kind that made it" if v["same_machine_kind"]
-                        else "another machine kind"))
-            verdict = ("identical (test accuracy, loss and every epoch's logged values)"
-                       if v["identical"] else
-                       f"test accuracy {100 * d['test_accuracy']:.2f} points apart, largest "
-                       f"logged difference {max(d['history'].values(), default=0):.3g}")
-            lines.append(f"- `{run.cell}/{run.name}` rerun on {v['finished'][:10]} ({where}): "
-                         f"{verdict}.")
+            where = (
+                f"{v['machine'].get('cpu_model') or v['machine']['processor']}, "
+                f"{v['machine']['cpus']} CPUs, TensorFlow "
+                f"{v['machine']['tensorflow']}, "
+                + (
+                    "the machine kind that made it"
+                    if v["same_machine_kind"]
+                    else "another machine kind"
+                )
+            )
+            verdict = (
+                "identical (test accuracy, loss and every epoch's logged values)"
+                if v["identical"]
+                else f"test accuracy {100 * d['test_accuracy']:.2f} points apart, largest "
+                f"logged difference {max(d['history'].values(), default=0):.3g}"
+            )
+            lines.append(
+                f"- `{run.cell}/{run.name}` rerun on {v['finished'][:10]} ({where}): {verdict}."
+            )
     if lines:
-        lines = ["", "Reruns of finished runs (`python -m tf_introspect.experiments verify "
-                 f"{path} CELL/RUN`):", ""] + lines
+        lines = [
+            "",
+            "Reruns of finished runs (`python -m tf_introspect.experiments verify "
+            f"{path} CELL/RUN`):",
+            "",
+        ] + lines
     return lines
 
 
@@ -288,14 +237,21 @@ def figures_section(folder="docs/figures"):
     the top class pairs beside the paper's."""
     import glob
     import json
+
     root = os.path.join(paths.ROOT, folder)
     images = sorted(glob.glob(os.path.join(root, "*.png")))
     if not images:
         return []
-    lines = ["", "## Figures", "", "Made by `python -m tf_introspect.figures` (see README) "
-             "from the model named under each Figure 2 (a run of a plan, kept in `runs/`, not "
-             "committed: `scripts/experiments.sh` makes them again once its run is trained); "
-             "each Figure 2 has its matrix in a JSON file beside it.", ""]
+    lines = [
+        "",
+        "## Figures",
+        "",
+        "Made by `python -m tf_introspect.figures` (see README) "
+        "from the model named under each Figure 2 (a run of a plan, kept in `runs/`, not "
+        "committed: `scripts/experiments.sh` makes them again once its run is trained); "
+        "each Figure 2 has its matrix in a JSON file beside it.",
+        "",
+    ]
     for path in images:
         name = os.path.basename(path)
         lines.append(f"![{name}](figures/{name})")
@@ -303,24 +259,40 @@ def figures_section(folder="docs/figures"):
         if name.startswith("figure2") and os.path.exists(meta):
             with open(meta) as f:
                 info = json.load(f)
-            top = ", ".join(f"({', '.join(p['classes'])}) {p['cosine']:.2f}"
-                            for p in info["top_pairs"])
-            ranks = ", ".join(f"({', '.join(p['classes'])}) rank {p['rank']}"
-                              for p in info["paper_pair_ranks"])
+            top = ", ".join(
+                f"({', '.join(p['classes'])}) {p['cosine']:.2f}" for p in info["top_pairs"]
+            )
+            ranks = ", ".join(
+                f"({', '.join(p['classes'])}) rank {p['rank']}" for p in info["paper_pair_ranks"]
+            )
             model = f" of `{info['model']}`" if info.get("model") else ""
-            lines += ["", f"{info.get('label', info['dataset'])}, {info['explainer']}, "
-                      f"{info['samples']} test images{model}: "
-                      f"top pairs {top}; the paper's pairs: {ranks} (of "
-                      f"{len(info['matrix']) * (len(info['matrix']) - 1) // 2}).", ""]
+            lines += [
+                "",
+                f"{info.get('label', info['dataset'])}, {info['explainer']}, "
+                f"{info['samples']} test images{model}: "
+                f"top pairs {top}; the paper's pairs: {ranks} (of "
+                f"{len(info['matrix']) * (len(info['matrix']) - 1) // 2}).",
+                "",
+            ]
         if name == "figure3.png" and os.path.exists(meta):
             with open(meta) as f:
                 groups = json.load(f)
-            lines += ["", "Figure 3: final test accuracy (%) per explainer, mean over n seeds, "
-                      "error bars the sample standard deviation (none for one seed):", ""]
-            lines += [f"- {g['model']} on {g.get('label', g['dataset'])} ({g['plan']}): "
-                      + ", ".join(f"{b['explainer']} {b['mean']:.2f}"
-                                  + (f" +- {b['std']:.2f}" if b.get("std") is not None else "")
-                                  + f" (n={b['n']})" for b in g["bars"]) for g in groups]
+            lines += [
+                "",
+                "Figure 3: final test accuracy (%) per explainer, mean over n seeds, "
+                "error bars the sample standard deviation (none for one seed):",
+                "",
+            ]
+            lines += [
+                f"- {g['model']} on {g.get('label', g['dataset'])} ({g['plan']}): "
+                + ", ".join(
+                    f"{b['explainer']} {b['mean']:.2f}"
+                    + (f" +- {b['std']:.2f}" if b.get("std") is not None else "")
+                    + f" (n={b['n']})"
+                    for b in g["bars"]
+                )
+                for g in groups
+            ]
             lines.append("")
     return lines
 

@@ -20,8 +20,7 @@ import time
 from tf_introspect.lab import paths
 from tf_introspect.lab.errors import PlanError
 from tf_introspect.lab.plans import load_plan, plan_runs
-from tf_introspect.lab.records import (equal_record, load_record, record_run, reuse,
-                                       timestamp)
+from tf_introspect.lab.records import equal_record, load_record, record_run, reuse, timestamp
 
 
 def execute(plan, run, log=print, sharing=None):
@@ -44,8 +43,9 @@ def execute(plan, run, log=print, sharing=None):
     log(f"[{started}] start {run.cell}/{run.name}: {' '.join(run.args)}")
     try:
         with open(os.path.join(workdir, "output.log"), "a") as out:
-            code = subprocess.call(run.command(), cwd=paths.REPO, stdout=out,
-                                   stderr=subprocess.STDOUT)
+            code = subprocess.call(
+                run.command(), cwd=paths.REPO, stdout=out, stderr=subprocess.STDOUT
+            )
     finally:
         os.remove(lock)
         share = sharing.finish((run.cell, run.name))
@@ -54,11 +54,13 @@ def execute(plan, run, log=print, sharing=None):
         return False
     metrics = os.path.join(paths.REPO, run.workdir, "metrics.json")
     ended = os.path.getmtime(metrics)
-    if ended < start:   # finished earlier: main.py reused its folder; its own times count
+    if ended < start:  # finished earlier: main.py reused its folder; its own times count
         with open(metrics) as f:
             trained = json.load(f)["wall_time_s"]
-        log(f"{run.cell}/{run.name} was already finished in {run.workdir}; recorded with "
-            f"its own training time ({trained:.0f} s)")
+        log(
+            f"{run.cell}/{run.name} was already finished in {run.workdir}; recorded with "
+            f"its own training time ({trained:.0f} s)"
+        )
         record_run(plan, run, trained, timestamp(ended - trained), finished=timestamp(ended))
     else:
         record_run(plan, run, time.time() - start, started, *share)
@@ -110,23 +112,30 @@ def run_plan(path, cells=None, seeds=None, jobs=1, log=print, data_dir=None):
     plan = load_plan(path, data_dir)
     unknown = set(cells or ()) - {c["name"] for c in plan["cell"]}
     if unknown:
-        raise PlanError(f"unknown cell(s) {sorted(unknown)}; cells of {path}: "
-                        f"{', '.join(c['name'] for c in plan['cell'])}.")
+        raise PlanError(
+            f"unknown cell(s) {sorted(unknown)}; cells of {path}: "
+            f"{', '.join(c['name'] for c in plan['cell'])}."
+        )
     prepare(plan, log)
     failed, attempted, in_flight, sharing = 0, set(), set(), Sharing()
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
         while True:
             # again after every finished run: a grid's end gives its seeded runs settings
-            pending = [r for r in plan_runs(plan, cells, seeds)
-                       if r.settings is not None and load_record(r) is None
-                       and (r.cell, r.name) not in attempted]
-            for run in pending[:jobs - len(in_flight)]:
+            pending = [
+                r
+                for r in plan_runs(plan, cells, seeds)
+                if r.settings is not None
+                and load_record(r) is None
+                and (r.cell, r.name) not in attempted
+            ]
+            for run in pending[: jobs - len(in_flight)]:
                 attempted.add((run.cell, run.name))
                 in_flight.add(pool.submit(execute, plan, run, log, sharing))
             if not in_flight:
                 break
             done, _ = concurrent.futures.wait(
-                in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+                in_flight, return_when=concurrent.futures.FIRST_COMPLETED
+            )
             failed += sum(not future.result() for future in done)
             in_flight -= done
     blocked = [r for r in plan_runs(plan, cells, seeds) if r.settings is None]

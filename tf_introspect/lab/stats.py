@@ -11,7 +11,7 @@ def welch(a, b):
     1.0 when it is undefined (both samples constant: scipy gives NaN)."""
     if len(a) < 2 or len(b) < 2:
         return None
-    with warnings.catch_warnings():   # identical samples: scipy warns, p is NaN or 1
+    with warnings.catch_warnings():  # identical samples: scipy warns, p is NaN or 1
         warnings.simplefilter("ignore", RuntimeWarning)
         p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
     return p if np.isfinite(p) else 1.0

@@ -8,11 +8,10 @@ import glob
 import os
 import re
 
-from tf_introspect.pipeline import outputs
 from tf_introspect.lab import paths
 from tf_introspect.lab.plans import load_plan, plan_runs
-from tf_introspect.lab.records import (equal_record, load_record, read_record,
-                                       seconds_an_epoch)
+from tf_introspect.lab.records import equal_record, load_record, read_record, seconds_an_epoch
+from tf_introspect.pipeline import outputs
 
 
 def _runner_alive(run):
@@ -23,7 +22,7 @@ def _runner_alive(run):
             pid = int(f.read().strip())
         os.kill(pid, 0)
     except PermissionError:
-        return True          # alive, another user's
+        return True  # alive, another user's
     except (OSError, ValueError):
         return False
     return True
@@ -72,14 +71,24 @@ def _live_progress(run):
     history = os.path.join(workdir, "history.csv")
     epochs = len(outputs.history(history)) if os.path.exists(history) else 0
     warmup = _warmup(run)
-    return (epochs, _median(t for e, t in seconds.items() if e <= warmup),
-            _median(t for e, t in seconds.items() if e > warmup))
+    return (
+        epochs,
+        _median(t for e, t in seconds.items() if e <= warmup),
+        _median(t for e, t in seconds.items() if e > warmup),
+    )
 
 
 #: the settings that decide what an epoch costs (a grid value or the seed does not), the
 #: weightiest first: a run is priced from the timed runs sharing the longest prefix of these
-COST_KEYS = ("model", "dataset", "batch_size", "method", "explainer", "train_limit",
-             "validation_split")
+COST_KEYS = (
+    "model",
+    "dataset",
+    "batch_size",
+    "method",
+    "explainer",
+    "train_limit",
+    "validation_split",
+)
 #: the prefix two runs must share to price one from the other's time (an explainer or a
 #: subset may differ; another method or model may cost several times more or less)
 SAME_COST = 4
@@ -92,8 +101,7 @@ def _kind(settings):
 def _rates_by_kind():
     """Seconds an epoch of every committed seeded run of every plan, by :data:`COST_KEYS`."""
     rates = {}
-    for path in glob.glob(os.path.join(paths.ROOT, paths.RESULTS, "*", "*", "seed*",
-                                       "run.json")):
+    for path in glob.glob(os.path.join(paths.ROOT, paths.RESULTS, "*", "*", "seed*", "run.json")):
         try:
             record = read_record(os.path.dirname(path))
             rate = seconds_an_epoch(record)
@@ -106,16 +114,19 @@ def _rates_by_kind():
 def _closest_rates(kinds, timed, least=SAME_COST):
     """The rates in ``timed`` (``{kind: [seconds an epoch]}``) of the kinds sharing the
     longest prefix of :data:`COST_KEYS` with any of ``kinds``, if at least ``least`` long."""
+
     def shared(a, b):
         n = 0
         while n < len(a) and a[n] == b[n]:
             n += 1
         return n
+
     best = max((shared(a, b) for a in kinds for b in timed), default=0)
     if best < least:
         return []
-    return [t for b, times in timed.items() if any(shared(a, b) == best for a in kinds)
-            for t in times]
+    return [
+        t for b, times in timed.items() if any(shared(a, b) == best for a in kinds) for t in times
+    ]
 
 
 def _warmup(run):
@@ -167,9 +178,9 @@ def status(path):
     plan = load_plan(path)
     runs = plan_runs(plan)
     per_epoch, live, live_rate = {}, {}, {}
-    timed = _rates_by_kind()            # finished runs of every plan, and this plan's live
-    mine_timed = {}                     # this plan's, by kind
-    records = {(run.cell, run.name): load_record(run) for run in runs}   # read once
+    timed = _rates_by_kind()  # finished runs of every plan, and this plan's live
+    mine_timed = {}  # this plan's, by kind
+    records = {(run.cell, run.name): load_record(run) for run in runs}  # read once
     for run in runs:
         record = records[run.cell, run.name]
         if record:
@@ -177,8 +188,7 @@ def status(path):
             per_epoch.setdefault(run.cell, []).append(rate)
         elif run.settings and _runner_alive(run):
             live[run.cell, run.name] = _live_progress(run)
-            rate = live_rate[run.cell, run.name] = _whole_run_rate(run,
-                                                                   live[run.cell, run.name])
+            rate = live_rate[run.cell, run.name] = _whole_run_rate(run, live[run.cell, run.name])
             if rate:
                 timed.setdefault(_kind(run.settings), []).append(rate)
         else:
@@ -191,34 +201,48 @@ def status(path):
         mine = [r for r in runs if r.cell == cell["name"]]
         done = [r for r in mine if records[r.cell, r.name]]
         running = [r for r in mine if (r.cell, r.name) in live]
-        reusable = [r for r in mine if r not in done and r not in running
-                    and r.settings is not None and equal_record(r)]   # another plan's: free
+        reusable = [
+            r
+            for r in mine
+            if r not in done and r not in running and r.settings is not None and equal_record(r)
+        ]  # another plan's: free
         left = len(mine) - len(done) - len(running) - len(reusable)
         kinds = {_kind(r.settings) for r in mine if r.settings}
-        rate = _mean(per_epoch.get(cell["name"])
-                     or [live_rate[r.cell, r.name] for r in running if live_rate[r.cell, r.name]]
-                     or _closest_rates(kinds, timed)
-                     or _closest_rates(kinds, mine_timed, least=2))
+        rate = _mean(
+            per_epoch.get(cell["name"])
+            or [live_rate[r.cell, r.name] for r in running if live_rate[r.cell, r.name]]
+            or _closest_rates(kinds, timed)
+            or _closest_rates(kinds, mine_timed, least=2)
+        )
         # a seeded run waiting for its grid has no settings yet: its grid points' epochs
         known = [r.settings["epochs"] for r in mine if r.settings]
         for r in mine:
             if r in done or r in reusable:
                 continue
             epochs = r.settings["epochs"] if r.settings else (known or [None])[0]
-            seconds = (_live_seconds_left(r, live[r.cell, r.name], rate) if r in running
-                       else None if epochs is None or rate is None else epochs * rate)
+            seconds = (
+                _live_seconds_left(r, live[r.cell, r.name], rate)
+                if r in running
+                else None
+                if epochs is None or rate is None
+                else epochs * rate
+            )
             if seconds is None:
                 unknown += 1
             else:
                 total_left += seconds
-        progress = "".join(f" ({live[r.cell, r.name][0]}/{r.settings['epochs']} epochs)"
-                           for r in running)
-        lines.append(f"{cell['name']:{width}s} done {len(done):3d}  running {len(running):2d}"
-                     f"{progress}  left {left:3d}"
-                     + (f"  reusable {len(reusable)}" if reusable else ""))
-    projected = (f"{total_left / 3600:.1f} h" if total_left >= 3600 else
-                 f"{total_left / 60:.0f} min") + (f" (+{unknown} runs not yet timed)"
-                                                  if unknown else "")
-    lines.append("projected time left on this machine (runs made with --jobs priced at their "
-                 f"share of the machine): {projected}")
+        progress = "".join(
+            f" ({live[r.cell, r.name][0]}/{r.settings['epochs']} epochs)" for r in running
+        )
+        lines.append(
+            f"{cell['name']:{width}s} done {len(done):3d}  running {len(running):2d}"
+            f"{progress}  left {left:3d}" + (f"  reusable {len(reusable)}" if reusable else "")
+        )
+    projected = (
+        f"{total_left / 3600:.1f} h" if total_left >= 3600 else f"{total_left / 60:.0f} min"
+    ) + (f" (+{unknown} runs not yet timed)" if unknown else "")
+    lines.append(
+        "projected time left on this machine (runs made with --jobs priced at their "
+        f"share of the machine): {projected}"
+    )
     return lines

@@ -15,11 +15,11 @@ import sys
 import time
 
 from tf_introspect import atomic
-from tf_introspect.pipeline import outputs
 from tf_introspect.lab import paths
 from tf_introspect.lab.errors import PlanError
 from tf_introspect.lab.plans import load_plan, plan_runs
 from tf_introspect.lab.records import load_record, machine, same_machine_kind, timestamp
+from tf_introspect.pipeline import outputs
 from tf_introspect.pipeline.workdir import code_version
 
 
@@ -27,13 +27,14 @@ def compare_runs(original, rerun):
     """Largest absolute differences between two finished runs' folders (``metrics.json``
     and ``history.csv``): ``{"test_accuracy": d, "test_loss": d, "history": {column: d}}``.
     A column missing on either side, or epochs that differ, count as ``inf``."""
+
     def metrics(folder):
         with open(os.path.join(folder, "metrics.json")) as f:
             return json.load(f)
+
     a, b = metrics(original), metrics(rerun)
     diff = {k: abs(float(a[k]) - float(b[k])) for k in ("test_accuracy", "test_loss")}
-    ha, hb = (outputs.history(os.path.join(folder, "history.csv"))
-              for folder in (original, rerun))
+    ha, hb = (outputs.history(os.path.join(folder, "history.csv")) for folder in (original, rerun))
     columns = {c for rows in (ha, hb) for row in rows.values() for c in row} - {"epoch"}
     history = {}
     for column in sorted(columns):
@@ -60,43 +61,59 @@ def verify(path, cell, name, log=print):
     record = load_record(run) if run else None
     if record is None:
         done = sorted(f"{c}/{n}" for (c, n), r in runs.items() if load_record(r))
-        raise PlanError(f"{cell}/{name} is not a finished run of {path}; finished: "
-                        f"{', '.join(done) or 'none'}.")
-    workdir = os.path.relpath(os.path.join(paths.ROOT, paths.RUNS, "verify", run.plan,
-                                           run.cell, run.name), paths.REPO)
-    shutil.rmtree(os.path.join(paths.REPO, workdir), ignore_errors=True)   # never resume it
+        raise PlanError(
+            f"{cell}/{name} is not a finished run of {path}; finished: {', '.join(done) or 'none'}."
+        )
+    workdir = os.path.relpath(
+        os.path.join(paths.ROOT, paths.RUNS, "verify", run.plan, run.cell, run.name), paths.REPO
+    )
+    shutil.rmtree(os.path.join(paths.REPO, workdir), ignore_errors=True)  # never resume it
     os.makedirs(os.path.join(paths.REPO, workdir))
     args = [a for a in record["command"][3:] if not a.startswith("--workdir=")]
-    command = [sys.executable, "-m", "tf_introspect.main", *args, f"--workdir={workdir}",
-               "--verbose=2"]
+    command = [
+        sys.executable,
+        "-m",
+        "tf_introspect.main",
+        *args,
+        f"--workdir={workdir}",
+        "--verbose=2",
+    ]
     started, start = timestamp(), time.time()
     log(f"[{started}] verify {run.cell}/{run.name}: {' '.join(args)}")
     with open(os.path.join(paths.REPO, workdir, "output.log"), "a") as out:
         code = subprocess.call(command, cwd=paths.REPO, stdout=out, stderr=subprocess.STDOUT)
     if code != 0:
-        raise PlanError(f"the rerun of {run.cell}/{run.name} failed (exit {code}); see "
-                        f"{workdir}/output.log")
-    diff = compare_runs(os.path.join(paths.REPO, run.result_dir),
-                        os.path.join(paths.REPO, workdir))
+        raise PlanError(
+            f"the rerun of {run.cell}/{run.name} failed (exit {code}); see {workdir}/output.log"
+        )
+    diff = compare_runs(os.path.join(paths.REPO, run.result_dir), os.path.join(paths.REPO, workdir))
     identical = diff["test_accuracy"] == diff["test_loss"] == 0 and not any(
-        diff["history"].values())
+        diff["history"].values()
+    )
     here = machine()
     commit, dirty = code_version()
-    result = {"run": f"{run.plan}/{run.cell}/{run.name}",
-              "command": ["python", "-m", "tf_introspect.main", *args,
-                          f"--workdir={workdir}"],
-              "machine": here, "same_machine_kind": same_machine_kind(here, record["machine"]),
-              "git_commit": commit, "uncommitted_changes": dirty,
-              "recorded_git_commit": record["git_commit"],
-              "max_abs_diff": diff, "identical": identical,
-              "wall_time_s": round(time.time() - start, 1), "finished": timestamp()}
+    result = {
+        "run": f"{run.plan}/{run.cell}/{run.name}",
+        "command": ["python", "-m", "tf_introspect.main", *args, f"--workdir={workdir}"],
+        "machine": here,
+        "same_machine_kind": same_machine_kind(here, record["machine"]),
+        "git_commit": commit,
+        "uncommitted_changes": dirty,
+        "recorded_git_commit": record["git_commit"],
+        "max_abs_diff": diff,
+        "identical": identical,
+        "wall_time_s": round(time.time() - start, 1),
+        "finished": timestamp(),
+    }
     stamp = result["finished"].replace(":", "").replace("+0000", "Z")
     folder = os.path.join(paths.REPO, run.result_dir, "verify")
     os.makedirs(folder, exist_ok=True)
     atomic.write_json(os.path.join(folder, f"{stamp}.json"), result)
-    log(f"verify {run.cell}/{run.name}: {'identical' if identical else 'differs'} "
+    log(
+        f"verify {run.cell}/{run.name}: {'identical' if identical else 'differs'} "
         f"(test accuracy {diff['test_accuracy']:.2g} apart, largest history difference "
-        f"{max(diff['history'].values(), default=0):.2g})")
+        f"{max(diff['history'].values(), default=0):.2g})"
+    )
     return result
 
 
@@ -104,16 +121,18 @@ def verified_here(path, cell, name):
     """Whether a verification of ``cell/name`` was recorded on this machine kind."""
     plan = load_plan(path)
     here = machine()
-    return any(same_machine_kind(v["machine"], here) and "cpu_model" in v["machine"]
-               for r in plan_runs(plan) if (r.cell, r.name) == (cell, name) and r.settings
-               for v in verifications(r))
+    return any(
+        same_machine_kind(v["machine"], here) and "cpu_model" in v["machine"]
+        for r in plan_runs(plan)
+        if (r.cell, r.name) == (cell, name) and r.settings
+        for v in verifications(r)
+    )
 
 
 def verifications(run):
     """The verification records of ``run`` (oldest first)."""
     out = []
-    for path in sorted(glob.glob(os.path.join(paths.REPO, run.result_dir, "verify",
-                                              "*.json"))):
+    for path in sorted(glob.glob(os.path.join(paths.REPO, run.result_dir, "verify", "*.json"))):
         with open(path) as f:
             out.append(json.load(f))
     return out

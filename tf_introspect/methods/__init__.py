@@ -50,6 +50,7 @@ from tf_introspect.methods.kd import KnowledgeDistillation
 from tf_introspect.methods.le import Introspective, UniformIntrospective
 from tf_introspect.methods.ls import LabelSmoothing
 
+
 def _variant(cls, **fixed):
     """``cls`` with some constructor arguments fixed (a paper variant of a method)."""
     return functools.partial(cls, **fixed)
@@ -72,7 +73,7 @@ METHODS = {
     "hint": Hint,
     "at": AttentionTransfer,
     "fsp": FlowOfSolution,
-    "takd": KnowledgeDistillation,   # distilled from an assistant (the pipeline trains it)
+    "takd": KnowledgeDistillation,  # distilled from an assistant (the pipeline trains it)
     "ban": _variant(KnowledgeDistillation, lam=0.0),
     "ban_l": KnowledgeDistillation,
     "dml": MutualLearning,
@@ -92,7 +93,23 @@ def get(name: str, model, *args, **options) -> Method:
     return METHODS[name](model, *args, **options)
 
 
-__all__ = ["METHODS", "Method", "CrossEntropy", "Dropout", "LabelSmoothing",
-           "ConfidencePenalty", "Introspective", "UniformIntrospective", "Distillation",
-           "KnowledgeDistillation", "ConfidenceWeighted", "DarkKnowledgePermuted", "Hint",
-           "AttentionTransfer", "FlowOfSolution", "MutualLearning", "get", "list_methods"]
+__all__ = [
+    "METHODS",
+    "Method",
+    "CrossEntropy",
+    "Dropout",
+    "LabelSmoothing",
+    "ConfidencePenalty",
+    "Introspective",
+    "UniformIntrospective",
+    "Distillation",
+    "KnowledgeDistillation",
+    "ConfidenceWeighted",
+    "DarkKnowledgePermuted",
+    "Hint",
+    "AttentionTransfer",
+    "FlowOfSolution",
+    "MutualLearning",
+    "get",
+    "list_methods",
+]

@@ -28,15 +28,26 @@ def attention_map(features: tf.Tensor) -> tf.Tensor:
 class AttentionTransfer(KnowledgeDistillation):
     """KD plus attention transfer on the three stage outputs."""
 
-    def __init__(self, model: keras.Model, teacher: keras.Model, at_beta: float = 1000.0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, model: keras.Model, teacher: keras.Model, at_beta: float = 1000.0, **kwargs: Any
+    ) -> None:
         super().__init__(model, teacher, feature_layers=STAGES, **kwargs)
         check_feature_shapes(model, teacher, STAGES, "at")
         self.at_beta = float(at_beta)
 
-    def distill(self, logits: tf.Tensor, teacher_logits: tf.Tensor, features: list[tf.Tensor],
-                teacher_features: list[tf.Tensor], y: tf.Tensor) -> tf.Tensor:
+    def distill(
+        self,
+        logits: tf.Tensor,
+        teacher_logits: tf.Tensor,
+        features: list[tf.Tensor],
+        teacher_features: list[tf.Tensor],
+        y: tf.Tensor,
+    ) -> tf.Tensor:
         kd = super().distill(logits, teacher_logits, features, teacher_features, y)
-        at = tf.add_n([tf.reduce_mean(tf.square(attention_map(s) - attention_map(t)))
-                       for s, t in zip(features, teacher_features)])
+        at = tf.add_n(
+            [
+                tf.reduce_mean(tf.square(attention_map(s) - attention_map(t)))
+                for s, t in zip(features, teacher_features)
+            ]
+        )
         return kd + self.at_beta / 2.0 * at

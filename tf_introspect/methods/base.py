@@ -42,14 +42,14 @@ def sparse_labels(y: tf.Tensor) -> tf.Tensor:
 
 def cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     """Mean CE(p, y) with integer ``labels`` and ``p = softmax(logits)``."""
-    return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-        labels, logits, from_logits=True))
+    return tf.reduce_mean(
+        keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+    )
 
 
 def soft_cross_entropy(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     """Mean CE(p, q) = -sum_k q_k log p_k for target distributions ``q``."""
-    return tf.reduce_mean(keras.losses.categorical_crossentropy(
-        targets, logits, from_logits=True))
+    return tf.reduce_mean(keras.losses.categorical_crossentropy(targets, logits, from_logits=True))
 
 
 def entropy(probs: tf.Tensor) -> tf.Tensor:
@@ -67,22 +67,26 @@ def check_logits(model: keras.Model, role: str = "model") -> None:
     layer = model
     while isinstance(layer, keras.Model) and layer.layers:
         layer = layer.layers[-1]
-    softmax = (isinstance(layer, keras.layers.Softmax) or
-               getattr(getattr(layer, "activation", None), "__name__", None) == "softmax")
+    softmax = (
+        isinstance(layer, keras.layers.Softmax)
+        or getattr(getattr(layer, "activation", None), "__name__", None) == "softmax"
+    )
     if softmax and layer is not model:
         raise ValueError(
             f"The {role} {model.name!r} ends in a softmax (layer {layer.name!r}), but every "
             "method here takes logits and applies the softmax in its losses (from_logits=True): "
             "remove the softmax (e.g. activation=None on the last Dense layer) so that the "
-            f"{role} outputs logits; its probabilities are then softmax(outputs).")
+            f"{role} outputs logits; its probabilities are then softmax(outputs)."
+        )
 
 
 def in_multi_worker_mode(strategy: tf.distribute.Strategy) -> bool:
     """True for a ``MultiWorkerMirroredStrategy`` of more than one worker: the condition under
     which Keras' ``reduce_per_replica`` takes its multi-worker path (the same test)."""
     extended = getattr(strategy, "extended", None)
-    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and
-            bool(getattr(extended, "_in_multi_worker_mode", lambda: False)()))
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        getattr(extended, "_in_multi_worker_mode", lambda: False)()
+    )
 
 
 def replica_logs(logs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -128,8 +132,9 @@ class Method(keras.Model):
         check_logits(model)
         super().__init__(name=name or f"{type(self).__name__.lower()}_{model.name}", **kwargs)
         self.model = model
-        self.trackers = {n: keras.metrics.Mean(name=n)
-                         for n in ("loss", *self.terms, "regularization")}
+        self.trackers = {
+            n: keras.metrics.Mean(name=n) for n in ("loss", *self.terms, "regularization")
+        }
         # The wrapper adds no layers of its own: it is built when the classifier is (needed by
         # e.g. BackupAndRestore, which restores weights before the first step).
         self.built = model.built
@@ -137,8 +142,13 @@ class Method(keras.Model):
     def call(self, inputs, training=False):
         return self.model(inputs, training=training)
 
-    def compile(self, *args: Any, steps_per_execution: int = 1, jit_compile: bool | str = "auto",
-                **kwargs: Any) -> None:
+    def compile(
+        self,
+        *args: Any,
+        steps_per_execution: int = 1,
+        jit_compile: bool | str = "auto",
+        **kwargs: Any,
+    ) -> None:
         """Keras' ``compile``; with more than one replica in sync (``MirroredStrategy`` over
         several devices, ``MultiWorkerMirroredStrategy``) one step per call and no XLA, with a
         warning if asked otherwise. Keras 3.15 fails there on both: several steps per call run
@@ -149,12 +159,18 @@ class Method(keras.Model):
         Keras' own ``jit_compile="auto"`` already turns XLA off under ``tf.distribute``."""
         replicas = self.distribute_strategy.num_replicas_in_sync
         if replicas > 1 and (steps_per_execution != 1 or jit_compile is True):
-            logging.warning("%d replicas in sync: training with steps_per_execution=1 and "
-                            "jit_compile=False (asked: %s, %s), what Keras supports under "
-                            "tf.distribute.", replicas, steps_per_execution, jit_compile)
+            logging.warning(
+                "%d replicas in sync: training with steps_per_execution=1 and "
+                "jit_compile=False (asked: %s, %s), what Keras supports under "
+                "tf.distribute.",
+                replicas,
+                steps_per_execution,
+                jit_compile,
+            )
             steps_per_execution, jit_compile = 1, False
-        super().compile(*args, steps_per_execution=steps_per_execution,
-                        jit_compile=jit_compile, **kwargs)
+        super().compile(
+            *args, steps_per_execution=steps_per_execution, jit_compile=jit_compile, **kwargs
+        )
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         """Keras' build of the metrics and optimizer before ``fit``/``evaluate`` under a
@@ -171,13 +187,18 @@ class Method(keras.Model):
         test in ``tests/test_distribute.py`` catches a change.)
         """
         adapter = getattr(iterator, "data_adapter", None)
-        if (iterator is not None and data_batch is None and adapter is not None and
-                getattr(self, "_distribute_strategy", None) is not None):
+        if (
+            iterator is not None
+            and data_batch is None
+            and adapter is not None
+            and getattr(self, "_distribute_strategy", None) is not None
+        ):
             data_batch, iterator = adapter.get_tf_dataset().element_spec, None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
-    def compute_terms(self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
-                      ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    def compute_terms(
+        self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """Return ``(logits, terms)``: the training-mode logits and a dict of scalar terms.
 
         ``terms["loss"]`` is the method's loss without regularisation; the other keys are the
@@ -230,7 +251,8 @@ class Method(keras.Model):
             raise ValueError(
                 f"{type(self).__name__} trains different variables in its two stages; an "
                 "optimizer with decoupled weight_decay would still shrink the frozen ones. Use "
-                "the models' L2 regularisers instead (what --weight_decay sets).")
+                "the models' L2 regularisers instead (what --weight_decay sets)."
+            )
         if self.stage1_lr is not None and not isinstance(optimizer, keras.optimizers.SGD):
             raise ValueError(
                 f"{type(self).__name__}(stage1_lr={self.stage1_lr}) sets stage 1's rate by "
@@ -238,11 +260,11 @@ class Method(keras.Model):
                 f"for SGD only; {type(optimizer).__name__} would ignore it (Adam-type "
                 "optimizers normalise the gradients' scale away). Compile with "
                 "keras.optimizers.SGD, or pass stage1_lr=None to train stage 1 at the "
-                "optimizer's own rate.")
+                "optimizer's own rate."
+            )
         ids = [{id(v) for p in stage for v in p.trainable_variables} for stage in parts]
         stage_of = {i: 1 + (i in ids[1]) for i in ids[0] ^ ids[1]}
-        stats = [{id(v): v for p in stage for v in p.non_trainable_variables}
-                 for stage in parts]
+        stats = [{id(v): v for p in stage for v in p.non_trainable_variables} for stage in parts]
         frozen = [(v, True) for i, v in stats[0].items() if i not in stats[1]]
         frozen += [(v, False) for i, v in stats[1].items() if i not in stats[0]]
         second = self.second_stage > 0.5
@@ -262,7 +284,7 @@ class Method(keras.Model):
         i-th sample of every replica); one device keeps ``[seed, step]``."""
         step = tf.cast(self.optimizer.iterations, tf.int64)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        context = tf.distribute.get_replica_context()   # None in cross-replica context
+        context = tf.distribute.get_replica_context()  # None in cross-replica context
         if replicas > 1 and context is not None:
             step = step * replicas + tf.cast(context.replica_id_in_sync_group, tf.int64)
         return tf.stack([tf.constant(seed, tf.int64), step])
@@ -293,19 +315,27 @@ class Method(keras.Model):
             if staging is None:
                 regularization = self._regularization()
             else:
-                regularization = tf.where(staging["second"],
-                                          self._regularization(staging["parts"][1]),
-                                          self._regularization(staging["parts"][0]))
-            terms = {**terms, "loss": terms["loss"] + regularization,
-                     "regularization": regularization}
+                regularization = tf.where(
+                    staging["second"],
+                    self._regularization(staging["parts"][1]),
+                    self._regularization(staging["parts"][0]),
+                )
+            terms = {
+                **terms,
+                "loss": terms["loss"] + regularization,
+                "regularization": regularization,
+            }
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = self.optimizer.scale_loss(terms["loss"] / replicas)
         variables = [v for part in self.trained_parts for v in part.trainable_variables]
         gradients = tape.gradient(scaled, variables)
         if staging is not None:
-            gradients = [self._stage_gradient(g, staging["stage_of"].get(id(v)),
-                                              staging["second"], staging["scale"])
-                         for v, g in zip(variables, gradients)]
+            gradients = [
+                self._stage_gradient(
+                    g, staging["stage_of"].get(id(v)), staging["second"], staging["scale"]
+                )
+                for v, g in zip(variables, gradients)
+            ]
         self.optimizer.apply_gradients(zip(gradients, variables))
         if staging is not None:
             for (v, in_stage_2), value in zip(staging["frozen"], saved):

@@ -23,11 +23,15 @@ class ConfidencePenalty(Method):
         super().__init__(model, **kwargs)
         self.beta = float(beta)
 
-    def compute_terms(self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
-                      ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    def compute_terms(
+        self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         logits = self.model(x, training=True)
         log_p = tf.nn.log_softmax(logits)
         entropy = tf.reduce_mean(-tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1))
         ce_hard = cross_entropy(y, logits)
-        return logits, {"loss": ce_hard - self.beta * entropy, "ce_hard": ce_hard,
-                        "entropy": entropy}
+        return logits, {
+            "loss": ce_hard - self.beta * entropy,
+            "ce_hard": ce_hard,
+            "entropy": entropy,
+        }

@@ -21,11 +21,19 @@ WEIGHTINGS = ("teacher", "permut", "random")
 class ConfidenceWeighted(Distillation):
     """CE weighted per sample by (permuted / random) teacher confidence, Eq. 5."""
 
-    def __init__(self, model: keras.Model, teacher: keras.Model, weighting: str = "teacher",
-                 beta: float = 0.5, seed: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: keras.Model,
+        teacher: keras.Model,
+        weighting: str = "teacher",
+        beta: float = 0.5,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> None:
         if weighting not in WEIGHTINGS:
-            raise ValueError(f"Unknown CWTM weighting {weighting!r}; valid choices: "
-                             f"{', '.join(WEIGHTINGS)}.")
+            raise ValueError(
+                f"Unknown CWTM weighting {weighting!r}; valid choices: {', '.join(WEIGHTINGS)}."
+            )
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"cwtm_beta must be in [0, 1), got {beta!r}.")
         kwargs.setdefault("lam", 0.0)
@@ -40,19 +48,29 @@ class ConfidenceWeighted(Distillation):
             order = tf.argsort(tf.random.stateless_uniform(tf.shape(q_max), seed=seed))
             return tf.gather(q_max, order)
         if self.weighting == "random":
-            return tf.random.stateless_uniform(tf.shape(q_max), seed=seed, minval=self.beta,
-                                               maxval=1.0)
+            return tf.random.stateless_uniform(
+                tf.shape(q_max), seed=seed, minval=self.beta, maxval=1.0
+            )
         return q_max
 
-    def distill(self, logits: tf.Tensor, teacher_logits: tf.Tensor, features: list[tf.Tensor],
-                teacher_features: list[tf.Tensor], y: tf.Tensor) -> tf.Tensor:
+    def distill(
+        self,
+        logits: tf.Tensor,
+        teacher_logits: tf.Tensor,
+        features: list[tf.Tensor],
+        teacher_features: list[tf.Tensor],
+        y: tf.Tensor,
+    ) -> tf.Tensor:
         confidence = self.confidences(teacher_logits)
         # Eq. 5 normalises over the whole (global) batch: sum the confidences of all replicas.
         # The base divides each replica's loss by the replica count (per-replica means), so
         # this replica's share of the global sum is multiplied back by it.
         context = tf.distribute.get_replica_context()
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        total = context.all_reduce("sum", tf.reduce_sum(confidence)) if context else \
-            tf.reduce_sum(confidence)
+        total = (
+            context.all_reduce("sum", tf.reduce_sum(confidence))
+            if context
+            else tf.reduce_sum(confidence)
+        )
         per_sample = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
         return replicas * tf.reduce_sum(confidence / total * per_sample)

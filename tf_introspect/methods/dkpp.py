@@ -18,8 +18,9 @@ from tf_introspect.methods.kd import KnowledgeDistillation
 class DarkKnowledgePermuted(KnowledgeDistillation):
     """KD on per-sample permuted non-argmax teacher probabilities."""
 
-    def __init__(self, model: keras.Model, teacher: keras.Model, seed: int = 0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, model: keras.Model, teacher: keras.Model, seed: int = 0, **kwargs: Any
+    ) -> None:
         super().__init__(model, teacher, **kwargs)
         self.seed = seed
 

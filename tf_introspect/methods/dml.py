@@ -37,8 +37,9 @@ class MutualLearning(Method):
     terms = ("ce_hard", "kl", "peer_ce", "peer_kl", "peer_accuracy")
     eval_terms = ("peer_accuracy",)
 
-    def __init__(self, model: keras.Model, peer: keras.Model | None = None, lam: float = 0.1,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, model: keras.Model, peer: keras.Model | None = None, lam: float = 0.1, **kwargs: Any
+    ) -> None:
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam!r}.")
         super().__init__(model, **kwargs)
@@ -61,14 +62,16 @@ class MutualLearning(Method):
             self.peer_optimizer = type(self.optimizer).from_config(self.optimizer.get_config())
             self.peer_optimizer.build(self.peer.trainable_variables)
 
-    def network_terms(self, y: tf.Tensor, logits: tf.Tensor, target_logits: tf.Tensor
-                      ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def network_terms(
+        self, y: tf.Tensor, logits: tf.Tensor, target_logits: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """``(loss, ce, kl)`` of one network: ``CE(p, y) + lam * KL(p_target || p)``."""
         ce, kl = cross_entropy(y, logits), kl_to(target_logits, logits)
         return ce + self.lam * kl, ce, kl
 
-    def compute_terms(self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
-                      ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    def compute_terms(
+        self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """Network 1's terms, as the first half of :meth:`train_step` computes them."""
         logits = self.model(x, training=True)
         peer_logits = self.peer(x, training=True)
@@ -90,7 +93,7 @@ class MutualLearning(Method):
         if sample_weight is not None:
             raise ValueError(f"{type(self).__name__} does not support sample weights.")
         y = sparse_labels(y)
-        with tf.GradientTape() as peer_tape:        # network 2's forward pass, kept for later
+        with tf.GradientTape() as peer_tape:  # network 2's forward pass, kept for later
             peer_logits = self.peer(x, training=True)
         with tf.GradientTape() as tape:
             logits = self.model(x, training=True)
@@ -104,15 +107,21 @@ class MutualLearning(Method):
         updated_logits = self.model(x, training=True)
         for variable, value in statistics:
             variable.assign(value)
-        with peer_tape:                             # network 2's loss against them
+        with peer_tape:  # network 2's loss against them
             peer_loss, peer_ce, peer_kl = self.network_terms(y, peer_logits, updated_logits)
             peer_regularization = self._regularization([self.peer])
             peer_loss += peer_regularization
             scaled = self._scaled(self.peer_optimizer, peer_loss)
         self._update(self.peer_optimizer, peer_tape, scaled, self.peer)
-        terms = {"loss": loss + peer_loss, "ce_hard": ce, "kl": kl, "peer_ce": peer_ce,
-                 "peer_kl": peer_kl, "peer_accuracy": _accuracy(y, peer_logits),
-                 "regularization": regularization + peer_regularization}
+        terms = {
+            "loss": loss + peer_loss,
+            "ce_hard": ce,
+            "kl": kl,
+            "peer_ce": peer_ce,
+            "peer_kl": peer_kl,
+            "peer_accuracy": _accuracy(y, peer_logits),
+            "regularization": regularization + peer_regularization,
+        }
         for name, tracker in self.trackers.items():
             tracker.update_state(terms[name])
         return replica_logs(self.compute_metrics(x, y, logits, sample_weight=None))
@@ -122,5 +131,6 @@ class MutualLearning(Method):
 
 
 def _accuracy(y, logits):
-    return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=y.dtype), y),
-                                  tf.float32))
+    return tf.reduce_mean(
+        tf.cast(tf.equal(tf.argmax(logits, -1, output_type=y.dtype), y), tf.float32)
+    )

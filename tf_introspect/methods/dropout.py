@@ -17,7 +17,9 @@ class Dropout(CrossEntropy):
 
     def __init__(self, model: keras.Model, **kwargs: Any) -> None:
         if not any(isinstance(layer, keras.layers.Dropout) for layer in model.layers):
-            raise ValueError(f"method 'dropout' needs a model with dropout layers; build it "
-                             f"with models.get({model.name!r}, dropout_rate=0.1) "
-                             "(command line: --dropout_rate).")
+            raise ValueError(
+                f"method 'dropout' needs a model with dropout layers; build it "
+                f"with models.get({model.name!r}, dropout_rate=0.1) "
+                "(command line: --dropout_rate)."
+            )
         super().__init__(model, **kwargs)

@@ -45,10 +45,14 @@ def fsp_loss(features: Sequence[tf.Tensor], teacher_features: Sequence[tf.Tensor
     """Yim et al.'s Eq. 2 over consecutive pairs, equal weights: the sum over pairs of the batch
     mean of ``||G_s - G_t||^2`` (sum over the matrix entries)."""
     pairs = zip(zip(features, features[1:]), zip(teacher_features, teacher_features[1:]))
-    return tf.add_n([
-        tf.reduce_mean(tf.reduce_sum(tf.square(fsp_matrix(s1, s2) - fsp_matrix(t1, t2)),
-                                     axis=[1, 2]))
-        for (s1, s2), (t1, t2) in pairs])
+    return tf.add_n(
+        [
+            tf.reduce_mean(
+                tf.reduce_sum(tf.square(fsp_matrix(s1, s2) - fsp_matrix(t1, t2)), axis=[1, 2])
+            )
+            for (s1, s2), (t1, t2) in pairs
+        ]
+    )
 
 
 class FlowOfSolution(TwoStageDistillation):
@@ -63,15 +67,28 @@ class FlowOfSolution(TwoStageDistillation):
     terms = ("fsp", "distill", "ce_hard", "stage")
     stage1_term = "fsp"
 
-    def __init__(self, model: keras.Model, teacher: keras.Model, fsp_weight: float = 1.0,
-                 stage1_lr: float | None = 1e-3, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: keras.Model,
+        teacher: keras.Model,
+        fsp_weight: float = 1.0,
+        stage1_lr: float | None = 1e-3,
+        **kwargs: Any,
+    ) -> None:
         if fsp_weight < 0:
             raise ValueError(f"fsp_weight must be >= 0, got {fsp_weight!r}.")
-        super().__init__(model, teacher, stage1_layer=STAGES[-1], feature_layers=STAGES,
-                         stage1_lr=stage1_lr, **kwargs)
+        super().__init__(
+            model,
+            teacher,
+            stage1_layer=STAGES[-1],
+            feature_layers=STAGES,
+            stage1_lr=stage1_lr,
+            **kwargs,
+        )
         check_feature_shapes(model, teacher, STAGES, "fsp", channels=True)
         self.fsp_weight = float(fsp_weight)
 
-    def stage1_loss(self, features: list[tf.Tensor], teacher_features: list[tf.Tensor]
-                    ) -> tf.Tensor:
+    def stage1_loss(
+        self, features: list[tf.Tensor], teacher_features: list[tf.Tensor]
+    ) -> tf.Tensor:
         return self.fsp_weight * fsp_loss(features, teacher_features)

@@ -44,19 +44,30 @@ class Hint(TwoStageDistillation):
     terms = ("hint", "distill", "ce_hard", "stage")
     stage1_term = "hint"
 
-    def __init__(self, model: keras.Model, teacher: keras.Model, layer: str = "stage2",
-                 hint_weight: float = 1.0, stage1_lr: float | None = 1e-4,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: keras.Model,
+        teacher: keras.Model,
+        layer: str = "stage2",
+        hint_weight: float = 1.0,
+        stage1_lr: float | None = 1e-4,
+        **kwargs: Any,
+    ) -> None:
         if hint_weight < 0:
             raise ValueError(f"hint_weight must be >= 0, got {hint_weight!r}.")
-        super().__init__(model, teacher, stage1_layer=layer, feature_layers=(layer,),
-                         stage1_lr=stage1_lr, **kwargs)
+        super().__init__(
+            model,
+            teacher,
+            stage1_layer=layer,
+            feature_layers=(layer,),
+            stage1_lr=stage1_lr,
+            **kwargs,
+        )
         check_feature_shapes(model, teacher, [layer], "hint (choose another --hint_layer)")
         s_shape = model.get_layer(layer).output.shape
         t_shape = teacher.get_layer(layer).output.shape
         self.hint_weight = float(hint_weight)
-        self.adapter = keras.layers.Conv2D(t_shape[-1], 1, activation="relu",
-                                           name="hint_adapter")
+        self.adapter = keras.layers.Conv2D(t_shape[-1], 1, activation="relu", name="hint_adapter")
         self.adapter.build(s_shape)
 
     @property
@@ -66,7 +77,8 @@ class Hint(TwoStageDistillation):
     def stage_parts(self) -> tuple[list[keras.layers.Layer], list[keras.layers.Layer]]:
         return [self.stage1_body, self.adapter], [self.model]
 
-    def stage1_loss(self, features: list[tf.Tensor], teacher_features: list[tf.Tensor]
-                    ) -> tf.Tensor:
-        regressed = tf.cast(self.adapter(features[0]), tf.float32)   # bfloat16 if mixed
+    def stage1_loss(
+        self, features: list[tf.Tensor], teacher_features: list[tf.Tensor]
+    ) -> tf.Tensor:
+        regressed = tf.cast(self.adapter(features[0]), tf.float32)  # bfloat16 if mixed
         return self.hint_weight * hint_loss(regressed, teacher_features[0])

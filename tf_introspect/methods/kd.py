@@ -24,15 +24,27 @@ from tf_introspect.models import single_input
 class KnowledgeDistillation(Distillation):
     """Hinton KD with temperature ``temperature``."""
 
-    def __init__(self, model: keras.Model, teacher: keras.Model, temperature: float = 4.0,
-                 lam: float = 0.1, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: keras.Model,
+        teacher: keras.Model,
+        temperature: float = 4.0,
+        lam: float = 0.1,
+        **kwargs: Any,
+    ) -> None:
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}.")
         super().__init__(model, teacher, lam=lam, **kwargs)
         self.temperature = float(temperature)
 
-    def distill(self, logits: tf.Tensor, teacher_logits: tf.Tensor, features: list[tf.Tensor],
-                teacher_features: list[tf.Tensor], y: tf.Tensor) -> tf.Tensor:
+    def distill(
+        self,
+        logits: tf.Tensor,
+        teacher_logits: tf.Tensor,
+        features: list[tf.Tensor],
+        teacher_features: list[tf.Tensor],
+        y: tf.Tensor,
+    ) -> tf.Tensor:
         return kd_loss(self.soft_teacher_logits(teacher_logits), logits, self.temperature)
 
     def soft_teacher_logits(self, teacher_logits: tf.Tensor) -> tf.Tensor:
@@ -65,20 +77,30 @@ class TwoStageDistillation(KnowledgeDistillation):
     every step); only the current stage's enter ``loss``.
     """
 
-    stage1_term = None    # name of the stage-1 loss term (a subclass sets it)
+    stage1_term = None  # name of the stage-1 loss term (a subclass sets it)
 
-    def __init__(self, model: keras.Model, teacher: keras.Model, stage1_layer: str,
-                 second_stage: bool = True, stage1_lr: float | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: keras.Model,
+        teacher: keras.Model,
+        stage1_layer: str,
+        second_stage: bool = True,
+        stage1_lr: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         if stage1_lr is not None and stage1_lr <= 0:
             raise ValueError(f"stage1_lr must be > 0 (or None), got {stage1_lr!r}.")
         super().__init__(model, teacher, **kwargs)
         self.stage1_lr = None if stage1_lr is None else float(stage1_lr)
-        self.second_stage = keras.Variable(float(second_stage), trainable=False,
-                                           dtype="float32", name="second_stage")
+        self.second_stage = keras.Variable(
+            float(second_stage), trainable=False, dtype="float32", name="second_stage"
+        )
         self.stage1_layer = stage1_layer
-        self.stage1_body = keras.Model(single_input(model), model.get_layer(stage1_layer).output,
-                                       name=f"{model.name}_to_{stage1_layer}")
+        self.stage1_body = keras.Model(
+            single_input(model),
+            model.get_layer(stage1_layer).output,
+            name=f"{model.name}_to_{stage1_layer}",
+        )
 
     def stage_parts(self) -> tuple[list[keras.layers.Layer], list[keras.layers.Layer]]:
         return [self.stage1_body], [self.model]
@@ -90,9 +112,10 @@ class TwoStageDistillation(KnowledgeDistillation):
         an untrained head in stage 1), or a learning rate of 0 now with ``stage1_lr`` (stage
         1 makes no step while the optimizer's rate is 0: ``Method._staging``)."""
         from tf_introspect.callbacks import WarmupSwitch
+
         callbacks = kwargs.get("callbacks")
-        if callbacks is None and len(args) > 5:     # fit(x, y, batch_size, epochs, verbose,
-            callbacks = args[5]                     #     callbacks, ...)
+        if callbacks is None and len(args) > 5:  # fit(x, y, batch_size, epochs, verbose,
+            callbacks = args[5]  #     callbacks, ...)
         callbacks = getattr(callbacks, "callbacks", callbacks) or []
         name = type(self).__name__
         if not any(isinstance(c, WarmupSwitch) for c in callbacks):
@@ -100,28 +123,41 @@ class TwoStageDistillation(KnowledgeDistillation):
             logging.warning(
                 "%s.fit without a WarmupSwitch callback: the stage is not switched and the "
                 "whole fit runs in stage %d (%s). Pass callbacks=[tf_introspect.WarmupSwitch("
-                "<stage-1 epochs>)], or set second_stage yourself between fits.", name,
-                1 + second, "plain KD + lam CE, no stage-1 training" if second else
-                f"the {self.stage1_term} loss only; the classifier head is never trained")
+                "<stage-1 epochs>)], or set second_stage yourself between fits.",
+                name,
+                1 + second,
+                "plain KD + lam CE, no stage-1 training"
+                if second
+                else f"the {self.stage1_term} loss only; the classifier head is never trained",
+            )
         if self.stage1_lr is not None and getattr(self, "optimizer", None) is not None:
             if float(self.optimizer.learning_rate) == 0.0:
                 logging.warning(
                     "%s: the optimizer's learning rate is 0 at step %d; stage 1 makes no step "
                     "while it is (stage1_lr=%g scales the gradients by stage1_lr / "
-                    "learning_rate). Start the schedule above 0.", name,
-                    int(self.optimizer.iterations.numpy()), self.stage1_lr)
+                    "learning_rate). Start the schedule above 0.",
+                    name,
+                    int(self.optimizer.iterations.numpy()),
+                    self.stage1_lr,
+                )
         return super().fit(*args, **kwargs)
 
-    def stage1_loss(self, features: list[tf.Tensor], teacher_features: list[tf.Tensor]
-                    ) -> tf.Tensor:
+    def stage1_loss(
+        self, features: list[tf.Tensor], teacher_features: list[tf.Tensor]
+    ) -> tf.Tensor:
         """The stage-1 loss (a scalar) from the ``feature_layers`` outputs."""
         raise NotImplementedError
 
-    def compute_terms(self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
-                      ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    def compute_terms(
+        self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         logits, t_logits, s_feats, t_feats = self.forward(x, tape)
         terms = self.distill_terms(logits, t_logits, s_feats, t_feats, y)
         first = self.stage1_loss(s_feats, t_feats)
         stage = tf.cast(self.second_stage > 0.5, logits.dtype)
-        return logits, {**terms, "loss": (1.0 - stage) * first + stage * terms["loss"],
-                        self.stage1_term: first, "stage": stage}
+        return logits, {
+            **terms,
+            "loss": (1.0 - stage) * first + stage * terms["loss"],
+            self.stage1_term: first,
+            "stage": stage,
+        }

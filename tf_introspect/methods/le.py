@@ -23,7 +23,7 @@ import keras
 import tensorflow as tf
 
 from tf_introspect import explainers, targets
-from tf_introspect.methods.base import (Method, cross_entropy, entropy, soft_cross_entropy)
+from tf_introspect.methods.base import Method, cross_entropy, entropy, soft_cross_entropy
 
 
 class Introspective(Method):
@@ -48,17 +48,27 @@ class Introspective(Method):
 
     terms = ("ce_soft", "ce_hard", "q_entropy", "introspective")
 
-    def __init__(self, model: keras.Model, explainer: str | None = "grad_cam", alpha: float = 0.9,
-                 lam: float = 0.1, layer: str | None = None, permute: bool = False, seed: int = 0,
-                 introspective: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: keras.Model,
+        explainer: str | None = "grad_cam",
+        alpha: float = 0.9,
+        lam: float = 0.1,
+        layer: str | None = None,
+        permute: bool = False,
+        seed: int = 0,
+        introspective: bool = True,
+        **kwargs: Any,
+    ) -> None:
         targets.check_alpha(alpha)
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam!r}.")
         super().__init__(model, **kwargs)
         self.explainer = None if explainer is None else explainers.get(explainer, model, layer)
         self.alpha, self.lam, self.permute, self.seed = float(alpha), float(lam), permute, seed
-        self.introspective = keras.Variable(float(introspective), trainable=False,
-                                            dtype="float32", name="introspective")
+        self.introspective = keras.Variable(
+            float(introspective), trainable=False, dtype="float32", name="introspective"
+        )
 
     @property
     def second_stage(self) -> keras.Variable:
@@ -70,10 +80,12 @@ class Introspective(Method):
         stage 2's targets ``q`` (Eq. 6 from the explanations of this same pass)."""
         logits, explain = self.explainer.online(x, training=True)
         return logits, lambda: targets.explanation_targets(
-            explain(), y, alpha=self.alpha, permute=self.permute, seed=self.step_seed(self.seed))
+            explain(), y, alpha=self.alpha, permute=self.permute, seed=self.step_seed(self.seed)
+        )
 
-    def compute_terms(self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
-                      ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    def compute_terms(
+        self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         logits, introspective_targets = self.forward(x, y)
         num_classes = tf.shape(logits)[-1]
         active = self.introspective > 0.5
@@ -82,15 +94,23 @@ class Introspective(Method):
         # pass and the gradient path are the same in both stages (no retracing, no cond in
         # the backward pass), and the Jacobian is only computed in stage 2.
         with tape.stop_recording():
-            q = tf.stop_gradient(tf.cond(
-                active, introspective_targets,
-                lambda: tf.one_hot(y, num_classes, dtype=logits.dtype)))
+            q = tf.stop_gradient(
+                tf.cond(
+                    active,
+                    introspective_targets,
+                    lambda: tf.one_hot(y, num_classes, dtype=logits.dtype),
+                )
+            )
         stage = tf.cast(active, logits.dtype)
         ce_soft, ce_hard = soft_cross_entropy(q, logits), cross_entropy(y, logits)
         # stage 1: q = y, so the loss is CE(p, y); stage 2: CE(p, q) + lam * CE(p, y)
-        return logits, {"loss": ce_soft + stage * self.lam * ce_hard,
-                        "ce_soft": stage * ce_soft, "ce_hard": ce_hard,
-                        "q_entropy": stage * entropy(q), "introspective": stage}
+        return logits, {
+            "loss": ce_soft + stage * self.lam * ce_hard,
+            "ce_soft": stage * ce_soft,
+            "ce_hard": ce_hard,
+            "q_entropy": stage * entropy(q),
+            "introspective": stage,
+        }
 
 
 class UniformIntrospective(Introspective):
@@ -103,12 +123,20 @@ class UniformIntrospective(Introspective):
     explanation is computed: the forward pass is the plain model's, so the warm-up is CE's.
     """
 
-    def __init__(self, model: keras.Model, alpha: float = 0.9, lam: float = 0.1,
-                 introspective: bool = True, **kwargs: Any) -> None:
-        super().__init__(model, explainer=None, alpha=alpha, lam=lam,
-                         introspective=introspective, **kwargs)
+    def __init__(
+        self,
+        model: keras.Model,
+        alpha: float = 0.9,
+        lam: float = 0.1,
+        introspective: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            model, explainer=None, alpha=alpha, lam=lam, introspective=introspective, **kwargs
+        )
 
     def forward(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, Callable[[], tf.Tensor]]:
         logits = self.model(x, training=True)
-        return logits, lambda: targets.uniform_targets(y, tf.shape(logits)[-1], self.alpha,
-                                                       dtype=logits.dtype)
+        return logits, lambda: targets.uniform_targets(
+            y, tf.shape(logits)[-1], self.alpha, dtype=logits.dtype
+        )

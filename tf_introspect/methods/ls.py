@@ -27,21 +27,28 @@ class LabelSmoothing(Method):
 
     def __init__(self, model: keras.Model, smoothing: float = 0.9, **kwargs: Any) -> None:
         if not 0.0 < smoothing <= 1.0:
-            raise ValueError(f"smoothing (the ground-truth mass) must be in (0, 1], "
-                             f"got {smoothing!r}.")
+            raise ValueError(
+                f"smoothing (the ground-truth mass) must be in (0, 1], got {smoothing!r}."
+            )
         num_classes = model.output_shape[-1]
         if smoothing < 1.0 / num_classes:
-            raise ValueError(f"smoothing={smoothing!r} gives the ground truth less than the "
-                             f"uniform share 1/{num_classes} = {1.0 / num_classes:.3g}: it is the "
-                             f"ground-truth mass, in [1/{num_classes}, 1] (paper grid 0.6-0.9).")
+            raise ValueError(
+                f"smoothing={smoothing!r} gives the ground truth less than the "
+                f"uniform share 1/{num_classes} = {1.0 / num_classes:.3g}: it is the "
+                f"ground-truth mass, in [1/{num_classes}, 1] (paper grid 0.6-0.9)."
+            )
         super().__init__(model, **kwargs)
         self.smoothing = float(smoothing)
 
-    def compute_terms(self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
-                      ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    def compute_terms(
+        self, x: tf.Tensor, y: tf.Tensor, tape: tf.GradientTape
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         logits = self.model(x, training=True)
         num_classes = logits.shape[-1]
         eps = keras_label_smoothing(self.smoothing, num_classes)
-        smooth = tf.reduce_mean(keras.losses.categorical_crossentropy(
-            tf.one_hot(y, num_classes), logits, from_logits=True, label_smoothing=eps))
+        smooth = tf.reduce_mean(
+            keras.losses.categorical_crossentropy(
+                tf.one_hot(y, num_classes), logits, from_logits=True, label_smoothing=eps
+            )
+        )
         return logits, {"loss": smooth, "ce_smooth": smooth, "ce_hard": cross_entropy(y, logits)}

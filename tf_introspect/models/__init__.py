@@ -40,8 +40,9 @@ def single_input(model: "keras.Model") -> "keras.KerasTensor | list[keras.KerasT
     return model.inputs[0] if len(model.inputs) == 1 else model.inputs
 
 
-def get(name: str, num_classes: int = 10, input_shape: Sequence[int] | None = None,
-        **kw: Any) -> "keras.Model":
+def get(
+    name: str, num_classes: int = 10, input_shape: Sequence[int] | None = None, **kw: Any
+) -> "keras.Model":
     """Build the registered model ``name``.
 
     Args:

@@ -7,7 +7,7 @@ filters, a 2x2 max-pool closing every stage (32 -> 16 -> 8 -> 4), then flatten a
 layer to the logits. The N convolutions are split over the stages as
 
 =========  ============  ===========================
-model      convs/stage   parameters, 10 classes 
+model      convs/stage   parameters, 10 classes
 =========  ============  ===========================
 ``cnn6``   2, 2, 2       308,842
 ``cnn8``   2, 3, 3       493,930

@@ -34,24 +34,45 @@ def l2(weight_decay: float) -> keras.regularizers.L2 | None:
     return keras.regularizers.L2(weight_decay / 2.0) if weight_decay else None
 
 
-def conv(filters: int, kernel: int | tuple[int, int], weight_decay: float, name: str,
-         strides: int | tuple[int, int] = 1) -> keras.layers.Conv2D:
+def conv(
+    filters: int,
+    kernel: int | tuple[int, int],
+    weight_decay: float,
+    name: str,
+    strides: int | tuple[int, int] = 1,
+) -> keras.layers.Conv2D:
     """Bias-free ``same`` convolution with the reference fan-out normal initialisation."""
-    return keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
-                               kernel_initializer=keras.initializers.VarianceScaling(
-                                   2.0, "fan_out", "untruncated_normal"),
-                               kernel_regularizer=l2(weight_decay), name=name)
+    return keras.layers.Conv2D(
+        filters,
+        kernel,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal"),
+        kernel_regularizer=l2(weight_decay),
+        name=name,
+    )
 
 
 def batch_norm(weight_decay: float, name: str) -> keras.layers.BatchNormalization:
     """Batch norm with PyTorch's defaults (momentum 0.1 there = 0.9 here, eps 1e-5), decayed."""
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
-                                           gamma_regularizer=l2(weight_decay),
-                                           beta_regularizer=l2(weight_decay), name=name)
+    return keras.layers.BatchNormalization(
+        momentum=0.9,
+        epsilon=1e-5,
+        gamma_regularizer=l2(weight_decay),
+        beta_regularizer=l2(weight_decay),
+        name=name,
+    )
 
 
-def dense(x: keras.KerasTensor, units: int, weight_decay: float, name: str,
-          activation: str | None = None, dtype: str | None = None) -> keras.KerasTensor:
+def dense(
+    x: keras.KerasTensor,
+    units: int,
+    weight_decay: float,
+    name: str,
+    activation: str | None = None,
+    dtype: str | None = None,
+) -> keras.KerasTensor:
     """Dense layer on ``x`` with PyTorch's default initialisation (weights and bias
     ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``); kernel and bias decayed. ``dtype``: the layer's
     dtype policy (default: the global one); the logits layers take ``"float32"``, so that
@@ -60,11 +81,16 @@ def dense(x: keras.KerasTensor, units: int, weight_decay: float, name: str,
     bound = float(x.shape[-1]) ** -0.5
     # PyTorch's nn.Linear default (kaiming_uniform, a = sqrt(5)) is U(-bound, bound) = Keras'
     # VarianceScaling(1/3, fan_in, uniform), whose limit is sqrt(3 * scale / fan_in).
-    return keras.layers.Dense(units, activation=activation,
-                              kernel_initializer=keras.initializers.RandomUniform(-bound, bound),
-                              bias_initializer=keras.initializers.RandomUniform(-bound, bound),
-                              kernel_regularizer=l2(weight_decay),
-                              bias_regularizer=l2(weight_decay), name=name, dtype=dtype)(x)
+    return keras.layers.Dense(
+        units,
+        activation=activation,
+        kernel_initializer=keras.initializers.RandomUniform(-bound, bound),
+        bias_initializer=keras.initializers.RandomUniform(-bound, bound),
+        kernel_regularizer=l2(weight_decay),
+        bias_regularizer=l2(weight_decay),
+        name=name,
+        dtype=dtype,
+    )(x)
 
 
 def maybe_dropout(x: keras.KerasTensor, rate: float, name: str) -> keras.KerasTensor:

@@ -7,8 +7,12 @@ import keras
 from tf_introspect.models.layers import dense, maybe_dropout
 
 
-def mlp1024(num_classes: int = 10, input_shape: Sequence[int] | None = None,
-            weight_decay: float = 0.0, dropout_rate: float = 0.0) -> keras.Model:
+def mlp1024(
+    num_classes: int = 10,
+    input_shape: Sequence[int] | None = None,
+    weight_decay: float = 0.0,
+    dropout_rate: float = 0.0,
+) -> keras.Model:
     """MLP ``784-1024-1024-num_classes`` with ReLU, returning logits.
 
     Dense layers with PyTorch's default initialisation and decay on weights and biases, as

@@ -6,7 +6,7 @@ to the logits. A basic block is conv3x3-BN-ReLU-conv3x3-BN plus the shortcut, th
 the shape changes the shortcut is a 1x1 convolution with BN (projection, "option B").
 
 ============  ===  =======================
-model         n    parameters, 10 classes 
+model         n    parameters, 10 classes
 ============  ===  =======================
 ``resnet8``   1    78,714
 ``resnet14``  2    176,378
@@ -16,7 +16,8 @@ model         n    parameters, 10 classes
 
 (all weights incl. batch-norm statistics, ``model.count_params()``; checked by
 ``tests/test_models.py``). Initialisation, batch norm and weight decay follow the reference code
-(TAKD's ``resnet_cifar.py``), see :mod:`tf_introspect.models.layers`. The output of each stage is the layer named
+(TAKD's ``resnet_cifar.py``), see :mod:`tf_introspect.models.layers`. The output of each
+stage is the layer named
 ``stage1``, ``stage2``, ``stage3`` (used by Hint, AT and FSP); ``stage3`` is the last
 convolutional feature map, the default Grad-CAM layer (8x8x64 for 32x32 inputs).
 """

@@ -17,8 +17,18 @@ the experiment runner use the same functions. It builds on the library (``data``
 ``explainers``, ``targets``, ``methods``, ``callbacks``), which reads no configuration.
 """
 
-from tf_introspect.pipeline import (build, config, distribute, flags, outputs,  # noqa: F401
-                                    registry, settings, teachers, training, workdir)
+from tf_introspect.pipeline import (  # noqa: F401
+    build,
+    config,
+    distribute,
+    flags,
+    outputs,
+    registry,
+    settings,
+    teachers,
+    training,
+    workdir,
+)
 from tf_introspect.pipeline.config import ConfigError, RunConfig, from_args, resolve
 from tf_introspect.pipeline.training import run
 

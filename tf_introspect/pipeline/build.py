@@ -21,13 +21,21 @@ def make_model(config: RunConfig, name: str, **options):
     this guards a new one) is a ``ConfigError`` naming the model, the data set and its input
     shape and classes."""
     from tf_introspect import data, models
+
     info = data.info(config.dataset)
     try:
-        return models.get(name, num_classes=info.num_classes, input_shape=info.input_shape,
-                          weight_decay=config.weight_decay, **options)
+        return models.get(
+            name,
+            num_classes=info.num_classes,
+            input_shape=info.input_shape,
+            weight_decay=config.weight_decay,
+            **options,
+        )
     except ValueError as e:
-        raise ConfigError(f"model {name} cannot be built for {config.dataset} (inputs "
-                          f"{info.input_shape}, {info.num_classes} classes): {e}") from None
+        raise ConfigError(
+            f"model {name} cannot be built for {config.dataset} (inputs "
+            f"{info.input_shape}, {info.num_classes} classes): {e}"
+        ) from None
 
 
 def make_method(config: RunConfig, teacher=None):
@@ -43,6 +51,8 @@ def make_method(config: RunConfig, teacher=None):
         message = str(e)
         if teacher is not None and config.teacher and spec.teacher != "assistant":
             # a teacher file's model has whatever name it was saved with: say which is which
-            message += (f" (student: --model={config.model}; teacher: --teacher="
-                        f"{config.teacher}, model {teacher.name!r})")
+            message += (
+                f" (student: --model={config.model}; teacher: --teacher="
+                f"{config.teacher}, model {teacher.name!r})"
+            )
         raise ConfigError(message) from e

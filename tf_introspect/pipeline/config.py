@@ -31,13 +31,36 @@ import os
 import sys
 
 PAPER_DEFAULTS = {
-    "mlp": dict(dataset="mnist", batch_size=16, epochs=50, lr=0.01, lr_boundaries=[],
-                weight_decay=1e-4, warmup_epochs=10, explainer="grad"),
-    "resnet": dict(dataset="cifar10", batch_size=128, epochs=160, lr=0.1,
-                   lr_boundaries=[80, 120], weight_decay=1e-4, warmup_epochs=10,
-                   explainer="grad_cam"),
-    "cnn": dict(dataset="cifar10", batch_size=128, epochs=160, lr=0.01, lr_boundaries=[],
-                weight_decay=1e-4, warmup_epochs=10, explainer="grad_cam"),
+    "mlp": dict(
+        dataset="mnist",
+        batch_size=16,
+        epochs=50,
+        lr=0.01,
+        lr_boundaries=[],
+        weight_decay=1e-4,
+        warmup_epochs=10,
+        explainer="grad",
+    ),
+    "resnet": dict(
+        dataset="cifar10",
+        batch_size=128,
+        epochs=160,
+        lr=0.1,
+        lr_boundaries=[80, 120],
+        weight_decay=1e-4,
+        warmup_epochs=10,
+        explainer="grad_cam",
+    ),
+    "cnn": dict(
+        dataset="cifar10",
+        batch_size=128,
+        epochs=160,
+        lr=0.01,
+        lr_boundaries=[],
+        weight_decay=1e-4,
+        warmup_epochs=10,
+        explainer="grad_cam",
+    ),
 }
 
 
@@ -122,6 +145,7 @@ class RunConfig:
         """Epochs of a two-stage method's first stage (LE's warm-up, Hint's and FSP's
         stage 1), 0 for the others."""
         from tf_introspect.pipeline import registry
+
         spec = registry.entry(self.method)
         return getattr(self, spec.warmup) if spec.warmup else 0
 
@@ -131,6 +155,7 @@ class RunConfig:
         schedule (Hint's ``--hint_epochs``, FSP's ``--fsp_epochs``; 0 for every other method,
         LE's warm-up included: it is part of the paper's 50 or 160 epochs)."""
         from tf_introspect.pipeline import registry
+
         return self.stage1_epochs if registry.entry(self.method).pretrains else 0
 
     @property
@@ -152,14 +177,26 @@ class RunConfig:
         folder (``..._holdout<N>``), trained without the held-out images, so that no teacher
         has seen a grid's validation set."""
         folder = (self.teacher_workdir if name == "teacher" else None) or os.path.join(
-            self.workdir, name)
+            self.workdir, name
+        )
         if self.validation_split:
             folder = f"{folder.rstrip(os.sep)}_holdout{self.validation_split}"
-        return dataclasses.replace(self, **{
-            "method": method, "model": model, "workdir": folder,
-            "epochs": self.teacher_epochs or self.epochs, "seed": self.teacher_seed or 0,
-            "teacher": None, "teacher_model": None, "assistant_model": None,
-            "teacher_workdir": None, "overwrite": False, **changes})
+        return dataclasses.replace(
+            self,
+            **{
+                "method": method,
+                "model": model,
+                "workdir": folder,
+                "epochs": self.teacher_epochs or self.epochs,
+                "seed": self.teacher_seed or 0,
+                "teacher": None,
+                "teacher_model": None,
+                "assistant_model": None,
+                "teacher_workdir": None,
+                "overwrite": False,
+                **changes,
+            },
+        )
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
@@ -170,8 +207,9 @@ def family(model_name: str) -> str:
     for key in PAPER_DEFAULTS:
         if model_name.startswith(key):
             return key
-    raise ConfigError(f"No paper defaults for model {model_name!r} (families: "
-                      f"{', '.join(PAPER_DEFAULTS)}).")
+    raise ConfigError(
+        f"No paper defaults for model {model_name!r} (families: {', '.join(PAPER_DEFAULTS)})."
+    )
 
 
 def default_verbosity(stream=None) -> int:
@@ -186,15 +224,16 @@ def _boundaries(given, paper, schedule):
     schedule that decays to 0."""
     if schedule != "step":
         if given:
-            raise ConfigError(f"--lr_boundaries={','.join(map(str, given))} belongs to "
-                              f"--lr_schedule=step; --lr_schedule={schedule} decays to 0 over "
-                              "the run: drop the boundaries (--lr_boundaries=).")
+            raise ConfigError(
+                f"--lr_boundaries={','.join(map(str, given))} belongs to "
+                f"--lr_schedule=step; --lr_schedule={schedule} decays to 0 over "
+                "the run: drop the boundaries (--lr_boundaries=)."
+            )
         return ()
     try:
         boundaries = tuple(sorted(int(b) for b in (paper if given is None else given)))
     except ValueError:
-        raise ConfigError(f"--lr_boundaries must be whole epoch numbers, got {given!r}.") \
-            from None
+        raise ConfigError(f"--lr_boundaries must be whole epoch numbers, got {given!r}.") from None
     if any(b <= 0 for b in boundaries):
         raise ConfigError(f"--lr_boundaries must be positive epochs, got {list(boundaries)}.")
     return boundaries
@@ -210,12 +249,12 @@ def resolve(values: dict) -> RunConfig:
         raise ConfigError(f"settings missing: {', '.join(missing)}.")
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
-        raise ConfigError(f"unknown settings: {', '.join(unknown)}; valid: "
-                          f"{', '.join(FIELDS)}.")
+        raise ConfigError(f"unknown settings: {', '.join(unknown)}; valid: {', '.join(FIELDS)}.")
     kind = family(values["model"])
     paper = PAPER_DEFAULTS[kind]
-    values["lr_boundaries"] = _boundaries(values["lr_boundaries"], paper["lr_boundaries"],
-                                          values["lr_schedule"])
+    values["lr_boundaries"] = _boundaries(
+        values["lr_boundaries"], paper["lr_boundaries"], values["lr_schedule"]
+    )
     for key, default in paper.items():
         if values[key] is None:
             values[key] = default
@@ -237,6 +276,7 @@ def resolve(values: dict) -> RunConfig:
 def from_flags(flag_values) -> RunConfig:
     """The :class:`RunConfig` of parsed absl ``FlagValues`` (the command line's)."""
     from tf_introspect.pipeline import flags
+
     return resolve({name: flag_values[name].value for name in flags.flag_names()})
 
 
@@ -246,6 +286,7 @@ def from_args(args) -> RunConfig:
     from absl import flags as absl_flags
 
     from tf_introspect.pipeline import flags
+
     flags.define_flags()
     values = absl_flags.FlagValues()
     for name in flags.flag_names():

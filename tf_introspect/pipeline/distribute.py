@@ -19,8 +19,9 @@ def is_chief(strategy):
     if task_type is None:
         return True
     has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return task_type == "chief" or (task_type == "worker" and not has_chief and
-                                    worker_id(strategy) == 0)
+    return task_type == "chief" or (
+        task_type == "worker" and not has_chief and worker_id(strategy) == 0
+    )
 
 
 def make_strategy(name):
@@ -28,12 +29,15 @@ def make_strategy(name):
     (every process of the ``TF_CONFIG`` cluster runs this same command; BUILD.md,
     "Distribution") or the default (one device)."""
     import tensorflow as tf
+
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
         if not os.environ.get("TF_CONFIG"):
-            raise ConfigError("--strategy=multi_worker needs the TF_CONFIG environment variable "
-                              "(the cluster's workers and this process's task); see BUILD.md, "
-                              "section Distribution.")
+            raise ConfigError(
+                "--strategy=multi_worker needs the TF_CONFIG environment variable "
+                "(the cluster's workers and this process's task); see BUILD.md, "
+                "section Distribution."
+            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()

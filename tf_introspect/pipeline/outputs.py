@@ -35,6 +35,7 @@ def history(history_csv):
     """``{epoch: row}`` of a run's CSVLogger file (``history.csv``): every epoch, also those
     of an interrupted and resumed run; a re-run epoch counts once, its last row."""
     import csv
+
     with open(history_csv) as f:
         return {int(row["epoch"]): row for row in csv.DictReader(f)}
 
@@ -45,15 +46,24 @@ def finished(workdir, cfg):
     (``settings.result_settings``) must match ``cfg``'s."""
     from tf_introspect.pipeline.config import ConfigError
     from tf_introspect.pipeline.settings import result_settings, settings_differences
+
     metrics = load(workdir)
     if metrics is None:
         return None
     wrong = settings_differences(result_settings(metrics["flags"]), result_settings(cfg))
     if wrong:
-        raise ConfigError(f"{workdir} holds a finished run with "
-                          f"{ {k: old for k, (old, _) in wrong.items()} }, not "
-                          f"{ {k: new for k, (_, new) in wrong.items()} }; use another "
-                          "work folder (or --overwrite for the main run).")
+        raise ConfigError(
+            f"{workdir} holds a finished run with "
+            f"{ {k: old for k, (old, _) in wrong.items()} }, not "
+            f"{ {k: new for k, (_, new) in wrong.items()} }; use another "
+            "work folder (or --overwrite for the main run)."
+        )
     # the run's own files where the folder is now (it may have been moved or copied since)
-    return {**metrics, **{key: os.path.join(workdir, os.path.basename(metrics[key]))
-                          for key in ("model_path", "peer_path") if metrics.get(key)}}
+    return {
+        **metrics,
+        **{
+            key: os.path.join(workdir, os.path.basename(metrics[key]))
+            for key in ("model_path", "peer_path")
+            if metrics.get(key)
+        },
+    }

@@ -49,8 +49,13 @@ class Entry:
 
 
 def _le(config):
-    return dict(explainer=config.explainer, alpha=config.alpha, lam=config.lam,
-                layer=config.layer or None, seed=config.seed)
+    return dict(
+        explainer=config.explainer,
+        alpha=config.alpha,
+        lam=config.lam,
+        layer=config.layer or None,
+        seed=config.seed,
+    )
 
 
 def _kd(config):
@@ -74,12 +79,24 @@ ENTRIES = {
     "cwtm_permut": Entry(_cwtm, teacher="teacher"),
     "cwtm_random": Entry(_cwtm, teacher="teacher"),
     "dkpp": Entry(lambda c: {**_kd(c), "seed": c.seed}, teacher="teacher"),
-    "hint": Entry(lambda c: {**_kd(c), "layer": c.hint_layer, "hint_weight": c.hint_weight,
-                             "stage1_lr": c.hint_lr},
-                  teacher="teacher", warmup="hint_epochs", pretrains=True),
+    "hint": Entry(
+        lambda c: {
+            **_kd(c),
+            "layer": c.hint_layer,
+            "hint_weight": c.hint_weight,
+            "stage1_lr": c.hint_lr,
+        },
+        teacher="teacher",
+        warmup="hint_epochs",
+        pretrains=True,
+    ),
     "at": Entry(lambda c: {**_kd(c), "at_beta": c.at_beta}, teacher="teacher"),
-    "fsp": Entry(lambda c: {**_kd(c), "fsp_weight": c.fsp_weight, "stage1_lr": c.fsp_lr},
-                 teacher="teacher", warmup="fsp_epochs", pretrains=True),
+    "fsp": Entry(
+        lambda c: {**_kd(c), "fsp_weight": c.fsp_weight, "stage1_lr": c.fsp_lr},
+        teacher="teacher",
+        warmup="fsp_epochs",
+        pretrains=True,
+    ),
     "takd": Entry(_kd, teacher="assistant"),
     "ban": Entry(lambda c: {"temperature": c.temperature}, teacher="self"),
     "ban_l": Entry(_kd, teacher="self"),
@@ -93,8 +110,9 @@ WARMUP_METHODS = tuple(name for name, spec in ENTRIES.items() if spec.warmup)
 def entry(name: str) -> Entry:
     """The registry entry of ``name``, with a clear error for unknown names."""
     if name not in ENTRIES:
-        raise ValueError(f"Unknown method {name!r}; valid choices: "
-                         f"{', '.join(methods.list_methods())}.")
+        raise ValueError(
+            f"Unknown method {name!r}; valid choices: {', '.join(methods.list_methods())}."
+        )
     return ENTRIES[name]
 
 

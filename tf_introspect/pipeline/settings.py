@@ -10,25 +10,48 @@ the same way. Every function takes a plain mapping (a record's ``flags``) or a
 from collections.abc import Mapping
 
 # Settings that decide a run's result: a finished run is reused only if they all match.
-RESULT_FLAGS = ("method", "model", "dataset", "epochs", "batch_size", "lr", "lr_boundaries",
-                "lr_decay", "lr_schedule", "momentum", "weight_decay", "seed", "train_limit",
-                "test_limit", "validation_split", "precision")
+RESULT_FLAGS = (
+    "method",
+    "model",
+    "dataset",
+    "epochs",
+    "batch_size",
+    "lr",
+    "lr_boundaries",
+    "lr_decay",
+    "lr_schedule",
+    "momentum",
+    "weight_decay",
+    "seed",
+    "train_limit",
+    "test_limit",
+    "validation_split",
+    "precision",
+)
 # Result-deciding flags added after runs were recorded: at these values (what every earlier run
 # trained with) they are left out of the settings, so that earlier records still match.
 LEGACY_DEFAULTS = {"lr_schedule": "step", "precision": "float32"}
 _TEACHER = ("teacher", "teacher_model", "teacher_epochs", "teacher_seed")
 _KD = ("temperature", "lam", *_TEACHER)
 METHOD_FLAGS = {
-    "ce": (), "dropout": ("dropout_rate",), "ls": ("smoothing",), "cp": ("cp_beta",),
+    "ce": (),
+    "dropout": ("dropout_rate",),
+    "ls": ("smoothing",),
+    "cp": ("cp_beta",),
     "le": ("explainer", "layer", "alpha", "lam", "warmup_epochs"),
     "le_permut": ("explainer", "layer", "alpha", "lam", "warmup_epochs"),
     "le_uniform": ("alpha", "lam", "warmup_epochs"),
-    "kd": _KD, "dkpp": _KD, "ban": ("temperature", *_TEACHER), "ban_l": _KD,
+    "kd": _KD,
+    "dkpp": _KD,
+    "ban": ("temperature", *_TEACHER),
+    "ban_l": _KD,
     "takd": (*_KD, "assistant_model"),
-    "cwtm": ("cwtm_beta", *_TEACHER), "cwtm_permut": ("cwtm_beta", *_TEACHER),
+    "cwtm": ("cwtm_beta", *_TEACHER),
+    "cwtm_permut": ("cwtm_beta", *_TEACHER),
     "cwtm_random": ("cwtm_beta", *_TEACHER),
     "hint": ("hint_layer", "hint_weight", "hint_epochs", "hint_lr", *_KD),
-    "at": ("at_beta", *_KD), "fsp": ("fsp_weight", "fsp_epochs", "fsp_lr", *_KD),
+    "at": ("at_beta", *_KD),
+    "fsp": ("fsp_weight", "fsp_epochs", "fsp_lr", *_KD),
     "dml": ("lam",),
 }
 
@@ -54,7 +77,12 @@ def result_settings(config) -> dict:
 def settings_differences(recorded: Mapping, expected: Mapping) -> dict:
     """``{flag: (recorded value, expected value)}`` where two :func:`result_settings` dicts
     differ; a flag of :data:`LEGACY_DEFAULTS` missing on one side has its default there."""
+
     def value(settings, key):
         return settings.get(key, LEGACY_DEFAULTS.get(key))
-    return {k: (value(recorded, k), value(expected, k)) for k in {**recorded, **expected}
-            if value(recorded, k) != value(expected, k)}
+
+    return {
+        k: (value(recorded, k), value(expected, k))
+        for k in {**recorded, **expected}
+        if value(recorded, k) != value(expected, k)
+    }

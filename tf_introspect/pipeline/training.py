@@ -2,13 +2,15 @@
 :func:`run` (what ``python -m tf_introspect.main`` calls), and its parts that the benchmark
 reuses (:func:`datasets`, :func:`compile_method`, :func:`callbacks`, :func:`seed_everything`).
 
-The run writes into ``--workdir``: TensorBoard logs (``tb/``), a backup to resume an interrupted run
-(``backup/``, simply run the same command again: it ends with the weights of an uninterrupted
-run), ``history.csv``, the trained classifier ``model.keras`` and ``metrics.json`` (final and
-best-over-epochs test accuracy, all settings, wall time), the last two written atomically
-(:mod:`tf_introspect.atomic`; read back by :mod:`tf_introspect.pipeline.outputs`). While it runs it holds ``run.lock`` (its PID): a second run on
-the folder is refused. A run whose loss becomes NaN stops at once with an error naming the
-epoch and step, keeps the backup of the last finished epoch and writes neither result.
+The run writes into ``--workdir``: TensorBoard logs (``tb/``), a backup to resume an
+interrupted run (``backup/``, simply run the same command again: it ends with the weights of an
+uninterrupted run), ``history.csv``, the trained classifier ``model.keras`` and
+``metrics.json`` (final and best-over-epochs test accuracy, all settings, wall time), the last
+two written atomically (:mod:`tf_introspect.atomic`; read back by
+:mod:`tf_introspect.pipeline.outputs`). While it runs it holds ``run.lock`` (its PID): a
+second run on the folder is refused. A run whose loss becomes NaN stops at once with an error
+naming the epoch and step, keeps the backup of the last finished epoch and writes neither
+result.
 """
 
 import contextlib
@@ -30,27 +32,42 @@ def compile_method(method, cfg: RunConfig, steps_per_epoch: int):
     import keras
 
     from tf_introspect import schedules
+
     lr = schedules.learning_rate(
-        cfg.lr, cfg.lr_schedule, steps=cfg.epochs * steps_per_epoch,
-        boundaries=[b * steps_per_epoch for b in cfg.lr_boundaries], decay=cfg.lr_decay,
-        delay=cfg.pretraining_epochs * steps_per_epoch)
-    method.compile(optimizer=keras.optimizers.SGD(lr, momentum=cfg.momentum),
-                   metrics=["accuracy"], jit_compile=cfg.jit_compile,
-                   steps_per_execution=cfg.steps_per_execution)
+        cfg.lr,
+        cfg.lr_schedule,
+        steps=cfg.epochs * steps_per_epoch,
+        boundaries=[b * steps_per_epoch for b in cfg.lr_boundaries],
+        decay=cfg.lr_decay,
+        delay=cfg.pretraining_epochs * steps_per_epoch,
+    )
+    method.compile(
+        optimizer=keras.optimizers.SGD(lr, momentum=cfg.momentum),
+        metrics=["accuracy"],
+        jit_compile=cfg.jit_compile,
+        steps_per_execution=cfg.steps_per_execution,
+    )
 
 
 def callbacks(cfg: RunConfig, test) -> list:
     import keras
 
-    from tf_introspect.callbacks import (EvaluateEachEpoch, ExplanationImages, StopOnNaN,
-                                         WarmupSwitch)
+    from tf_introspect.callbacks import (
+        EvaluateEachEpoch,
+        ExplanationImages,
+        StopOnNaN,
+        WarmupSwitch,
+    )
+
     folder = cfg.workdir
     backup = os.path.join(folder, "backup")
-    advice = (f" (the loss is read every {cfg.steps_per_execution} step(s)); stopped "
-              f"at once: no metrics.json or model.keras was written to {folder}, and the "
-              f"backup of the last finished epoch (if any) is kept in {backup}. Lower --lr and "
-              "train in a new --workdir (resuming this one continues from the backup's "
-              "optimizer state).")
+    advice = (
+        f" (the loss is read every {cfg.steps_per_execution} step(s)); stopped "
+        f"at once: no metrics.json or model.keras was written to {folder}, and the "
+        f"backup of the last finished epoch (if any) is kept in {backup}. Lower --lr and "
+        "train in a new --workdir (resuming this one continues from the backup's "
+        "optimizer state)."
+    )
     # Order matters at an epoch's end: the test scores join the logs before CSVLogger and
     # TensorBoard record them, and the history row is written before the backup, so a run
     # killed between the two resumes at that epoch and writes its row again (a re-run
@@ -59,20 +76,24 @@ def callbacks(cfg: RunConfig, test) -> list:
     # epoch before; it is kept until metrics.json is written (run deletes it then): a kill
     # between the last epoch and the outputs resumes at the end instead of losing the run.
     result = [StopOnNaN(advice)]
-    if cfg.validation_split:   # fit evaluates the validation set; the test set too
+    if cfg.validation_split:  # fit evaluates the validation set; the test set too
         result.append(EvaluateEachEpoch(test, prefix="test_"))
-    result += [keras.callbacks.CSVLogger(os.path.join(folder, "history.csv"), append=True),
-               keras.callbacks.TensorBoard(os.path.join(folder, "tb")),
-               keras.callbacks.BackupAndRestore(backup, double_checkpoint=True,
-                                                delete_checkpoint=False)]
+    result += [
+        keras.callbacks.CSVLogger(os.path.join(folder, "history.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(folder, "tb")),
+        keras.callbacks.BackupAndRestore(backup, double_checkpoint=True, delete_checkpoint=False),
+    ]
     spec = registry.entry(cfg.method)
-    if spec.warmup:   # two-stage method: its own stage-1 length (--warmup/hint/fsp_epochs)
+    if spec.warmup:  # two-stage method: its own stage-1 length (--warmup/hint/fsp_epochs)
         stage1 = cfg.stage1_epochs
         if stage1 >= cfg.epochs and not spec.pretrains:
-            logging.warning("--%s=%d >= --epochs=%d: the whole run is stage 1 (%s).",
-                            spec.warmup, stage1, cfg.epochs,
-                            "CE only" if spec.explains else
-                            "no KD stage: the classifier head is never trained")
+            logging.warning(
+                "--%s=%d >= --epochs=%d: the whole run is stage 1 (%s).",
+                spec.warmup,
+                stage1,
+                cfg.epochs,
+                "CE only" if spec.explains else "no KD stage: the classifier head is never trained",
+            )
         result.append(WarmupSwitch(stage1))
     if spec.explains and cfg.explanation_samples:
         images, labels = next(iter(test.unbatch().batch(cfg.explanation_samples)))
@@ -105,34 +126,41 @@ def _run(cfg, cleanup, shared=False):
     import numpy as np
 
     from tf_introspect import atomic, methods
+    from tf_introspect.callbacks import TrainingDiverged
     from tf_introspect.pipeline import teachers
     from tf_introspect.pipeline.build import make_method
-    from tf_introspect.callbacks import TrainingDiverged
+
     start, code = time.time(), workdir.code_version()
     done = None if cfg.overwrite else outputs.finished(cfg.workdir, cfg)
     if done is not None:
-        print(f"{cfg.workdir} already holds this finished run (same settings); reusing it "
-              "(--overwrite trains again).")
+        print(
+            f"{cfg.workdir} already holds this finished run (same settings); reusing it "
+            "(--overwrite trains again)."
+        )
         return done
     kind = registry.entry(cfg.method).teacher
     if cfg.strategy == "multi_worker" and (
-            kind == "assistant" or (kind != "none" and not cfg.teacher)):
-        raise ConfigError(f"--method={cfg.method} would train its teacher (or assistant) "
-                          "inside the multi-worker run, which one cluster cannot do as a "
-                          "second job; train it first (e.g. --method=ce --model=NAME, one "
-                          "process or its own cluster run) and pass --teacher=PATH.keras.")
+        kind == "assistant" or (kind != "none" and not cfg.teacher)
+    ):
+        raise ConfigError(
+            f"--method={cfg.method} would train its teacher (or assistant) "
+            "inside the multi-worker run, which one cluster cannot do as a "
+            "second job; train it first (e.g. --method=ce --model=NAME, one "
+            "process or its own cluster run) and pass --teacher=PATH.keras."
+        )
     seed_everything(cfg)
     use_precision(cfg, cleanup)
     strategy = make_strategy(cfg.strategy)
-    if not is_chief(strategy):   # multi-worker: only the chief writes the real outputs
+    if not is_chief(strategy):  # multi-worker: only the chief writes the real outputs
         cfg = dataclasses.replace(
-            cfg, workdir=os.path.join(cfg.workdir, f"worker{worker_id(strategy)}"))
+            cfg, workdir=os.path.join(cfg.workdir, f"worker{worker_id(strategy)}")
+        )
     with strategy.scope():
         teacher = teachers.architecture(cfg, kind)
         method = make_method(cfg, teacher)
     cleanup.enter_context(workdir.claim(cfg.workdir, wait=shared))
     done = None if cfg.overwrite else outputs.finished(cfg.workdir, cfg)
-    if done is not None:   # finished by the run that held the folder while this one waited
+    if done is not None:  # finished by the run that held the folder while this one waited
         print(f"{cfg.workdir} was finished by another run (same settings); reusing it.")
         return done
     workdir.check_settings(cfg)
@@ -147,50 +175,71 @@ def _run(cfg, cleanup, shared=False):
     steps_per_epoch = int(train.cardinality())
     with strategy.scope():
         compile_method(method, cfg, steps_per_epoch)
-    logging.info("Training %s with %s on %s (%d steps/epoch of %d) for %d epochs%s.",
-                 cfg.model, cfg.method, cfg.dataset, steps_per_epoch,
-                 cfg.batch_size, cfg.epochs,
-                 f" after {cfg.pretraining_epochs} of stage 1" if cfg.pretraining_epochs
-                 else "")
-    history = method.fit(train, epochs=cfg.total_epochs, validation_data=validation,
-                         shuffle=False, callbacks=callbacks(cfg, test),  # data shuffles
-                         verbose=cfg.verbose)
+    logging.info(
+        "Training %s with %s on %s (%d steps/epoch of %d) for %d epochs%s.",
+        cfg.model,
+        cfg.method,
+        cfg.dataset,
+        steps_per_epoch,
+        cfg.batch_size,
+        cfg.epochs,
+        f" after {cfg.pretraining_epochs} of stage 1" if cfg.pretraining_epochs else "",
+    )
+    history = method.fit(
+        train,
+        epochs=cfg.total_epochs,
+        validation_data=validation,
+        shuffle=False,
+        callbacks=callbacks(cfg, test),  # data shuffles
+        verbose=cfg.verbose,
+    )
     final_train = {k: float(v[-1]) for k, v in history.history.items()}
-    if not final_train:   # resumed after the last epoch: its logs are in history.csv
+    if not final_train:  # resumed after the last epoch: its logs are in history.csv
         final_train = last_logged_epoch(os.path.join(cfg.workdir, "history.csv"))
     bad = sorted(k for k, v in final_train.items() if not np.isfinite(v))
-    if bad:   # a train loss is caught by StopOnNaN at once; this is e.g. the validation's
-        raise TrainingDiverged(f"training diverged: {', '.join(bad)} not finite after epoch "
-                               f"{cfg.epochs}/{cfg.epochs} ({final_train}); nothing was "
-                               f"saved to {cfg.workdir}. Lower --lr?")
+    if bad:  # a train loss is caught by StopOnNaN at once; this is e.g. the validation's
+        raise TrainingDiverged(
+            f"training diverged: {', '.join(bad)} not finite after epoch "
+            f"{cfg.epochs}/{cfg.epochs} ({final_train}); nothing was "
+            f"saved to {cfg.workdir}. Lower --lr?"
+        )
     scores = method.evaluate(test, verbose=0, return_dict=True)
     model_path = atomic.save_model(method.model, os.path.join(cfg.workdir, "model.keras"))
     extra = {f"{k}_path": v for k, v in used.items()}
     if isinstance(method, methods.MutualLearning):
-        extra["peer_path"] = atomic.save_model(method.peer,
-                                               os.path.join(cfg.workdir, "peer.keras"))
+        extra["peer_path"] = atomic.save_model(method.peer, os.path.join(cfg.workdir, "peer.keras"))
         extra["peer_test_accuracy"] = float(scores["peer_accuracy"])
     history_csv = os.path.join(cfg.workdir, "history.csv")
-    if cfg.validation_split:   # model selection on the validation set
+    if cfg.validation_split:  # model selection on the validation set
         best, best_epoch = best_over_epochs(history_csv, "val_accuracy")
         at_best = outputs.history(history_csv).get(best_epoch, {}).get("test_accuracy")
-        extra.update(best_validation_accuracy=best, best_validation_epoch=best_epoch,
-                     validation_accuracy=final_train.get("val_accuracy"),
-                     test_accuracy_at_best_validation=None if at_best is None
-                     else float(at_best))
+        extra.update(
+            best_validation_accuracy=best,
+            best_validation_epoch=best_epoch,
+            validation_accuracy=final_train.get("val_accuracy"),
+            test_accuracy_at_best_validation=None if at_best is None else float(at_best),
+        )
     top, top_epoch = best_over_epochs(
-        history_csv, "test_accuracy" if cfg.validation_split else "val_accuracy")
+        history_csv, "test_accuracy" if cfg.validation_split else "val_accuracy"
+    )
     extra.update(max_test_accuracy=top, max_test_epoch=top_epoch)
     metrics = {
-        "schema_version": outputs.METRICS_SCHEMA, "method": cfg.method, "model": cfg.model, "dataset": cfg.dataset,
-        "epochs": cfg.epochs, **({"pretraining_epochs": cfg.pretraining_epochs}
-                                    if cfg.pretraining_epochs else {}),
+        "schema_version": outputs.METRICS_SCHEMA,
+        "method": cfg.method,
+        "model": cfg.model,
+        "dataset": cfg.dataset,
+        "epochs": cfg.epochs,
+        **({"pretraining_epochs": cfg.pretraining_epochs} if cfg.pretraining_epochs else {}),
         "test_accuracy": float(scores["accuracy"]),
-        "test_error": 1.0 - float(scores["accuracy"]), "test_loss": float(scores["loss"]),
-        "final_train": final_train, "wall_time_s": round(time.time() - start, 1),
-        "resumed_after_epoch": resumed,   # > 0: wall_time_s is this last start's only
-        "code_version": code,             # [git commit, uncommitted changes] of this start
-        "flags": cfg.as_dict(), "model_path": model_path, **extra,
+        "test_error": 1.0 - float(scores["accuracy"]),
+        "test_loss": float(scores["loss"]),
+        "final_train": final_train,
+        "wall_time_s": round(time.time() - start, 1),
+        "resumed_after_epoch": resumed,  # > 0: wall_time_s is this last start's only
+        "code_version": code,  # [git commit, uncommitted changes] of this start
+        "flags": cfg.as_dict(),
+        "model_path": model_path,
+        **extra,
     }
     atomic.write_json(os.path.join(cfg.workdir, "metrics.json"), metrics)
     shutil.rmtree(os.path.join(cfg.workdir, "backup"), ignore_errors=True)
@@ -207,15 +256,25 @@ def datasets(cfg: RunConfig):
     """``(train, validation, test)`` pipelines; validation is the test set unless
     ``--validation_split`` holds training images out. Bad limits are configuration errors."""
     from tf_introspect import data
+
     common = dict(data_dir=cfg.data_dir, seed=cfg.seed, batch_size=cfg.batch_size)
     held_out = cfg.validation_split or 0
     try:
-        train = data.make_dataset(cfg.dataset, "train", limit=cfg.train_limit,
-                                  validation_split=held_out, **common)
+        train = data.make_dataset(
+            cfg.dataset, "train", limit=cfg.train_limit, validation_split=held_out, **common
+        )
         test = data.make_dataset(cfg.dataset, "test", limit=cfg.test_limit, **common)
-        validation = test if not held_out else data.make_dataset(
-            cfg.dataset, "validation", limit=cfg.train_limit, validation_split=held_out,
-            **common)
+        validation = (
+            test
+            if not held_out
+            else data.make_dataset(
+                cfg.dataset,
+                "validation",
+                limit=cfg.train_limit,
+                validation_split=held_out,
+                **common,
+            )
+        )
     except (data.DataNotFoundError, data.DataFormatError):
         raise
     except ValueError as e:
@@ -227,6 +286,7 @@ def use_precision(cfg: RunConfig, cleanup):
     """Keras' global dtype policy ``--precision`` for the models built by this run (its
     teacher's too), put back as it was when ``cleanup`` (an ``ExitStack``) closes."""
     import keras
+
     previous = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(cfg.precision)
     cleanup.callback(keras.mixed_precision.set_global_policy, previous)
@@ -239,6 +299,7 @@ def seed_everything(cfg: RunConfig):
     runs giving bit-identical weights is tested)."""
     import keras
     import tensorflow as tf
+
     keras.utils.set_random_seed(cfg.seed)
     if cfg.deterministic and not cfg.jit_compile:
         tf.config.experimental.enable_op_determinism()

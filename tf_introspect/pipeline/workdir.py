@@ -26,12 +26,18 @@ def code_version():
     at its (last) start, so a record names the code that trained it, not the code that was
     there when the runner found it finished."""
     import subprocess
+
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "tf_introspect",
-                                "flags", "experiments"], cwd=REPO, capture_output=True,
-                               text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "tf_introspect", "flags", "experiments"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown", None
     return commit, bool(dirty)
@@ -50,9 +56,12 @@ def claim(workdir, wait=False):
     also on an error.
     """
     import fcntl
+
     if os.path.exists(workdir) and not os.path.isdir(workdir):
-        raise ConfigError(f"--workdir={workdir} is a file, not a folder; name a folder (it is "
-                          "created if missing).")
+        raise ConfigError(
+            f"--workdir={workdir} is a file, not a folder; name a folder (it is "
+            "created if missing)."
+        )
     path = os.path.join(workdir, LOCK)
     try:
         os.makedirs(workdir, exist_ok=True)
@@ -63,25 +72,31 @@ def claim(workdir, wait=False):
             except BlockingIOError:
                 holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
                 if wait:
-                    print(f"{workdir} is in use by another run (PID {holder}); waiting for it.",
-                          flush=True)
+                    print(
+                        f"{workdir} is in use by another run (PID {holder}); waiting for it.",
+                        flush=True,
+                    )
                     fcntl.flock(fd, fcntl.LOCK_EX)
                 else:
                     os.close(fd)
-                    raise ConfigError(f"--workdir={workdir} is in use by another run (PID "
-                                      f"{holder}, lock {path}); wait for it to end, or use "
-                                      "another --workdir.") from None
+                    raise ConfigError(
+                        f"--workdir={workdir} is in use by another run (PID "
+                        f"{holder}, lock {path}); wait for it to end, or use "
+                        "another --workdir."
+                    ) from None
             try:
                 if os.path.samestat(os.fstat(fd), os.stat(path)):
                     break
             except FileNotFoundError:
                 pass
-            os.close(fd)   # its holder removed the file as we opened it: try again
+            os.close(fd)  # its holder removed the file as we opened it: try again
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
     except OSError as e:
-        raise ConfigError(f"--workdir={workdir} cannot be written ({e.strerror}: "
-                          f"{e.filename}); give a folder you can write to.") from None
+        raise ConfigError(
+            f"--workdir={workdir} cannot be written ({e.strerror}: "
+            f"{e.filename}); give a folder you can write to."
+        ) from None
     try:
         yield path
     finally:
@@ -105,9 +120,10 @@ def check_settings(cfg):
     resubmitted job keeps its progress). Then the settings are recorded for the next start."""
     from tf_introspect import atomic
     from tf_introspect.pipeline import outputs
+
     workdir = cfg.workdir
     path = os.path.join(workdir, BACKUP_SETTINGS)
-    expected = json.loads(json.dumps(settings.result_settings(cfg)))   # as stored
+    expected = json.loads(json.dumps(settings.result_settings(cfg)))  # as stored
     backup = os.path.join(workdir, "backup")
     wrong = {}
     if os.path.isdir(backup) and os.listdir(backup) and os.path.exists(path):
@@ -126,7 +142,8 @@ def check_settings(cfg):
         raise ConfigError(
             f"{workdir} holds the backup of an unfinished run with other settings "
             f"({changes}); run its own command again to resume it, add --overwrite to "
-            "start this one from scratch there, or give another --workdir.")
+            "start this one from scratch there, or give another --workdir."
+        )
     atomic.write_json(path, expected)
 
 
@@ -181,26 +198,42 @@ def backup_epoch(backup):
     weights = os.path.join(backup, "latest.weights.h5")
     if not os.path.exists(metadata):
         if os.path.exists(weights):
-            logging.warning("%s has weights but no epoch count (a run stopped during its "
-                            "first backup): training from the start.", backup)
+            logging.warning(
+                "%s has weights but no epoch count (a run stopped during its "
+                "first backup): training from the start.",
+                backup,
+            )
             _clear(backup)
         return 0
     finished, previous = _epoch_of(metadata), _epoch_of(metadata + ".bkp")
     previous_pair = previous is not None and os.path.exists(weights + ".bkp")
     if finished is None and not previous_pair:
-        raise ConfigError(f"the backup in {backup} is unreadable ({metadata} is not the JSON "
-                          "Keras writes) and has no readable previous backup; delete that "
-                          "folder to train from the start.")
+        raise ConfigError(
+            f"the backup in {backup} is unreadable ({metadata} is not the JSON "
+            "Keras writes) and has no readable previous backup; delete that "
+            "folder to train from the start."
+        )
     if finished is None:
-        logging.warning("%s is unreadable (a run killed while writing it?): resuming from the "
-                        "previous backup, %d finished epoch(s).", metadata, previous)
+        logging.warning(
+            "%s is unreadable (a run killed while writing it?): resuming from the "
+            "previous backup, %d finished epoch(s).",
+            metadata,
+            previous,
+        )
         _take_previous(backup)
         return previous
-    if previous_pair and previous == finished and not (
-            os.path.exists(weights) and filecmp.cmp(weights, weights + ".bkp", shallow=False)):
-        logging.warning("The backup in %s was stopped while being saved (its weights may be "
-                        "newer than its %d finished epoch(s)): resuming with the weights "
-                        "saved with that count.", backup, finished)
+    if (
+        previous_pair
+        and previous == finished
+        and not (os.path.exists(weights) and filecmp.cmp(weights, weights + ".bkp", shallow=False))
+    ):
+        logging.warning(
+            "The backup in %s was stopped while being saved (its weights may be "
+            "newer than its %d finished epoch(s)): resuming with the weights "
+            "saved with that count.",
+            backup,
+            finished,
+        )
         shutil.copyfile(weights + ".bkp", weights)
     return finished
 
@@ -222,6 +255,7 @@ def agree_on_backup(strategy, backup):
         @tf.function
         def step():
             return tf.distribute.get_replica_context().all_gather(tf.constant([value]), axis=0)
+
         return [int(v) for v in strategy.experimental_local_results(strategy.run(step))[0]]
 
     try:
@@ -232,16 +266,24 @@ def agree_on_backup(strategy, backup):
     agreed = min(e for e in every if e >= 0) if max(every) >= 0 else 0
     metadata = os.path.join(backup, "training_metadata.json")
     weights = os.path.join(backup, "latest.weights.h5")
-    able = problem is None and (mine <= agreed or agreed == 0 or (
-        _epoch_of(metadata + ".bkp") == agreed and os.path.exists(weights + ".bkp")))
+    able = problem is None and (
+        mine <= agreed
+        or agreed == 0
+        or (_epoch_of(metadata + ".bkp") == agreed and os.path.exists(weights + ".bkp"))
+    )
     if not all(gather(int(able))):
         raise problem or ConfigError(
             f"the workers' backups cannot resume together (finished epochs per worker: "
             f"{every}, -1 unreadable); delete every worker's backup folder to train from the "
-            "start.")
+            "start."
+        )
     if mine > agreed:
-        logging.warning("Worker backups finished epochs %s: resuming this worker's previous "
-                        "backup, %d finished epoch(s), with the others.", every, agreed)
+        logging.warning(
+            "Worker backups finished epochs %s: resuming this worker's previous "
+            "backup, %d finished epoch(s), with the others.",
+            every,
+            agreed,
+        )
         if agreed:
             _take_previous(backup)
         else:

@@ -55,7 +55,7 @@ SCRIPT = textwrap.dedent("""
     # update, i.e. the loss (and weight decay) is scaled by the replica count exactly once.
     # Asked for the command line's MLP settings (10 steps per call, XLA), the distributed
     # copy trains with one step per call and no XLA (what Keras supports there).
-    from conftest import run_config
+    from tf_introspect import pipeline
     from tf_introspect.pipeline import registry
     mx = rng.normal(size=(32, 28, 28, 1)).astype("float32")
     my = rng.integers(0, 10, size=32)
@@ -71,7 +71,8 @@ SCRIPT = textwrap.dedent("""
             if registry.entry(name).teacher != "none":
                 teacher = mlp()
                 teacher.set_weights(teacher_weights)
-            method = registry.build(model, run_config(method=name, explainer="grad"), teacher)
+            method = registry.build(model, pipeline.from_args(
+                ["--model=mlp1024", f"--method={name}", "--explainer=grad"]), teacher)
             if name == "dml":
                 method.peer.set_weights(peer_weights)
             method.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9),

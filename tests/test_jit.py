@@ -183,7 +183,7 @@ def steps(batch, teacher):
 @pytest.mark.parametrize("name,explainer", CASES, ids=[f"{n}-{e}" if e else n for n, e in CASES])
 def test_xla_step_equals_graph_step(name, explainer, steps):
     args = ["--model=mlp1024", f"--method={name}"] + [f"--explainer={explainer}"] * bool(explainer)
-    assert pipeline.config.from_args(args.jit_compile), "not XLA by default: no need"
+    assert pipeline.config.from_args(args).jit_compile, "not XLA by default: no need"
     (logs, values, moved), (xla_logs, xla_values, _) = steps[(name, explainer)]
     assert set(logs) == set(xla_logs) and np.isfinite(logs["loss"]) and moved
     for key in logs:

@@ -439,3 +439,44 @@ def test_same_command_gives_bit_identical_weights(jit, mnist_dir, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(*weights))
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert metrics["flags"]["deterministic"] and metrics["final_train"]["introspective"] == 1.0
+
+
+def test_run_config_is_one_frozen_typed_object_with_every_flag_resolved():
+    """The pipeline's configuration (issue 19): one field per flag, frozen, every default
+    resolved when it is built (the model family's paper values, XLA, steps per execution,
+    the schedule's boundaries), recorded in metrics.json as JSON."""
+    import dataclasses
+
+    from tf_introspect import pipeline
+
+    pipeline.flags.define_flags()
+    assert set(pipeline.config.FIELDS) == set(pipeline.flags.flag_names())
+    mlp = pipeline.from_args(["--model=mlp1024"])
+    resnet = pipeline.from_args(["--model=resnet8", "--lr_schedule=linear"])
+    assert (mlp.jit_compile, mlp.steps_per_execution, mlp.lr_boundaries) == (True, 10, ())
+    assert (resnet.jit_compile, resnet.steps_per_execution) == (False, 1)
+    assert resnet.lr_boundaries == () and resnet.explainer == "grad_cam"
+    given = pipeline.from_args(
+        ["--model=mlp1024", "--jit_compile=false", "--steps_per_execution=3"]
+    )
+    assert (given.jit_compile, given.steps_per_execution) == (False, 3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mlp.lr = 0.5
+    assert json.loads(json.dumps(mlp.as_dict())) == mlp.as_dict()
+    assert mlp.as_dict()["lr_boundaries"] == []
+    with pytest.raises(pipeline.ConfigError, match="unknown settings: colour"):
+        pipeline.resolve({**mlp.as_dict(), "colour": "red"})
+    # a teacher's run: the student's settings with the teacher's seed, epochs and folder
+    kd = pipeline.from_args(
+        [
+            "--model=resnet8",
+            "--method=kd",
+            "--teacher_epochs=7",
+            "--teacher_seed=3",
+            "--workdir=w",
+            "--validation_split=100",
+        ]
+    )
+    teacher = kd.sub_run("teacher", method="ce", model="resnet26")
+    assert (teacher.method, teacher.model, teacher.epochs, teacher.seed) == ("ce", "resnet26", 7, 3)
+    assert teacher.workdir == os.path.join("w", "teacher_holdout100") and teacher.teacher is None

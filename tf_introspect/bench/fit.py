@@ -179,7 +179,7 @@ def fit_part(
         for case, rows in by_precision.items():
             base = rows[first]
             target = precision_target(
-                base["model"], base["method"], cell_config(FIT_CASES[case]).get("explainer")
+                base["model"], base["method"], cell_config(FIT_CASES[case]).explainer
             )
             ratios = precision["ratios"][case] = {}
             for p in precisions[1:]:

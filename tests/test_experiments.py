@@ -583,3 +583,24 @@ def test_distance_of_le_targets_from_label_smoothing_against_a_direct_kl():
     uniform = {**metrics, "final_train": {"q_entropy": -np.sum(u * np.log(u))}}
     assert verdicts.label_smoothing_distance(uniform)[0] == pytest.approx(0, abs=1e-12)
     assert verdicts.label_smoothing_distance({"final_train": {}, "flags": {}}) is None
+
+
+def test_bf16_parity_verdict_against_the_seed_spread():
+    """Issue 17: bfloat16 is adopted only if every bfloat16 - float32 difference of mean final
+    accuracy lies within the seed spread (the larger of the two cells' ranges)."""
+    plan = {"cell": [{"name": "ce"}, {"name": "le"}, {"name": "ce_bf16"}, {"name": "le_bf16"}]}
+    results = {
+        "ce": {"final": [0.850, 0.860]},  # range 1.0 point
+        "ce_bf16": {"final": [0.852, 0.858]},  # mean +0.00: within
+        "le": {"final": [0.870, 0.872]},  # range 0.2
+        "le_bf16": {"final": [0.860, 0.864]},  # range 0.4, mean -0.90: outside
+    }
+    text = " ".join(verdicts.parity_lines(plan, results))
+    assert "ce: +0.00 (spread 1.00, within)" in text
+    assert "le: -0.90 (spread 0.40, outside)" in text
+    assert "no parity" in text
+    results["le_bf16"] = {"final": [0.869, 0.873]}
+    assert "Verdict: parity" in " ".join(verdicts.parity_lines(plan, results))
+    results["le_bf16"] = {"final": [0.869]}
+    assert "not decided yet" in " ".join(verdicts.parity_lines(plan, results))
+    assert verdicts.parity_lines({"cell": [{"name": "ce"}]}, {"ce": {"final": [0.8]}}) == []

@@ -23,6 +23,7 @@ from tf_introspect.lab.verdicts import (
     comparisons,
     order_lines,
     p_value_text,
+    parity_lines,
     similarity_lines,
     welch,
 )
@@ -125,7 +126,10 @@ def plan_section(path):
             + " |"
         )
     lines += (
-        comparisons(plan, results) + order_lines(plan, results) + similarity_lines(plan, results)
+        comparisons(plan, results)
+        + order_lines(plan, results)
+        + similarity_lines(plan, results)
+        + parity_lines(plan, results)
     )
     for cell in plan["cell"]:
         if not cell.get("grid"):

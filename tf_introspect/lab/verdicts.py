@@ -156,3 +156,48 @@ def order_lines(plan, results, level=0.05):
             + f". Verdict at p < {level}: {summary}.",
         ]
     return lines
+
+
+#: a cell ``<name>_bf16`` is ``<name>`` trained under ``--precision=mixed_bfloat16``
+BF16_SUFFIX = "_bf16"
+
+
+def parity_lines(plan, results):
+    """The bfloat16 parity verdict (issue 17) for each cell ``<name>_bf16`` beside a cell
+    ``<name>``: the difference of mean final accuracy (bfloat16 - float32) against the
+    seed-to-seed spread, the larger of the two cells' ranges (max - min over seeds); bfloat16
+    is adopted only if every difference lies within its spread."""
+    rows, within = [], []
+    for cell in plan["cell"]:
+        name = cell["name"]
+        twin = name.removesuffix(BF16_SUFFIX)
+        if not name.endswith(BF16_SUFFIX) or twin not in results:
+            continue
+        bf16, f32 = (100 * np.asarray(results[c]["final"]) for c in (name, twin))
+        if len(bf16) < 2 or len(f32) < 2:
+            rows.append(
+                f"{twin}: waiting for 2 seeds of each ({len(f32)} float32, {len(bf16)} bfloat16)"
+            )
+            within.append(None)
+            continue
+        diff = bf16.mean() - f32.mean()
+        spread = max(np.ptp(bf16), np.ptp(f32))
+        within.append(abs(diff) <= spread)
+        rows.append(
+            f"{twin}: {diff:+.2f} (spread {spread:.2f}, {'within' if within[-1] else 'outside'})"
+        )
+    if not rows:
+        return []
+    if None in within:
+        verdict = "not decided yet"
+    elif all(within):
+        verdict = "parity: every difference lies within the seed spread, bfloat16 may be adopted"
+    else:
+        verdict = "no parity: a difference lies outside the seed spread, plans stay float32"
+    return [
+        "",
+        "bfloat16 against float32 (mean final accuracy, bfloat16 - float32, in points; spread: "
+        "the larger range over seeds of the two cells): "
+        + "; ".join(rows)
+        + f". Verdict: {verdict}.",
+    ]

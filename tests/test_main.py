@@ -480,3 +480,19 @@ def test_run_config_is_one_frozen_typed_object_with_every_flag_resolved():
     teacher = kd.sub_run("teacher", method="ce", model="resnet26")
     assert (teacher.method, teacher.model, teacher.epochs, teacher.seed) == ("ce", "resnet26", 7, 3)
     assert teacher.workdir == os.path.join("w", "teacher_holdout100") and teacher.teacher is None
+
+
+def test_similarity_temperature_reaches_le_and_decides_results_only_when_given():
+    """``--similarity_temperature`` (issue 20): unset, LE's settings are those of every
+    committed LE run (Eq. 6); given, it is a result-deciding setting and reaches the method."""
+    from tf_introspect import pipeline
+
+    args = ["--model=mlp1024", "--method=le", "--explainer=grad"]
+    eq6 = pipeline.from_args(args)
+    assert "similarity_temperature" not in pipeline.settings.result_settings(eq6)
+    sharp = pipeline.from_args([*args, "--similarity_temperature=0.1"])
+    assert pipeline.settings.result_settings(sharp)["similarity_temperature"] == 0.1
+    assert pipeline.build.make_method(sharp).similarity_temperature == 0.1
+    assert pipeline.build.make_method(eq6).similarity_temperature is None
+    with pytest.raises(pipeline.ConfigError, match="similarity_temperature must be > 0"):
+        pipeline.from_args([*args, "--similarity_temperature=0"])

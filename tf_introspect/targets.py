@@ -7,8 +7,12 @@ For sample ``i`` with ground-truth class ``c`` and explanations ``e_i^1..e_i^C``
     q_i^k = (1 - alpha) * (cos(e_i^k, e_i^c) + 1) / sum_{m != c} (cos(e_i^m, e_i^c) + 1),  k != c
 
 with the cosine similarity taken between flattened explanations. The ``+ 1`` keeps every share
-non-negative. A zero explanation has cosine 0 with everything (not NaN); if every share is zero
-(only possible when all other explanations point exactly opposite to the ground truth's), the
+non-negative. Beyond the paper, a similarity temperature ``T`` shares the ``1 - alpha`` mass in
+proportion to ``exp(cos(e_i^k, e_i^c) / T)`` instead (a softmax over the other classes), so
+that a small ``T`` turns cosines a few hundredths apart into a real ranking (Eq. 6's
+``cos + 1`` moves ``q`` very little: issue 20). A zero explanation has cosine 0 with
+everything (not NaN); if every share is zero (only possible, with Eq. 6, when all other
+explanations point exactly opposite to the ground truth's), the
 ``1 - alpha`` mass is split uniformly.
 """
 
@@ -19,6 +23,14 @@ def check_alpha(alpha: float) -> None:
     """Eq. 6's ground-truth mass must lie strictly between 0 and 1."""
     if not 0.0 < float(alpha) < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}.")
+
+
+def check_temperature(temperature: float | None) -> None:
+    """A similarity temperature is ``None`` (Eq. 6) or a positive number."""
+    if temperature is not None and not float(temperature) > 0.0:
+        raise ValueError(
+            f"similarity temperature must be > 0 (or None for Eq. 6), got {temperature!r}."
+        )
 
 
 def cosine_to_ground_truth(explanations: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
@@ -57,6 +69,7 @@ def explanation_targets(
     alpha: float = 0.9,
     permute: bool = False,
     seed: int | tf.Tensor | None = None,
+    temperature: float | None = None,
 ) -> tf.Tensor:
     """Soft targets ``q`` of paper Eq. 6, shape ``[batch, classes]``, rows summing to 1.
 
@@ -68,11 +81,17 @@ def explanation_targets(
         are shuffled independently per sample; the ground truth keeps ``alpha``.
       seed: for ``permute``: ``None`` (global RNG), an int, or a shape-``[2]`` int tensor for
         stateless sampling (a training step passes a fresh one every step).
+      temperature: ``None`` (default): Eq. 6's ``cos + 1`` shares; ``T > 0``: shares
+        ``exp(cos / T)`` (not in the paper).
     """
     check_alpha(alpha)
+    check_temperature(temperature)
     flat, onehot = _flatten_and_onehot(explanations, labels)
     cos = _cosine_to_ground_truth(flat, onehot)
-    share = (cos + 1.0) * (1.0 - onehot)
+    if temperature is None:
+        share = (cos + 1.0) * (1.0 - onehot)
+    else:  # exp((cos - 1) / T): the same proportions as exp(cos / T), never overflowing
+        share = tf.exp((cos - 1.0) / temperature) * (1.0 - onehot)
     total = tf.reduce_sum(share, axis=-1, keepdims=True)
     num_classes = tf.cast(tf.shape(onehot)[-1], onehot.dtype)
     uniform = (1.0 - onehot) / (num_classes - 1.0)

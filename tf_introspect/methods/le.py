@@ -37,6 +37,8 @@ class Introspective(Method):
       layer: Grad-CAM layer name (default: the last 4-D layer).
       permute: LE-Permut ablation (paper 5.4.1): non-ground-truth targets shuffled per sample.
       seed: seed of the LE-Permut shuffles (stateless, combined with the step counter).
+      similarity_temperature: ``None`` (default): Eq. 6; ``T > 0``: the non-ground-truth mass
+        shared in proportion to ``exp(cos / T)`` (not in the paper; :mod:`tf_introspect.targets`).
       introspective: initial stage; ``True`` (default) means the introspective loss is on from
         the first step. ``WarmupSwitch`` sets it per epoch.
 
@@ -58,14 +60,17 @@ class Introspective(Method):
         permute: bool = False,
         seed: int = 0,
         introspective: bool = True,
+        similarity_temperature: float | None = None,
         **kwargs: Any,
     ) -> None:
         targets.check_alpha(alpha)
+        targets.check_temperature(similarity_temperature)
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam!r}.")
         super().__init__(model, **kwargs)
         self.explainer = None if explainer is None else explainers.get(explainer, model, layer)
         self.alpha, self.lam, self.permute, self.seed = float(alpha), float(lam), permute, seed
+        self.similarity_temperature = similarity_temperature
         self.introspective = keras.Variable(
             float(introspective), trainable=False, dtype="float32", name="introspective"
         )
@@ -80,7 +85,12 @@ class Introspective(Method):
         stage 2's targets ``q`` (Eq. 6 from the explanations of this same pass)."""
         logits, explain = self.explainer.online(x, training=True)
         return logits, lambda: targets.explanation_targets(
-            explain(), y, alpha=self.alpha, permute=self.permute, seed=self.step_seed(self.seed)
+            explain(),
+            y,
+            alpha=self.alpha,
+            permute=self.permute,
+            seed=self.step_seed(self.seed),
+            temperature=self.similarity_temperature,
         )
 
     def compute_terms(

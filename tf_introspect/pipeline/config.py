@@ -109,6 +109,7 @@ class RunConfig:
     alpha: float
     lam: float
     warmup_epochs: int
+    similarity_temperature: float | None
     # baselines (paper 3, 5.1-5.3)
     dropout_rate: float
     smoothing: float

@@ -91,6 +91,13 @@ def define_flags():
         "alpha", 0.9, "Ground-truth mass of the LE targets (Eq. 6; also le_uniform's), in (0, 1)."
     )
     flags.DEFINE_float(
+        "similarity_temperature",
+        None,
+        "LE and LE-Permut, beyond the paper: share the non-ground-truth mass in proportion to "
+        "exp(cos / T) instead of Eq. 6's cos + 1 (a small T turns cosines a few hundredths "
+        "apart into a ranking). Unset: Eq. 6, the paper's method.",
+    )
+    flags.DEFINE_float(
         "lam",
         0.1,
         "Weight lambda of the CE(p, y) term: LE, KD, DKPP, Hint, AT, "
@@ -299,6 +306,11 @@ def define_flags():
         message="--smoothing (ground-truth mass) must be in (0, 1].",
     )
     flags.register_validator("temperature", lambda t: t > 0, message="--temperature must be > 0.")
+    flags.register_validator(
+        "similarity_temperature",
+        lambda t: t is None or t > 0,
+        message="--similarity_temperature must be > 0 (or unset, for Eq. 6).",
+    )
     for name in ("teacher_model", "assistant_model"):
         flags.register_validator(
             name,

@@ -50,6 +50,7 @@ class Entry:
 
 def _le(config):
     return dict(
+        similarity_temperature=config.similarity_temperature,
         explainer=config.explainer,
         alpha=config.alpha,
         lam=config.lam,

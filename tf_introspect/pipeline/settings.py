@@ -30,7 +30,7 @@ RESULT_FLAGS = (
 )
 # Result-deciding flags added after runs were recorded: at these values (what every earlier run
 # trained with) they are left out of the settings, so that earlier records still match.
-LEGACY_DEFAULTS = {"lr_schedule": "step", "precision": "float32"}
+LEGACY_DEFAULTS = {"lr_schedule": "step", "precision": "float32", "similarity_temperature": None}
 _TEACHER = ("teacher", "teacher_model", "teacher_epochs", "teacher_seed")
 _KD = ("temperature", "lam", *_TEACHER)
 METHOD_FLAGS = {
@@ -38,8 +38,8 @@ METHOD_FLAGS = {
     "dropout": ("dropout_rate",),
     "ls": ("smoothing",),
     "cp": ("cp_beta",),
-    "le": ("explainer", "layer", "alpha", "lam", "warmup_epochs"),
-    "le_permut": ("explainer", "layer", "alpha", "lam", "warmup_epochs"),
+    "le": ("explainer", "layer", "alpha", "lam", "warmup_epochs", "similarity_temperature"),
+    "le_permut": ("explainer", "layer", "alpha", "lam", "warmup_epochs", "similarity_temperature"),
     "le_uniform": ("alpha", "lam", "warmup_epochs"),
     "kd": _KD,
     "dkpp": _KD,

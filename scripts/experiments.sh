@@ -8,11 +8,16 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || bash scripts/setup.sh
-# Order (issues 17 and 18): the budget protocol's pilot (ResNet-8 CE, one process) beside
-# Table 3 at the paper's protocol (the MNIST MLP, one process); then the rest of Table 3 two
-# at a time; the stale Figure 3 runs; the finished short plans (skipped: nothing missing)
-# and their figures; the report. Beside the pilot, Table 3 runs at the lowest CPU priority
-# (nice 19), so that the pilot, on which the CIFAR-10 plans wait, goes at nearly full speed.
+# Order (issues 17, 18 and 20). Two branches side by side:
+# - CIFAR-10, one ResNet process at normal priority: the budget protocol's 80-epoch pilot
+#   (issue 17), then Table 2 at the budget protocol with the parity runs' float32 half first
+#   (CE and LE(Grad-CAM), seeds 0-1), the bfloat16 parity runs, the rest of Table 2, and the
+#   60-epoch pilot last;
+# - MNIST, one MLP process at the lowest priority (nice 19: it takes the cycles the ResNet
+#   leaves): the mechanism cells of the short plan (issue 20: LE-Uniform, the similarity
+#   temperature), then Table 3 at the paper's protocol.
+# Then the stale Figure 3 runs, the finished short plans (skipped: nothing missing) and their
+# figures, the report.
 run() { .venv/bin/python -m tf_introspect.experiments run "$@"; }
 # Figures 1-2 from a plan's trained LE model (kept in runs/, not committed), made once the
 # model exists (each call also remakes Figure 3 when its runs exist); Figure 3 from results/.
@@ -22,10 +27,21 @@ figures() {  # MODEL DATASET DATA_DIR [LABEL]
         --data_label="${4:-$2}" --out=docs/figures
   fi
 }
+cifar() {
+  run experiments/budget_pilot.toml --cells=ce_80
+  run experiments/table2_budget.toml --cells=ce,le_grad_cam --seeds=0,1
+  run experiments/parity_bf16.toml
+  run experiments/table2_budget.toml
+  run experiments/budget_pilot.toml      # the 60-epoch pilot: it cannot change the choice
+}
+mnist() {
+  run experiments/table3_short.toml --cells=le_uniform,le_temperature
+  run experiments/table3_paper.toml
+}
 .venv/bin/python -m tf_introspect.experiments verify experiments/table3_short.toml ce/seed0 \
     --once_per_machine      # determinism evidence on every new machine kind (about 6 minutes)
-run experiments/budget_pilot.toml &
-nice -n 19 .venv/bin/python -m tf_introspect.experiments run experiments/table3_paper.toml --jobs=1
+cifar &
+(renice -n 19 -p "$BASHPID" > /dev/null; mnist)
 wait
 run experiments/table3_paper.toml --jobs=2
 run experiments/figure3_short.toml

@@ -59,7 +59,7 @@ class Run:
     cell: str
     name: str  # seed<N> or grid/<flag>=<value>
     args: list  # command-line flags of tf_introspect.main (no --workdir)
-    settings: dict  # flags.result_settings of the resolved configuration
+    settings: dict  # pipeline.settings.result_settings of the resolved configuration
     grid: str = ""  # the cell's grid flag when this run is a grid point
     after_grid: str = ""  # the cell whose grid must be finished first (its value)
     since: str = ""  # a record older than this commit is stale (plan key since)

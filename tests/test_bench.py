@@ -87,8 +87,9 @@ def test_fit_part_scales_steps_to_epochs_and_protocols(smoke):
         if (SHARED_DATA / "mnist").exists():
             assert r["data"].startswith("real")
     assert cases["mlp1024_b16_le_grad"]["warmup_epochs"] == 10
-    # table3_short by hand: 10 epochs; CE, LS, CP, Dropout cost CE (grid points on 55,000
-    # images, validated on the 5,000 held out); LE and LE-Permut: 2 warm-up epochs at CE cost
+    # table3_short by hand: 10 epochs; CE, LS, CP, Dropout and LE-Uniform cost CE (grid points
+    # on 55,000 images, validated on the 5,000 held out); LE, LE-Permut and LE with a
+    # similarity temperature (5 grid points, then 5 seeds): 2 warm-up epochs at CE cost
     ce, le = cases["mlp1024_b16_ce"], cases["mlp1024_b16_le_grad"]
 
     def epoch(case, train, held_out=0):
@@ -103,11 +104,12 @@ def test_fit_part_scales_steps_to_epochs_and_protocols(smoke):
     grids = 4 + 4 + 7
     seconds = (
         grids * 10 * epoch(ce, 55000, 5000)
-        + 4 * 5 * 10 * epoch(ce, 60000)
-        + 2 * 5 * (2 * epoch(ce, 60000) + 8 * epoch(le, 60000))
+        + 5 * (2 * epoch(ce, 55000, 5000) + 8 * epoch(le, 55000, 5000))
+        + 5 * 5 * 10 * epoch(ce, 60000)
+        + 3 * 5 * (2 * epoch(ce, 60000) + 8 * epoch(le, 60000))
     )
     short = results["fit"]["protocols"]["table3_short"]
-    assert (short["runs"], short["grid_runs"], short["epochs"]) == (45, 15, 450)
+    assert (short["runs"], short["grid_runs"], short["epochs"]) == (60, 20, 600)
     assert not short["missing_cases"]
     assert short["hours"] == pytest.approx(seconds / 3600, abs=0.06)
     cifar = results["fit"]["protocols"]["table2_short"]

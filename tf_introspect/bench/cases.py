@@ -70,6 +70,7 @@ USER_API_VARIANTS = {
 PARTS = ("steps", "fit", "keras", "explain", "precision", "user_api")
 TRAIN_SIZE = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000}
 TEST_SIZE = 10000
-CE_LIKE = ("ce", "dropout", "ls", "cp")  # a CE-cost step (dropout: a few masks more)
+# a CE-cost step (dropout: a few masks more; LE-Uniform: fixed targets, no explanation)
+CE_LIKE = ("ce", "dropout", "ls", "cp", "le_uniform")
 KD_LIKE = ("kd", "dkpp", "cwtm", "cwtm_permut", "cwtm_random", "ban", "ban_l", "takd")
 INSTALL_HINT = ".venv/bin/pip install -r requirements-bench.txt"

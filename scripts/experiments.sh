@@ -21,10 +21,12 @@ cd "$(dirname "$0")/.."
 run() { .venv/bin/python -m tf_introspect.experiments run "$@"; }
 # Figures 1-2 from a plan's trained LE model (kept in runs/, not committed), made once the
 # model exists (each call also remakes Figure 3 when its runs exist); Figure 3 from results/.
-figures() {  # MODEL DATASET DATA_DIR [LABEL]
+# Figure 2 beside the same plan's CE model (BASELINE) when that is still in runs/ too.
+figures() {  # MODEL DATASET DATA_DIR [LABEL] [BASELINE]
   if [ -f "$1" ]; then
     .venv/bin/python -m tf_introspect.figures --model="$1" --dataset="$2" --data_dir="$3" \
-        --data_label="${4:-$2}" --out=docs/figures
+        --data_label="${4:-$2}" --out=docs/figures \
+        ${5:+$( [ -f "$5" ] && echo "--baseline_model=$5")}
   fi
 }
 cifar() {
@@ -46,8 +48,11 @@ wait
 run experiments/table3_paper.toml --jobs=2
 run experiments/figure3_short.toml
 run experiments/table3_short.toml
-figures runs/table3_short/le_grad/seed0/model.keras mnist ../shared/data
+figures runs/table3_short/le_grad/seed0/model.keras mnist ../shared/data mnist \
+    runs/table3_short/ce/seed0/model.keras
 run experiments/table2_short.toml
-figures runs/table2_short/le_grad_cam/seed0/model.keras cifar10 data "CIFAR-10 (JPEG)"
-.venv/bin/python -m tf_introspect.figures --figures=3 --out=docs/figures
+figures runs/table2_short/le_grad_cam/seed0/model.keras cifar10 data "CIFAR-10 (JPEG)" \
+    runs/table2_short/ce/seed0/model.keras
+.venv/bin/python -m tf_introspect.figures --figures=3 --out=docs/figures \
+    --reliability=experiments/table3_short.toml,experiments/table3_paper.toml,experiments/table2_budget.toml
 .venv/bin/python -m tf_introspect.experiments report

@@ -7,7 +7,7 @@ import os
 import pytest
 from conftest import REPO, require_shared_data
 
-from tf_introspect.lab import cli, paths, results_doc, runner, status, verdicts, verify
+from tf_introspect.lab import cli, mechanism, paths, results_doc, runner, status, verdicts, verify
 from tf_introspect.lab import plans as lab_plans
 from tf_introspect.lab import records as lab_records
 from tf_introspect.lab import stats as lab_stats
@@ -90,7 +90,7 @@ def test_runs_are_recorded_skipped_when_finished_and_rerun_when_settings_change(
     trained = json.loads((root / "runs" / "tiny" / "ce" / "seed0" / "metrics.json").read_text())
     assert [record["git_commit"], record["uncommitted_changes"]] == trained["code_version"]
     metrics = json.loads((record_dir / "metrics.json").read_text())
-    assert metrics["schema_version"] == 2
+    assert metrics["schema_version"] == 3
     assert 0.5 < metrics["test_accuracy"] <= metrics["max_test_accuracy"] + 1e-9
 
     logs.clear()  # finished: skipped, nothing started
@@ -575,14 +575,14 @@ def test_distance_of_le_targets_from_label_smoothing_against_a_direct_kl():
         "flags": {"alpha": alpha},
         "dataset": "mnist",
     }
-    kl, kl_rest = verdicts.label_smoothing_distance(metrics)
+    kl, kl_rest = mechanism.label_smoothing_distance(metrics)
     np.testing.assert_allclose(kl, direct, rtol=1e-10)
     np.testing.assert_allclose(
         kl_rest, np.mean(np.sum(rest * np.log(rest * (k - 1)), axis=1)), rtol=1e-10
     )
     uniform = {**metrics, "final_train": {"q_entropy": -np.sum(u * np.log(u))}}
-    assert verdicts.label_smoothing_distance(uniform)[0] == pytest.approx(0, abs=1e-12)
-    assert verdicts.label_smoothing_distance({"final_train": {}, "flags": {}}) is None
+    assert mechanism.label_smoothing_distance(uniform)[0] == pytest.approx(0, abs=1e-12)
+    assert mechanism.label_smoothing_distance({"final_train": {}, "flags": {}}) is None
 
 
 def test_bf16_parity_verdict_against_the_seed_spread():

@@ -673,7 +673,7 @@ def test_killed_just_after_a_backup_keeps_that_epochs_history_row(mnist_dir, tmp
     rows = [dict(zip(header, line.split(","))) for line in history(whole)[1:]]
     assert "test_accuracy" in header and "val_accuracy" in header
     best = max(range(3), key=lambda e: (float(rows[e]["val_accuracy"]), -e))
-    assert metrics["schema_version"] == 2 and metrics["best_validation_epoch"] == best
+    assert metrics["schema_version"] == 3 and metrics["best_validation_epoch"] == best
     assert metrics["test_accuracy_at_best_validation"] == float(rows[best]["test_accuracy"])
     assert metrics["max_test_accuracy"] == max(float(r["test_accuracy"]) for r in rows)
     assert metrics["test_accuracy"] == pytest.approx(float(rows[-1]["test_accuracy"]))

@@ -95,6 +95,26 @@ def test_figure2_matrix_is_the_mean_class_similarity(mlp, mnist_dir, tmp_path):
     for entry in saved["paper_pair_ranks"]:
         a, b = (int(c) for c in entry["classes"])
         assert entry["rank"] == 1 + np.sum(expected[i, j] > expected[a, b] + 1e-6)
+    # beside a baseline model's matrix (here an untrained MLP: its own per-class gradients)
+    other = models.get("mlp1024")
+    model_figures.figure2(
+        model,
+        batches,
+        "mnist",
+        "grad",
+        str(tmp_path / "f2b.png"),
+        baseline=other,
+        baseline_source="runs/x/ce/seed0/model.keras",
+    )
+    e = per_class_gradients(other, x).astype(np.float64)
+    unit = e / np.linalg.norm(e, axis=-1, keepdims=True)
+    base = json.loads((tmp_path / "f2b.json").read_text())["baseline"]
+    np.testing.assert_allclose(
+        base["matrix"], np.einsum("bkd,bmd->km", unit, unit) / 300, atol=1e-5
+    )
+    assert base["model"] == "runs/x/ce/seed0/model.keras"
+    assert -1 <= base["rank_correlation"] <= 1
+    assert_png(tmp_path / "f2b.png")
 
 
 @pytest.mark.parametrize("explainer", ["grad", "grad_input"])
@@ -303,12 +323,45 @@ def test_figure3_means_from_the_plans_records(tmp_path, monkeypatch, capsys):
     assert (bars["grad"]["n"], bars["grad"]["mean"]) == (2, pytest.approx(86.0))
     assert bars["grad"]["std"] == pytest.approx(np.std([85, 87], ddof=1))
     assert (bars["guided_bp"]["n"], bars["guided_bp"]["std"]) == (1, None)  # no std of one
+    # the reference line: CE of the same protocol, model and data (not a bar)
+    assert groups[0]["references"] == {"ce": {"mean": pytest.approx(99.0), "n": 1}}
     assert_png(tmp_path / "f3.png")
     assert json.loads((tmp_path / "f3.json").read_text()) == groups
     printed = capsys.readouterr().out
     assert "Figure 3 (fig3, resnet8 on CIFAR-10 (JPEG)): " in printed
     assert "grad_cam 92.00 +- 2.00 (n=3)" in printed
     assert "guided_bp 80.00 (one seed, no std) (n=1)" in printed
+
+
+def test_reliability_diagram_pools_the_seeds(tmp_path, monkeypatch):
+    from tf_introspect.lab import reliability
+
+    monkeypatch.setattr(paths, "ROOT", str(tmp_path))
+    plan_path = tmp_path / "rel.toml"
+    plan_path.write_text(
+        FIG3_PLAN.replace("seeds = [0, 1, 2]", 'seeds = [0, 1]\nreference = "r8_grad"')
+    )
+    plan = plans.load_plan(str(plan_path))
+    runs = {(r.cell, r.name): r for r in plans.plan_runs(plan)}
+    edges = list(np.linspace(0, 1, 4))
+    first = {"count": [2, 0, 2], "confidence": [0.2, None, 0.9], "accuracy": [0.5, None, 1.0]}
+    second = {"count": [0, 1, 3], "confidence": [None, 0.5, 0.8], "accuracy": [None, 0.0, 1.0]}
+    for seed, diagram in enumerate((first, second)):
+        folder = pathlib.Path(paths.REPO) / runs["ce", f"seed{seed}"].result_dir
+        record(runs["ce", f"seed{seed}"], 0.9)
+        metrics = json.loads((folder / "metrics.json").read_text())
+        metrics["test_reliability"] = {**diagram, "edges": edges}
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    found = reliability.plan_diagrams(str(plan_path))
+    assert list(found) == ["ce"]  # LE-type cells other than the reference are not shown
+    ce = found["ce"]
+    assert ce["count"] == [2, 1, 5] and ce["runs"] == 2
+    assert ce["confidence"] == pytest.approx([0.2, 0.5, (2 * 0.9 + 3 * 0.8) / 5])
+    assert ce["accuracy"] == pytest.approx([0.5, 0.0, 1.0])
+    # ECE of the 8 pooled samples: |1 - 0.4| + |0 - 0.5| + |5 - 4.2| over 8
+    assert ce["ece"] == pytest.approx((0.6 + 0.5 + 0.8) / 8)
+    written = reliability.reliability_figure(str(plan_path), str(tmp_path))
+    assert_png(written)
 
 
 # ------------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ LIBRARY = (
     "methods",
     "callbacks",
     "schedules",
+    "calibration",
+    "diagnostics",
     "atomic",
     "startup",
 )

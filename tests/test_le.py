@@ -163,7 +163,7 @@ def test_evaluate_predict_and_saved_model(batch, tmp_path):
     wrapper.compile(optimizer=keras.optimizers.SGD(0.01), metrics=["accuracy"])
     wrapper.fit(x, y, batch_size=8, epochs=1, verbose=0)
     scores = wrapper.evaluate(x, y, verbose=0, return_dict=True)
-    assert set(scores) == {"loss", "ce_hard", "accuracy"}
+    assert set(scores) == {"loss", "ce_hard", "accuracy", "nll", "ece"}
     logits = wrapper.predict(x, verbose=0)
     accuracy = np.mean(logits.argmax(1) == y)
     np.testing.assert_allclose(scores["accuracy"], accuracy, rtol=1e-6)

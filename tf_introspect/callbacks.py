@@ -6,6 +6,9 @@
   samples and of the mean class-similarity matrix (paper Figures 1 and 2), once per epoch.
 * :class:`StopOnNaN`: Keras' ``TerminateOnNaN`` raising :class:`TrainingDiverged`, which names
   the epoch and step where the loss became NaN or infinite.
+* :class:`SimilarityDiagnostics`: per epoch, the rank correlation of LE's class-by-class mean
+  target with the model's confusion matrix (issue 20, :mod:`tf_introspect.diagnostics`).
+* :class:`HistoryCSV`: Keras' ``CSVLogger`` that keeps an existing file's columns on resume.
 """
 
 import os
@@ -15,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_introspect import targets
+from tf_introspect import diagnostics, targets
 
 
 class WarmupSwitch(keras.callbacks.Callback):
@@ -186,3 +189,59 @@ class EvaluateEachEpoch(keras.callbacks.Callback):
         scores = self.model.evaluate(self.data, verbose=0, return_dict=True)
         if logs is not None:
             logs.update({f"{self.prefix}{name}": float(v) for name, v in scores.items()})
+
+
+class SimilarityDiagnostics(keras.callbacks.Callback):
+    """Does LE's target point where the model errs? Adds ``q_confusion_spearman`` to each
+    epoch's logs: Spearman's rank correlation between the off-diagonal entries of the
+    class-by-class mean of the epoch's stage-2 targets q
+    (:class:`~tf_introspect.diagnostics.ClassMeanTargets`) and of the model's confusion
+    matrix on the last evaluation of the epoch (the validation data ``fit`` evaluates,
+    or the test set of an :class:`EvaluateEachEpoch` placed before this callback). NaN in
+    the warm-up, for constant rest targets (LE-Uniform) and without errors. Place it before
+    ``CSVLogger`` and ``TensorBoard``, which then record it. Does nothing for a model without
+    the two matrices (any method but LE's).
+    """
+
+    KEY = "q_confusion_spearman"
+
+    def _matrices(self):
+        means = getattr(self.model, "target_means", None)
+        confusion = getattr(self.model, "confusion", None)
+        return (means, confusion) if means and confusion else None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self._matrices():
+            self._matrices()[0].reset_state()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        found = self._matrices()
+        if found is None or logs is None:
+            return
+        means, confusion = found
+        logs[self.KEY] = (
+            diagnostics.rank_correlation(means.matrix(), confusion.matrix())
+            if means.counts().sum() > 0
+            else float("nan")
+        )
+
+
+class HistoryCSV(keras.callbacks.CSVLogger):
+    """``keras.callbacks.CSVLogger(filename, append=True)`` that, appending to a file that has
+    a header (a resumed run), writes the header's columns: Keras takes the columns from the
+    first epoch's logs, so a run resumed by code that logs more (or other) values would write
+    rows that no longer match the header. New values are then left out of this file (they are
+    in TensorBoard's), and a column the logs lack is written as ``NA``, as Keras does."""
+
+    def __init__(self, filename: str | os.PathLike) -> None:
+        super().__init__(filename, append=True)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        if os.path.exists(self.filename):
+            import csv
+
+            with open(self.filename, newline="") as f:
+                header = next(csv.reader(f), None)
+            if header and header[0] == "epoch":
+                self.keys = header[1:]

@@ -55,6 +55,12 @@ def main(argv=None):
         action="store_true",
         help="skip if this run was already verified on this machine kind",
     )
+    calibrate_p = sub.add_parser(
+        "calibrate",
+        help="test NLL and ECE of finished runs recorded without them, from their work "
+        "folders' models (calibration.json beside the record)",
+    )
+    calibrate_p.add_argument("plan")
     report_p = sub.add_parser("report", help=f"regenerate {paths.RESULTS_DOC} from results/")
     report_p.add_argument("plans", nargs="*", help="plans (default: every experiments/*.toml)")
     args = parser.parse_args(argv)
@@ -90,6 +96,11 @@ def main(argv=None):
             result = verify.verify(args.plan, cell, name)
             # a difference on the machine kind that made the run breaks determinism
             return 1 if result["same_machine_kind"] and not result["identical"] else 0
+        if args.command == "calibrate":
+            from tf_introspect.lab import calibrate
+
+            print(f"{calibrate.calibrate(args.plan)} run(s) calibrated.")
+            return 0
         if args.command == "status":
             print("\n".join(status.status(args.plan)))
             return 0

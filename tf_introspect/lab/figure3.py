@@ -2,7 +2,11 @@
 
 **Figure 3** (paper 5.4.2): test accuracy of LE per explainer, mean +- std over seeds, from
 the committed ``results/`` of a plan whose LE cells use different explainers (e.g.
-``experiments/figure3_short.toml``); skipped with a message while there are none.
+``experiments/figure3_short.toml``); skipped with a message while there are none. Beside the
+bars, as reference lines, the CE and label-smoothing means of the same protocol, model and
+data (from any plan), so that a gap between explainers can be read against what LE gains over
+CE at all; points with error bars rather than bars, because the axis does not start at 0 (its
+range is printed on it).
 """
 
 import os
@@ -25,10 +29,12 @@ def explainer_accuracies(plans=None):
     "std", "accuracies"}]}]``: final test accuracies in %, ``std`` the sample standard
     deviation over seeds (ddof 1; None for one seed), one group per plan, model and data set
     with at least two explainers, bars in the paper's order of class-discriminativeness.
-    ``label`` names the data set as the plan's ``data_labels`` does (e.g. "CIFAR-10 (JPEG)")."""
-    groups, labels = {}, {}
+    ``label`` names the data set as the plan's ``data_labels`` does (e.g. "CIFAR-10 (JPEG)");
+    ``references``: :func:`reference_means` of the same protocol, model and data."""
+    groups, labels, protocols = {}, {}, {}
     for path in plans if plans is not None else list_plans():
         plan = load_plan(os.path.join(paths.REPO, path))
+        protocols[plan["name"]] = plan.get("protocol")
         for cell in plan["cell"]:
             for run in seed_runs(plan, cell):
                 settings = run.settings or {}
@@ -70,9 +76,49 @@ def explainer_accuracies(plans=None):
         )
         plan, model, dataset = key
         out.append(
-            {"plan": plan, "model": model, "dataset": dataset, "label": labels[key], "bars": bars}
+            {
+                "plan": plan,
+                "model": model,
+                "dataset": dataset,
+                "label": labels[key],
+                "bars": bars,
+                "references": reference_means(protocols[plan], model, dataset, plans),
+            }
         )
     return out
+
+
+#: the reference lines of Figure 3: cell method -> label
+REFERENCES = {"ce": "CE", "ls": "LS"}
+
+
+def reference_means(protocol, model, dataset, plans=None):
+    """``{"ce": {"mean", "n"}, "ls": ...}``: the final test accuracy (%) over every finished
+    seed of the CE and label-smoothing cells of any plan of the same ``protocol`` on the same
+    model and data set (the LS cell at its plan's chosen smoothing)."""
+    found = {}
+    for path in plans if plans is not None else list_plans():
+        plan = load_plan(os.path.join(paths.REPO, path))
+        if plan.get("protocol") != protocol:
+            continue
+        for cell in plan["cell"]:
+            for run in seed_runs(plan, cell):
+                settings = run.settings or {}
+                method = settings.get("method")
+                if method not in REFERENCES or (settings.get("model"), settings.get("dataset")) != (
+                    model,
+                    dataset,
+                ):
+                    continue
+                record = load_record(run)
+                if record is not None:
+                    found.setdefault(method, {})[run.result_dir] = record["metrics"][
+                        "test_accuracy"
+                    ]
+    return {
+        method: {"mean": 100.0 * float(np.mean(list(v.values()))), "n": len(v)}
+        for method, v in found.items()
+    }
 
 
 def _mean_std(bar):
@@ -106,35 +152,51 @@ def figure3(path, plans=None):
         ]
         means = [b["mean"] for b in bars]
         stds = [b["std"] or 0.0 for b in bars]
-        ax.bar(range(len(bars)), means, color="tab:blue")
-        spread = [i for i, b in enumerate(bars) if b["std"] is not None]
-        if spread:
-            ax.errorbar(
-                spread,
-                [means[i] for i in spread],
-                yerr=[stds[i] for i in spread],
-                fmt="none",
-                ecolor="black",
-                capsize=4,
-            )
-        ax.set_xticks(range(len(bars)), labels, fontsize=8)
-        low = min(m - s for m, s in zip(means, stds))
-        high = max(m + s for m, s in zip(means, stds))
-        ax.set_ylim(low - max(0.5, 0.3 * (high - low)), high + max(0.3, 0.2 * (high - low)))
-        for i, b in enumerate(bars):
+        ax.errorbar(
+            range(len(bars)),
+            means,
+            yerr=stds,
+            fmt="o",
+            color="tab:blue",
+            ecolor="black",
+            capsize=4,
+        )
+        for (method, ref), style in zip(group.get("references", {}).items(), ("--", ":")):
+            ax.axhline(ref["mean"], color="gray", linestyle=style, linewidth=1)
             ax.text(
-                i,
-                means[i] + stds[i],
-                f"{b['mean']:.2f}\n(n={b['n']})",
-                ha="center",
+                -0.45,
+                ref["mean"],
+                f"{REFERENCES[method]} {ref['mean']:.2f} (n={ref['n']})",
+                ha="left",
                 va="bottom",
                 fontsize=7,
+                color="dimgray",
             )
+        ax.set_xticks(range(len(bars)), labels, fontsize=8)
+        ax.set_xlim(-0.5, len(bars) - 0.5)
+        levels = [m - s for m, s in zip(means, stds)] + [m + s for m, s in zip(means, stds)]
+        levels += [r["mean"] for r in group.get("references", {}).values()]
+        low, high = min(levels), max(levels)
+        pad = max(0.1, 0.15 * (high - low))
+        ax.set_ylim(low - pad, high + 2 * pad)
+        for i, b in enumerate(bars):
+            ax.text(
+                i + 0.08,
+                means[i],
+                f"{b['mean']:.2f}\n(n={b['n']})",
+                ha="left",
+                va="center",
+                fontsize=7,
+            )
+        bottom, top = ax.get_ylim()
+        ax.set_xlabel(
+            f"y axis: {bottom:.2f} to {top:.2f} % (a {top - bottom:.2f}-point window)", fontsize=7
+        )
         ax.set_ylabel("final test accuracy (%)")
         ax.set_title(f"{group['model']} on {group['label']} ({group['plan']})", fontsize=8)
     figure.suptitle(
-        "Figure 3: LE with each explainer; bars: mean over n seeds, error bars: "
-        "sample std (none for n = 1)",
+        "Figure 3: LE with each explainer; points: mean over n seeds, error bars: "
+        "sample std (none for n = 1); lines: CE and LS of the same protocol",
         fontsize=9,
     )
     plots.save(figure, path)

@@ -12,7 +12,7 @@ paper's numbers. PNGs (and JSON) go to ``--out`` (default ``docs/figures``).
 import argparse
 import os
 
-from tf_introspect.lab import figure3, model_figures, plots
+from tf_introspect.lab import figure3, model_figures, plots, reliability
 
 DEFAULT_MODELS = {
     "mnist": "mlp1024",
@@ -81,6 +81,11 @@ def _parser():
         + ", ".join(explainers.list_explainers())
         + "; default grad_cam for conv nets, grad,grad_input otherwise",
     )
+    p.add_argument(
+        "--baseline_model",
+        help="Figure 2: a second classifier (.keras; e.g. CE-trained with the same protocol) "
+        "whose matrix is drawn beside the model's on the same scale",
+    )
     p.add_argument("--layer", help="Grad-CAM layer (default: the last 4-D one)")
     p.add_argument("--alpha", type=float, default=0.9, help="Eq. 6 ground-truth mass")
     p.add_argument("--samples", type=int, default=4, help="Figure 1: test images shown")
@@ -90,12 +95,21 @@ def _parser():
         default=None,
         help="Figure 2: first N test images (0: all; default all, 2000 on CIFAR)",
     )
+    p.add_argument(
+        "--reliability",
+        type=lambda s: [p for p in s.split(",") if p],
+        default=[],
+        help="plans (comma-separated): the reliability diagram of their CE, LS, LE and "
+        "LE-Uniform cells from the committed results (no model needed), alone or beside "
+        "--figures",
+    )
     p.add_argument("--workdir", help="where the short model is trained without --model")
     p.add_argument(
         "--figures",
         type=_figure_numbers,
-        default=(1, 2, 3),
-        help="which figures, e.g. 3 (from results only: no model needed) or 1,2; default 1,2,3",
+        default=None,
+        help="which figures, e.g. 3 (from results only: no model needed) or 1,2; default "
+        "1,2,3 (none with --reliability)",
     )
     return p
 
@@ -120,6 +134,11 @@ def figures_1_2(args):
 
     path = args.model or train_short_model(args.dataset, args.data_dir, args.workdir)
     model = model_figures.load_classifier(path, args.dataset)
+    baseline = (
+        model_figures.load_classifier(args.baseline_model, args.dataset)
+        if args.baseline_model
+        else None
+    )
     limit = args.similarity_samples
     limit = DEFAULT_SIMILARITY_SAMPLES.get(args.dataset) if limit is None else limit or None
     x, y = next(
@@ -161,6 +180,8 @@ def figures_1_2(args):
                 layer,
                 label=args.data_label,
                 source=path,
+                baseline=baseline,
+                baseline_source=args.baseline_model,
             )
             written.append(f"{stem.format('figure2')} and its .json")
         print("wrote " + ", ".join(written))
@@ -170,6 +191,8 @@ def main(argv=None):
     from tf_introspect import data, explainers, targets
 
     args = _parser().parse_args(argv)
+    if args.figures is None:
+        args.figures = () if args.reliability else (1, 2, 3)
     try:
         targets.check_alpha(args.alpha)
         for name in args.explainers or ():
@@ -182,6 +205,10 @@ def main(argv=None):
             figures_1_2(args)
         if 3 in args.figures and figure3.figure3(os.path.join(args.out, "figure3.png"), args.plans):
             print("wrote", os.path.join(args.out, "figure3.png"), "and its .json")
+        for plan in args.reliability:
+            written = reliability.reliability_figure(plan, args.out)
+            if written:
+                print("wrote", written, "and its .json")
     except (ValueError, data.DataNotFoundError) as e:  # PlanError is a ValueError
         raise SystemExit(f"error: {e}") from None
     return 0

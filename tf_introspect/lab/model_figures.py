@@ -1,7 +1,9 @@
 """Figures 1 and 2 of the paper from a trained classifier (``python -m tf_introspect.figures``).
 
 * **Figure 1** (paper 5.1): a few test images, each with its explanation for every class and,
-  under each map, that class's Eq. 6 share ``q_k`` (``alpha`` for the ground truth). MNIST:
+  under each map, its cosine similarity to the ground truth's explanation (what the paper
+  shows) and that class's Eq. 6 share ``q_k`` (``alpha`` for the ground truth): how little a
+  cosine moves q. MNIST:
   Grad and Grad*Input; CIFAR-10: Grad-CAM resized (bilinear) to the image and overlaid on it.
 * **Figure 2** (paper 5.4.1): the class-by-class cosine similarity of explanations
   (:func:`tf_introspect.targets.class_similarity`) averaged over test images, its five most
@@ -35,10 +37,14 @@ def figure1(model, x, y, dataset, explainer, path, alpha=0.9, layer=None, label=
 
     e = explainers.explain(model, x, explainer, layer=layer)
     q = targets.explanation_targets(e, y, alpha=alpha).numpy()
+    cosines = targets.cosine_to_ground_truth(e, y).numpy()
     names = data.info(dataset).class_names
     images = plots.to_display(x, dataset)
     y = np.asarray(y).astype(int)
-    captions = [[f"q={q[i, k]:.3f}" for k in range(q.shape[1])] for i in range(len(y))]
+    captions = [
+        [f"cos={cosines[i, k]:+.2f}\nq={q[i, k]:.3f}" for k in range(q.shape[1])]
+        for i in range(len(y))
+    ]
     plots.plot_rows(
         path,
         images,
@@ -49,8 +55,8 @@ def figure1(model, x, y, dataset, explainer, path, alpha=0.9, layer=None, label=
         overlay=explainer == "grad_cam",
         highlight=y,
         title=f"Figure 1 ({label or dataset}): {explainer} explanations for "
-        "every class, Eq. 6 shares q under each (ground truth framed, "
-        f"q = alpha = {alpha})",
+        "every class; under each, its cosine to the ground truth's explanation (what the "
+        f"paper shows) and its Eq. 6 share q (ground truth framed, q = alpha = {alpha})",
     )
     return q
 
@@ -93,57 +99,40 @@ def paper_pair_ranks(matrix, class_names, dataset):
     ]
 
 
-def plot_similarity(path, matrix, class_names, title):
-    c = len(matrix)
-    figure = plots.new_figure(0.55 * c + 2.5, 0.55 * c + 1.5)
-    ax = figure.subplots()
-    off = matrix[~np.eye(c, dtype=bool)]  # colours span the off-diagonal values
-    image = ax.imshow(matrix, cmap="viridis", vmin=off.min(), vmax=off.max())
-    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="mean cosine similarity")
-    ax.set_xticks(range(c), class_names, rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(c), class_names, fontsize=7)
-    if c <= 20:
-        for i in range(c):
-            for j in range(c):
-                ax.text(
-                    j,
-                    i,
-                    f"{matrix[i, j]:.2f}",
-                    ha="center",
-                    va="center",
-                    fontsize=6,
-                    color="white" if matrix[i, j] < np.median(off) else "black",
-                )
-    ax.set_title(title, fontsize=8)
+def plot_similarity(path, matrices, class_names, title):
+    """``matrices``: ``[(matrix, subtitle)]``, drawn side by side on one colour scale (that of
+    their off-diagonal values)."""
+    c = len(class_names)
+    figure = plots.new_figure((0.55 * c + 2.0) * len(matrices) + 0.5, 0.55 * c + 1.7)
+    axes = np.atleast_1d(figure.subplots(1, len(matrices)))
+    off = np.concatenate([m[~np.eye(c, dtype=bool)] for m, _ in matrices])
+    for ax, (matrix, subtitle) in zip(axes, matrices):
+        image = ax.imshow(matrix, cmap="viridis", vmin=off.min(), vmax=off.max())
+        ax.set_xticks(range(c), class_names, rotation=60, ha="right", fontsize=7)
+        ax.set_yticks(range(c), class_names, fontsize=7)
+        if c <= 20:
+            middle = np.median(matrix[~np.eye(c, dtype=bool)])
+            for i in range(c):
+                for j in range(c):
+                    ax.text(
+                        j,
+                        i,
+                        f"{matrix[i, j]:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if matrix[i, j] < middle else "black",
+                    )
+        ax.set_title(subtitle, fontsize=8)
+    figure.colorbar(image, ax=list(axes), fraction=0.046, pad=0.04, label="mean cosine similarity")
+    figure.suptitle(title, fontsize=8)
     return plots.save(figure, path)
 
 
-def figure2(model, batches, dataset, explainer, path, layer=None, k=5, label=None, source=None):
-    """Figure 2: the matrix (returned), its PNG at ``path`` and ``path`` with ``.json`` (the
-    matrix, top ``k`` pairs, the paper's pairs and their ranks); prints the comparison.
-    ``label``: the data set's name shown (default ``dataset``); ``source``: the model file,
-    recorded in the JSON."""
-    from tf_introspect import data
-
-    names = data.info(dataset).class_names
-    matrix = class_similarity_matrix(model, batches, explainer, layer)
-    samples = getattr(batches, "samples", None)
-    plot_similarity(
-        path,
-        matrix,
-        names,
-        f"Figure 2: mean cosine similarity of {explainer} "
-        f"explanations, {label or dataset} test set" + (f" ({samples} images)" if samples else ""),
-    )
+def _pairs_summary(matrix, names, dataset, k):
     pairs = top_pairs(matrix, names, k)
     top = {frozenset(p[:2]) for p in pairs}
-    summary = {
-        "dataset": dataset,
-        "label": label or dataset,
-        "explainer": explainer,
-        "samples": samples,
-        "model": source,
-        "class_names": list(names),
+    return {
         "matrix": matrix.round(6).tolist(),
         "top_pairs": [{"classes": [a, b], "cosine": round(v, 6)} for a, b, v in pairs],
         "paper_pairs": [list(p) for p in PAPER_PAIRS.get(dataset, ())],
@@ -152,8 +141,70 @@ def figure2(model, batches, dataset, explainer, path, layer=None, k=5, label=Non
         ],
         "paper_pair_ranks": paper_pair_ranks(matrix, names, dataset),
     }
+
+
+def figure2(
+    model,
+    batches,
+    dataset,
+    explainer,
+    path,
+    layer=None,
+    k=5,
+    label=None,
+    source=None,
+    baseline=None,
+    baseline_source=None,
+):
+    """Figure 2: the matrix (returned), its PNG at ``path`` and ``path`` with ``.json`` (the
+    matrix, top ``k`` pairs, the paper's pairs and their ranks); prints the comparison.
+    ``label``: the data set's name shown (default ``dataset``); ``source``: the model file,
+    recorded in the JSON. ``baseline``: a second classifier (e.g. CE-trained, same protocol),
+    whose matrix is drawn beside on the same scale and recorded under ``"baseline"`` with the
+    rank correlation of the two matrices' off-diagonal entries: is the similarity LE's own,
+    or already in any trained model's explanations?"""
+    from tf_introspect import data, diagnostics
+
+    names = data.info(dataset).class_names
+    matrix = class_similarity_matrix(model, batches, explainer, layer)
+    samples = getattr(batches, "samples", None)
+    panels = [(matrix, os.path.basename(os.path.dirname(source or "")) or "model")]
+    if baseline is not None:
+        base = class_similarity_matrix(baseline, batches, explainer, layer)
+        panels.append(
+            (base, os.path.basename(os.path.dirname(baseline_source or "")) or "baseline")
+        )
+        panels = [(m, f"{t}: {src}") for (m, src), t in zip(panels, ("model", "baseline"))]
+    plot_similarity(
+        path,
+        panels,
+        names,
+        f"Figure 2: mean cosine similarity of {explainer} "
+        f"explanations, {label or dataset} test set" + (f" ({samples} images)" if samples else ""),
+    )
+    summary = {
+        "dataset": dataset,
+        "label": label or dataset,
+        "explainer": explainer,
+        "samples": samples,
+        "model": source,
+        "class_names": list(names),
+        **_pairs_summary(matrix, names, dataset, k),
+    }
+    if baseline is not None:
+        summary["baseline"] = {
+            "model": baseline_source,
+            **_pairs_summary(base, names, dataset, k),
+            "rank_correlation": diagnostics.rank_correlation(matrix, base),
+        }
     atomic.write_json(os.path.splitext(path)[0] + ".json", summary, indent=1, sort_keys=False)
     _print_pairs(summary, k)
+    if baseline is not None:
+        _print_pairs({**summary, **summary["baseline"], "label": "baseline"}, k)
+        print(
+            "  rank correlation of the two matrices (off the diagonal): "
+            f"{summary['baseline']['rank_correlation']:.2f}"
+        )
     return matrix
 
 

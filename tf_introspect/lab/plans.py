@@ -155,6 +155,7 @@ def load_plan(path, data_dir=None):
             raise PlanError(
                 f"plan {path!r}: paper_order names {unknown}, not cells ({', '.join(names)})."
             )
+    _check_comparisons(path, plan, names)
     for cell in cells:
         flagfile = cell.get("flagfile")
         if not flagfile or not os.path.exists(os.path.join(paths.REPO, flagfile)):
@@ -168,6 +169,46 @@ def load_plan(path, data_dir=None):
         except ValueError as e:
             raise PlanError(f"plan {path!r}, cell {cell['name']!r}: {e}") from None
     return plan
+
+
+def _check_comparisons(path, plan, names):
+    """The statistics keys of a plan (:func:`families`, ``paired``, ``equivalence``) must name
+    its cells, and need its ``reference``."""
+    named = {
+        "families": [c for family in plan.get("families", []) for c in family],
+        "paired": plan.get("paired", []),
+        "equivalence": plan.get("equivalence", {}).get("cells", []),
+    }
+    for key, cells in named.items():
+        if cells and not plan.get("reference"):
+            raise PlanError(f"plan {path!r}: {key} compares cells with the reference; it has none.")
+        unknown = [c for c in cells if c not in names or c == plan.get("reference")]
+        if unknown:
+            raise PlanError(
+                f"plan {path!r}: {key} names {unknown}, not cells other than the reference "
+                f"({', '.join(n for n in names if n != plan.get('reference'))})."
+            )
+    twice = sorted({c for c in named["families"] if named["families"].count(c) > 1})
+    if twice:
+        raise PlanError(f"plan {path!r}: {twice} in more than one comparison family.")
+    margin = plan.get("equivalence", {}).get("margin")
+    if named["equivalence"] and not (isinstance(margin, int | float) and margin > 0):
+        raise PlanError(
+            f"plan {path!r}: equivalence needs a margin > 0 (points of accuracy), got {margin!r}."
+        )
+
+
+def families(plan):
+    """The plan's comparison families: lists of cells each compared with the reference, whose
+    p-values are adjusted together (Holm). ``families`` in the plan, fixed before its runs
+    start (cells added later get a family of their own, so earlier verdicts do not change);
+    without it, every other cell is one family."""
+    reference = plan.get("reference")
+    if not reference:
+        return []
+    if "families" in plan:
+        return [list(f) for f in plan["families"]]
+    return [[c["name"] for c in plan["cell"] if c["name"] != reference]]
 
 
 def cell_args(plan, cell, grid=None, value=None):

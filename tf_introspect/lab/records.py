@@ -24,11 +24,21 @@ RECORDED = ("metrics.json", "history.csv")
 
 
 def read_record(folder):
-    """A finished run's ``run.json`` with its ``metrics.json`` under "metrics"."""
+    """A finished run's ``run.json`` with its ``metrics.json`` under "metrics"; a run recorded
+    before its metrics held the calibration gets that of its ``calibration.json``
+    (:mod:`tf_introspect.lab.calibrate`), if any, and ``calibrated_after_training``."""
     with open(os.path.join(folder, "run.json")) as f:
         record = json.load(f)
     with open(os.path.join(folder, "metrics.json")) as f:
         record["metrics"] = json.load(f)
+    later = os.path.join(folder, "calibration.json")
+    if "test_ece" not in record["metrics"] and os.path.exists(later):
+        with open(later) as f:
+            found = json.load(f)
+        record["metrics"].update(
+            {k: found[k] for k in ("test_nll", "test_ece", "test_reliability")}
+        )
+        record["calibrated_after_training"] = True
     return record
 
 

@@ -17,15 +17,16 @@ import numpy as np
 
 from tf_introspect import atomic
 from tf_introspect.lab import paths
+from tf_introspect.lab.figures_doc import figures_section
+from tf_introspect.lab.mechanism import calibration_lines, mechanism_lines
 from tf_introspect.lab.plans import chosen_value, grid_runs, load_plan, plan_runs, seed_runs
 from tf_introspect.lab.records import load_record, machine_seconds
 from tf_introspect.lab.verdicts import (
+    compare,
     comparisons,
     order_lines,
     p_value_text,
     parity_lines,
-    similarity_lines,
-    welch,
 )
 from tf_introspect.lab.verify import verifications
 from tf_introspect.pipeline import outputs
@@ -43,37 +44,57 @@ running mean over its batches, augmented where the protocol augments): far above
 model overfits and a regularizer such as LE has room to act; close to it, the model has not
 yet fit its training set. *paper* is the paper's number for the cell (its own
 protocol: the `short` and `budget` protocols here are much shorter, so the comparison of
-interest is between our cells, not with the paper). *Welch p*: two-sided Welch t-test of the
-reference cell (LE) against the cell, on final accuracy; with 2 to 5 seeds a test has little
-power, so a large p means "not shown", not "equal"; each plan makes 4 to 6 such tests, each
-read at p < 0.05 without a correction for multiple comparisons (Bonferroni would ask p < 0.01).
+interest is between our cells, not with the paper). A cell with one seed shows its one value
+as such: it has no spread and gets no test. *NLL* and *ECE* are the final model's test
+negative log-likelihood and expected calibration error (15 equal-width confidence bins), for
+the runs that recorded them (since issue 20) or whose model was still in its work folder
+(`experiments calibrate`; "k of n" when only some have them). *Welch p*: two-sided Welch
+t-test of the reference cell (LE) against the cell, on final accuracy, with in brackets
+Holm's adjustment within the plan's comparison family (each plan names its families before
+its runs; cells added later form their own); every verdict is read on Holm's p at 0.05. With
+2 to 5 seeds a test has little power, so a large p means "not shown", not "equal": each
+comparison states the power it had for the paper's margin and the smallest difference it
+could detect, and "is LE more than label smoothing?" is answered by an equivalence test.
 """
 
 
-def _fmt(values):
+def _p(p):
+    return p_value_text(p).lstrip("= ")
+
+
+def _fmt(values, scale=100, digits=2):
+    """``mean +- std`` (sample std) of ``values`` times ``scale``; one value is marked as
+    such (it has no spread, and no test is made of it)."""
     if not values:
         return "-"
-    values = 100 * np.asarray(values)
-    std = f" +- {values.std(ddof=1):.2f}" if len(values) > 1 else ""
-    return f"{values.mean():.2f}{std}"
+    values = scale * np.asarray(values)
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f} (one seed)"
+    return f"{values.mean():.{digits}f} +- {values.std(ddof=1):.{digits}f}"
 
 
 def cell_results(plan, cell):
-    """``{"final": [...], "max": [...], "train": [...], "records": [...]}`` of the cell's
-    finished seeds (``max``: test-selected,
-    :func:`tf_introspect.pipeline.outputs.max_test_accuracy`)."""
-    out = {"final": [], "max": [], "train": [], "records": []}
+    """``{"final": [...], "max": [...], "train": [...], "records": [...], "seeds": [...]}``
+    of the cell's finished seeds (``max``: test-selected,
+    :func:`tf_introspect.pipeline.outputs.max_test_accuracy`; ``seeds``: their run names),
+    with ``nll``/``ece`` and their ``nll_seeds``/``ece_seeds`` for the runs that have them."""
+    out = {"final": [], "max": [], "train": [], "records": [], "seeds": []}
     for run in seed_runs(plan, cell):
         record = load_record(run)
         if record is None:
             continue
         metrics = record["metrics"]
+        out["seeds"].append(run.name)
         out["final"].append(metrics["test_accuracy"])
         top = outputs.max_test_accuracy(metrics)
         if top is not None:
             out["max"].append(top)
         if "accuracy" in metrics.get("final_train", {}):
             out["train"].append(metrics["final_train"]["accuracy"])
+        for key in ("nll", "ece"):  # runs since schema 3, or calibrated after training
+            if metrics.get(f"test_{key}") is not None:
+                out.setdefault(key, []).append(metrics[f"test_{key}"])
+                out.setdefault(f"{key}_seeds", []).append(run.name)
         out["records"].append(record)
     return out
 
@@ -89,12 +110,16 @@ def plan_section(path):
         f"`python -m tf_introspect.experiments run {path}`.",
         "",
     ]
-    test = [f"Welch p vs {reference}"] if reference else []  # a plan without a reference
+    tests = {row["cell"]: row for rows in compare(plan, results) for row in rows}
+    test = [f"Welch p vs {reference} (Holm)"] if reference else []  # a plan without one
     lines += [
         "| "
-        + " | ".join(["cell", "n", "final %", "max % (test-selected)", "train %", "paper %", *test])
+        + " | ".join(
+            ["cell", "n", "final %", "max % (test-selected)", "train %", "NLL", "ECE %"]
+            + ["paper %", *test]
+        )
         + " |",
-        "|---" * (6 + len(test)) + "|",
+        "|---" * (8 + len(test)) + "|",
     ]
     for cell in plan["cell"]:
         r = results[cell["name"]]
@@ -104,12 +129,21 @@ def plan_section(path):
             if paper is None
             else (f"{paper:.2f}" + (f" +- {cell['paper_std']:.2f}" if "paper_std" in cell else ""))
         )
-        p = (
-            welch(results[reference]["final"], r["final"])
-            if reference and cell["name"] != reference
-            else None
+        row = tests.get(cell["name"], {})
+        p_text = (
+            ["-" if row.get("p") is None else f"{_p(row['p'])} ({_p(row['p_holm'])})"]
+            if reference
+            else []
         )
-        p_text = ["-" if p is None else p_value_text(p).lstrip("= ")] if reference else []
+        calibration = []
+        for key, scale, digits in (("nll", 1, 3), ("ece", 100, 2)):
+            values = r.get(key, [])
+            part = (
+                f" ({len(values)} of {len(r['final'])})"
+                if 0 < len(values) < len(r["final"])
+                else ""
+            )
+            calibration.append(_fmt(values, scale, digits) + part)
         lines.append(
             "| "
             + " | ".join(
@@ -119,6 +153,7 @@ def plan_section(path):
                     _fmt(r["final"]),
                     _fmt(r["max"]),
                     _fmt(r["train"]),
+                    *calibration,
                     paper_text,
                     *p_text,
                 ]
@@ -127,29 +162,13 @@ def plan_section(path):
         )
     lines += (
         comparisons(plan, results)
+        + calibration_lines(plan, results)
         + order_lines(plan, results)
-        + similarity_lines(plan, results)
+        + mechanism_lines(plan, results)
         + parity_lines(plan, results)
     )
     for cell in plan["cell"]:
-        if not cell.get("grid"):
-            continue
-        ((flag, _),) = cell["grid"].items()
-        chosen = chosen_value(plan, cell)
-        cells = []
-        for run in grid_runs(plan, cell):
-            record = load_record(run)
-            accuracy = (
-                f"{100 * record['metrics']['validation_accuracy']:.2f}" if record else "not run"
-            )
-            cells.append(f"{run.settings[flag]}: {accuracy}")
-        choice = f"chosen {flag}={chosen[0]}" if chosen else "grid unfinished"
-        lines += [
-            "",
-            f"`{cell['name']}` grid (validation accuracy %, "
-            f"{plan.get('validation_split', 5000)} training images held out, seed "
-            f"{plan.get('grid_seed', 0)}): " + ", ".join(cells) + f"; {choice}.",
-        ]
+        lines += grid_lines(plan, cell)
     lines += verification_lines(path, plan)
     records = [r for res in results.values() for r in res["records"]]
     times = [machine_seconds(r) for r in records if not r.get("reused_from")]  # counted once
@@ -199,6 +218,53 @@ def plan_section(path):
     return lines
 
 
+def grid_lines(plan, cell):
+    """A grid cell's values with their validation accuracy, the value chosen and the rule,
+    and how decisive the choice is: the grid's spread and the values within one binomial
+    standard error, ``sqrt(a (1 - a) / n)``, of the chosen value's accuracy ``a`` on the ``n``
+    held-out images."""
+    if not cell.get("grid"):
+        return []
+    ((flag, _),) = cell["grid"].items()
+    chosen = chosen_value(plan, cell)
+    held_out = plan.get("validation_split", 5000)
+    points, accuracies = [], {}
+    for run in grid_runs(plan, cell):
+        record = load_record(run)
+        if record:
+            accuracies[run.settings[flag]] = 100 * record["metrics"]["validation_accuracy"]
+        points.append(
+            f"{run.settings[flag]}: "
+            + (f"{accuracies[run.settings[flag]]:.2f}" if record else "not run")
+        )
+    text = (
+        f"`{cell['name']}` grid (validation accuracy %, {held_out} training images held out, "
+        f"seed {plan.get('grid_seed', 0)}): " + ", ".join(points)
+    )
+    if not chosen:
+        return ["", text + "; grid unfinished."]
+    best = 100 * chosen[1]
+    se = 100 * np.sqrt(chosen[1] * (1 - chosen[1]) / held_out)
+    close = [str(v) for v, a in accuracies.items() if v != chosen[0] and best - a <= se]
+    spread = max(accuracies.values()) - min(accuracies.values())
+    text += (
+        f"; chosen {flag}={chosen[0]} (the highest validation accuracy; ties go to the first "
+        f"value listed). The grid spans {spread:.2f} points; one binomial standard error of "
+        f"the chosen accuracy is {se:.2f} points, "
+    )
+    if close:
+        verb = "lies" if len(close) == 1 else "lie"
+        text += (
+            f"and {', '.join(close)} {verb} within it: the data do not separate the chosen "
+            "value from it."
+            if len(close) == 1
+            else f"and {', '.join(close)} {verb} within it: the data do not separate them."
+        )
+    else:
+        text += "and no other value lies within it."
+    return ["", text]
+
+
 def verification_lines(path, plan):
     """One line per rerun of a finished run (``experiments verify``): where, and how close."""
     lines = []
@@ -233,71 +299,6 @@ def verification_lines(path, plan):
             f"{path} CELL/RUN`):",
             "",
         ] + lines
-    return lines
-
-
-def figures_section(folder="docs/figures"):
-    """Links to the figures made by ``python -m tf_introspect.figures`` and, for Figure 2,
-    the top class pairs beside the paper's."""
-    import glob
-    import json
-
-    root = os.path.join(paths.ROOT, folder)
-    images = sorted(glob.glob(os.path.join(root, "*.png")))
-    if not images:
-        return []
-    lines = [
-        "",
-        "## Figures",
-        "",
-        "Made by `python -m tf_introspect.figures` (see README) "
-        "from the model named under each Figure 2 (a run of a plan, kept in `runs/`, not "
-        "committed: `scripts/experiments.sh` makes them again once its run is trained); "
-        "each Figure 2 has its matrix in a JSON file beside it.",
-        "",
-    ]
-    for path in images:
-        name = os.path.basename(path)
-        lines.append(f"![{name}](figures/{name})")
-        meta = path[:-4] + ".json"
-        if name.startswith("figure2") and os.path.exists(meta):
-            with open(meta) as f:
-                info = json.load(f)
-            top = ", ".join(
-                f"({', '.join(p['classes'])}) {p['cosine']:.2f}" for p in info["top_pairs"]
-            )
-            ranks = ", ".join(
-                f"({', '.join(p['classes'])}) rank {p['rank']}" for p in info["paper_pair_ranks"]
-            )
-            model = f" of `{info['model']}`" if info.get("model") else ""
-            lines += [
-                "",
-                f"{info.get('label', info['dataset'])}, {info['explainer']}, "
-                f"{info['samples']} test images{model}: "
-                f"top pairs {top}; the paper's pairs: {ranks} (of "
-                f"{len(info['matrix']) * (len(info['matrix']) - 1) // 2}).",
-                "",
-            ]
-        if name == "figure3.png" and os.path.exists(meta):
-            with open(meta) as f:
-                groups = json.load(f)
-            lines += [
-                "",
-                "Figure 3: final test accuracy (%) per explainer, mean over n seeds, "
-                "error bars the sample standard deviation (none for one seed):",
-                "",
-            ]
-            lines += [
-                f"- {g['model']} on {g.get('label', g['dataset'])} ({g['plan']}): "
-                + ", ".join(
-                    f"{b['explainer']} {b['mean']:.2f}"
-                    + (f" +- {b['std']:.2f}" if b.get("std") is not None else "")
-                    + f" (n={b['n']})"
-                    for b in g["bars"]
-                )
-                for g in groups
-            ]
-            lines.append("")
     return lines
 
 

@@ -1,11 +1,20 @@
 """The verdicts of ``docs/RESULTS.md`` (:mod:`tf_introspect.lab.results_doc`): each cell
-against the plan's reference cell (LE) with its Welch interval, beside the paper's margin;
-the paper's orderings (Table 2: LE above CE, LS, CP; Table 6: LE above LE-Permut); how far
-LE's targets are from label smoothing."""
+against the plan's reference cell (LE) with its Welch interval, effect size, Holm's p within
+its comparison family, power and paired test, beside the paper's margin; the paper's
+orderings (Table 2: LE above CE, LS, CP; Table 6: LE above LE-Permut); bfloat16 parity."""
 
 import numpy as np
 
-from tf_introspect.lab.stats import welch, welch_interval
+from tf_introspect.lab.plans import families
+from tf_introspect.lab.stats import (
+    detectable,
+    hedges_g,
+    holm,
+    paired,
+    welch,
+    welch_interval,
+    welch_power,
+)
 
 
 def p_value_text(p: float) -> str:
@@ -18,99 +27,140 @@ def _direction(ours, paper):
     return "reproduced" if np.sign(ours) == np.sign(paper) else "contradicted"
 
 
-def comparisons(plan, results, level=0.05):
-    """One line per cell: the reference cell's lead over it with its 95 % Welch interval,
-    the paper's lead, and a verdict: reproduced or contradicted (Welch p < ``level``, in the
-    paper's direction or against it); where the difference is not significant, "not
-    shown", and where the interval also excludes the paper's margin, that the data speak
-    against the margin (the paper's lead is larger, or smaller, than the data allow)."""
+def by_seed(result, key="final"):
+    """``{run name: value}`` of a cell's finished seeds (:func:`results_doc.cell_results`;
+    a value some runs lack, such as the calibration, lists its own ``<key>_seeds``)."""
+    return dict(zip(result.get(f"{key}_seeds", result["seeds"]), result.get(key, [])))
+
+
+def compare(plan, results, key="final", scale=100.0, level=0.05):
+    """The reference cell against each cell of each comparison family
+    (:func:`tf_introspect.lab.plans.families`) on ``results[cell][key]`` times ``scale``: per
+    family, per cell, a dict of ``diff`` (reference - cell), its 95 % Welch ``interval``,
+    Hedges' ``g``, the Welch ``p`` and Holm's ``p_holm`` within the family, ``n`` (reference,
+    cell), the ``power`` to detect the paper's margin (``paper``) and the smallest difference
+    ``detectable`` at 80 % power (with these spreads and sizes), and for cells in ``paired``
+    (sharing the reference's warm-up: same seed, same initial weights) the paired test by
+    seed. Cells with fewer than 2 seeds get ``p`` None (no test)."""
     reference = plan.get("reference")
-    if not reference or len(results[reference]["final"]) < 2:
+    if not reference:
         return []
-    ref_cell = next(c for c in plan["cell"] if c["name"] == reference)
+    cells = {c["name"]: c for c in plan["cell"]}
+    ref = scale * np.asarray(results[reference].get(key, []), np.float64)
+    out = []
+    for family in families(plan):
+        rows = []
+        for name in family:
+            other = scale * np.asarray(results[name].get(key, []), np.float64)
+            paper = (
+                cells[reference]["paper"] - cells[name]["paper"]
+                if key == "final" and "paper" in cells[reference] and "paper" in cells[name]
+                else None
+            )
+            row = {"cell": name, "n": (len(ref), len(other)), "paper": paper, "p": None}
+            if len(ref) and len(other):
+                row["diff"] = float(ref.mean() - other.mean())
+            if len(ref) >= 2 and len(other) >= 2:
+                row.update(
+                    p=welch(ref, other),
+                    interval=welch_interval(ref, other),
+                    g=hedges_g(ref, other),
+                    power=None if paper is None else welch_power(paper, ref, other, level),
+                    detectable=detectable(ref, other, level=level),
+                )
+            if name in plan.get("paired", []):
+                mine, theirs = by_seed(results[reference], key), by_seed(results[name], key)
+                common = sorted(set(mine) & set(theirs))
+                row["paired"] = paired(
+                    [scale * mine[s] for s in common], [scale * theirs[s] for s in common]
+                )
+            rows.append(row)
+        for row, adjusted in zip(rows, holm([r["p"] for r in rows])):
+            row["p_holm"] = adjusted
+        out.append(rows)
+    return out
+
+
+def _verdict(row, level, protocol):
+    """Reproduced / contradicted / significant on Holm's p; else "not shown", and where the
+    interval excludes the paper's margin, that the data speak against it."""
+    paper, interval = row["paper"], row.get("interval")
+    if not row["p_holm"] < level:
+        verdict = "not shown (no significant difference)"
+        if paper is not None and interval and not interval[0] <= paper <= interval[1]:
+            verdict += (
+                f"; the data speak against the paper's margin of {paper:+.2f} "
+                f"(outside the interval; at our `{protocol}` protocol)"
+            )
+        return verdict
+    if paper is None or paper == 0:
+        return "significant"
+    return _direction(row["diff"], paper)
+
+
+def _family_title(plan, family, index, count):
+    if count == 1:
+        return f"one comparison family of {len(family)} (Holm)"
+    return f"family {index + 1} of {count}: {', '.join(family)} (Holm over {len(family)})"
+
+
+def comparisons(plan, results, level=0.05):
+    """The verdict lines on final accuracy: per family, the reference cell's lead over each
+    cell with its 95 % Welch interval and effect size, the paper's lead, the raw and Holm p,
+    a verdict on Holm's p (:func:`_verdict`), the power the comparison had for the paper's
+    margin and the smallest difference it could detect, and for cells sharing the warm-up the
+    paired test by seed. One-seed cells get no test, and the line says so."""
+    reference = plan.get("reference")
+    found = compare(plan, results, level=level)
+    if not found or len(results[reference]["final"]) < 2:
+        return []
     lines = [
         "",
-        f"{reference} against each cell (final accuracy, points, with the 95 % Welch "
-        f"interval of the difference; verdict at p < {level}):",
-        "",
+        f"{reference} against each cell (final accuracy, points: the difference with its "
+        "95 % Welch interval and Hedges' g; the paper's difference; Welch p and, for the "
+        f"verdict at p < {level}, Holm's p within the plan's comparison family, fixed before "
+        "its runs; power: the chance this comparison had to detect the paper's difference, "
+        "and the smallest difference it could detect with 80 % power, both with the observed "
+        "spreads):",
     ]
-    for cell in plan["cell"]:
-        r = results[cell["name"]]
-        if cell["name"] == reference or len(r["final"]) < 2:
-            continue
-        ours = 100 * (np.mean(results[reference]["final"]) - np.mean(r["final"]))
-        p = welch(results[reference]["final"], r["final"])
-        paper = (
-            ref_cell["paper"] - cell["paper"] if "paper" in ref_cell and "paper" in cell else None
-        )
-        interval = welch_interval(
-            100 * np.asarray(results[reference]["final"]), 100 * np.asarray(r["final"])
-        )
-        if not p < level:
-            verdict = "not shown (no significant difference)"
-            if paper is not None and interval and not interval[0] <= paper <= interval[1]:
-                verdict += (
-                    f"; the data speak against the paper's margin of {paper:+.2f} "
-                    f"(outside the interval; at our `{plan.get('protocol')}` "
-                    "protocol)"
-                )
-        elif paper is None or paper == 0:
-            verdict = "significant"
-        else:
-            verdict = _direction(ours, paper)
-        paper_text = "" if paper is None else f", paper {paper:+.2f}"
-        ci_text = "" if interval is None else f" [{interval[0]:+.2f}, {interval[1]:+.2f}]"
-        p_text = p_value_text(p)
-        lines.append(
-            f"- vs {cell['name']}: {ours:+.2f}{ci_text}{paper_text}; p {p_text}: {verdict}."
-        )
+    for index, rows in enumerate(found):
+        lines += ["", f"*{_family_title(plan, [r['cell'] for r in rows], index, len(found))}:*"]
+        lines += [""]
+        for row in rows:
+            lines.append(_comparison_line(plan, reference, row, level))
     return lines
 
 
-def label_smoothing_distance(metrics):
-    """How far a run's LE targets are from label smoothing at the same ground-truth mass, from
-    its last epoch's ``q_entropy`` (the mean entropy of the targets q, nats): ``(KL, KL of
-    the rest)`` or None without it. q and the label-smoothing target u share the mass alpha
-    on the ground truth and u is uniform on the other K - 1 classes, so
-    ``sum_k q_k log u_k = -H(u)`` and ``KL(q || u) = H(u) - H(q)`` exactly; averaged over
-    samples, ``H(u) - q_entropy``. The rest, q's non-ground-truth part renormalised, is
-    ``KL / (1 - alpha)`` from uniform (at most ``log(K - 1)``). 0 is label smoothing."""
-    q_entropy = metrics.get("final_train", {}).get("q_entropy")
-    alpha = metrics.get("flags", {}).get("alpha")
-    if q_entropy is None or alpha is None or not q_entropy > 0:
-        return None
-    from tf_introspect.data import metadata
-
-    k = metadata.info(metrics["dataset"]).num_classes
-    h_u = -(alpha * np.log(alpha) + (1 - alpha) * np.log((1 - alpha) / (k - 1)))
-    kl = max(h_u - q_entropy, 0.0)
-    return kl, kl / (1 - alpha)
-
-
-def similarity_lines(plan, results):
-    """Per LE-type cell: the mean KL of its targets from label smoothing at the same mass
-    (:func:`label_smoothing_distance`), over its seeds' last epochs."""
-    rows = []
-    for cell in plan["cell"]:
-        distances = [
-            d
-            for d in (
-                label_smoothing_distance(r["metrics"]) for r in results[cell["name"]]["records"]
-            )
-            if d
-        ]
-        if distances:
-            kl, rest = np.mean(distances, axis=0)
-            rows.append(f"{cell['name']} {kl:.4f} ({rest:.3f} for the rest)")
-    if not rows:
-        return []
-    return [
-        "",
-        "LE's targets against label smoothing at the same ground-truth mass (mean KL, "
-        "nats, last epoch, from `q_entropy`: KL = H(LS target) - H(q); in brackets the "
-        "non-ground-truth part's KL from uniform, at most ln(K - 1) = 2.2 for 10 classes; "
-        "0 is label smoothing): " + "; ".join(rows) + ".",
-    ]
+def _comparison_line(plan, reference, row, level):
+    name, paper = row["cell"], row["paper"]
+    paper_text = "" if paper is None else f", paper {paper:+.2f}"
+    if row["p"] is None:
+        diff = f"{row['diff']:+.2f}" if "diff" in row else "no run yet"
+        return (
+            f"- vs {name}: {diff}{paper_text} ({row['n'][1]} seed(s) of {name}, "
+            f"{row['n'][0]} of {reference}): no test below 2 seeds each, no verdict."
+        )
+    interval = row["interval"]
+    ci_text = "" if interval is None else f" [{interval[0]:+.2f}, {interval[1]:+.2f}]"
+    g_text = "" if row["g"] is None else f" (g {row['g']:+.1f})"
+    text = (
+        f"- vs {name}: {row['diff']:+.2f}{ci_text}{g_text}{paper_text}; p "
+        f"{p_value_text(row['p'])}, Holm p {p_value_text(row['p_holm'])}: "
+        f"{_verdict(row, level, plan.get('protocol'))}."
+    )
+    if row.get("power") is not None:
+        text += f" Power for the paper's {paper:+.2f}: {100 * row['power']:.0f} %."
+    if row.get("detectable") is not None:
+        text += f" Detectable with 80 % power: {row['detectable']:.2f}."
+    pair = row.get("paired")
+    if pair:
+        ci = pair["interval"]
+        ci_text = "" if ci is None else f" [{ci[0]:+.2f}, {ci[1]:+.2f}]"
+        text += (
+            f" Paired by seed (same warm-up): {pair['diff']:+.2f}{ci_text}, p (not adjusted) "
+            f"{p_value_text(pair['p'])}, {reference} ahead in {pair['ahead']} of {pair['n']}."
+        )
+    return text
 
 
 def order_lines(plan, results, level=0.05):

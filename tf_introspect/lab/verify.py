@@ -25,8 +25,11 @@ from tf_introspect.pipeline.workdir import code_version
 
 def compare_runs(original, rerun):
     """Largest absolute differences between two finished runs' folders (``metrics.json``
-    and ``history.csv``): ``{"test_accuracy": d, "test_loss": d, "history": {column: d}}``.
-    A column missing on either side, or epochs that differ, count as ``inf``."""
+    and ``history.csv``): ``{"test_accuracy": d, "test_loss": d, "history": {column: d},
+    "new_columns": [...]}``. A column of the original that the rerun lacks, or epochs that
+    differ, count as ``inf``; the rerun's columns that the original lacks are values a newer
+    code logs (issue 20's calibration and diagnostics), listed in ``new_columns``, not
+    differences."""
 
     def metrics(folder):
         with open(os.path.join(folder, "metrics.json")) as f:
@@ -35,7 +38,8 @@ def compare_runs(original, rerun):
     a, b = metrics(original), metrics(rerun)
     diff = {k: abs(float(a[k]) - float(b[k])) for k in ("test_accuracy", "test_loss")}
     ha, hb = (outputs.history(os.path.join(folder, "history.csv")) for folder in (original, rerun))
-    columns = {c for rows in (ha, hb) for row in rows.values() for c in row} - {"epoch"}
+    columns = {c for row in ha.values() for c in row} - {"epoch"}
+    new = {c for row in hb.values() for c in row} - columns - {"epoch"}
     history = {}
     for column in sorted(columns):
         if sorted(ha) != sorted(hb):
@@ -45,7 +49,7 @@ def compare_runs(original, rerun):
             history[column] = max(abs(float(ha[e][column]) - float(hb[e][column])) for e in ha)
         except (KeyError, TypeError, ValueError):
             history[column] = float("inf")
-    return {**diff, "history": history}
+    return {**diff, "history": history, "new_columns": sorted(new)}
 
 
 def verify(path, cell, name, log=print):

@@ -31,6 +31,9 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from tf_introspect import calibration
+from tf_introspect.methods.replicas import replica_logs
+
 
 def sparse_labels(y: tf.Tensor) -> tf.Tensor:
     """Integer class ids ``[batch]`` from ids ``[batch]`` / ``[batch, 1]`` or one-hot labels."""
@@ -80,30 +83,6 @@ def check_logits(model: keras.Model, role: str = "model") -> None:
         )
 
 
-def in_multi_worker_mode(strategy: tf.distribute.Strategy) -> bool:
-    """True for a ``MultiWorkerMirroredStrategy`` of more than one worker: the condition under
-    which Keras' ``reduce_per_replica`` takes its multi-worker path (the same test)."""
-    extended = getattr(strategy, "extended", None)
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
-        getattr(extended, "_in_multi_worker_mode", lambda: False)()
-    )
-
-
-def replica_logs(logs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    """``logs`` of one replica's ``train_step``/``test_step`` as Keras' ``fit`` can reduce them.
-
-    In multi-worker mode Keras 3.15 reduces every returned value with
-    ``strategy.reduce("MEAN", value, axis=0)``, which fails on a scalar ("Invalid reduction
-    dimension 0 for input with 0 dimensions"); so there each value gets a leading axis of
-    length 1, which that reduction removes again: the per-step logs are then the mean over
-    the replicas of their metric results, as Keras makes them on one worker (the epoch's logs
-    are read from the synchronised metrics). Elsewhere ``logs`` is returned unchanged.
-    """
-    if not in_multi_worker_mode(tf.distribute.get_strategy()):
-        return logs
-    return tf.nest.map_structure(lambda value: tf.expand_dims(value, 0), logs)
-
-
 class Method(keras.Model):
     """Base of all methods: ``train_step`` = ``compute_terms`` + the shared plumbing.
 
@@ -113,6 +92,11 @@ class Method(keras.Model):
     are logged. ``trained_parts`` lists what the optimizer updates (the classifier, plus e.g.
     a Hint adapter or a DML peer); a teacher is never in it. ``eval_terms`` names trackers that
     :meth:`compute_eval_terms` also fills during ``evaluate``.
+
+    Evaluation also reports the classifier's calibration, ``nll`` and ``ece``
+    (:mod:`tf_introspect.calibration`: mean negative log-likelihood, expected calibration error
+    over 15 confidence bins); training does not. :attr:`side_metrics` are metrics kept out of
+    the logs and out of Keras' resets (matrices a callback reads: LE's diagnostics).
     """
 
     terms = ("ce_hard",)
@@ -134,6 +118,10 @@ class Method(keras.Model):
         self.model = model
         self.trackers = {
             n: keras.metrics.Mean(name=n) for n in ("loss", *self.terms, "regularization")
+        }
+        self.calibration = {
+            "nll": calibration.nll(),
+            "ece": calibration.ExpectedCalibrationError(),
         }
         # The wrapper adds no layers of its own: it is built when the classifier is (needed by
         # e.g. BackupAndRestore, which restores weights before the first step).
@@ -212,6 +200,15 @@ class Method(keras.Model):
     def compute_eval_terms(self, x: tf.Tensor, y: tf.Tensor) -> dict[str, tf.Tensor]:
         """Extra evaluation values, ``{name: scalar}`` for the names in ``eval_terms``."""
         return {}
+
+    @property
+    def side_metrics(self) -> list[keras.metrics.Metric]:
+        """Metrics that are neither logged nor reset by Keras (their owner resets them)."""
+        return []
+
+    def observe_evaluation(self, y: tf.Tensor, logits: tf.Tensor) -> None:
+        """Called by ``test_step`` with the labels and inference-mode logits of each batch
+        (for :attr:`side_metrics`); the default does nothing."""
 
     @property
     def trained_parts(self) -> list[keras.layers.Layer]:
@@ -343,7 +340,13 @@ class Method(keras.Model):
                 v.assign(tf.where(frozen_now, value, v.value))
         for name, tracker in self.trackers.items():
             tracker.update_state(terms[name])
-        return replica_logs(self.compute_metrics(x, y, logits, sample_weight=None))
+        return self.training_logs(x, y, logits)
+
+    def training_logs(self, x: tf.Tensor, y: tf.Tensor, logits: tf.Tensor) -> dict:
+        """A training step's logs: the metrics' results without the evaluation-only ones
+        (calibration), as ``fit`` can reduce them (:func:`replica_logs`)."""
+        logs = self.compute_metrics(x, y, logits, sample_weight=None)
+        return replica_logs({k: v for k, v in logs.items() if k not in self.calibration})
 
     @staticmethod
     def _stage_gradient(gradient, only_stage, second, scale):
@@ -362,7 +365,8 @@ class Method(keras.Model):
     def test_step(self, data):
         """Evaluation: CE(p, y) on inference-mode logits, as ``ce_hard``; ``loss`` adds the
         classifier's regularisation, as Keras' own ``evaluate`` does (so it compares across
-        methods). Training-only terms are not reported."""
+        methods); ``nll`` and ``ece``, the calibration (per sample, not per batch). Training-only
+        terms are not reported."""
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         y = sparse_labels(y)
         logits = self.model(x, training=False)
@@ -371,6 +375,9 @@ class Method(keras.Model):
         self.trackers["ce_hard"].update_state(ce_hard)
         for name, value in self.compute_eval_terms(x, y).items():
             self.trackers[name].update_state(value)
+        for metric in self.calibration.values():
+            metric.update_state(y, logits)
+        self.observe_evaluation(y, logits)
         logs = self.compute_metrics(x, y, logits, sample_weight=None)
         training_only = set(self.trackers) - {"loss", "ce_hard", *self.eval_terms}
         return replica_logs({k: v for k, v in logs.items() if k not in training_only})
@@ -380,4 +387,5 @@ class Method(keras.Model):
         # Our own "loss" tracker replaces the compiled one (which a custom train_step never
         # updates), so that only one "loss" is reported.
         compiled_loss = getattr(self, "_loss_tracker", None)
-        return [m for m in super().metrics if m is not compiled_loss]
+        side = [id(m) for m in self.side_metrics]
+        return [m for m in super().metrics if m is not compiled_loss and id(m) not in side]

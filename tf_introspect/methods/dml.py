@@ -22,7 +22,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tf_introspect.methods.base import Method, cross_entropy, replica_logs, sparse_labels
+from tf_introspect.methods.base import Method, cross_entropy, sparse_labels
 
 
 def kl_to(target_logits: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -124,7 +124,7 @@ class MutualLearning(Method):
         }
         for name, tracker in self.trackers.items():
             tracker.update_state(terms[name])
-        return replica_logs(self.compute_metrics(x, y, logits, sample_weight=None))
+        return self.training_logs(x, y, logits)
 
     def compute_eval_terms(self, x: tf.Tensor, y: tf.Tensor) -> dict[str, tf.Tensor]:
         return {"peer_accuracy": _accuracy(y, self.peer(x, training=False))}

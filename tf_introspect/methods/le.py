@@ -22,7 +22,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tf_introspect import explainers, targets
+from tf_introspect import diagnostics, explainers, targets
 from tf_introspect.methods.base import Method, cross_entropy, entropy, soft_cross_entropy
 
 
@@ -45,10 +45,25 @@ class Introspective(Method):
     Logged per epoch: ``loss`` (total), ``ce_soft`` = CE(p, q), ``ce_hard`` = CE(p, y),
     ``regularization``, ``q_entropy`` (mean entropy of q, nats) and ``introspective`` (fraction
     of steps in stage 2). ``loss = ce_soft + lam * ce_hard + regularization`` in stage 2 and
-    ``ce_hard + regularization`` in stage 1.
+    ``ce_hard + regularization`` in stage 1. The diagnostics of :mod:`tf_introspect.diagnostics`
+    (0 in stage 1): ``q_kl_ls``, the mean KL of q from label smoothing at the same
+    ground-truth mass, ``q_kl_ls_rest`` the same divided by ``1 - alpha`` (the non-ground-truth
+    part's KL from uniform), ``q_top_other_agreement``, the share of samples whose largest
+    non-ground-truth target is the model's largest non-ground-truth logit. For the per-epoch
+    rank correlation of q with the model's errors (``callbacks.SimilarityDiagnostics``) it
+    accumulates :attr:`target_means` (stage-2 training batches) and :attr:`confusion`
+    (evaluation), both :attr:`side_metrics`.
     """
 
-    terms = ("ce_soft", "ce_hard", "q_entropy", "introspective")
+    terms = (
+        "ce_soft",
+        "ce_hard",
+        "q_entropy",
+        "introspective",
+        "q_kl_ls",
+        "q_kl_ls_rest",
+        "q_top_other_agreement",
+    )
 
     def __init__(
         self,
@@ -74,6 +89,26 @@ class Introspective(Method):
         self.introspective = keras.Variable(
             float(introspective), trainable=False, dtype="float32", name="introspective"
         )
+        outputs = getattr(model, "outputs", None)
+        num_classes = int(outputs[0].shape[-1]) if outputs else None
+        self.target_means = num_classes and diagnostics.ClassMeanTargets(num_classes)
+        self.confusion = num_classes and diagnostics.ConfusionMatrix(num_classes)
+
+    @property
+    def side_metrics(self) -> list[keras.metrics.Metric]:
+        return [m for m in (self.target_means, self.confusion) if m]
+
+    def observe_evaluation(self, y: tf.Tensor, logits: tf.Tensor) -> None:
+        if self.confusion:
+            self.confusion.update_state(y, logits)
+
+    def reset_metrics(self) -> None:
+        """Keras' reset (every epoch, every ``evaluate``), and the evaluation's confusion
+        matrix; :attr:`target_means` is reset by ``SimilarityDiagnostics`` at an epoch's start
+        only, so it survives the epoch's closing evaluation."""
+        super().reset_metrics()
+        if self.confusion:
+            self.confusion.reset_state()
 
     @property
     def second_stage(self) -> keras.Variable:
@@ -120,6 +155,24 @@ class Introspective(Method):
             "ce_hard": ce_hard,
             "q_entropy": stage * entropy(q),
             "introspective": stage,
+            **self.diagnose(q, logits, y, stage),
+        }
+
+    def diagnose(
+        self, q: tf.Tensor, logits: tf.Tensor, y: tf.Tensor, stage: tf.Tensor
+    ) -> dict[str, tf.Tensor]:
+        """The batch's diagnostics (class docstring), 0 in stage 1; adds the stage-2 batches'
+        targets to :attr:`target_means`. Reads ``q`` and ``logits`` only: the loss and its
+        gradient are the same with or without it (``tests/test_le.py`` checks the weights)."""
+        stage = tf.cast(stage, tf.float32)
+        kl = tf.reduce_mean(diagnostics.label_smoothing_kl(q, y, self.alpha))
+        if self.target_means:
+            self.target_means.update_state(y, q, sample_weight=stage)
+        return {
+            "q_kl_ls": stage * kl,
+            "q_kl_ls_rest": stage * kl / (1.0 - self.alpha),
+            "q_top_other_agreement": stage
+            * tf.reduce_mean(diagnostics.top_other_agreement(q, logits, y)),
         }
 
 

@@ -9,8 +9,12 @@ import os
 #: maximum over epochs of the test accuracy (test-selected: optimistic), replace version 1's
 #: ``best_test_accuracy`` / ``best_test_epoch``; with ``--validation_split`` the test set is
 #: evaluated every epoch too and ``test_accuracy_at_best_validation`` is recorded. A file
-#: without ``schema_version`` is version 1 (:func:`max_test_accuracy` reads both).
-METRICS_SCHEMA = 2
+#: without ``schema_version`` is version 1 (:func:`max_test_accuracy` reads both). 3 (issue
+#: 20): the calibration of the final model, ``test_nll`` and ``test_ece``
+#: (:mod:`tf_introspect.calibration`), and per epoch ``val_nll``/``val_ece`` (and
+#: ``test_nll``/``test_ece`` with a validation split) in ``history.csv``; LE's diagnostics in
+#: ``final_train`` (:mod:`tf_introspect.diagnostics`).
+METRICS_SCHEMA = 3
 
 
 def load(workdir):

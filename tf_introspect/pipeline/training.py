@@ -55,6 +55,8 @@ def callbacks(cfg: RunConfig, test) -> list:
     from tf_introspect.callbacks import (
         EvaluateEachEpoch,
         ExplanationImages,
+        HistoryCSV,
+        SimilarityDiagnostics,
         StopOnNaN,
         WarmupSwitch,
     )
@@ -68,7 +70,8 @@ def callbacks(cfg: RunConfig, test) -> list:
         "train in a new --workdir (resuming this one continues from the backup's "
         "optimizer state)."
     )
-    # Order matters at an epoch's end: the test scores join the logs before CSVLogger and
+    # Order matters at an epoch's end: the test scores (and then LE's diagnostics, which read
+    # the last evaluation's confusion matrix) join the logs before CSVLogger and
     # TensorBoard record them, and the history row is written before the backup, so a run
     # killed between the two resumes at that epoch and writes its row again (a re-run
     # epoch's last row counts, outputs.history) instead of losing it. The backup keeps the
@@ -79,7 +82,8 @@ def callbacks(cfg: RunConfig, test) -> list:
     if cfg.validation_split:  # fit evaluates the validation set; the test set too
         result.append(EvaluateEachEpoch(test, prefix="test_"))
     result += [
-        keras.callbacks.CSVLogger(os.path.join(folder, "history.csv"), append=True),
+        SimilarityDiagnostics(),
+        HistoryCSV(os.path.join(folder, "history.csv")),
         keras.callbacks.TensorBoard(os.path.join(folder, "tb")),
         keras.callbacks.BackupAndRestore(backup, double_checkpoint=True, delete_checkpoint=False),
     ]
@@ -126,7 +130,7 @@ def _run(cfg, cleanup, shared=False):
     import numpy as np
 
     from tf_introspect import atomic, methods
-    from tf_introspect.callbacks import TrainingDiverged
+    from tf_introspect.callbacks import SimilarityDiagnostics, TrainingDiverged
     from tf_introspect.pipeline import teachers
     from tf_introspect.pipeline.build import make_method
 
@@ -196,13 +200,18 @@ def _run(cfg, cleanup, shared=False):
     final_train = {k: float(v[-1]) for k, v in history.history.items()}
     if not final_train:  # resumed after the last epoch: its logs are in history.csv
         final_train = last_logged_epoch(os.path.join(cfg.workdir, "history.csv"))
-    bad = sorted(k for k, v in final_train.items() if not np.isfinite(v))
+    # (the rank correlation of LE's diagnostics is NaN where undefined, e.g. no errors)
+    bad = sorted(
+        k for k, v in final_train.items() if not np.isfinite(v) and k != SimilarityDiagnostics.KEY
+    )
     if bad:  # a train loss is caught by StopOnNaN at once; this is e.g. the validation's
         raise TrainingDiverged(
             f"training diverged: {', '.join(bad)} not finite after epoch "
             f"{cfg.epochs}/{cfg.epochs} ({final_train}); nothing was "
             f"saved to {cfg.workdir}. Lower --lr?"
         )
+    # strict JSON: an undefined diagnostic is null, not NaN
+    final_train = {k: float(v) if np.isfinite(v) else None for k, v in final_train.items()}
     scores = method.evaluate(test, verbose=0, return_dict=True)
     model_path = atomic.save_model(method.model, os.path.join(cfg.workdir, "model.keras"))
     extra = {f"{k}_path": v for k, v in used.items()}
@@ -233,6 +242,9 @@ def _run(cfg, cleanup, shared=False):
         "test_accuracy": float(scores["accuracy"]),
         "test_error": 1.0 - float(scores["accuracy"]),
         "test_loss": float(scores["loss"]),
+        "test_nll": float(scores["nll"]),
+        "test_ece": float(scores["ece"]),
+        "test_reliability": reliability(method.calibration["ece"].reliability()),
         "final_train": final_train,
         "wall_time_s": round(time.time() - start, 1),
         "resumed_after_epoch": resumed,  # > 0: wall_time_s is this last start's only
@@ -244,6 +256,13 @@ def _run(cfg, cleanup, shared=False):
     atomic.write_json(os.path.join(cfg.workdir, "metrics.json"), metrics)
     shutil.rmtree(os.path.join(cfg.workdir, "backup"), ignore_errors=True)
     return metrics
+
+
+def reliability(diagram: dict) -> dict:
+    """A reliability diagram's arrays as JSON lists (``None`` for the empty bins' NaN)."""
+    import math
+
+    return {k: [float(v) if math.isfinite(v) else None for v in vs] for k, vs in diagram.items()}
 
 
 def last_logged_epoch(history_csv):

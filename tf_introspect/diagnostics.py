@@ -119,11 +119,17 @@ def rank_correlation(targets: np.ndarray, confusion: np.ndarray) -> float:
     """Spearman's rank correlation of the off-diagonal entries of two ``K x K`` matrices (the
     class-by-class mean of q, the confusion matrix; ties get their mean rank); NaN where it is
     undefined (either is constant off the diagonal, e.g. uniform rest targets or no errors)."""
-    from scipy import stats
-
     targets, confusion = np.asarray(targets, np.float64), np.asarray(confusion, np.float64)
     off = ~np.eye(len(targets), dtype=bool)
     a, b = targets[off], confusion[off]
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))) or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
-    return float(stats.spearmanr(a, b).statistic)
+    return float(np.corrcoef(_ranks(a), _ranks(b))[0, 1])
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of ``values``, tied values given the mean of their ranks (as Spearman's
+    correlation with ties takes them; NumPy only, so training needs no SciPy)."""
+    unique, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])  # 0-based rank of each value's first
+    return (first + (counts + 1) / 2.0)[inverse]

@@ -162,6 +162,25 @@ def test_the_command_line_trains_on_a_folder(jpeg_folder, tmp_path):
     assert metrics["data"]["mean"] == pytest.approx(meta.mean)
     assert metrics["data"]["fingerprint"] == metrics["flags"]["data_fingerprint"]
     assert metrics["flags"]["augment"] == "auto" and 0 <= metrics["test_accuracy"] <= 1
+    # the run in TensorBoard's HParams dashboard: its settings and final metrics
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    hparams, scalars = {}, {}
+    for path in (tmp_path / "le" / "tb" / "hparams").iterdir():
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "hparams":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(
+                        value.metadata.plugin_data.content
+                    )
+                    for key, v in data.session_start_info.hparams.items():
+                        hparams[key] = v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
+                elif value.tag in ("test_accuracy", "test_ece"):
+                    scalars[value.tag] = float(tf.make_ndarray(value.tensor))
+    assert hparams["dataset"] == f"folder:{jpeg_folder}" and hparams["method"] == "le"
+    assert hparams["data_fingerprint"] == metrics["data"]["fingerprint"]
+    assert scalars["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert scalars["test_ece"] == pytest.approx(metrics["test_ece"])
     # explain uses the facts recorded beside the model, also where the folder is not
     from tf_introspect import explain
     from tf_introspect.data import metadata

@@ -21,7 +21,7 @@ import time
 
 from absl import logging
 
-from tf_introspect.pipeline import outputs, registry, workdir
+from tf_introspect.pipeline import hparams, outputs, registry, workdir
 from tf_introspect.pipeline.config import ConfigError, RunConfig
 from tf_introspect.pipeline.distribute import is_chief, make_strategy, worker_id
 
@@ -256,6 +256,7 @@ def _run(cfg, cleanup, shared=False):
         "model_path": model_path,
         **extra,
     }
+    hparams.log_run(cfg, metrics)  # TensorBoard's HParams dashboard
     atomic.write_json(os.path.join(cfg.workdir, "metrics.json"), metrics)
     shutil.rmtree(os.path.join(cfg.workdir, "backup"), ignore_errors=True)
     return metrics

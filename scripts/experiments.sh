@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 # Order (issues 17, 18 and 20). Two branches side by side:
 # - CIFAR-10, one ResNet process at normal priority: the budget protocol's 80-epoch pilot
 #   (issue 17), then Table 2 at the budget protocol with the parity runs' float32 half first
-#   (CE and LE(Grad-CAM), seeds 0-1), the bfloat16 parity runs, the rest of Table 2, and the
-#   60-epoch pilot last;
+#   (CE and LE(Grad-CAM), seeds 0-1), the bfloat16 parity runs, the folder check (issue 21:
+#   CE on CIFAR-10's JPEG folder), the rest of Table 2, and the 60-epoch pilot last;
 # - MNIST, one MLP process at the lowest priority (nice 19: it takes the cycles the ResNet
 #   leaves): the mechanism cells of the short plan (issue 20: LE-Uniform, the similarity
 #   temperature), then Table 3 at the paper's protocol.
@@ -33,6 +33,7 @@ cifar() {
   run experiments/budget_pilot.toml --cells=ce_80
   run experiments/table2_budget.toml --cells=ce,le_grad_cam --seeds=0,1
   run experiments/parity_bf16.toml
+  run experiments/folder_check.toml        # issue 21: the folder path on real data
   run experiments/table2_budget.toml
   run experiments/budget_pilot.toml      # the 60-epoch pilot: it cannot change the choice
 }

@@ -26,6 +26,7 @@ SMOKE = [
     "--precision_cases=mlp1024_b16",
     "--fit_precisions=float32,mixed_bfloat16",
     "--user_api_cases=mlp1024_b16",
+    "--folder=no/such/folder",  # the data part: test_data_part_folder_against_binary
 ]
 
 
@@ -479,3 +480,26 @@ def test_cpu_peaks_intel_amx():
     # not x86: unknown, said so
     peaks = cpu_peaks("processor\t: 0\nFeatures\t: fp asimd\n", cpus={0})
     assert peaks["f32_peak_gflops"] is None and peaks["assumptions"]
+
+
+def test_data_part_folder_against_binary(tmp_path):
+    """The data part on a slice of the real JPEG folder and small generated binary files:
+    both read and iterated, the ratios reported; without the folder, it says how to make it."""
+    from test_data import write_cifar10
+    from test_folder import extract_slice
+
+    write_cifar10(tmp_path / "cifar10" / "cifar-10-batches-bin", "binary", n_per_batch=24)
+    jpeg = extract_slice(tmp_path / "jpeg")
+    out = tmp_path / "bench.json"
+    result = bench(
+        "--parts=data", "--rounds=2", f"--folder={jpeg}", f"--data_dir={tmp_path}", f"--json={out}"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(out.read_text())["data"]
+    assert len(found["folder"]["rounds"]) == len(found["binary"]["rounds"]) == 2
+    assert found["throughput_ratio"] == round(
+        found["folder"]["images_per_s"] / found["binary"]["images_per_s"], 3
+    )
+    assert "data: reading" in result.stdout and "images/s, ratio" in result.stdout
+    result = bench("--parts=data", "--folder=no/such", f"--data_dir={tmp_path}")
+    assert result.returncode == 0 and "data part skipped: no folder no/such" in result.stdout

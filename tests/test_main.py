@@ -444,13 +444,16 @@ def test_same_command_gives_bit_identical_weights(jit, mnist_dir, tmp_path):
 def test_run_config_is_one_frozen_typed_object_with_every_flag_resolved():
     """The pipeline's configuration (issue 19): one field per flag, frozen, every default
     resolved when it is built (the model family's paper values, XLA, steps per execution,
-    the schedule's boundaries), recorded in metrics.json as JSON."""
+    the schedule's boundaries), recorded in metrics.json as JSON; one field is derived, not a
+    flag: a folder data set's fingerprint."""
     import dataclasses
 
     from tf_introspect import pipeline
 
     pipeline.flags.define_flags()
-    assert set(pipeline.config.FIELDS) == set(pipeline.flags.flag_names())
+    derived = set(pipeline.config.DERIVED)  # resolved from other flags (a folder's fingerprint)
+    assert set(pipeline.config.FIELDS) - derived == set(pipeline.flags.flag_names())
+    assert derived == {"data_fingerprint"}
     mlp = pipeline.from_args(["--model=mlp1024"])
     resnet = pipeline.from_args(["--model=resnet8", "--lr_schedule=linear"])
     assert (mlp.jit_compile, mlp.steps_per_execution, mlp.lr_boundaries) == (True, 10, ())

@@ -17,6 +17,34 @@ import numpy as np
 from tf_introspect.lab import model_figures, plots
 
 
+def recorded_dataset(model_path):
+    """The data set of the run that saved ``model_path``, from the ``metrics.json`` beside
+    it, with a folder data set's recorded facts (classes, mean/std) registered, so that the
+    images are normalised as in training even where the folder is not; None without one."""
+    import json
+
+    from tf_introspect import data
+
+    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "metrics.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        metrics = json.load(f)
+    facts = metrics.get("data")
+    if facts:
+        data.metadata.register(
+            data.DatasetInfo(
+                metrics["dataset"],
+                len(facts["class_names"]),
+                tuple(facts["input_shape"]),
+                tuple(facts["mean"]),
+                tuple(facts["std"]),
+                tuple(facts["class_names"]),
+            )
+        )
+    return metrics.get("dataset")
+
+
 def guess_dataset(model):
     """The data set a model was trained on, from its input shape and number of classes."""
     from tf_introspect import data
@@ -121,19 +149,20 @@ def main(argv=None):
     p.add_argument("--layer", help="Grad-CAM layer (default: the last 4-D one)")
     p.add_argument(
         "--dataset",
-        choices=data.DATASETS,
-        help="for class names and mean/std (default: guessed from the model)",
+        help=f"for class names and mean/std: {', '.join(data.DATASETS)} or folder:PATH "
+        "(default: the one recorded beside the model, else guessed from its shapes)",
     )
     p.add_argument("--out", default="explanations.png", help="picture to write")
     args = p.parse_args(argv)
     try:
         model = model_figures.load_classifier(args.model)
+        args.dataset = args.dataset or recorded_dataset(args.model) or guess_dataset(model)
         probs, _ = explain_images(
             model, args.images, args.out, args.dataset, args.explainer, args.layer
         )
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
-    names = data.info(args.dataset or guess_dataset(model)).class_names
+    names = data.info(args.dataset).class_names
     for path, row in zip(args.images, probs):
         print(f"{path}: {names[row.argmax()]} ({row.max():.1%})")
     print(f"wrote {args.out}")

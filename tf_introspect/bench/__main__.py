@@ -13,7 +13,7 @@ line's choice, other values to try how much fewer host round trips would save);
 ``--keras_cases``; ``--user_api_cases`` (``--fit_steps``, ``--fit_warmup`` and ``--rounds``
 as the keras part); ``--explain_methods``, ``--explain_batch``; ``--precision_cases``,
 ``--precision_methods`` (precision part; ``--rounds`` and ``--steps`` as the steps part);
-``--cpu_ghz`` (the roofline's clock); ``--json``.
+``--cpu_ghz`` (the roofline's clock); ``--folder`` (data part); ``--json``.
 """
 
 import os
@@ -22,6 +22,7 @@ from absl import app, flags
 
 from tf_introspect import atomic
 from tf_introspect.bench import (
+    data_pipeline,
     explain,
     fit,
     keras_twin,
@@ -110,6 +111,11 @@ flags.DEFINE_float(
     "Clock for the roofline's peaks (default: /proc/cpuinfo's 'cpu MHz').",
     lower_bound=0.01,
 )
+flags.DEFINE_string(
+    "folder",
+    os.path.join("data", "cifar10-jpeg"),
+    "data part: CIFAR-10 as a folder of images (train/<class>/, test/<class>/).",
+)
 flags.DEFINE_string("json", None, "Write the results to this JSON file.")
 # The command line's flags, of which the fit and keras parts read --data_dir (default here: the
 # first of <repo>/data and <repo>/../shared/data holding the data set; random pixels through
@@ -184,6 +190,13 @@ def main(argv):
     if "explain" in FLAGS.parts:
         results["explain"] = explain.explain_part(
             FLAGS.explain_methods, FLAGS.explain_batch, FLAGS.rounds
+        )
+    if "data" in FLAGS.parts:
+        binary, found = pipeline_cases.find_data_dir("cifar10", FLAGS.data_dir)
+        results["data"] = (
+            data_pipeline.data_part(FLAGS.folder, binary, FLAGS.rounds)
+            if found
+            else {"skipped": "CIFAR-10's binary files not found (--data_dir)"}
         )
     results["machine"]["load_average_end"] = list(os.getloadavg())
     if FLAGS.json:

@@ -67,7 +67,7 @@ USER_API_VARIANTS = {
     "xla": {"jit_compile": True},  # compile's arguments
     "xla_spe10": {"jit_compile": True, "steps_per_execution": 10},
 }
-PARTS = ("steps", "fit", "keras", "explain", "precision", "user_api")
+PARTS = ("steps", "fit", "keras", "explain", "precision", "user_api", "data")
 TRAIN_SIZE = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000}
 TEST_SIZE = 10000
 # a CE-cost step (dropout: a few masks more; LE-Uniform: fixed targets, no explanation)

@@ -61,7 +61,25 @@ def _check_choice(kind: str, value, choices: Sequence[str]) -> None:
         raise ValueError(f"unknown {kind} {value!r}; valid choices: {', '.join(choices)}")
 
 
-def info(name: str) -> DatasetInfo:
-    """Static facts about data set ``name`` (one of :data:`DATASETS`)."""
-    _check_choice("dataset", name, DATASETS)
+#: data sets known from a run's record (a folder's facts, stored with the run): name -> info
+_RECORDED: dict[str, DatasetInfo] = {}
+
+
+def register(meta: DatasetInfo) -> None:
+    """Make ``info(meta.name)`` return ``meta`` (a folder data set's facts as a run recorded
+    them, for a model used where its folder is not: ``python -m tf_introspect.explain``)."""
+    _RECORDED[meta.name] = meta
+
+
+def info(name: str, image_size=None, test_split=None) -> DatasetInfo:
+    """Static facts about data set ``name`` (one of :data:`DATASETS`); for a folder of images
+    (``folder:PATH``, :mod:`tf_introspect.data.folder`) computed from its images, with its
+    ``image_size`` and ``test_split``."""
+    if name in _RECORDED:
+        return _RECORDED[name]
+    if isinstance(name, str) and name.startswith("folder:"):
+        from tf_introspect.data import folder
+
+        return folder.info(name, image_size, test_split)
+    _check_choice("dataset", name, DATASETS + ("folder:PATH",))
     return _INFOS[name]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from tf_introspect.data import folder
 from tf_introspect.data.loading import load_arrays
 from tf_introspect.data.metadata import SPLITS, _check_choice, info
 
@@ -16,7 +17,9 @@ if TYPE_CHECKING:
 def make_dataset(name: str, split: str, batch_size: int, *,
                  data_dir: str | os.PathLike | None = None, limit: int | None = None,
                  shuffle: bool | None = None, augment: bool | None = None, seed: int = 0,
-                 drop_remainder: bool = False, validation_split: int = 0) -> "tf.data.Dataset":
+                 drop_remainder: bool = False, validation_split: int = 0,
+                 image_size: tuple[int, int] | None = None,
+                 test_split: float | None = None) -> "tf.data.Dataset":
     """A ``tf.data`` pipeline over one split, yielding ``(x, y)`` batches.
 
     ``x`` is float32 ``[b, h, w, c]``: pixels scaled to ``[0, 1]``, then normalised per channel
@@ -29,7 +32,11 @@ def make_dataset(name: str, split: str, batch_size: int, *,
       limit: keep only the first ``limit`` examples (before the hold-out and shuffling).
       shuffle: full-buffer shuffle, reshuffled every epoch; default ``split == "train"``.
       augment: the paper's CIFAR augmentation (zero-pad 4 pixels each side, random crop back to
-        the original size, random horizontal flip); default ``split == "train"`` for CIFAR.
+        the original size, random horizontal flip); default ``split == "train"`` for 32x32
+        colour images (CIFAR, and a folder of such images).
+      image_size, test_split: a folder data set's (``folder:PATH``,
+        :mod:`tf_introspect.data.folder`): the size its images are resized to, and the share
+        held out for testing when it has no ``test/`` folder.
       seed: two pipelines with the same arguments (and the same TensorFlow global seed, if
         one is set) yield identical batches, epoch after epoch: the shuffle is seeded, and
         augmentation uses stateless random ops whose per-example seeds come from
@@ -38,9 +45,13 @@ def make_dataset(name: str, split: str, batch_size: int, *,
     """
     import tensorflow as tf
 
-    meta = info(name)
+    meta = info(name, image_size, test_split)
     _check_choice("split", split, (*SPLITS, "validation"))
-    x, y = load_arrays(name, "test" if split == "test" else "train", data_dir)
+    source = "test" if split == "test" else "train"
+    if name.startswith(folder.PREFIX):
+        x, y = folder.load(name, source, image_size, test_split)
+    else:
+        x, y = load_arrays(name, source, data_dir)
     if limit is not None:
         if not 1 <= limit <= len(x):
             part = "test" if split == "test" else "training"
@@ -57,7 +68,8 @@ def make_dataset(name: str, split: str, batch_size: int, *,
         cut = len(x) - validation_split
         x, y = (x[cut:], y[cut:]) if split == "validation" else (x[:cut], y[:cut])
     shuffle = split == "train" if shuffle is None else shuffle
-    augment = (split == "train" and name.startswith("cifar")) if augment is None else augment
+    if augment is None:
+        augment = split == "train" and tuple(meta.input_shape) == (32, 32, 3)
 
     images = tf.constant(x)
     labels = tf.constant(y, tf.int32)

@@ -81,17 +81,20 @@ class Run:
     def command(self):
         """The training command; ``--overwrite`` when the work folder holds a finished or
         started run of other settings (stale: an earlier version of the plan)."""
-        from tf_introspect.pipeline.settings import result_settings
+        from tf_introspect.pipeline.settings import result_settings, without_data_fingerprint
 
         done = outputs.load(os.path.join(paths.REPO, self.workdir))
-        stale = done is not None and result_settings(done["flags"]) != self.settings
+        stale = (
+            done is not None
+            and without_data_fingerprint(result_settings(done["flags"])) != self.settings
+        )
         if done is not None and self.since:  # finished by code older than the last fix
             metrics = os.path.join(paths.REPO, self.workdir, "metrics.json")
             stale = stale or os.path.getmtime(metrics) < commit_time(self.since)
         started = os.path.join(paths.REPO, self.workdir, "settings.json")  # an unfinished run's
         if not stale and os.path.exists(started):
             with open(started) as f:
-                stale = json.load(f) != self.settings
+                stale = without_data_fingerprint(json.load(f)) != self.settings
         return [
             sys.executable,
             "-m",

@@ -20,9 +20,9 @@ def make_model(config: RunConfig, name: str, **options):
     A model the data set does not fit (every built-in model takes every built-in data set;
     this guards a new one) is a ``ConfigError`` naming the model, the data set and its input
     shape and classes."""
-    from tf_introspect import data, models
+    from tf_introspect import models
 
-    info = data.info(config.dataset)
+    info = config.dataset_info()
     try:
         return models.get(
             name,

@@ -80,6 +80,9 @@ class RunConfig:
     model: str
     dataset: str
     data_dir: str | None
+    image_size: tuple[int, int] | None
+    test_split: float | None
+    augment: str
     train_limit: int | None
     test_limit: int | None
     validation_split: int
@@ -130,10 +133,22 @@ class RunConfig:
     fsp_weight: float
     fsp_epochs: int
     fsp_lr: float
+    # resolved, not a flag: a folder data set's fingerprint (its files and sizes)
+    data_fingerprint: str | None = None
 
     def as_dict(self) -> dict:
         """The settings as JSON stores them (``metrics.json``'s ``flags``)."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def data_options(self) -> dict:
+        """The options of a folder data set for ``data.info`` / ``data.make_dataset``."""
+        return {"image_size": self.image_size, "test_split": self.test_split}
+
+    def dataset_info(self):
+        """``data.info`` of the run's data set (a folder's computed from its images)."""
+        from tf_introspect import data
+
+        return data.info(self.dataset, **self.data_options())
 
     @property
     def family(self) -> str:
@@ -201,6 +216,8 @@ class RunConfig:
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
+#: fields resolved from others, not flags
+DERIVED = ("data_fingerprint",)
 
 
 def family(model_name: str) -> str:
@@ -240,12 +257,53 @@ def _boundaries(given, paper, schedule):
     return boundaries
 
 
+def _image_size(text):
+    if text is None or isinstance(text, tuple | list):
+        return None if text is None else tuple(int(v) for v in text)
+    try:
+        size = tuple(int(v) for v in str(text).split(","))
+    except ValueError:
+        size = ()
+    if len(size) != 2 or min(size) < 1:
+        raise ConfigError(f"--image_size must be H,W in pixels (e.g. 64,64), got {text!r}.")
+    return size
+
+
+def _resolve_data(values):
+    """``--image_size`` as ``(h, w)``; ``--image_size`` and ``--test_split`` belong to folder
+    data sets only. (A folder's fingerprint is taken when a run reads it:
+    :func:`with_data_fingerprint`; the folder need not exist to build a configuration.)"""
+    from tf_introspect.data import folder
+
+    values["image_size"] = _image_size(values["image_size"])
+    if not folder.is_folder(values["dataset"]):
+        given = [f"--{k}" for k in ("image_size", "test_split") if values[k] is not None]
+        if given:
+            raise ConfigError(
+                f"{' and '.join(given)} belong to a folder of images (--dataset=folder:PATH), "
+                f"not --dataset={values['dataset']}."
+            )
+    values.setdefault("data_fingerprint", None)
+
+
+def with_data_fingerprint(config: RunConfig) -> RunConfig:
+    """``config`` with its folder data set's fingerprint (its files, labels and sizes:
+    :func:`tf_introspect.data.folder.scan`), a setting that decides the result: a finished
+    run or a backup on other images is not reused. Built-in data sets have none."""
+    from tf_introspect.data import folder
+
+    if not folder.is_folder(config.dataset):
+        return config
+    layout = folder.scan(config.dataset, config.image_size, config.test_split)
+    return dataclasses.replace(config, data_fingerprint=layout.fingerprint)
+
+
 def resolve(values: dict) -> RunConfig:
     """The :class:`RunConfig` of a dict of every flag's value (``None``: unset), with the
     paper's defaults for its model, the schedule's boundaries, XLA, steps per execution and
     verbosity resolved."""
     values = dict(values)
-    missing = sorted(set(FIELDS) - set(values))
+    missing = sorted(set(FIELDS) - set(DERIVED) - set(values))
     if missing:
         raise ConfigError(f"settings missing: {', '.join(missing)}.")
     unknown = sorted(set(values) - set(FIELDS))
@@ -267,6 +325,7 @@ def resolve(values: dict) -> RunConfig:
         values["jit_compile"] = kind == "mlp"
     elif isinstance(values["jit_compile"], str):
         values["jit_compile"] = values["jit_compile"] == "true"
+    _resolve_data(values)
     if not values["steps_per_execution"]:
         # 10 for the MLP at its small batches (measured: bit-identical weights, 0.81x the CE
         # and 0.89x the LE step time), 1 for the conv nets

@@ -23,11 +23,31 @@ def define_flags():
         return
     flags.DEFINE_enum("method", "le", methods.list_methods(), "Training method.")
     flags.DEFINE_enum("model", "resnet8", models.list_models(), "Model architecture.")
-    flags.DEFINE_enum(
+    flags.DEFINE_string(
         "dataset",
         None,
-        list(DATASETS),
-        "Data set; default: the paper's for the model (mlp: mnist, else cifar10).",
+        f"Data set: one of {', '.join(DATASETS)}, or folder:PATH, a folder with one subfolder "
+        "of images per class (PATH/train/ and PATH/test/ if it has its own split; else "
+        "--test_split); default: the paper's for the model (mlp: mnist, else cifar10).",
+    )
+    flags.DEFINE_string(
+        "image_size",
+        None,
+        "folder:PATH only: resize every image to H,W pixels (default: the images' own size, "
+        "when they all have one).",
+    )
+    flags.DEFINE_float(
+        "test_split",
+        None,
+        "folder:PATH without train/ and test/ subfolders: the share of every class's images "
+        "held out for testing (a fixed choice, the same for every run), e.g. 0.2.",
+    )
+    flags.DEFINE_enum(
+        "augment",
+        "auto",
+        ["auto", "none", "crop_flip"],
+        "Training augmentation: crop_flip is the paper's CIFAR recipe (pad 4, random crop, "
+        "random horizontal flip); auto: crop_flip for 32x32 colour images, else none.",
     )
     flags.DEFINE_string(
         "data_dir",
@@ -306,6 +326,11 @@ def define_flags():
         message="--smoothing (ground-truth mass) must be in (0, 1].",
     )
     flags.register_validator("temperature", lambda t: t > 0, message="--temperature must be > 0.")
+    flags.register_validator(
+        "dataset",
+        lambda d: d is None or d in DATASETS or d.startswith("folder:"),
+        message=f"--dataset must be one of {', '.join(DATASETS)} or folder:PATH.",
+    )
     flags.register_validator(
         "similarity_temperature",
         lambda t: t is None or t > 0,

@@ -27,10 +27,22 @@ RESULT_FLAGS = (
     "test_limit",
     "validation_split",
     "precision",
+    "image_size",
+    "test_split",
+    "augment",
+    "data_fingerprint",
 )
 # Result-deciding flags added after runs were recorded: at these values (what every earlier run
 # trained with) they are left out of the settings, so that earlier records still match.
-LEGACY_DEFAULTS = {"lr_schedule": "step", "precision": "float32", "similarity_temperature": None}
+LEGACY_DEFAULTS = {
+    "lr_schedule": "step",
+    "precision": "float32",
+    "similarity_temperature": None,
+    "image_size": None,
+    "test_split": None,
+    "augment": "auto",
+    "data_fingerprint": None,
+}
 _TEACHER = ("teacher", "teacher_model", "teacher_epochs", "teacher_seed")
 _KD = ("temperature", "lam", *_TEACHER)
 METHOD_FLAGS = {
@@ -72,6 +84,13 @@ def result_settings(config) -> dict:
     keys = RESULT_FLAGS + keys if keys is not None else sorted(values)
     legacy = {k for k, v in LEGACY_DEFAULTS.items() if values.get(k, v) == v}
     return {k: values.get(k) for k in keys if k not in legacy}
+
+
+def without_data_fingerprint(settings: Mapping) -> dict:
+    """``settings`` without a folder data set's fingerprint: a plan names its data by path
+    (the folder may not exist yet when the plan is read); the run itself checks the
+    fingerprint (:func:`tf_introspect.pipeline.outputs.finished`, the backup's settings)."""
+    return {k: v for k, v in settings.items() if k != "data_fingerprint"}
 
 
 def settings_differences(recorded: Mapping, expected: Mapping) -> dict:

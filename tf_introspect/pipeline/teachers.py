@@ -84,9 +84,7 @@ def _sub_run(cfg, run, sub, **changes):
 
 def check_teacher(cfg: RunConfig, teacher):
     """A given teacher must take the data set's inputs and predict its classes."""
-    from tf_introspect import data
-
-    info = data.info(cfg.dataset)
+    info = cfg.dataset_info()
     if (
         tuple(teacher.input_shape[1:]) != tuple(info.input_shape)
         or teacher.output_shape[-1] != info.num_classes

@@ -21,7 +21,7 @@ import time
 
 from absl import logging
 
-from tf_introspect.pipeline import outputs, registry, workdir
+from tf_introspect.pipeline import hparams, outputs, registry, workdir
 from tf_introspect.pipeline.config import ConfigError, RunConfig
 from tf_introspect.pipeline.distribute import is_chief, make_strategy, worker_id
 
@@ -133,8 +133,10 @@ def _run(cfg, cleanup, shared=False):
     from tf_introspect.callbacks import SimilarityDiagnostics, TrainingDiverged
     from tf_introspect.pipeline import teachers
     from tf_introspect.pipeline.build import make_method
+    from tf_introspect.pipeline.config import with_data_fingerprint
 
     start, code = time.time(), workdir.code_version()
+    cfg = with_data_fingerprint(cfg)
     done = None if cfg.overwrite else outputs.finished(cfg.workdir, cfg)
     if done is not None:
         print(
@@ -237,6 +239,7 @@ def _run(cfg, cleanup, shared=False):
         "method": cfg.method,
         "model": cfg.model,
         "dataset": cfg.dataset,
+        **({"data": folder_facts(cfg)} if cfg.data_fingerprint else {}),
         "epochs": cfg.epochs,
         **({"pretraining_epochs": cfg.pretraining_epochs} if cfg.pretraining_epochs else {}),
         "test_accuracy": float(scores["accuracy"]),
@@ -253,9 +256,24 @@ def _run(cfg, cleanup, shared=False):
         "model_path": model_path,
         **extra,
     }
+    hparams.log_run(cfg, metrics)  # TensorBoard's HParams dashboard
     atomic.write_json(os.path.join(cfg.workdir, "metrics.json"), metrics)
     shutil.rmtree(os.path.join(cfg.workdir, "backup"), ignore_errors=True)
     return metrics
+
+
+def folder_facts(cfg: RunConfig) -> dict:
+    """What a folder data set was for this run: fingerprint, class names, the per-channel
+    mean and std its images were normalised with, input shape (``explain`` and the figures
+    normalise with the same)."""
+    info = cfg.dataset_info()
+    return {
+        "fingerprint": cfg.data_fingerprint,
+        "class_names": list(info.class_names),
+        "mean": list(info.mean),
+        "std": list(info.std),
+        "input_shape": list(info.input_shape),
+    }
 
 
 def reliability(diagram: dict) -> dict:
@@ -276,11 +294,22 @@ def datasets(cfg: RunConfig):
     ``--validation_split`` holds training images out. Bad limits are configuration errors."""
     from tf_introspect import data
 
-    common = dict(data_dir=cfg.data_dir, seed=cfg.seed, batch_size=cfg.batch_size)
+    common = dict(
+        data_dir=cfg.data_dir,
+        seed=cfg.seed,
+        batch_size=cfg.batch_size,
+        **cfg.data_options(),
+    )
+    augment = {"auto": None, "none": False, "crop_flip": True}[cfg.augment]
     held_out = cfg.validation_split or 0
     try:
         train = data.make_dataset(
-            cfg.dataset, "train", limit=cfg.train_limit, validation_split=held_out, **common
+            cfg.dataset,
+            "train",
+            limit=cfg.train_limit,
+            validation_split=held_out,
+            augment=augment,
+            **common,
         )
         test = data.make_dataset(cfg.dataset, "test", limit=cfg.test_limit, **common)
         validation = (

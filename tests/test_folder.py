@@ -11,7 +11,7 @@ import tensorflow as tf
 from conftest import require_shared_data
 from PIL import Image
 
-from tf_introspect.data import folder
+from tf_introspect.data import folder, info
 from tf_introspect.data.errors import DataFormatError, DataNotFoundError
 
 CLASSES = (
@@ -66,7 +66,7 @@ def test_the_real_jpeg_folder_reads_as_its_files_say(jpeg_folder):
     x_train, y_train = folder.load(name, "train")
     assert x_train.shape == (120, 32, 32, 3) and np.bincount(y_train).tolist() == [12] * 10
     assert len(set(y_train[-12:])) > 3  # shuffled once: the last images mix the classes
-    meta = folder.info(name)
+    meta = info(name)
     pixels = x_train.reshape(-1, 3) / 255.0
     np.testing.assert_allclose(meta.mean, pixels.mean(0), rtol=1e-6)
     np.testing.assert_allclose(meta.std, pixels.std(0), rtol=1e-6)
@@ -112,7 +112,7 @@ def test_grayscale_and_mixed_sizes(tmp_path):
             for i in range(n):
                 write_png(root / split / label / f"{i}.png", (20, 24), value=10 * i)
     name = fresh(f"folder:{root}")
-    assert folder.info(name).input_shape == (20, 24, 1)
+    assert info(name).input_shape == (20, 24, 1)
     write_png(root / "train" / "a" / "big.png", (40, 50))
     with pytest.raises(DataFormatError, match="2 different sizes .* give --image_size=H,W"):
         folder.scan(fresh(name))
@@ -157,7 +157,7 @@ def test_the_command_line_trains_on_a_folder(jpeg_folder, tmp_path):
     result = cli("--method=le", "--warmup_epochs=0", *common, f"--workdir={tmp_path / 'le'}")
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = __import__("json").loads((tmp_path / "le" / "metrics.json").read_text())
-    meta = folder.info(fresh(f"folder:{jpeg_folder}"))
+    meta = info(fresh(f"folder:{jpeg_folder}"))
     assert metrics["data"]["class_names"] == list(CLASSES)
     assert metrics["data"]["mean"] == pytest.approx(meta.mean)
     assert metrics["data"]["fingerprint"] == metrics["flags"]["data_fingerprint"]

@@ -203,20 +203,16 @@ def load(name: str, split: str, image_size=None, test_split=None):
 
 
 @functools.lru_cache(maxsize=8)
-def info(name: str, image_size=None, test_split=None):
-    """The :class:`~tf_introspect.data.metadata.DatasetInfo` of ``folder:PATH``: classes,
-    input shape, and the per-channel mean and std of its training images on the [0, 1]
-    scale (computed once per process); ``fingerprint`` of its :func:`scan`."""
-    from tf_introspect.data.metadata import DatasetInfo
-
+def info(name: str, image_size=None, test_split=None) -> dict:
+    """The facts of ``folder:PATH`` (:func:`tf_introspect.data.info` makes them a
+    ``DatasetInfo``): ``class_names``, ``input_shape``, and the per-channel ``mean`` and
+    ``std`` of its training images on the [0, 1] scale (computed once per process)."""
     layout = scan(name, image_size, test_split)
     x, _ = load(name, "train", image_size, test_split)
     pixels = x.reshape(-1, x.shape[-1]).astype(np.float64) / 255.0
-    return DatasetInfo(
-        name,
-        len(layout.class_names),
-        (*layout.size, layout.channels),
-        tuple(float(v) for v in pixels.mean(axis=0)),
-        tuple(float(v) for v in pixels.std(axis=0)),
-        layout.class_names,
-    )
+    return {
+        "class_names": layout.class_names,
+        "input_shape": (*layout.size, layout.channels),
+        "mean": tuple(float(v) for v in pixels.mean(axis=0)),
+        "std": tuple(float(v) for v in pixels.std(axis=0)),
+    }

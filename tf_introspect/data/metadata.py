@@ -80,6 +80,14 @@ def info(name: str, image_size=None, test_split=None) -> DatasetInfo:
     if isinstance(name, str) and name.startswith("folder:"):
         from tf_introspect.data import folder
 
-        return folder.info(name, image_size, test_split)
+        facts = folder.info(name, image_size, test_split)
+        return DatasetInfo(
+            name,
+            len(facts["class_names"]),
+            facts["input_shape"],
+            facts["mean"],
+            facts["std"],
+            facts["class_names"],
+        )
     _check_choice("dataset", name, DATASETS + ("folder:PATH",))
     return _INFOS[name]

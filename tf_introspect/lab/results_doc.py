@@ -138,12 +138,15 @@ def plan_section(path):
         calibration = []
         for key, scale, digits in (("nll", 1, 3), ("ece", 100, 2)):
             values = r.get(key, [])
-            part = (
-                f" ({len(values)} of {len(r['final'])})"
-                if 0 < len(values) < len(r["final"])
-                else ""
-            )
-            calibration.append(_fmt(values, scale, digits) + part)
+            if 0 < len(values) < len(r["final"]):  # some seeds recorded without it
+                spread = (
+                    f" +- {scale * np.std(values, ddof=1):.{digits}f}" if len(values) > 1 else ""
+                )
+                text = f"{scale * np.mean(values):.{digits}f}{spread} "
+                text += f"({len(values)} of {len(r['final'])} seeds)"
+            else:
+                text = _fmt(values, scale, digits)
+            calibration.append(text)
         lines.append(
             "| "
             + " | ".join(

@@ -40,9 +40,34 @@ def main(argv):
     from tf_introspect import data
     from tf_introspect.callbacks import TrainingDiverged
 
+    if FLAGS.list_models:
+        from tf_introspect import models
+
+        print("The paper's models: " + ", ".join(models.list_models()))
+        print(
+            "Keras Applications (--model=keras:NAME): "
+            + ", ".join(models.external.application_names())
+        )
+        print("A saved classifier: --model=PATH.keras")
+        return
+
     try:
         cfg = config.from_flags(FLAGS)
         warn_unused_flags(cfg)
+        if config.family(cfg.model) == "resnet" and not cfg.model.startswith("resnet"):
+            logging.info(
+                "%s is not one of the paper's models: the ResNet family's defaults apply unless "
+                "flags say otherwise (batch %d, SGD lr %g, momentum %g, weight decay %g, "
+                "--lr_schedule=%s at epochs %s of %d).",
+                cfg.model,
+                cfg.batch_size,
+                cfg.lr,
+                cfg.momentum,
+                cfg.weight_decay,
+                cfg.lr_schedule,
+                ",".join(map(str, cfg.lr_boundaries)) or "-",
+                cfg.epochs,
+            )
         metrics = training.run(cfg)
     except (
         config.ConfigError,

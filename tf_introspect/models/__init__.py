@@ -7,12 +7,15 @@ activations. The architectures are the ones of the paper's experiments:
 * ``mlp1024``: the 784-1024-1024-10 ReLU MLP of paper section 5.1 / Table 3 (MNIST).
 * ``cnn6``, ``cnn8``, ``cnn10``: plain CNNs of paper section 3 / Table 1 (CIFAR-10).
 * ``resnet8``, ``resnet14``, ``resnet20``, ``resnet26``: CIFAR ResNets (6n+2) of paper section 5.
+
+Beyond the paper (:mod:`tf_introspect.models.external`): ``keras:NAME``, a Keras Applications
+architecture with a logits head, and ``PATH.keras``, a saved classifier.
 """
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from tf_introspect.models import cnn, mlp, resnet
+from tf_introspect.models import cnn, external, mlp, resnet
 
 if TYPE_CHECKING:
     import keras
@@ -46,7 +49,8 @@ def get(
     """Build the registered model ``name``.
 
     Args:
-      name: one of ``list_models()``.
+      name: one of ``list_models()``, ``keras:NAME`` (``external.application_names()``) or
+        ``PATH.keras`` (options: ``weights`` for the first, ``reinitialize`` for the second).
       num_classes: number of output logits.
       input_shape: ``(h, w, c)``; defaults to the paper's data set for that model
         (``(28, 28, 1)`` for the MLP, ``(32, 32, 3)`` for the CNNs and ResNets).
@@ -54,6 +58,20 @@ def get(
         scale and offset, PyTorch's coupled convention: the
         gradient gains ``weight_decay * w``) and ``dropout_rate``.
     """
+    if external.is_external(name):
+        own = {"weight_decay", "weights", "reinitialize"}
+        if set(kw) - own:
+            raise ValueError(
+                f"{sorted(set(kw) - own)} apply to the registry's models only, not {name}."
+            )
+        shape = tuple(input_shape or (32, 32, 3))
+        decay = kw.get("weight_decay", 0.0)
+        if name.startswith(external.PREFIX):
+            return external.application(name, num_classes, shape, decay, kw.get("weights"))
+        return external.saved(name, num_classes, shape, decay, bool(kw.get("reinitialize")))
     if name not in _REGISTRY:
-        raise ValueError(f"Unknown model {name!r}; valid choices: {', '.join(list_models())}.")
+        raise ValueError(
+            f"Unknown model {name!r}; valid choices: {', '.join(list_models())}, "
+            "keras:NAME (python -m tf_introspect.main --list_models) or PATH.keras."
+        )
     return _REGISTRY[name](num_classes=num_classes, input_shape=input_shape, **kw)

@@ -23,6 +23,10 @@ def make_model(config: RunConfig, name: str, **options):
     from tf_introspect import models
 
     info = config.dataset_info()
+    if name == config.model and name.startswith("keras:") and config.weights:
+        options = {**options, "weights": config.weights}
+    if name == config.model and name.endswith(".keras") and config.reinitialize:
+        options = {**options, "reinitialize": True}
     try:
         return models.get(
             name,

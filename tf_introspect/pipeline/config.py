@@ -78,6 +78,9 @@ class RunConfig:
     # what is trained, on what
     method: str
     model: str
+    weights: str | None
+    reinitialize: bool
+    list_models: bool
     dataset: str
     data_dir: str | None
     image_size: tuple[int, int] | None
@@ -221,7 +224,10 @@ DERIVED = ("data_fingerprint",)
 
 
 def family(model_name: str) -> str:
-    """``mlp``, ``cnn`` or ``resnet``: the key of :data:`PAPER_DEFAULTS`."""
+    """``mlp``, ``cnn`` or ``resnet``: the key of :data:`PAPER_DEFAULTS`; a model that is not
+    the paper's (``keras:NAME``, ``PATH.keras``) takes the ResNet family's."""
+    if model_name.startswith("keras:") or model_name.endswith(".keras"):
+        return "resnet"
     for key in PAPER_DEFAULTS:
         if model_name.startswith(key):
             return key
@@ -276,6 +282,16 @@ def _resolve_data(values):
     from tf_introspect.data import folder
 
     values["image_size"] = _image_size(values["image_size"])
+    if values["weights"] and not values["model"].startswith("keras:"):
+        raise ConfigError(
+            f"--weights belongs to a Keras Applications model (--model=keras:NAME), not "
+            f"--model={values['model']}."
+        )
+    if values["reinitialize"] and not values["model"].endswith(".keras"):
+        raise ConfigError(
+            f"--reinitialize belongs to a saved model (--model=PATH.keras), not "
+            f"--model={values['model']}."
+        )
     if not folder.is_folder(values["dataset"]):
         given = [f"--{k}" for k in ("image_size", "test_split") if values[k] is not None]
         if given:

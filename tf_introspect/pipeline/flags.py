@@ -22,7 +22,23 @@ def define_flags():
     if "method" in FLAGS:
         return
     flags.DEFINE_enum("method", "le", methods.list_methods(), "Training method.")
-    flags.DEFINE_enum("model", "resnet8", models.list_models(), "Model architecture.")
+    flags.DEFINE_string(
+        "model",
+        "resnet8",
+        f"Model: one of {', '.join(models.list_models())} (the paper's); keras:NAME, a Keras "
+        "Applications architecture with a logits head (--list_models names them); or "
+        "PATH.keras, a saved classifier, trained further from its weights.",
+    )
+    flags.DEFINE_string(
+        "weights",
+        None,
+        "keras:NAME only: a weights file of the application (without its top) to start from; "
+        "default none (nothing is downloaded).",
+    )
+    flags.DEFINE_bool(
+        "reinitialize", False, "PATH.keras only: train its architecture from fresh weights."
+    )
+    flags.DEFINE_bool("list_models", False, "Print every name --model takes, and exit.")
     flags.DEFINE_string(
         "dataset",
         None,
@@ -326,6 +342,12 @@ def define_flags():
         message="--smoothing (ground-truth mass) must be in (0, 1].",
     )
     flags.register_validator("temperature", lambda t: t > 0, message="--temperature must be > 0.")
+    flags.register_validator(
+        "model",
+        lambda m: m in models.list_models() or m.startswith("keras:") or m.endswith(".keras"),
+        message=f"--model must be one of {', '.join(models.list_models())}, keras:NAME "
+        "(--list_models) or PATH.keras.",
+    )
     flags.register_validator(
         "dataset",
         lambda d: d is None or d in DATASETS or d.startswith("folder:"),

@@ -31,6 +31,8 @@ RESULT_FLAGS = (
     "test_split",
     "augment",
     "data_fingerprint",
+    "weights",
+    "reinitialize",
 )
 # Result-deciding flags added after runs were recorded: at these values (what every earlier run
 # trained with) they are left out of the settings, so that earlier records still match.
@@ -42,6 +44,8 @@ LEGACY_DEFAULTS = {
     "test_split": None,
     "augment": "auto",
     "data_fingerprint": None,
+    "weights": None,
+    "reinitialize": False,
 }
 _TEACHER = ("teacher", "teacher_model", "teacher_epochs", "teacher_seed")
 _KD = ("temperature", "lam", *_TEACHER)

@@ -70,6 +70,8 @@ def test_rank_correlation_by_hand_with_ties():
     by_hand = np.corrcoef(a, b)[0, 1]
     np.testing.assert_allclose(diagnostics.rank_correlation(means, confusion), by_hand)
     assert np.isnan(diagnostics.rank_correlation(np.ones((4, 4)), confusion))  # uniform q
+    rounded = np.full((4, 4), 0.1 / 3) * (1 + 1e-7 * rng.standard_normal((4, 4)))  # float32 sums
+    assert np.isnan(diagnostics.rank_correlation(rounded, confusion))
     assert np.isnan(diagnostics.rank_correlation(means, np.eye(4)))  # no errors
 
 

@@ -150,3 +150,13 @@ def test_diagnostics_table_beside_each_le_cell(root):  # noqa: F811
     plan_text = FOUR.replace("seeds = [0, 1, 2]", "seeds = [0, 1]")
     doc = report(root, plan_text, {"le": (0.985, 0.986)}, **extra)
     assert "| le | 2 | 98.55 | 0.0123 | 0.123 | 25.0 | 0.50 | logged |" in doc
+    # uniform rest targets (LE-Uniform): their agreement and rank correlation are undefined
+    uniform = {
+        "q_kl_ls": 1e-9,
+        "q_kl_ls_rest": 1e-8,
+        "q_top_other_agreement": 0.07,
+        "q_confusion_spearman": -0.02,
+    }
+    __import__("shutil").rmtree(root / "results")
+    doc = report(root, plan_text, {"le": (0.985, 0.986)}, le={"final_train": [uniform] * 2})
+    assert "| le | 2 | 98.55 | 0.0000 | 0.000 | - | - | logged |" in doc

@@ -18,6 +18,10 @@ DIAGNOSTICS = (
 )
 
 
+#: below this KL from label smoothing (nats) the rest of q is uniform up to float32 rounding
+UNIFORM_KL = 1e-6
+
+
 def label_smoothing_distance(metrics):
     """How far a run's LE targets are from label smoothing at the same ground-truth mass, from
     its last epoch's ``q_entropy`` (the mean entropy of the targets q, nats): ``(KL, KL of
@@ -44,7 +48,11 @@ def _diagnostics(record):
     correlation of uniform targets), and whether the KL came from ``q_entropy``."""
     final = record["metrics"].get("final_train", {})
     if "q_kl_ls" in final:
-        return {name: final.get(name) for name, *_ in DIAGNOSTICS}, False
+        found = {name: final.get(name) for name, *_ in DIAGNOSTICS}
+        if found["q_kl_ls"] is not None and found["q_kl_ls"] < UNIFORM_KL:
+            # uniform rest targets (LE-Uniform): no top other class, no ranking to correlate
+            found.update(q_top_other_agreement=None, q_confusion_spearman=None)
+        return found, False
     distance = label_smoothing_distance(record["metrics"])
     if distance is None:
         return None, False

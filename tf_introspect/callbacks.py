@@ -211,8 +211,9 @@ class SimilarityDiagnostics(keras.callbacks.Callback):
         return (means, confusion) if means and confusion else None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        if self._matrices():
-            self._matrices()[0].reset_state()
+        found = self._matrices()
+        if found:
+            found[0].reset_state()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         found = self._matrices()

@@ -32,16 +32,7 @@ def recorded_dataset(model_path):
         metrics = json.load(f)
     facts = metrics.get("data")
     if facts:
-        data.metadata.register(
-            data.DatasetInfo(
-                metrics["dataset"],
-                len(facts["class_names"]),
-                tuple(facts["input_shape"]),
-                tuple(facts["mean"]),
-                tuple(facts["std"]),
-                tuple(facts["class_names"]),
-            )
-        )
+        data.metadata.register(data.metadata.from_facts(metrics["dataset"], facts))
     return metrics.get("dataset")
 
 

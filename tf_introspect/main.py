@@ -54,7 +54,9 @@ def main(argv):
     try:
         cfg = config.from_flags(FLAGS)
         warn_unused_flags(cfg)
-        if config.family(cfg.model) == "resnet" and not cfg.model.startswith("resnet"):
+        from tf_introspect.models import external
+
+        if external.is_external(cfg.model):
             logging.info(
                 "%s is not one of the paper's models: the ResNet family's defaults apply unless "
                 "flags say otherwise (batch %d, SGD lr %g, momentum %g, weight decay %g, "

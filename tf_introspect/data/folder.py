@@ -56,6 +56,7 @@ class Layout:
     images' size and channels, and the fingerprint of the file list and sizes."""
 
     root: str
+    own_split: bool  # PATH/train/ and PATH/test/, else a held-out share of PATH/<class>/
     class_names: tuple[str, ...]
     files: dict  # split -> tuple of (path, label)
     size: tuple[int, int]
@@ -149,6 +150,7 @@ def scan(name: str, image_size: tuple[int, int] | None = None, test_split: float
     channels = 1 if modes <= {"1", "L", "I", "I;16"} else 3
     return Layout(
         root,
+        own_split,
         class_names,
         {s: tuple(v) for s, v in files.items()},
         tuple(image_size),
@@ -186,8 +188,8 @@ def load(name: str, split: str, image_size=None, test_split=None):
     ``keras.utils.image_dataset_from_directory``; the training images in a fixed shuffled
     order (so a validation hold-out, the last images, mixes the classes)."""
     layout = scan(name, image_size, test_split)
-    own_split = os.path.isdir(os.path.join(layout.root, "train"))
-    paths, x, y = _read(os.path.join(layout.root, split) if own_split else layout.root, layout)
+    folder = os.path.join(layout.root, split) if layout.own_split else layout.root
+    paths, x, y = _read(folder, layout)
     wanted = {os.path.abspath(p): label for p, label in layout.files[split]}
     index = [i for i, p in enumerate(paths) if os.path.abspath(p) in wanted]
     if len(index) != len(wanted):

@@ -65,6 +65,20 @@ def _check_choice(kind: str, value, choices: Sequence[str]) -> None:
 _RECORDED: dict[str, DatasetInfo] = {}
 
 
+def from_facts(name: str, facts: dict) -> DatasetInfo:
+    """The :class:`DatasetInfo` of a folder data set's facts (``class_names``, ``input_shape``,
+    ``mean``, ``std``: computed by :func:`tf_introspect.data.folder.info`, or as a run
+    recorded them in its ``metrics.json``)."""
+    return DatasetInfo(
+        name,
+        len(facts["class_names"]),
+        tuple(facts["input_shape"]),
+        tuple(facts["mean"]),
+        tuple(facts["std"]),
+        tuple(facts["class_names"]),
+    )
+
+
 def register(meta: DatasetInfo) -> None:
     """Make ``info(meta.name)`` return ``meta`` (a folder data set's facts as a run recorded
     them, for a model used where its folder is not: ``python -m tf_introspect.explain``)."""
@@ -77,17 +91,9 @@ def info(name: str, image_size=None, test_split=None) -> DatasetInfo:
     ``image_size`` and ``test_split``."""
     if name in _RECORDED:
         return _RECORDED[name]
-    if isinstance(name, str) and name.startswith("folder:"):
-        from tf_introspect.data import folder
+    from tf_introspect.data import folder
 
-        facts = folder.info(name, image_size, test_split)
-        return DatasetInfo(
-            name,
-            len(facts["class_names"]),
-            facts["input_shape"],
-            facts["mean"],
-            facts["std"],
-            facts["class_names"],
-        )
+    if folder.is_folder(name):
+        return from_facts(name, folder.info(name, image_size, test_split))
     _check_choice("dataset", name, DATASETS + ("folder:PATH",))
     return _INFOS[name]

@@ -163,7 +163,8 @@ class Introspective(Method):
     ) -> dict[str, tf.Tensor]:
         """The batch's diagnostics (class docstring), 0 in stage 1; adds the stage-2 batches'
         targets to :attr:`target_means`. Reads ``q`` and ``logits`` only: the loss and its
-        gradient are the same with or without it (``tests/test_le.py`` checks the weights)."""
+        gradient are the same with or without it (``tests/test_diagnostics.py`` checks the
+        weights)."""
         stage = tf.cast(stage, tf.float32)
         kl = tf.reduce_mean(diagnostics.label_smoothing_kl(q, y, self.alpha))
         if self.target_means:

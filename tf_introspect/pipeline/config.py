@@ -226,7 +226,9 @@ DERIVED = ("data_fingerprint",)
 def family(model_name: str) -> str:
     """``mlp``, ``cnn`` or ``resnet``: the key of :data:`PAPER_DEFAULTS`; a model that is not
     the paper's (``keras:NAME``, ``PATH.keras``) takes the ResNet family's."""
-    if model_name.startswith("keras:") or model_name.endswith(".keras"):
+    from tf_introspect.models import external
+
+    if external.is_external(model_name):
         return "resnet"
     for key in PAPER_DEFAULTS:
         if model_name.startswith(key):

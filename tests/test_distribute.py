@@ -25,8 +25,10 @@ import numpy as np
 import pytest
 from conftest import REPO, require_shared_data
 
-#: one method per family: LE, the KD family (a teacher; KD's loss and CWTM's weighting), DML
-STEP_METHODS = ("le", "kd", "cwtm", "dml")
+#: one method per family: LE, the KD family (a teacher; KD's loss and CWTM's weighting), DML;
+#: the methods whose inputs carry more than images: CS-KD (partners), PS-KD (indices, and a
+#: per-sample table every replica writes to)
+STEP_METHODS = ("le", "kd", "cwtm", "dml", "cskd", "pskd")
 
 SCRIPT = textwrap.dedent("""
     import json, sys, numpy as np, tensorflow as tf, keras
@@ -71,8 +73,11 @@ SCRIPT = textwrap.dedent("""
             if registry.entry(name).teacher != "none":
                 teacher = mlp()
                 teacher.set_weights(teacher_weights)
-            method = registry.build(model, pipeline.from_args(
-                ["--model=mlp1024", f"--method={name}", "--explainer=grad"]), teacher)
+            if name == "pskd":  # (the command line counts the examples of its data set)
+                method = methods.get(name, model, num_examples=32)
+            else:
+                method = registry.build(model, pipeline.from_args(
+                    ["--model=mlp1024", f"--method={name}", "--explainer=grad"]), teacher)
             if name == "dml":
                 method.peer.set_weights(peer_weights)
             method.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9),
@@ -80,8 +85,15 @@ SCRIPT = textwrap.dedent("""
                            jit_compile=distributed)
         if distributed:
             assert method.steps_per_execution == 1 and method.jit_compile is False
-        logs = method.fit(one_batch, epochs=1, verbose=0).history
+        extras = {"index": np.arange(32), "partner": mx[::-1].copy()}
+        data = one_batch if method.extras is None else tf.data.Dataset.from_tensor_slices(
+            ({"image": mx, method.extras: extras[method.extras]}, my)).batch(32)
+        # PS-KD: a second step reads the rows the first wrote
+        logs = method.fit(data, epochs=2 if method.extras == "index" else 1,
+                          verbose=0).history
         parts = [w for part in method.trained_parts for w in part.get_weights()]
+        if method.extras == "index":
+            parts.append(method.predictions.numpy())
         if teacher is not None:
             assert all(np.array_equal(a, b) for a, b in zip(teacher.get_weights(),
                                                             teacher_weights))
@@ -95,6 +107,7 @@ SCRIPT = textwrap.dedent("""
     for name in sys.argv[1:]:
         (a, logs_a), (b, logs_b) = one_step(True, name), one_step(False, name)
         before = weights + (peer_weights if name == "dml" else [])
+        before += [np.zeros((32, 10), "float32")] if name == "pskd" else []
         assert len(a) == len(b) == len(before), name
         assert logs_a.keys() == logs_b.keys(), name
         results[name] = dict(

@@ -25,7 +25,15 @@ name               what                                                      nee
 ``ban``            KD from a CE-trained copy of the model, no CE (5.2)       (self-teacher)
 ``ban_l``          BAN plus lam CE (5.2)                                     (self-teacher)
 ``dml``            deep mutual learning, two peers (5.2)                     --
+``cskd``           CS-KD: T^2 KL to a same-class partner (Yun et al. 2020)  partner pairs
+``tfkd_self``      Tf-KD_self: KD from a CE-trained copy (Yuan et al. 2020)  (self-teacher)
+``tfkd_reg``       Tf-KD_reg: KL from a designed teacher (Yuan et al. 2020)  --
+``pskd``           PS-KD: targets mix y and the last epoch's prediction      sample indices
 =================  =======================================================  ==============
+
+The last four are the teacher-free self-distillation that followed the paper; ``cskd`` and
+``pskd`` train on inputs with more than images (:attr:`Method.extras`: a same-class partner, or
+each sample's index), made by :func:`tf_introspect.data.make_dataset` with ``extras``.
 
 ``tf_introspect.methods.get(name, model, [teacher,] **options)`` builds one by name, with the
 constructor's own arguments (e.g. ``get("le", model, explainer="grad")``, ``get("kd", model,
@@ -39,6 +47,7 @@ from tf_introspect.methods.at import AttentionTransfer
 from tf_introspect.methods.base import Method
 from tf_introspect.methods.ce import CrossEntropy
 from tf_introspect.methods.cp import ConfidencePenalty
+from tf_introspect.methods.cskd import ClassWiseSelfDistillation
 from tf_introspect.methods.cwtm import ConfidenceWeighted
 from tf_introspect.methods.distill import Distillation
 from tf_introspect.methods.dkpp import DarkKnowledgePermuted
@@ -49,6 +58,8 @@ from tf_introspect.methods.hint import Hint
 from tf_introspect.methods.kd import KnowledgeDistillation
 from tf_introspect.methods.le import Introspective, UniformIntrospective
 from tf_introspect.methods.ls import LabelSmoothing
+from tf_introspect.methods.pskd import ProgressiveAlpha, ProgressiveSelfDistillation
+from tf_introspect.methods.tfkd import TeacherFreeRegularization, TeacherFreeSelf
 
 
 def _variant(cls, **fixed):
@@ -77,6 +88,10 @@ METHODS = {
     "ban": _variant(KnowledgeDistillation, lam=0.0),
     "ban_l": KnowledgeDistillation,
     "dml": MutualLearning,
+    "cskd": ClassWiseSelfDistillation,
+    "tfkd_self": TeacherFreeSelf,
+    "tfkd_reg": TeacherFreeRegularization,
+    "pskd": ProgressiveSelfDistillation,
 }
 
 
@@ -110,6 +125,11 @@ __all__ = [
     "AttentionTransfer",
     "FlowOfSolution",
     "MutualLearning",
+    "ClassWiseSelfDistillation",
+    "TeacherFreeSelf",
+    "TeacherFreeRegularization",
+    "ProgressiveSelfDistillation",
+    "ProgressiveAlpha",
     "get",
     "list_methods",
 ]

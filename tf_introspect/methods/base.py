@@ -43,6 +43,14 @@ def sparse_labels(y: tf.Tensor) -> tf.Tensor:
     return tf.cast(y, tf.int32)
 
 
+def images(inputs):
+    """The images of a batch's inputs: ``inputs`` itself, or its ``"image"`` entry when it is
+    a dict (the inputs of the methods that need more than images: a same-class partner for
+    CS-KD, each sample's index for PS-KD; :func:`tf_introspect.data.make_dataset`'s
+    ``extras``)."""
+    return inputs["image"] if isinstance(inputs, dict) else inputs
+
+
 def cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     """Mean CE(p, y) with integer ``labels`` and ``p = softmax(logits)``."""
     return tf.reduce_mean(
@@ -101,6 +109,11 @@ class Method(keras.Model):
 
     terms = ("ce_hard",)
     eval_terms = ()
+    #: What the training batches' inputs carry besides the images (``None``: the images
+    #: alone): ``"partner"`` (CS-KD) or ``"index"`` (PS-KD), under that key of a dict whose
+    #: ``"image"`` are the images; what :func:`tf_introspect.data.make_dataset`'s ``extras``
+    #: makes. Evaluation takes the images alone.
+    extras = None
     #: Two-stage methods: a non-trainable float ``keras.Variable``, 0 in stage 1 and 1 in
     #: stage 2, read in the traced ``train_step`` (``tf.cond``/arithmetic, never Python), so
     #: :class:`tf_introspect.callbacks.WarmupSwitch` switches it without retracing. ``None``:
@@ -128,7 +141,7 @@ class Method(keras.Model):
         self.built = model.built
 
     def call(self, inputs, training=False):
-        return self.model(inputs, training=training)
+        return self.model(images(inputs), training=training)
 
     def compile(
         self,
@@ -196,6 +209,18 @@ class Method(keras.Model):
         logits = self.model(x, training=True)
         ce_hard = cross_entropy(y, logits)
         return logits, {"loss": ce_hard, "ce_hard": ce_hard}
+
+    def require_extras(self, x) -> dict:
+        """``x``, checked to be the dict of images and :attr:`extras` this method trains on;
+        else a ``ValueError`` saying how to make it."""
+        if not isinstance(x, dict) or "image" not in x or self.extras not in x:
+            got = sorted(x) if isinstance(x, dict) else f"a {type(x).__name__}"
+            raise ValueError(
+                f"{type(self).__name__} trains on inputs {{'image': images, "
+                f"'{self.extras}': ...}}, got {got}: build the training set with "
+                f"tf_introspect.data.make_dataset(..., extras={self.extras!r})."
+            )
+        return x
 
     def compute_eval_terms(self, x: tf.Tensor, y: tf.Tensor) -> dict[str, tf.Tensor]:
         """Extra evaluation values, ``{name: scalar}`` for the names in ``eval_terms``."""
@@ -369,7 +394,7 @@ class Method(keras.Model):
         terms are not reported."""
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         y = sparse_labels(y)
-        logits = self.model(x, training=False)
+        logits = self.model(images(x), training=False)
         ce_hard = cross_entropy(y, logits)
         self.trackers["loss"].update_state(ce_hard + self._regularization([self.model]))
         self.trackers["ce_hard"].update_state(ce_hard)

@@ -136,6 +136,13 @@ class RunConfig:
     fsp_weight: float
     fsp_epochs: int
     fsp_lr: float
+    # teacher-free self-distillation (BUILD.md)
+    cskd_weight: float
+    tfkd_alpha: float | None
+    tfkd_temperature: float | None
+    tfkd_weight: float | None
+    tfkd_correct_prob: float | None
+    pskd_alpha: float
     # resolved, not a flag: a folder data set's fingerprint (its files and sizes)
     data_fingerprint: str | None = None
 
@@ -146,6 +153,21 @@ class RunConfig:
     def data_options(self) -> dict:
         """The options of a folder data set for ``data.info`` / ``data.make_dataset``."""
         return {"image_size": self.image_size, "test_split": self.test_split}
+
+    def train_examples(self) -> int:
+        """The number of training examples a run trains on (after ``--train_limit`` and the
+        hold-out): PS-KD's table has a row for each."""
+        from tf_introspect.data import pipeline
+
+        x, _ = pipeline.select(
+            self.dataset,
+            "train",
+            data_dir=self.data_dir,
+            limit=self.train_limit,
+            validation_split=self.validation_split,
+            **self.data_options(),
+        )
+        return len(x)
 
     def dataset_info(self):
         """``data.info`` of the run's data set (a folder's computed from its images)."""
@@ -304,6 +326,25 @@ def _resolve_data(values):
     values.setdefault("data_fingerprint", None)
 
 
+def _resolve_tfkd(values, kind):
+    """Tf-KD's unset settings take the authors' for the model family
+    (:data:`tf_introspect.methods.tfkd.DEFAULTS`); other methods leave them unset, and
+    ``--tfkd_correct_prob`` belongs to ``tfkd_reg``."""
+    from tf_introspect.methods import tfkd
+
+    form = {"tfkd_self": "self", "tfkd_reg": "reg"}.get(values["method"])
+    if form is None:
+        return
+    if form == "self" and values["tfkd_correct_prob"] is not None:
+        raise ConfigError(
+            "--tfkd_correct_prob is the designed teacher's (--method=tfkd_reg); "
+            "tfkd_self's teacher is the trained model."
+        )
+    for key, default in tfkd.DEFAULTS[form][kind].items():
+        if values[f"tfkd_{key}"] is None:
+            values[f"tfkd_{key}"] = default
+
+
 def with_data_fingerprint(config: RunConfig) -> RunConfig:
     """``config`` with its folder data set's fingerprint (its files, labels and sizes:
     :func:`tf_introspect.data.folder.scan`), a setting that decides the result: a finished
@@ -344,6 +385,7 @@ def resolve(values: dict) -> RunConfig:
     elif isinstance(values["jit_compile"], str):
         values["jit_compile"] = values["jit_compile"] == "true"
     _resolve_data(values)
+    _resolve_tfkd(values, kind)
     if not values["steps_per_execution"]:
         # 10 for the MLP at its small batches (measured: bit-identical weights, 0.81x the CE
         # and 0.89x the LE step time), 1 for the conv nets

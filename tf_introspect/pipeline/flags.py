@@ -205,7 +205,7 @@ def define_flags():
         "paper's factor; Keras label_smoothing = K(1-s)/(K-1)).",
     )
     flags.DEFINE_float("cp_beta", 0.5, "cp: confidence-penalty strength.", lower_bound=0)
-    flags.DEFINE_float("temperature", 4.0, "KD family and BAN: softmax temperature T.")
+    flags.DEFINE_float("temperature", 4.0, "KD family, BAN and CS-KD: softmax temperature T.")
     flags.DEFINE_float(
         "cwtm_beta",
         0.5,
@@ -295,6 +295,48 @@ def define_flags():
         "FSP loss diverges at 0.1.",
         lower_bound=0,
     )
+    # Teacher-free self-distillation after the paper (CS-KD, Tf-KD, PS-KD; BUILD.md)
+    flags.DEFINE_float(
+        "cskd_weight",
+        1.0,
+        "cskd: weight lambda_cls of the T^2 KL to the same-class partner's prediction (T: "
+        "--temperature, 4); 1 and 4 are Yun et al.'s CIFAR setting.",
+        lower_bound=0,
+    )
+    flags.DEFINE_float(
+        "tfkd_alpha",
+        None,
+        "tfkd_self, tfkd_reg: weight alpha of the KL term, (1 - alpha) on CE (default: the "
+        "authors' ResNet18 setting, self 0.95, reg 0.1).",
+        lower_bound=0,
+        upper_bound=1,
+    )
+    flags.DEFINE_float(
+        "tfkd_temperature",
+        None,
+        "tfkd_self, tfkd_reg: temperature T (default: the authors' ResNet18 setting, self 6, "
+        "reg 20; reg softens the designed teacher only, as their code does).",
+    )
+    flags.DEFINE_float(
+        "tfkd_weight",
+        None,
+        "tfkd_self, tfkd_reg: factor w on the batch-mean KL, the authors' multiplier M over "
+        "their class count (default: ResNet18's, self 50/100 = 0.5, reg 100/100 = 1).",
+        lower_bound=0,
+    )
+    flags.DEFINE_float(
+        "tfkd_correct_prob",
+        None,
+        "tfkd_reg: the designed teacher's mass on the true class (default 0.99, the authors').",
+    )
+    flags.DEFINE_float(
+        "pskd_alpha",
+        0.8,
+        "pskd: alpha_T, the weight of the previous epoch's prediction in the target at the "
+        "last epoch, reached linearly (0.8: Kim et al.'s).",
+        lower_bound=0,
+        upper_bound=1,
+    )
     flags.DEFINE_integer("seed", 0, "Random seed (weights, data order, augmentation).")
     flags.DEFINE_string(
         "workdir",
@@ -342,6 +384,11 @@ def define_flags():
         message="--smoothing (ground-truth mass) must be in (0, 1].",
     )
     flags.register_validator("temperature", lambda t: t > 0, message="--temperature must be > 0.")
+    flags.register_validator(
+        "tfkd_temperature",
+        lambda t: t is None or t > 0,
+        message="--tfkd_temperature must be > 0 (or unset, for the authors' setting).",
+    )
     flags.register_validator(
         "model",
         lambda m: m in models.list_models() or m.startswith("keras:") or m.endswith(".keras"),

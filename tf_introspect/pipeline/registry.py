@@ -67,6 +67,12 @@ def _cwtm(config):
     return dict(beta=config.cwtm_beta, seed=config.seed)
 
 
+def _tfkd(config):
+    return dict(
+        alpha=config.tfkd_alpha, temperature=config.tfkd_temperature, weight=config.tfkd_weight
+    )
+
+
 ENTRIES = {
     "ce": Entry(),
     "dropout": Entry(model_options=lambda c: {"dropout_rate": c.dropout_rate}),
@@ -102,6 +108,12 @@ ENTRIES = {
     "ban": Entry(lambda c: {"temperature": c.temperature}, teacher="self"),
     "ban_l": Entry(_kd, teacher="self"),
     "dml": Entry(lambda c: {"lam": c.lam}),
+    "cskd": Entry(lambda c: {"temperature": c.temperature, "weight": c.cskd_weight}),
+    "tfkd_self": Entry(_tfkd, teacher="self"),
+    "tfkd_reg": Entry(lambda c: {**_tfkd(c), "correct_prob": c.tfkd_correct_prob}),
+    "pskd": Entry(
+        lambda c: {"num_examples": c.train_examples(), "alpha": c.pskd_alpha, "epochs": c.epochs}
+    ),
 }
 
 # Two-stage methods, switched by WarmupSwitch.

@@ -69,6 +69,10 @@ METHOD_FLAGS = {
     "at": ("at_beta", *_KD),
     "fsp": ("fsp_weight", "fsp_epochs", "fsp_lr", *_KD),
     "dml": ("lam",),
+    "cskd": ("temperature", "cskd_weight"),
+    "tfkd_self": ("tfkd_alpha", "tfkd_temperature", "tfkd_weight", *_TEACHER),
+    "tfkd_reg": ("tfkd_alpha", "tfkd_temperature", "tfkd_weight", "tfkd_correct_prob"),
+    "pskd": ("pskd_alpha",),
 }
 
 

@@ -172,7 +172,7 @@ def _run(cfg, cleanup, shared=False):
     workdir.check_settings(cfg)
     used = teachers.prepare(cfg, kind, teacher, run)
     seed_everything(cfg)  # the same training randomness with or without a teacher
-    train, validation, test = datasets(cfg)
+    train, validation, test = datasets(cfg, extras=method.extras)
     if cfg.strategy == "multi_worker":
         workdir.agree_on_backup(strategy, os.path.join(cfg.workdir, "backup"))
     resumed = workdir.skip_finished_epochs(train, cfg.workdir)
@@ -289,9 +289,11 @@ def last_logged_epoch(history_csv):
     return {k: float(v) for k, v in rows[max(rows)].items() if k != "epoch" and v} if rows else {}
 
 
-def datasets(cfg: RunConfig):
+def datasets(cfg: RunConfig, extras: str | None = None):
     """``(train, validation, test)`` pipelines; validation is the test set unless
-    ``--validation_split`` holds training images out. Bad limits are configuration errors."""
+    ``--validation_split`` holds training images out. ``extras``: what the training inputs
+    carry besides the images (the method's :attr:`~tf_introspect.methods.Method.extras`).
+    Bad limits are configuration errors."""
     from tf_introspect import data
 
     common = dict(
@@ -309,6 +311,7 @@ def datasets(cfg: RunConfig):
             limit=cfg.train_limit,
             validation_split=held_out,
             augment=augment,
+            extras=extras,
             **common,
         )
         test = data.make_dataset(cfg.dataset, "test", limit=cfg.test_limit, **common)

@@ -12,10 +12,12 @@ cd "$(dirname "$0")/.."
 # - CIFAR-10, one ResNet process at normal priority: the budget protocol's 80-epoch pilot
 #   (issue 17), then Table 2 at the budget protocol with the parity runs' float32 half first
 #   (CE and LE(Grad-CAM), seeds 0-1), the bfloat16 parity runs, the folder check (issue 21:
-#   CE on CIFAR-10's JPEG folder), the rest of Table 2, and the 60-epoch pilot last;
+#   CE on CIFAR-10's JPEG folder), the rest of Table 2, issue 22's cells of Table 2 (after the
+#   evidence cells), and the 60-epoch pilot last;
 # - MNIST, one MLP process at the lowest priority (nice 19: it takes the cycles the ResNet
 #   leaves): the mechanism cells of the short plan (issue 20: LE-Uniform, the similarity
-#   temperature), then Table 3 at the paper's protocol.
+#   temperature), then Table 3 at the paper's protocol, then issue 22's cells of the short
+#   plan (CS-KD, Tf-KD, PS-KD: after the evidence plans, as the issue asks).
 # Then the stale Figure 3 runs, the finished short plans (skipped: nothing missing) and their
 # figures, the report.
 run() { .venv/bin/python -m tf_introspect.experiments run "$@"; }
@@ -34,12 +36,14 @@ cifar() {
   run experiments/table2_budget.toml --cells=ce,le_grad_cam --seeds=0,1
   run experiments/parity_bf16.toml
   run experiments/folder_check.toml        # issue 21: the folder path on real data
-  run experiments/table2_budget.toml
+  run experiments/table2_budget.toml --cells=ce,le_grad_cam,le_uniform,ls,cp,le_permut
+  run experiments/table2_budget.toml       # issue 22's cells (CS-KD, Tf-KD, PS-KD), 3 seeds
   run experiments/budget_pilot.toml      # the 60-epoch pilot: it cannot change the choice
 }
 mnist() {
   run experiments/table3_short.toml --cells=le_uniform,le_temperature
   run experiments/table3_paper.toml
+  run experiments/table3_short.toml --cells=cskd,tfkd_self,tfkd_reg,pskd   # issue 22
 }
 .venv/bin/python -m tf_introspect.experiments verify experiments/table3_short.toml ce/seed0 \
     --once_per_machine      # determinism evidence on every new machine kind (about 6 minutes)

@@ -213,7 +213,7 @@ def test_the_command_line_trains_on_a_folder(jpeg_folder, tmp_path):
     for bad, message in (
         (f"--dataset=folder:{tmp_path / 'nowhere'}", "no image folder"),
         ("--image_size=32", "--image_size must be H,W"),
-        ("--dataset=mnist", "--image_size and --test_split belong to a folder"),
+        ("--dataset=mnist", "--image_size and --test_split belong to your own data set"),
     ):
         extra = ["--image_size=32,32", "--test_split=0.2"] if bad == "--dataset=mnist" else []
         result = cli("--method=ce", *common, bad, *extra, f"--workdir={tmp_path / 'bad'}")

@@ -80,8 +80,9 @@ def _images(folder: str, class_names: tuple[str, ...]) -> list[tuple[str, int]]:
     return found
 
 
-def _held_out(files, fraction):
-    """``(train, test)``: a fixed share ``fraction`` of every class for testing."""
+def held_out(files, fraction):
+    """``(train, test)`` of ``files`` (``(item, label)`` pairs): a fixed share ``fraction`` of
+    every class for testing (seed :data:`SPLIT_SEED`), the rest for training, each in order."""
     if not (isinstance(fraction, float | int) and 0 < fraction < 1):
         raise ValueError(
             f"--test_split must be a fraction between 0 and 1 (exclusive), got {fraction!r}."
@@ -125,7 +126,7 @@ def scan(name: str, image_size: tuple[int, int] | None = None, test_split: float
                 f"{root} has no train/ and test/ subfolders: give --test_split=FRACTION (e.g. "
                 "0.2) to hold out that share of every class's images for testing."
             )
-        files = dict(zip(("train", "test"), _held_out(pool, test_split))) if pool else {}
+        files = dict(zip(("train", "test"), held_out(pool, test_split))) if pool else {}
     if len(class_names) < 2 or not all(files.get(s) for s in ("train", "test")):
         raise DataFormatError(
             f"{root} has no images in class subfolders (found {len(class_names)} subfolder(s)"
@@ -211,10 +212,17 @@ def info(name: str, image_size=None, test_split=None) -> dict:
     ``std`` of its training images on the [0, 1] scale (computed once per process)."""
     layout = scan(name, image_size, test_split)
     x, _ = load(name, "train", image_size, test_split)
-    pixels = x.reshape(-1, x.shape[-1]).astype(np.float64) / 255.0
     return {
         "class_names": layout.class_names,
         "input_shape": (*layout.size, layout.channels),
+        **channel_statistics(x),
+    }
+
+
+def channel_statistics(x: np.ndarray) -> dict:
+    """``{"mean", "std"}``: per channel, of uint8 images ``x`` on the [0, 1] scale."""
+    pixels = x.reshape(-1, x.shape[-1]).astype(np.float64) / 255.0
+    return {
         "mean": tuple(float(v) for v in pixels.mean(axis=0)),
         "std": tuple(float(v) for v in pixels.std(axis=0)),
     }

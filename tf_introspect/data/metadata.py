@@ -85,15 +85,16 @@ def register(meta: DatasetInfo) -> None:
     _RECORDED[meta.name] = meta
 
 
-def info(name: str, image_size=None, test_split=None) -> DatasetInfo:
-    """Static facts about data set ``name`` (one of :data:`DATASETS`); for a folder of images
-    (``folder:PATH``, :mod:`tf_introspect.data.folder`) computed from its images, with its
-    ``image_size`` and ``test_split``."""
+def info(name: str, image_size=None, test_split=None, data_dir=None) -> DatasetInfo:
+    """Static facts about data set ``name`` (one of :data:`DATASETS`); for the user's own data
+    sets (:mod:`tf_introspect.data.custom`: ``folder:PATH``, a folder of images, and
+    ``tfds:NAME[:CONFIG]``, a prepared tensorflow-datasets set in ``data_dir``) computed from
+    their training images, with their ``image_size`` and ``test_split``."""
     if name in _RECORDED:
         return _RECORDED[name]
-    from tf_introspect.data import folder
+    from tf_introspect.data import custom
 
-    if folder.is_folder(name):
-        return from_facts(name, folder.info(name, image_size, test_split))
-    _check_choice("dataset", name, DATASETS + ("folder:PATH",))
+    if custom.is_custom(name):
+        return from_facts(name, custom.facts(name, data_dir, image_size, test_split))
+    _check_choice("dataset", name, DATASETS + custom.FORMS)
     return _INFOS[name]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tf_introspect.data import folder
+from tf_introspect.data import custom
 from tf_introspect.data.loading import load_arrays
 from tf_introspect.data.metadata import SPLITS, _check_choice, info
 
@@ -41,8 +41,8 @@ def select(
     per-sample table (PS-KD's) and a sample's index is its row."""
     _check_choice("split", split, (*SPLITS, "validation"))
     source = "test" if split == "test" else "train"
-    if folder.is_folder(name):
-        x, y = folder.load(name, source, image_size, test_split)
+    if custom.is_custom(name):
+        x, y = custom.load(name, source, data_dir, image_size, test_split)
     else:
         x, y = load_arrays(name, source, data_dir)
     if limit is not None:
@@ -111,9 +111,10 @@ def make_dataset(
       augment: the paper's CIFAR augmentation (zero-pad 4 pixels each side, random crop back to
         the original size, random horizontal flip); default ``split == "train"`` for 32x32
         colour images (CIFAR, and a folder of such images).
-      image_size, test_split: a folder data set's (``folder:PATH``,
-        :mod:`tf_introspect.data.folder`): the size its images are resized to, and the share
-        held out for testing when it has no ``test/`` folder.
+      image_size, test_split: the user's own data set's (``folder:PATH`` or
+        ``tfds:NAME[:CONFIG]``, :mod:`tf_introspect.data.custom`): the size its images are
+        resized to, and the share held out for testing when it has no test split of its own.
+        ``data_dir`` is then tfds' data folder (a folder data set ignores it).
       seed: two pipelines with the same arguments (and the same TensorFlow global seed, if
         one is set) yield identical batches, epoch after epoch: the shuffle is seeded, and
         augmentation uses stateless random ops whose per-example seeds come from
@@ -137,7 +138,7 @@ def make_dataset(
 
     if extras is not None:
         _check_choice("extras", extras, EXTRAS[1:])
-    meta = info(name, image_size, test_split)
+    meta = info(name, image_size, test_split, data_dir)
     x, y = select(
         name,
         split,

@@ -4,6 +4,7 @@ probe within 3 s (the probe's answer is reused for a minute)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -70,26 +71,41 @@ def _read_tfds(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(x, np.uint8), np.asarray(y, np.int64)
 
 
-def _tfds_state(name: str) -> tuple[bool, str]:
-    """Whether tfds has ``name`` prepared, and in which folder."""
+@contextlib.contextmanager
+def quiet():
+    """tfds without its absl warnings for every missing ``dataset_info.json``."""
     absl_logger = logging.getLogger("absl")
     level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)
     try:
-        # is_prepared() logs a warning for every missing dataset_info.json: keep quiet.
-        absl_logger.setLevel(logging.ERROR)
-        import tensorflow_datasets as tfds
-        # tfds 4.9 leaves an empty tempfile.mkdtemp("tfds") folder behind for each builder of a
-        # data set that is not prepared (DatasetInfo.initialize_from_bucket): remove ours.
-        before = set(_empty_tfds_tempdirs())
-        builder = tfds.builder(name)
+        yield
+    finally:
+        absl_logger.setLevel(level)
+
+
+def quiet_builder(name: str, data_dir: str | None = None):
+    """``tfds.builder(name, data_dir=...)``, :func:`quiet`, and without the empty
+    ``tempfile.mkdtemp("tfds")`` folder tfds 4.9 leaves behind for each builder of a data set
+    that is not prepared (``DatasetInfo.initialize_from_bucket``): ours are removed."""
+    before = set(_empty_tfds_tempdirs())
+    try:
+        with quiet():
+            import tensorflow_datasets as tfds
+
+            return tfds.builder(name, data_dir=data_dir)
+    finally:
         for path in set(_empty_tfds_tempdirs()) - before:
             try:
                 os.rmdir(path)  # only ever removes an empty folder
             except OSError:
                 pass
+
+
+def _tfds_state(name: str) -> tuple[bool, str]:
+    """Whether tfds has ``name`` prepared, and in which folder."""
+    builder = quiet_builder(name)
+    with quiet():
         return builder.is_prepared(), str(builder.data_dir)
-    finally:
-        absl_logger.setLevel(level)
 
 
 def _empty_tfds_tempdirs() -> list[str]:

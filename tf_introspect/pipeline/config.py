@@ -173,7 +173,7 @@ class RunConfig:
         """``data.info`` of the run's data set (a folder's computed from its images)."""
         from tf_introspect import data
 
-        return data.info(self.dataset, **self.data_options())
+        return data.info(self.dataset, data_dir=self.data_dir, **self.data_options())
 
     @property
     def family(self) -> str:
@@ -303,7 +303,7 @@ def _resolve_data(values):
     """``--image_size`` as ``(h, w)``; ``--image_size`` and ``--test_split`` belong to folder
     data sets only. (A folder's fingerprint is taken when a run reads it:
     :func:`with_data_fingerprint`; the folder need not exist to build a configuration.)"""
-    from tf_introspect.data import folder
+    from tf_introspect.data import custom, folder, tfds_catalog
 
     values["image_size"] = _image_size(values["image_size"])
     if values["weights"] and not values["model"].startswith("keras:"):
@@ -316,12 +316,19 @@ def _resolve_data(values):
             f"--reinitialize belongs to a saved model (--model=PATH.keras), not "
             f"--model={values['model']}."
         )
-    if not folder.is_folder(values["dataset"]):
+    if values["dataset"] == folder.PREFIX:
+        raise ConfigError("--dataset=folder: names no folder: give --dataset=folder:PATH.")
+    if tfds_catalog.is_tfds(values["dataset"]):
+        try:
+            tfds_catalog.tfds_name(values["dataset"])
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    if not custom.is_custom(values["dataset"]):
         given = [f"--{k}" for k in ("image_size", "test_split") if values[k] is not None]
         if given:
             raise ConfigError(
-                f"{' and '.join(given)} belong to a folder of images (--dataset=folder:PATH), "
-                f"not --dataset={values['dataset']}."
+                f"{' and '.join(given)} belong to your own data set (--dataset=folder:PATH or "
+                f"tfds:NAME), not --dataset={values['dataset']}."
             )
     values.setdefault("data_fingerprint", None)
 
@@ -346,15 +353,18 @@ def _resolve_tfkd(values, kind):
 
 
 def with_data_fingerprint(config: RunConfig) -> RunConfig:
-    """``config`` with its folder data set's fingerprint (its files, labels and sizes:
-    :func:`tf_introspect.data.folder.scan`), a setting that decides the result: a finished
-    run or a backup on other images is not reused. Built-in data sets have none."""
-    from tf_introspect.data import folder
+    """``config`` with its own data set's fingerprint (a folder's files, labels and sizes:
+    :func:`tf_introspect.data.folder.scan`; a tfds set's prepared files and version), a
+    setting that decides the result: a finished run or a backup on other images is not
+    reused. Built-in data sets have none."""
+    from tf_introspect.data import custom
 
-    if not folder.is_folder(config.dataset):
+    if not custom.is_custom(config.dataset):
         return config
-    layout = folder.scan(config.dataset, config.image_size, config.test_split)
-    return dataclasses.replace(config, data_fingerprint=layout.fingerprint)
+    fingerprint = custom.fingerprint(
+        config.dataset, config.data_dir, config.image_size, config.test_split
+    )
+    return dataclasses.replace(config, data_fingerprint=fingerprint)
 
 
 def resolve(values: dict) -> RunConfig:

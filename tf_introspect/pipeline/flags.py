@@ -42,21 +42,24 @@ def define_flags():
     flags.DEFINE_string(
         "dataset",
         None,
-        f"Data set: one of {', '.join(DATASETS)}, or folder:PATH, a folder with one subfolder "
+        f"Data set: one of {', '.join(DATASETS)}; folder:PATH, a folder with one subfolder "
         "of images per class (PATH/train/ and PATH/test/ if it has its own split; else "
-        "--test_split); default: the paper's for the model (mlp: mnist, else cifar10).",
+        "--test_split); or tfds:NAME[:CONFIG], a tensorflow-datasets image classification set "
+        "prepared in --data_dir (nothing is downloaded); default: the paper's for the model "
+        "(mlp: mnist, else cifar10).",
     )
     flags.DEFINE_string(
         "image_size",
         None,
-        "folder:PATH only: resize every image to H,W pixels (default: the images' own size, "
-        "when they all have one).",
+        "folder:PATH and tfds:NAME only: resize every image to H,W pixels (default: the "
+        "images' own size, when they all have one).",
     )
     flags.DEFINE_float(
         "test_split",
         None,
-        "folder:PATH without train/ and test/ subfolders: the share of every class's images "
-        "held out for testing (a fixed choice, the same for every run), e.g. 0.2.",
+        "folder:PATH without train/ and test/ subfolders, tfds:NAME without a test split: the "
+        "share of every class's images held out for testing (a fixed choice, the same for "
+        "every run), e.g. 0.2.",
     )
     flags.DEFINE_enum(
         "augment",
@@ -69,7 +72,8 @@ def define_flags():
         "data_dir",
         None,
         "Folder with the original data files "
-        "(default: $TF_INTROSPECT_DATA, then ~/.cache/tf_introspect).",
+        "(default: $TF_INTROSPECT_DATA, then ~/.cache/tf_introspect); for tfds:NAME, tfds' "
+        "data folder (default: tfds' own, $TFDS_DATA_DIR or ~/tensorflow_datasets).",
     )
     flags.DEFINE_integer(
         "train_limit", None, "Use only the first N training examples.", lower_bound=1
@@ -397,8 +401,9 @@ def define_flags():
     )
     flags.register_validator(
         "dataset",
-        lambda d: d is None or d in DATASETS or d.startswith("folder:"),
-        message=f"--dataset must be one of {', '.join(DATASETS)} or folder:PATH.",
+        lambda d: d is None or d in DATASETS or d.startswith(("folder:", "tfds:")),
+        message=f"--dataset must be one of {', '.join(DATASETS)}, folder:PATH or "
+        "tfds:NAME[:CONFIG].",
     )
     flags.register_validator(
         "similarity_temperature",

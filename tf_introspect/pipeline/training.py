@@ -263,9 +263,9 @@ def _run(cfg, cleanup, shared=False):
 
 
 def folder_facts(cfg: RunConfig) -> dict:
-    """What a folder data set was for this run: fingerprint, class names, the per-channel
-    mean and std its images were normalised with, input shape (``explain`` and the figures
-    normalise with the same)."""
+    """What the user's own data set (a folder or a tfds set) was for this run: fingerprint,
+    class names, the per-channel mean and std its images were normalised with, input shape
+    (``explain`` and the figures normalise with the same)."""
     info = cfg.dataset_info()
     return {
         "fingerprint": cfg.data_fingerprint,

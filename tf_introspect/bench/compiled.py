@@ -32,11 +32,13 @@ def compiled_step(
     teacher=None,
     precision="float32",
     weights=None,
+    options=None,
 ):
     """A :class:`Step`: the method's ``train_step`` under ``tf.function`` (traced at its first
     call) on a new model (seed 0, or ``weights``: a twin's ``get_weights()``), the model, the
     teacher and the method built and compiled under Keras' global dtype policy ``precision``
-    (the previous policy restored after)."""
+    (the previous policy restored after). ``options``: the constructor's (default: LE's
+    explainer)."""
     import keras
     import tensorflow as tf
 
@@ -48,7 +50,8 @@ def compiled_step(
         if weights is not None:
             model.set_weights(weights)
         teacher = [models.get(teacher)] if teacher else []
-        options = {"explainer": explainer} if method_name.startswith("le") else {}
+        if options is None:
+            options = {"explainer": explainer} if method_name.startswith("le") else {}
         method = methods.get(method_name, model, *teacher, **options)  # paper defaults
         if hasattr(method, "introspective"):
             method.introspective.assign(float(introspective))
@@ -67,17 +70,27 @@ def time_steps(variants, batch, rounds, steps, alternate=False):
     shape = next(iter(variants.values())).input_shape
     x = tf.random.stateless_normal((batch, *shape), seed=[0, 1])
     y = tf.random.stateless_uniform((batch,), seed=[0, 2], maxval=10, dtype=tf.int32)
-    for variant in variants.values():  # trace and warm up
+    extras = {  # what a method's inputs carry besides the images (Method.extras)
+        "partner": tf.random.stateless_normal((batch, *shape), seed=[0, 3]),
+        "index": tf.range(batch, dtype=tf.int64),
+    }
+
+    def inputs(variant):
+        kind = getattr(variant.method, "extras", None)
+        return x if kind is None else {"image": x, kind: extras[kind]}
+
+    data = {name: (inputs(variant), y) for name, variant in variants.items()}
+    for name, variant in variants.items():  # trace and warm up
         with precision_policy(variant.precision):
             for _ in range(3):
-                variant.fn((x, y))
+                variant.fn(data[name])
     times = {name: [] for name in variants}
     for i in range(rounds):
         for name in list(variants) if not alternate or i % 2 == 0 else list(variants)[::-1]:
             step = variants[name].fn
             start = time.perf_counter()
             for _ in range(steps):
-                logs = step((x, y))
+                logs = step(data[name])
             float(logs["loss"])  # wait for the last step
             times[name].append((time.perf_counter() - start) / steps)
     return times

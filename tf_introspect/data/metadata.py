@@ -8,6 +8,13 @@ from typing import Sequence
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 SPLITS = ("train", "test")
+#: the official files' example counts per split
+SPLIT_SIZES = {
+    "mnist": {"train": 60000, "test": 10000},
+    "fashion_mnist": {"train": 60000, "test": 10000},
+    "cifar10": {"train": 50000, "test": 10000},
+    "cifar100": {"train": 50000, "test": 10000},
+}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,7 @@ import numpy as np
 
 from tf_introspect.data import custom
 from tf_introspect.data.loading import load_arrays
-from tf_introspect.data.metadata import SPLITS, _check_choice, info
+from tf_introspect.data.metadata import SPLIT_SIZES, SPLITS, _check_choice, info
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -67,6 +67,22 @@ def select(
         cut = len(x) - validation_split
         x, y = (x[cut:], y[cut:]) if split == "validation" else (x[:cut], y[:cut])
     return x, y
+
+
+def split_size(name: str, split: str, *, data_dir=None, limit: int | None = None,
+               validation_split: int = 0, image_size=None, test_split=None) -> int:
+    """How many examples :func:`select` serves: for the built-in data sets counted from the
+    official files' sizes without reading them (:func:`select` checks ``limit`` and the
+    hold-out when the data is read), for the user's own read (once, cached)."""
+    if custom.is_custom(name):
+        return len(select(name, split, data_dir=data_dir, limit=limit,
+                          validation_split=validation_split, image_size=image_size,
+                          test_split=test_split)[1])
+    n = SPLIT_SIZES[name]["test" if split == "test" else "train"]
+    n = min(n, limit) if limit else n
+    if validation_split and split != "test":
+        n = validation_split if split == "validation" else n - validation_split
+    return n
 
 
 def class_members(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

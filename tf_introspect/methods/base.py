@@ -32,6 +32,7 @@ import tensorflow as tf
 from absl import logging
 
 from tf_introspect import calibration
+from tf_introspect.methods.losses import cross_entropy
 from tf_introspect.methods.replicas import replica_logs
 
 
@@ -49,23 +50,6 @@ def images(inputs):
     CS-KD, each sample's index for PS-KD; :func:`tf_introspect.data.make_dataset`'s
     ``extras``)."""
     return inputs["image"] if isinstance(inputs, dict) else inputs
-
-
-def cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    """Mean CE(p, y) with integer ``labels`` and ``p = softmax(logits)``."""
-    return tf.reduce_mean(
-        keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-    )
-
-
-def soft_cross_entropy(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    """Mean CE(p, q) = -sum_k q_k log p_k for target distributions ``q``."""
-    return tf.reduce_mean(keras.losses.categorical_crossentropy(targets, logits, from_logits=True))
-
-
-def entropy(probs: tf.Tensor) -> tf.Tensor:
-    """Mean entropy ``-sum_k q_k log q_k`` of rows of ``probs`` (nats)."""
-    return tf.reduce_mean(-tf.reduce_sum(tf.math.xlogy(probs, probs), axis=-1))
 
 
 def check_logits(model: keras.Model, role: str = "model") -> None:

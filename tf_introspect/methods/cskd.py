@@ -22,8 +22,9 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tf_introspect.methods.base import Method, cross_entropy
+from tf_introspect.methods.base import Method
 from tf_introspect.methods.distill import kd_loss
+from tf_introspect.methods.losses import cross_entropy
 
 
 class ClassWiseSelfDistillation(Method):

@@ -16,7 +16,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tf_introspect.methods.base import Method, check_logits, cross_entropy
+from tf_introspect.methods.base import Method, check_logits
+from tf_introspect.methods.losses import cross_entropy
 from tf_introspect.models import single_input
 
 
@@ -67,6 +68,9 @@ def kd_loss(teacher_logits: tf.Tensor, student_logits: tf.Tensor, temperature: f
     also divide by the replica count under ``tf.distribute``, which ``Method.train_step``
     already does for every loss (``tests/test_distribute.py``).
     """
+    teacher_logits, student_logits = (
+        tf.cast(z, tf.float32) for z in (teacher_logits, student_logits)
+    )  # float32 softmax, also for a model whose logits are not (a no-op for ours)
     per_sample = keras.distillation.LogitsDistillation(
         temperature=temperature, loss=keras.losses.KLDivergence(reduction="none")
     ).compute_loss(teacher_logits, student_logits)

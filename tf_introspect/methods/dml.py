@@ -22,7 +22,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tf_introspect.methods.base import Method, cross_entropy, sparse_labels
+from tf_introspect.methods.base import Method, sparse_labels
+from tf_introspect.methods.losses import cross_entropy
 
 
 def kl_to(target_logits: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:

@@ -23,7 +23,8 @@ import keras
 import tensorflow as tf
 
 from tf_introspect import diagnostics, explainers, targets
-from tf_introspect.methods.base import Method, cross_entropy, entropy, soft_cross_entropy
+from tf_introspect.methods.base import Method
+from tf_introspect.methods.losses import cross_entropy, entropy, soft_cross_entropy
 
 
 class Introspective(Method):

@@ -12,7 +12,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tf_introspect.methods.base import Method, cross_entropy
+from tf_introspect.methods.base import Method
+from tf_introspect.methods.losses import cross_entropy
 
 
 def keras_label_smoothing(alpha: float, num_classes: int) -> float:

@@ -33,7 +33,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tf_introspect.methods.base import Method, cross_entropy, soft_cross_entropy
+from tf_introspect.methods.base import Method
+from tf_introspect.methods.losses import cross_entropy, soft_cross_entropy
 
 
 class ProgressiveAlpha(keras.callbacks.Callback):

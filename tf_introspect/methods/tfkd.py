@@ -33,8 +33,9 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tf_introspect.methods.base import Method, cross_entropy
+from tf_introspect.methods.base import Method
 from tf_introspect.methods.distill import Distillation, kd_loss
+from tf_introspect.methods.losses import cross_entropy
 
 #: form -> our model family -> the authors' settings used by default (see the module doc):
 #: ResNet18 on CIFAR-100, ``base_experiments/base_resnet18/params.json`` (reg) and

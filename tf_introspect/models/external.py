@@ -96,7 +96,8 @@ def application(
         base.load_weights(weights)
     features = base.output
     pooled = keras.layers.GlobalAveragePooling2D(name="pool")(features)
-    logits = keras.layers.Dense(num_classes, name="logits")(pooled)
+    # float32 logits under mixed precision, as our own models' (models.layers.dense)
+    logits = keras.layers.Dense(num_classes, name="logits", dtype="float32")(pooled)
     model = keras.Model(inputs, logits, name=arch.lower())
     return apply_weight_decay(model, weight_decay)
 

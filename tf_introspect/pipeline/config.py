@@ -30,6 +30,9 @@ import json
 import os
 import sys
 
+from tf_introspect.pipeline.data_settings import resolve_data
+from tf_introspect.pipeline.errors import ConfigError
+
 PAPER_DEFAULTS = {
     "mlp": dict(
         dataset="mnist",
@@ -62,10 +65,6 @@ PAPER_DEFAULTS = {
         explainer="grad_cam",
     ),
 }
-
-
-class ConfigError(ValueError):
-    """A bad value or combination of settings, found before any data is read."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -156,10 +155,11 @@ class RunConfig:
 
     def train_examples(self) -> int:
         """The number of training examples a run trains on (after ``--train_limit`` and the
-        hold-out): PS-KD's table has a row for each."""
+        hold-out): PS-KD's table has a row for each. A built-in data set's is counted from its
+        official size, without reading it (the run checks it against the data it reads)."""
         from tf_introspect.data import pipeline
 
-        x, _ = pipeline.select(
+        return pipeline.split_size(
             self.dataset,
             "train",
             data_dir=self.data_dir,
@@ -167,7 +167,6 @@ class RunConfig:
             validation_split=self.validation_split,
             **self.data_options(),
         )
-        return len(x)
 
     def dataset_info(self):
         """``data.info`` of the run's data set (a folder's computed from its images)."""
@@ -287,52 +286,6 @@ def _boundaries(given, paper, schedule):
     return boundaries
 
 
-def _image_size(text):
-    if text is None or isinstance(text, tuple | list):
-        return None if text is None else tuple(int(v) for v in text)
-    try:
-        size = tuple(int(v) for v in str(text).split(","))
-    except ValueError:
-        size = ()
-    if len(size) != 2 or min(size) < 1:
-        raise ConfigError(f"--image_size must be H,W in pixels (e.g. 64,64), got {text!r}.")
-    return size
-
-
-def _resolve_data(values):
-    """``--image_size`` as ``(h, w)``; ``--image_size`` and ``--test_split`` belong to folder
-    data sets only. (A folder's fingerprint is taken when a run reads it:
-    :func:`with_data_fingerprint`; the folder need not exist to build a configuration.)"""
-    from tf_introspect.data import custom, folder, tfds_catalog
-
-    values["image_size"] = _image_size(values["image_size"])
-    if values["weights"] and not values["model"].startswith("keras:"):
-        raise ConfigError(
-            f"--weights belongs to a Keras Applications model (--model=keras:NAME), not "
-            f"--model={values['model']}."
-        )
-    if values["reinitialize"] and not values["model"].endswith(".keras"):
-        raise ConfigError(
-            f"--reinitialize belongs to a saved model (--model=PATH.keras), not "
-            f"--model={values['model']}."
-        )
-    if values["dataset"] == folder.PREFIX:
-        raise ConfigError("--dataset=folder: names no folder: give --dataset=folder:PATH.")
-    if tfds_catalog.is_tfds(values["dataset"]):
-        try:
-            tfds_catalog.tfds_name(values["dataset"])
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-    if not custom.is_custom(values["dataset"]):
-        given = [f"--{k}" for k in ("image_size", "test_split") if values[k] is not None]
-        if given:
-            raise ConfigError(
-                f"{' and '.join(given)} belong to your own data set (--dataset=folder:PATH or "
-                f"tfds:NAME), not --dataset={values['dataset']}."
-            )
-    values.setdefault("data_fingerprint", None)
-
-
 def _resolve_tfkd(values, kind):
     """Tf-KD's unset settings take the authors' for the model family
     (:data:`tf_introspect.methods.tfkd.DEFAULTS`); other methods leave them unset, and
@@ -350,21 +303,6 @@ def _resolve_tfkd(values, kind):
     for key, default in tfkd.DEFAULTS[form][kind].items():
         if values[f"tfkd_{key}"] is None:
             values[f"tfkd_{key}"] = default
-
-
-def with_data_fingerprint(config: RunConfig) -> RunConfig:
-    """``config`` with its own data set's fingerprint (a folder's files, labels and sizes:
-    :func:`tf_introspect.data.folder.scan`; a tfds set's prepared files and version), a
-    setting that decides the result: a finished run or a backup on other images is not
-    reused. Built-in data sets have none."""
-    from tf_introspect.data import custom
-
-    if not custom.is_custom(config.dataset):
-        return config
-    fingerprint = custom.fingerprint(
-        config.dataset, config.data_dir, config.image_size, config.test_split
-    )
-    return dataclasses.replace(config, data_fingerprint=fingerprint)
 
 
 def resolve(values: dict) -> RunConfig:
@@ -394,7 +332,7 @@ def resolve(values: dict) -> RunConfig:
         values["jit_compile"] = kind == "mlp"
     elif isinstance(values["jit_compile"], str):
         values["jit_compile"] = values["jit_compile"] == "true"
-    _resolve_data(values)
+    resolve_data(values)
     _resolve_tfkd(values, kind)
     if not values["steps_per_execution"]:
         # 10 for the MLP at its small batches (measured: bit-identical weights, 0.81x the CE

@@ -133,7 +133,7 @@ def _run(cfg, cleanup, shared=False):
     from tf_introspect.callbacks import SimilarityDiagnostics, TrainingDiverged
     from tf_introspect.pipeline import teachers
     from tf_introspect.pipeline.build import make_method
-    from tf_introspect.pipeline.config import with_data_fingerprint
+    from tf_introspect.pipeline.data_settings import with_data_fingerprint
 
     start, code = time.time(), workdir.code_version()
     cfg = with_data_fingerprint(cfg)
@@ -173,6 +173,8 @@ def _run(cfg, cleanup, shared=False):
     used = teachers.prepare(cfg, kind, teacher, run)
     seed_everything(cfg)  # the same training randomness with or without a teacher
     train, validation, test = datasets(cfg, extras=method.extras)
+    if method.extras == "index":  # a table per training sample (PS-KD), sized before reading
+        check_table_rows(method, cfg)
     if cfg.strategy == "multi_worker":
         workdir.agree_on_backup(strategy, os.path.join(cfg.workdir, "backup"))
     resumed = workdir.skip_finished_epochs(train, cfg.workdir)
@@ -331,6 +333,29 @@ def datasets(cfg: RunConfig, extras: str | None = None):
     except ValueError as e:
         raise ConfigError(str(e)) from None
     return train, validation, test
+
+
+def check_table_rows(method, cfg: RunConfig):
+    """A per-sample table's rows (``method.num_examples``, from the official size of a
+    built-in data set) must be the training examples the run reads: else a ``ConfigError``
+    (the data files are not the official ones), before any step indexes past the table."""
+    from tf_introspect.data import pipeline
+
+    x, _ = pipeline.select(
+        cfg.dataset,
+        "train",
+        data_dir=cfg.data_dir,
+        limit=cfg.train_limit,
+        validation_split=cfg.validation_split,
+        **cfg.data_options(),
+    )
+    if len(x) != method.num_examples:
+        raise ConfigError(
+            f"--method={cfg.method} keeps a row per training example: {method.num_examples} "
+            f"expected from {cfg.dataset}'s official size, but its files under "
+            f"{cfg.data_dir} hold {len(x)}; use the official files (python -m "
+            "tf_introspect.data info)."
+        )
 
 
 def use_precision(cfg: RunConfig, cleanup):

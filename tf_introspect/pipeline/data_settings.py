@@ -1,0 +1,69 @@
+"""The run's data set settings, resolved with the rest of the configuration
+(:func:`tf_introspect.pipeline.config.resolve`): ``--image_size`` as ``(h, w)``, the flags that
+belong to the user's own data sets only (``folder:PATH``, ``tfds:NAME``), the model flags that
+belong to one kind of model, and the data set's fingerprint, taken when a run reads it."""
+
+import dataclasses
+
+from tf_introspect.pipeline.errors import ConfigError
+
+
+def _image_size(text):
+    if text is None or isinstance(text, tuple | list):
+        return None if text is None else tuple(int(v) for v in text)
+    try:
+        size = tuple(int(v) for v in str(text).split(","))
+    except ValueError:
+        size = ()
+    if len(size) != 2 or min(size) < 1:
+        raise ConfigError(f"--image_size must be H,W in pixels (e.g. 64,64), got {text!r}.")
+    return size
+
+
+def resolve_data(values):
+    """``--image_size`` as ``(h, w)``; ``--image_size`` and ``--test_split`` belong to folder
+    data sets only. (A folder's fingerprint is taken when a run reads it:
+    :func:`with_data_fingerprint`; the folder need not exist to build a configuration.)"""
+    from tf_introspect.data import custom, folder, tfds_catalog
+
+    values["image_size"] = _image_size(values["image_size"])
+    if values["weights"] and not values["model"].startswith("keras:"):
+        raise ConfigError(
+            f"--weights belongs to a Keras Applications model (--model=keras:NAME), not "
+            f"--model={values['model']}."
+        )
+    if values["reinitialize"] and not values["model"].endswith(".keras"):
+        raise ConfigError(
+            f"--reinitialize belongs to a saved model (--model=PATH.keras), not "
+            f"--model={values['model']}."
+        )
+    if values["dataset"] == folder.PREFIX:
+        raise ConfigError("--dataset=folder: names no folder: give --dataset=folder:PATH.")
+    if tfds_catalog.is_tfds(values["dataset"]):
+        try:
+            tfds_catalog.tfds_name(values["dataset"])
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    if not custom.is_custom(values["dataset"]):
+        given = [f"--{k}" for k in ("image_size", "test_split") if values[k] is not None]
+        if given:
+            raise ConfigError(
+                f"{' and '.join(given)} belong to your own data set (--dataset=folder:PATH or "
+                f"tfds:NAME), not --dataset={values['dataset']}."
+            )
+    values.setdefault("data_fingerprint", None)
+
+
+def with_data_fingerprint(config):
+    """``config`` with its own data set's fingerprint (a folder's files, labels and sizes:
+    :func:`tf_introspect.data.folder.scan`; a tfds set's prepared files and version), a
+    setting that decides the result: a finished run or a backup on other images is not
+    reused. Built-in data sets have none."""
+    from tf_introspect.data import custom
+
+    if not custom.is_custom(config.dataset):
+        return config
+    fingerprint = custom.fingerprint(
+        config.dataset, config.data_dir, config.image_size, config.test_split
+    )
+    return dataclasses.replace(config, data_fingerprint=fingerprint)

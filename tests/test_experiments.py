@@ -609,3 +609,25 @@ def test_bf16_parity_verdict_against_the_seed_spread():
     results["le_bf16"] = {"final": [0.869]}
     assert "not decided yet" in " ".join(verdicts.parity_lines(plan, results))
     assert verdicts.parity_lines({"cell": [{"name": "ce"}]}, {"ce": {"final": [0.8]}}) == []
+
+
+def test_verify_compares_undefined_values_as_equal(tmp_path):
+    """A column undefined in both runs (NaN: LE-Uniform's rank correlation) is no difference;
+    undefined in one run only, it is the largest."""
+    import json as json_module
+
+    def run(folder, spearman):
+        folder.mkdir()
+        (folder / "metrics.json").write_text(
+            json_module.dumps({"test_accuracy": 0.9, "test_loss": 0.3})
+        )
+        (folder / "history.csv").write_text(
+            f"epoch,loss,q_confusion_spearman\n0,0.5,{spearman}\n1,0.4,{spearman}\n"
+        )
+        return str(folder)
+
+    a, b, c = run(tmp_path / "a", "nan"), run(tmp_path / "b", "nan"), run(tmp_path / "c", "0.2")
+    same = verify.compare_runs(a, b)
+    assert same["history"] == {"loss": 0.0, "q_confusion_spearman": 0.0}
+    assert verify.compare_runs(a, c)["history"]["q_confusion_spearman"] == float("inf")
+    assert verify.gap(1.0, 1.5) == 0.5

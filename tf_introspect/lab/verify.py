@@ -8,6 +8,7 @@ a scratch folder and records how close the rerun came
 
 import glob
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -36,7 +37,7 @@ def compare_runs(original, rerun):
             return json.load(f)
 
     a, b = metrics(original), metrics(rerun)
-    diff = {k: abs(float(a[k]) - float(b[k])) for k in ("test_accuracy", "test_loss")}
+    diff = {k: gap(float(a[k]), float(b[k])) for k in ("test_accuracy", "test_loss")}
     ha, hb = (outputs.history(os.path.join(folder, "history.csv")) for folder in (original, rerun))
     columns = {c for row in ha.values() for c in row} - {"epoch"}
     new = {c for row in hb.values() for c in row} - columns - {"epoch"}
@@ -46,10 +47,18 @@ def compare_runs(original, rerun):
             history[column] = float("inf")
             continue
         try:
-            history[column] = max(abs(float(ha[e][column]) - float(hb[e][column])) for e in ha)
+            history[column] = max(gap(float(ha[e][column]), float(hb[e][column])) for e in ha)
         except (KeyError, TypeError, ValueError):
             history[column] = float("inf")
     return {**diff, "history": history, "new_columns": sorted(new)}
+
+
+def gap(a: float, b: float) -> float:
+    """``|a - b|``; 0 when both are NaN (a value undefined in both runs, e.g. LE-Uniform's
+    rank correlation), ``inf`` when only one is."""
+    if math.isnan(a) or math.isnan(b):
+        return 0.0 if math.isnan(a) and math.isnan(b) else float("inf")
+    return abs(a - b)
 
 
 def verify(path, cell, name, log=print):

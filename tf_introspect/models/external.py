@@ -38,8 +38,18 @@ def application_names() -> list[str]:
     )
 
 
+def is_application(name: str) -> bool:
+    """``keras:NAME``, a Keras Applications architecture."""
+    return name.startswith(PREFIX)
+
+
+def is_saved(name: str) -> bool:
+    """``PATH.keras``, a saved classifier."""
+    return name.endswith(".keras")
+
+
 def is_external(name: str) -> bool:
-    return name.startswith(PREFIX) or name.endswith(".keras")
+    return is_application(name) or is_saved(name)
 
 
 def check_name(name: str) -> None:

@@ -21,11 +21,12 @@ def make_model(config: RunConfig, name: str, **options):
     this guards a new one) is a ``ConfigError`` naming the model, the data set and its input
     shape and classes."""
     from tf_introspect import models
+    from tf_introspect.models import external
 
     info = config.dataset_info()
-    if name == config.model and name.startswith("keras:") and config.weights:
+    if name == config.model and external.is_application(name) and config.weights:
         options = {**options, "weights": config.weights}
-    if name == config.model and name.endswith(".keras") and config.reinitialize:
+    if name == config.model and external.is_saved(name) and config.reinitialize:
         options = {**options, "reinitialize": True}
     try:
         return models.get(

@@ -21,18 +21,21 @@ def _image_size(text):
 
 
 def resolve_data(values):
-    """``--image_size`` as ``(h, w)``; ``--image_size`` and ``--test_split`` belong to folder
-    data sets only. (A folder's fingerprint is taken when a run reads it:
-    :func:`with_data_fingerprint`; the folder need not exist to build a configuration.)"""
+    """``--image_size`` as ``(h, w)``; ``--image_size`` and ``--test_split`` belong to the
+    user's own data sets only, ``--weights`` to ``keras:NAME`` models, ``--reinitialize`` to
+    ``PATH.keras``; a malformed ``folder:`` or ``tfds:`` name is an error. (The fingerprint is
+    taken when a run reads the data: :func:`with_data_fingerprint`; a folder need not exist to
+    build a configuration.)"""
     from tf_introspect.data import custom, folder, tfds_catalog
+    from tf_introspect.models import external
 
     values["image_size"] = _image_size(values["image_size"])
-    if values["weights"] and not values["model"].startswith("keras:"):
+    if values["weights"] and not external.is_application(values["model"]):
         raise ConfigError(
             f"--weights belongs to a Keras Applications model (--model=keras:NAME), not "
             f"--model={values['model']}."
         )
-    if values["reinitialize"] and not values["model"].endswith(".keras"):
+    if values["reinitialize"] and not external.is_saved(values["model"]):
         raise ConfigError(
             f"--reinitialize belongs to a saved model (--model=PATH.keras), not "
             f"--model={values['model']}."

@@ -9,7 +9,8 @@ for the paper's table cells live in the repository's ``flags/`` folder
 from absl import flags
 
 from tf_introspect import explainers, methods, models, schedules
-from tf_introspect.data import DATASETS
+from tf_introspect.data import DATASETS, custom
+from tf_introspect.models import external
 from tf_introspect.pipeline import method_flags
 
 #: ``--precision`` choices: Keras dtype policies.
@@ -239,13 +240,13 @@ def define_flags():
     )
     flags.register_validator(
         "model",
-        lambda m: m in models.list_models() or m.startswith("keras:") or m.endswith(".keras"),
+        lambda m: m in models.list_models() or external.is_external(m),
         message=f"--model must be one of {', '.join(models.list_models())}, keras:NAME "
         "(--list_models) or PATH.keras.",
     )
     flags.register_validator(
         "dataset",
-        lambda d: d is None or d in DATASETS or d.startswith(("folder:", "tfds:")),
+        lambda d: d is None or d in DATASETS or custom.is_custom(d),
         message=f"--dataset must be one of {', '.join(DATASETS)}, folder:PATH or "
         "tfds:NAME[:CONFIG].",
     )

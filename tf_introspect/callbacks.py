@@ -11,6 +11,7 @@
 * :class:`HistoryCSV`: Keras' ``CSVLogger`` that keeps an existing file's columns on resume.
 """
 
+import inspect
 import os
 from collections.abc import Sequence
 
@@ -246,3 +247,13 @@ class HistoryCSV(keras.callbacks.CSVLogger):
                 header = next(csv.reader(f), None)
             if header and header[0] == "epoch":
                 self.keys = header[1:]
+
+
+def fit_callbacks(args: tuple, kwargs: dict) -> tuple[inspect.BoundArguments, list]:
+    """``Model.fit``'s arguments (without ``self``) bound by name, and its callbacks as a
+    list however given (by name or position, a list or a ``CallbackList``): for the methods
+    whose ``fit`` checks them (Hint's and FSP's ``WarmupSwitch``) or adds one (PS-KD's
+    ``ProgressiveAlpha``)."""
+    bound = inspect.signature(keras.Model.fit).bind(None, *args, **kwargs)
+    given = bound.arguments.get("callbacks")
+    return bound, list(getattr(given, "callbacks", given) or [])

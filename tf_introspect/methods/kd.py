@@ -111,12 +111,9 @@ class TwoStageDistillation(KnowledgeDistillation):
         where it is for the whole fit: plain KD + lam CE in stage 2, only the stage-1 loss and
         an untrained head in stage 1), or a learning rate of 0 now with ``stage1_lr`` (stage
         1 makes no step while the optimizer's rate is 0: ``Method._staging``)."""
-        from tf_introspect.callbacks import WarmupSwitch
+        from tf_introspect.callbacks import WarmupSwitch, fit_callbacks
 
-        callbacks = kwargs.get("callbacks")
-        if callbacks is None and len(args) > 5:  # fit(x, y, batch_size, epochs, verbose,
-            callbacks = args[5]  #     callbacks, ...)
-        callbacks = getattr(callbacks, "callbacks", callbacks) or []
+        _, callbacks = fit_callbacks(args, kwargs)
         name = type(self).__name__
         if not any(isinstance(c, WarmupSwitch) for c in callbacks):
             second = float(self.second_stage.numpy()) > 0.5

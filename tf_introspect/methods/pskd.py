@@ -27,7 +27,6 @@ uninterrupted one. Under ``tf.distribute`` each step's rows are gathered from ev
 written to every copy of the table (``only_first_replica`` aggregation).
 """
 
-import inspect
 from typing import Any
 
 import keras
@@ -93,9 +92,9 @@ class ProgressiveSelfDistillation(Method):
     def fit(self, *args: Any, **kwargs: Any) -> keras.callbacks.History:
         """Keras' ``fit``, with a :class:`ProgressiveAlpha` callback added unless one is
         given (E: the constructor's ``epochs``, else ``fit``'s)."""
-        bound = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs)
-        given = bound.arguments.get("callbacks")
-        callbacks = list(getattr(given, "callbacks", given) or [])
+        from tf_introspect.callbacks import fit_callbacks
+
+        bound, callbacks = fit_callbacks(args, kwargs)
         if not any(isinstance(c, ProgressiveAlpha) for c in callbacks):
             epochs = self.epochs or bound.arguments.get("epochs", 1)
             callbacks.append(ProgressiveAlpha(epochs))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import require_shared_data, run_config
+from test_baselines import ce, kl, softmax
 
 from tf_introspect import data, methods, models
 from tf_introspect.data.pipeline import class_members, select
@@ -18,20 +19,6 @@ from tf_introspect.methods.tfkd import DEFAULTS
 from tf_introspect.pipeline import registry
 
 B, K = 8, 10
-
-
-def softmax(z, t=1.0):
-    z = np.asarray(z, np.float64) / t
-    e = np.exp(z - z.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
-
-
-def kl(q, p):
-    return (q * (np.log(q) - np.log(p))).sum(-1)
-
-
-def ce(p, y):
-    return -np.log(p[np.arange(len(y)), y])
 
 
 @pytest.fixture(scope="module")

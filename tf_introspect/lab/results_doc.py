@@ -62,15 +62,19 @@ def _p(p):
     return p_value_text(p).lstrip("= ")
 
 
-def _fmt(values, scale=100, digits=2):
+def _fmt(values, scale=100, digits=2, of=None):
     """``mean +- std`` (sample std) of ``values`` times ``scale``; one value is marked as
-    such (it has no spread, and no test is made of it)."""
+    such (it has no spread, and no test is made of it). With ``of`` (the cell's seeds) larger
+    than the values given, says how many seeds they come from instead."""
     if not values:
         return "-"
     values = scale * np.asarray(values)
+    partial = of is not None and len(values) < of
     if len(values) == 1:
-        return f"{values[0]:.{digits}f} (one seed)"
-    return f"{values.mean():.{digits}f} +- {values.std(ddof=1):.{digits}f}"
+        text = f"{values[0]:.{digits}f}" + ("" if partial else " (one seed)")
+    else:
+        text = f"{values.mean():.{digits}f} +- {values.std(ddof=1):.{digits}f}"
+    return text + (f" ({len(values)} of {of} seeds)" if partial else "")
 
 
 def cell_results(plan, cell):
@@ -135,18 +139,10 @@ def plan_section(path):
             if reference
             else []
         )
-        calibration = []
-        for key, scale, digits in (("nll", 1, 3), ("ece", 100, 2)):
-            values = r.get(key, [])
-            if 0 < len(values) < len(r["final"]):  # some seeds recorded without it
-                spread = (
-                    f" +- {scale * np.std(values, ddof=1):.{digits}f}" if len(values) > 1 else ""
-                )
-                text = f"{scale * np.mean(values):.{digits}f}{spread} "
-                text += f"({len(values)} of {len(r['final'])} seeds)"
-            else:
-                text = _fmt(values, scale, digits)
-            calibration.append(text)
+        calibration = [
+            _fmt(r.get(key, []), scale, digits, of=len(r["final"]))
+            for key, scale, digits in (("nll", 1, 3), ("ece", 100, 2))
+        ]
         lines.append(
             "| "
             + " | ".join(

@@ -8,6 +8,7 @@ import importlib.metadata
 import logging
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import tomllib
@@ -254,6 +255,22 @@ def start_up_lines(env):
         for line in (result.stdout + result.stderr).splitlines()
         if "oneDNN" in line or "absl::InitializeLog" in line
     ]
+
+
+def test_helpshort_lists_every_flag_of_ours():
+    """README: ``--helpshort`` lists every flag of ours (method flags included)."""
+    from tf_introspect.pipeline import flags
+
+    flags.define_flags()
+    result = subprocess.run(
+        [sys.executable, "-m", "tf_introspect.main", "--helpshort"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    listed = set(re.findall(r"^  --(?:\[no\])?(\w+):", result.stdout, flags=re.M))
+    assert set(flags.flag_names()) - listed == set(), result.stdout[-2000:]
 
 
 def test_start_up_lines_are_off_by_default_and_shown_on_request():

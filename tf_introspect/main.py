@@ -12,10 +12,11 @@ import os
 from absl import app, logging
 from absl import flags as absl_flags
 
-from tf_introspect.pipeline import config, flags, settings, training
+from tf_introspect.pipeline import config, flags, method_flags, settings, training
 
 flags.define_flags()
-absl_flags.adopt_module_key_flags(flags)  # --helpshort lists them
+for module in (flags, method_flags):  # --helpshort lists them
+    absl_flags.adopt_module_key_flags(module)
 FLAGS = flags.FLAGS
 
 

@@ -60,6 +60,11 @@ CASES = [
     ("cwtm_random", None),
     ("ban", None),
     ("dml", None),
+    ("le_uniform", None),
+    ("cskd", None),
+    ("tfkd_self", None),
+    ("tfkd_reg", None),
+    ("pskd", None),
 ]
 
 
@@ -109,9 +114,19 @@ def _hash_dropout(x, rate, noise_shape=None, seed=None, **unused):
     return tf.where(keep, x / (1.0 - rate), tf.zeros_like(x))
 
 
+def _inputs(method, x):
+    """The batch's inputs as ``make_dataset(extras=method.extras)`` gives them: the images, or
+    a dict with CS-KD's same-class partners (here the batch reversed) or PS-KD's row indices."""
+    if method.extras == "partner":
+        return {"image": x, "partner": tf.reverse(x, [0])}
+    if method.extras == "index":
+        return {"image": x, "index": tf.range(tf.shape(x)[0], dtype=tf.int64)}
+    return x
+
+
 def _method(name, explainer, teacher, jit=False):
     """The method as the command line builds it on ``mlp1024`` (same seed: same weights)."""
-    cfg = run_config(**dict(CFG, explainer=explainer or "grad", method=name))
+    cfg = run_config(f"--method={name}", **dict(CFG, explainer=explainer or "grad"))
     keras.utils.set_random_seed(0)
     model = models.get("mlp1024", weight_decay=1e-4, **registry.entry(name).model_options(cfg))
     method = registry.build(model, cfg, teacher)
@@ -146,7 +161,9 @@ def steps(batch, teacher):
                 [v for part in method.trained_parts for v in part.trainable_variables]
             )
         plain = tf.function(
-            lambda x, y: {case: method.train_step((x, y)) for case, method in built.items()}
+            lambda x, y: {
+                case: method.train_step((_inputs(method, x), y)) for case, method in built.items()
+            }
         ).get_concrete_function(x, y)
     xla = tf.function(lambda x, y: plain(x, y), jit_compile=True)
     state = plain.variables

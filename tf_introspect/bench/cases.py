@@ -37,7 +37,8 @@ EXPLAIN_METHODS = {"grad_cam": 10.0, "grad": 2.5}  # explainer: target speed-up 
 # Projected protocols: plan, protocol flags (None: the plan's own; {}: none, i.e. the flag
 # files' paper settings), cells (None: all). Table 3 at the paper's protocol is the short
 # plan's cells (without LE-Permut, a Table 6 cell) at their flag files' own settings, its
-# grids included (experiments/table3_paper.toml holds CE and LE only).
+# grids included (experiments/table3_paper.toml holds its own cells: CE, LE, LE-Uniform, LS,
+# Dropout, CP, LE-Permut and CE without weight decay, at the grids' chosen values).
 PROTOCOLS = {
     "table3_paper": ("experiments/table3_short.toml", {}, ["ce", "le_grad", "dropout", "ls", "cp"]),
     # the paper's and the mechanism's cells (issue 22's methods have no measured fit case:

@@ -90,6 +90,31 @@ def test_class_matrices_by_hand():
             assert confusion.matrix()[i, j] == np.sum((labels == i) & (logits.argmax(1) == j))
 
 
+def test_uniform_targets_over_an_epoch_have_no_rank_correlation():
+    """LE-Uniform's q is one float32 share on every non-ground-truth class: an epoch of them
+    (3,438 batches of 16, the short MNIST protocol; classes of unequal size) must give
+    class means that are equal, hence no rank correlation, not one ranked from rounding noise
+    (float32 sums of the same rows: means about 1e-5 apart, a correlation of noise)."""
+    rng = np.random.default_rng(5)
+    k, alpha = 10, 0.9
+    labels = rng.choice(k, size=(3438, 16), p=np.linspace(0.06, 0.14, k))
+    means, confusion = diagnostics.ClassMeanTargets(k), diagnostics.ConfusionMatrix(k)
+    step = tf.function(lambda y, q, z: (means.update_state(y, q), confusion.update_state(y, z)))
+    share = tf.constant((1 - alpha) / (k - 1), tf.float32)
+    for y in labels:
+        q = tf.where(tf.one_hot(y, k) > 0, tf.constant(alpha, tf.float32), share)
+        step(tf.constant(y), q, tf.constant(rng.normal(size=(16, k)), tf.float32))
+    matrix = means.matrix()
+    off = ~np.eye(k, dtype=bool)
+    assert np.ptp(matrix[off]) == 0 and matrix[0, 1] == np.float32(share)
+    assert np.isnan(diagnostics.rank_correlation(matrix, confusion.matrix()))
+    float32_sums = np.zeros((k, k), np.float32)  # what a float32 accumulator holds
+    for y in labels:
+        np.add.at(float32_sums, y, np.where(np.eye(k)[y] > 0, alpha, share).astype(np.float32))
+    drift = float32_sums / np.bincount(labels.ravel(), minlength=k)[:, None]
+    assert np.ptp(drift[off]) > 1e-5 * np.float32(share)  # the noise this guards against
+
+
 def _batch(n=32):
     rng = np.random.default_rng(4)
     return rng.normal(size=(n, 28, 28, 1)).astype("float32"), rng.integers(0, 10, size=n)

@@ -50,7 +50,11 @@ def top_other_agreement(q: tf.Tensor, logits: tf.Tensor, labels: tf.Tensor) -> t
 
 class _ClassMatrix(keras.metrics.Metric):
     """A ``K x K`` sum and a per-row count, accumulated until reset; ``result()`` is the total
-    count (a scalar, so it could be logged); :meth:`matrix` gives the matrix."""
+    count (a scalar, so it could be logged); :meth:`matrix` gives the matrix.
+
+    The sums are float64: an epoch adds thousands of float32 rows per class, and float32 sums
+    of LE-Uniform's identical targets drift apart by about 1e-5 relative, enough to rank noise
+    (:func:`rank_correlation`); in float64 they stay equal (exact for up to 2^29 rows)."""
 
     def __init__(self, num_classes: int, name: str, **kwargs) -> None:
         super().__init__(name=name, **kwargs)
@@ -58,6 +62,7 @@ class _ClassMatrix(keras.metrics.Metric):
         self.total = self.add_variable(
             shape=(self.num_classes, self.num_classes + 1),
             initializer="zeros",
+            dtype="float64",
             name="total",
             aggregation="sum",
         )
@@ -65,12 +70,12 @@ class _ClassMatrix(keras.metrics.Metric):
     def _add(self, labels, rows, weights):
         """Add ``rows`` ``[batch, K]`` (each times its weight) to the rows of their labels."""
         labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
-        weights = tf.cast(weights, tf.float32)[:, None]
-        rows = tf.concat([tf.cast(rows, tf.float32), tf.ones_like(weights)], axis=-1) * weights
+        weights = tf.cast(weights, tf.float64)[:, None]
+        rows = tf.concat([tf.cast(rows, tf.float64), tf.ones_like(weights)], axis=-1) * weights
         self.total.assign_add(tf.math.unsorted_segment_sum(rows, labels, self.num_classes))
 
     def result(self):
-        return tf.reduce_sum(self.total[:, -1])
+        return tf.cast(tf.reduce_sum(self.total[:, -1]), tf.float32)
 
     def reset_state(self):
         self.total.assign(tf.zeros_like(self.total))
@@ -129,8 +134,9 @@ def rank_correlation(targets: np.ndarray, confusion: np.ndarray) -> float:
 
 
 def _constant(values: np.ndarray) -> bool:
-    """Equal up to float32 rounding (LE-Uniform's class means: the same share summed in
-    different orders), so their ranks would be noise."""
+    """Equal up to rounding (LE-Uniform's class means: the same share, summed in float64 by
+    :class:`ClassMeanTargets`; a float32 sum would differ by about 1e-5), so their ranks would
+    be noise."""
     return bool(np.ptp(values) <= 1e-5 * np.max(np.abs(values), initial=0.0))
 
 

@@ -287,6 +287,11 @@ def verification_lines(path, plan):
                 if v["identical"]
                 else f"test accuracy {100 * d['test_accuracy']:.2f} points apart, largest "
                 f"logged difference {max(d['history'].values(), default=0):.3g}"
+            ) + "".join(
+                f"; the diagnostic `{column}` (computed after each epoch, not part of "
+                f"training) {gap:.3g} apart"
+                for column, gap in d.get("diagnostics", {}).items()
+                if gap
             )
             lines.append(
                 f"- `{run.cell}/{run.name}` rerun on {v['finished'][:10]} ({where}): {verdict}."

@@ -27,10 +27,15 @@ from tf_introspect.pipeline.workdir import code_version
 def compare_runs(original, rerun):
     """Largest absolute differences between two finished runs' folders (``metrics.json``
     and ``history.csv``): ``{"test_accuracy": d, "test_loss": d, "history": {column: d},
-    "new_columns": [...]}``. A column of the original that the rerun lacks, or epochs that
-    differ, count as ``inf``; the rerun's columns that the original lacks are values a newer
-    code logs (issue 20's calibration and diagnostics), listed in ``new_columns``, not
-    differences."""
+    "diagnostics": {column: d}, "new_columns": [...]}``. A column of the original that the
+    rerun lacks, or epochs that differ, count as ``inf``; the rerun's columns that the original
+    lacks are values a newer code logs (issue 20's calibration and diagnostics), listed in
+    ``new_columns``, not differences. ``diagnostics`` holds the columns computed after an
+    epoch from what it logged (LE's rank correlation,
+    :class:`~tf_introspect.callbacks.SimilarityDiagnostics`), apart from ``history``: they
+    describe the training without being part of it, so they do not decide whether a rerun
+    trained identically."""
+    from tf_introspect.callbacks import SimilarityDiagnostics
 
     def metrics(folder):
         with open(os.path.join(folder, "metrics.json")) as f:
@@ -50,7 +55,8 @@ def compare_runs(original, rerun):
             history[column] = max(gap(float(ha[e][column]), float(hb[e][column])) for e in ha)
         except (KeyError, TypeError, ValueError):
             history[column] = float("inf")
-    return {**diff, "history": history, "new_columns": sorted(new)}
+    derived = {c: history.pop(c) for c in [SimilarityDiagnostics.KEY] if c in history}
+    return {**diff, "history": history, "diagnostics": derived, "new_columns": sorted(new)}
 
 
 def gap(a: float, b: float) -> float:
@@ -125,7 +131,9 @@ def verify(path, cell, name, log=print):
     log(
         f"verify {run.cell}/{run.name}: {'identical' if identical else 'differs'} "
         f"(test accuracy {diff['test_accuracy']:.2g} apart, largest history difference "
-        f"{max(diff['history'].values(), default=0):.2g})"
+        f"{max(diff['history'].values(), default=0):.2g}"
+        + "".join(f"; diagnostic {c} {d:.2g} apart" for c, d in diff["diagnostics"].items() if d)
+        + ")"
     )
     return result
 

@@ -353,6 +353,15 @@ def test_status_prices_a_live_le_run_apart_from_its_warm_up(root):
     assert status.status(write_plan(root, text))[-1].endswith(
         ": 14 min (+1 runs not yet timed)"
     )  # 10 + 4 x 200 s
+    # every plan at once: each plan's lines under its name, then the sum of their times
+    paths = [write_plan(root, text), str(root / "other.toml")]
+    both = status.status_all(paths)
+    assert both[: len(status.status(paths[0])) + 1] == [f"== {paths[0]}", *status.status(paths[0])]
+    assert f"== {paths[1]}" in both and both[-3] == status.status(paths[1])[-1]
+    (_, a, a_untimed), (_, b, b_untimed) = (status._status(p) for p in paths)
+    assert a_untimed == 1 and b > 0
+    total = status._hours(a + b, a_untimed + b_untimed)
+    assert both[-1].startswith(f"all 2 plans: {total} left"), both
 
 
 def test_live_epoch_times_leave_out_a_teacher_trained_in_the_same_process():

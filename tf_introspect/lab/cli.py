@@ -9,6 +9,7 @@ finished run again and records how close it came (:mod:`~tf_introspect.lab.verif
 
     nohup python -m tf_introspect.experiments run experiments/table3_short.toml &
     python -m tf_introspect.experiments status experiments/table3_short.toml
+    python -m tf_introspect.experiments status    # every plan, and the time left of all
     python -m tf_introspect.experiments report          # regenerates docs/RESULTS.md
     python -m tf_introspect.experiments verify experiments/table3_short.toml ce/seed0
 """
@@ -43,7 +44,7 @@ def main(argv=None):
         "keep runs on other data apart, move results/<plan>/ away first",
     )
     status_p = sub.add_parser("status", help="done / running / left, projected time")
-    status_p.add_argument("plan")
+    status_p.add_argument("plan", nargs="*", help="plan files (default: every plan, and a total)")
     verify_p = sub.add_parser(
         "verify",
         help="train a finished run again and record how close it came (determinism evidence)",
@@ -102,7 +103,10 @@ def main(argv=None):
             print(f"{calibrate.calibrate(args.plan)} run(s) calibrated.")
             return 0
         if args.command == "status":
-            print("\n".join(status.status(args.plan)))
+            if len(args.plan) == 1:
+                print("\n".join(status.status(args.plan[0])))
+            else:
+                print("\n".join(status.status_all(args.plan or plans.list_plans())))
             return 0
         from tf_introspect.lab import results_doc  # scipy: only for the report
 

@@ -163,6 +163,12 @@ def _mean(values):
     return sum(values) / len(values) if values else None
 
 
+def _hours(seconds, unknown):
+    return (f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min") + (
+        f" (+{unknown} runs not yet timed)" if unknown else ""
+    )
+
+
 def status(path):
     """Lines: per cell done / running / left (and reusable: runs another plan already
     trained with the same settings, copied at no cost), and the projected time left.
@@ -175,6 +181,24 @@ def status(path):
     rates, LE's warm-up epochs (plain CE) apart from its later ones, which cost several
     times more. Machine time: a run made beside others counts its share
     (:func:`~tf_introspect.lab.records.machine_seconds`)."""
+    return _status(path)[0]
+
+
+def status_all(paths):
+    """:func:`status` of each plan under its name, then the time left of all of them."""
+    lines, seconds, unknown = [], 0.0, 0
+    for path in paths:
+        found, left, untimed = _status(path)
+        lines += [f"== {path}", *found, ""]
+        seconds, unknown = seconds + left, unknown + untimed
+    return lines + [
+        f"all {len(paths)} plans: {_hours(seconds, unknown)} left (a run two plans share, "
+        "unfinished in both, counts in each)"
+    ]
+
+
+def _status(path):
+    """``(lines, seconds left, runs not yet timed)`` of :func:`status`."""
     plan = load_plan(path)
     runs = plan_runs(plan)
     per_epoch, live, live_rate = {}, {}, {}
@@ -238,11 +262,8 @@ def status(path):
             f"{cell['name']:{width}s} done {len(done):3d}  running {len(running):2d}"
             f"{progress}  left {left:3d}" + (f"  reusable {len(reusable)}" if reusable else "")
         )
-    projected = (
-        f"{total_left / 3600:.1f} h" if total_left >= 3600 else f"{total_left / 60:.0f} min"
-    ) + (f" (+{unknown} runs not yet timed)" if unknown else "")
     lines.append(
         "projected time left on this machine (runs made with --jobs priced at their "
-        f"share of the machine): {projected}"
+        f"share of the machine): {_hours(total_left, unknown)}"
     )
-    return lines
+    return lines, total_left, unknown

@@ -642,4 +642,18 @@ def test_verify_compares_undefined_values_as_equal(tmp_path):
     other = verify.compare_runs(a, c)
     assert other["history"] == {"loss": 0.0}
     assert other["diagnostics"]["q_confusion_spearman"] == float("inf")
+    assert verify.identical(other) and verify.diagnostic_gaps(other) == {
+        "q_confusion_spearman": float("inf")
+    }
+    # a comparison recorded before the diagnostics were kept apart reads the same way
+    old = {
+        "test_accuracy": 0,
+        "test_loss": 0,
+        "history": {"loss": 0, "q_confusion_spearman": 1e-17},
+    }
+    assert verify.identical(old) and verify.diagnostic_gaps(old) == {"q_confusion_spearman": 1e-17}
+    assert not verify.identical({**old, "history": {"loss": 1e-9}})
+    from tf_introspect.callbacks import SimilarityDiagnostics
+
+    assert verify.DIAGNOSTIC_COLUMNS == (SimilarityDiagnostics.KEY,)
     assert verify.gap(1.0, 1.5) == 0.5

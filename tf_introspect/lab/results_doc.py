@@ -28,7 +28,7 @@ from tf_introspect.lab.verdicts import (
     p_value_text,
     parity_lines,
 )
-from tf_introspect.lab.verify import verifications
+from tf_introspect.lab.verify import diagnostic_gaps, identical, verifications
 from tf_introspect.pipeline import outputs
 
 HEADER = """# Results
@@ -282,15 +282,16 @@ def verification_lines(path, plan):
                     else "another machine kind"
                 )
             )
+            training = {c: g for c, g in d["history"].items() if c not in diagnostic_gaps(d)}
             verdict = (
-                "identical (test accuracy, loss and every epoch's logged values)"
-                if v["identical"]
+                "identical (test accuracy, loss and every epoch's logged training values)"
+                if identical(d)
                 else f"test accuracy {100 * d['test_accuracy']:.2f} points apart, largest "
-                f"logged difference {max(d['history'].values(), default=0):.3g}"
+                f"logged difference {max(training.values(), default=0):.3g}"
             ) + "".join(
                 f"; the diagnostic `{column}` (computed after each epoch, not part of "
                 f"training) {gap:.3g} apart"
-                for column, gap in d.get("diagnostics", {}).items()
+                for column, gap in diagnostic_gaps(d).items()
                 if gap
             )
             lines.append(

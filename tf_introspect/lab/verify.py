@@ -23,6 +23,10 @@ from tf_introspect.lab.records import load_record, machine, same_machine_kind, t
 from tf_introspect.pipeline import outputs
 from tf_introspect.pipeline.workdir import code_version
 
+#: the columns computed after an epoch from what it logged, not part of training
+#: (:attr:`tf_introspect.callbacks.SimilarityDiagnostics.KEY`, LE's rank correlation)
+DIAGNOSTIC_COLUMNS = ("q_confusion_spearman",)
+
 
 def compare_runs(original, rerun):
     """Largest absolute differences between two finished runs' folders (``metrics.json``
@@ -30,12 +34,9 @@ def compare_runs(original, rerun):
     "diagnostics": {column: d}, "new_columns": [...]}``. A column of the original that the
     rerun lacks, or epochs that differ, count as ``inf``; the rerun's columns that the original
     lacks are values a newer code logs (issue 20's calibration and diagnostics), listed in
-    ``new_columns``, not differences. ``diagnostics`` holds the columns computed after an
-    epoch from what it logged (LE's rank correlation,
-    :class:`~tf_introspect.callbacks.SimilarityDiagnostics`), apart from ``history``: they
-    describe the training without being part of it, so they do not decide whether a rerun
-    trained identically."""
-    from tf_introspect.callbacks import SimilarityDiagnostics
+    ``new_columns``, not differences. ``diagnostics`` holds :data:`DIAGNOSTIC_COLUMNS`, apart
+    from ``history``: they describe the training without being part of it, so they do not
+    decide whether a rerun trained identically (:func:`identical`)."""
 
     def metrics(folder):
         with open(os.path.join(folder, "metrics.json")) as f:
@@ -55,8 +56,22 @@ def compare_runs(original, rerun):
             history[column] = max(gap(float(ha[e][column]), float(hb[e][column])) for e in ha)
         except (KeyError, TypeError, ValueError):
             history[column] = float("inf")
-    derived = {c: history.pop(c) for c in [SimilarityDiagnostics.KEY] if c in history}
+    derived = {c: history.pop(c) for c in DIAGNOSTIC_COLUMNS if c in history}
     return {**diff, "history": history, "diagnostics": derived, "new_columns": sorted(new)}
+
+
+def identical(diff):
+    """Whether a rerun trained identically, from :func:`compare_runs`' ``diff`` (also one
+    recorded before ``diagnostics`` were kept apart: their columns are then in ``history``):
+    test accuracy, loss and every logged training value equal."""
+    history = {c: d for c, d in diff["history"].items() if c not in DIAGNOSTIC_COLUMNS}
+    return diff["test_accuracy"] == diff["test_loss"] == 0 and not any(history.values())
+
+
+def diagnostic_gaps(diff):
+    """``{column: gap}`` of :data:`DIAGNOSTIC_COLUMNS` in ``diff`` (wherever it keeps them)."""
+    found = {**diff["history"], **diff.get("diagnostics", {})}
+    return {c: found[c] for c in DIAGNOSTIC_COLUMNS if c in found}
 
 
 def gap(a: float, b: float) -> float:
@@ -106,9 +121,7 @@ def verify(path, cell, name, log=print):
             f"the rerun of {run.cell}/{run.name} failed (exit {code}); see {workdir}/output.log"
         )
     diff = compare_runs(os.path.join(paths.REPO, run.result_dir), os.path.join(paths.REPO, workdir))
-    identical = diff["test_accuracy"] == diff["test_loss"] == 0 and not any(
-        diff["history"].values()
-    )
+    same = identical(diff)
     here = machine()
     commit, dirty = code_version()
     result = {
@@ -120,7 +133,7 @@ def verify(path, cell, name, log=print):
         "uncommitted_changes": dirty,
         "recorded_git_commit": record["git_commit"],
         "max_abs_diff": diff,
-        "identical": identical,
+        "identical": same,
         "wall_time_s": round(time.time() - start, 1),
         "finished": timestamp(),
     }
@@ -129,7 +142,7 @@ def verify(path, cell, name, log=print):
     os.makedirs(folder, exist_ok=True)
     atomic.write_json(os.path.join(folder, f"{stamp}.json"), result)
     log(
-        f"verify {run.cell}/{run.name}: {'identical' if identical else 'differs'} "
+        f"verify {run.cell}/{run.name}: {'identical' if same else 'differs'} "
         f"(test accuracy {diff['test_accuracy']:.2g} apart, largest history difference "
         f"{max(diff['history'].values(), default=0):.2g}"
         + "".join(f"; diagnostic {c} {d:.2g} apart" for c, d in diff["diagnostics"].items() if d)

@@ -3,6 +3,7 @@ one-seed cells, paired tests, equivalence, grid ties, calibration and LE's diagn
 from fake records of a tiny plan."""
 
 import json
+import shutil
 
 import pytest
 from test_experiments import REPO, TINY, fake_record, root, write_plan  # noqa: F401
@@ -119,6 +120,14 @@ def test_grid_choice_states_its_rule_and_ties(root):  # noqa: F811
     assert (
         "The grid spans 6.00 points; one binomial standard error of the chosen accuracy is "
         "1.39 points, and 0.6 lies within it" in grid
+    )
+    assert "beyond the grid" not in grid  # 0.8 is inside the grid
+    run = lab_plans.grid_runs(plan, cell)[2]  # 0.9 now the best: the grid's largest value
+    shutil.rmtree(REPO / run.result_dir)
+    fake_record(run, test_accuracy=0.9, validation_accuracy=0.99)
+    doc = open(results_doc.write([str(root / "tiny.toml")])).read()
+    assert line(doc, "`ls` grid").endswith(
+        "The chosen value is the grid's largest: the best may lie beyond the grid."
     )
 
 

@@ -261,6 +261,10 @@ def grid_lines(plan, cell):
         )
     else:
         text += "and no other value lies within it."
+    values = list(cell["grid"][flag])
+    if len(values) > 2 and chosen[0] in (min(values), max(values)):
+        side = "largest" if chosen[0] == max(values) else "smallest"
+        text += f" The chosen value is the grid's {side}: the best may lie beyond the grid."
     return ["", text]
 
 

@@ -312,7 +312,7 @@ def test_status_counts_live_runners_only(root):
     assert status.status(path)[0].split()[:5] == ["ce", "done", "0", "running", "0"]
 
 
-def test_status_prices_a_live_le_run_apart_from_its_warm_up(root):
+def test_status_prices_a_live_le_run_apart_from_its_warm_up(root, monkeypatch, capsys):
     # LE, 6 epochs, 2 of warm-up (plain CE, cheap): its later epochs cost 4x more
     text = TINY.replace("epochs = 1\nwarmup_epochs = 0", "epochs = 6\nwarmup_epochs = 2")
     plan = lab_plans.load_plan(write_plan(root, text))
@@ -362,6 +362,18 @@ def test_status_prices_a_live_le_run_apart_from_its_warm_up(root):
     assert a_untimed == 1 and b > 0
     total = status._hours(a + b, a_untimed + b_untimed)
     assert both[-1].startswith(f"all 2 plans: {total} left"), both
+    # the command line, with plans named from the caller's folder
+    monkeypatch.chdir(root)
+    assert cli.main(["status", "tiny.toml", "other.toml"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    headers = [line for line in out if line.startswith("== ")]
+    assert [h.endswith(n) for h, n in zip(headers, ("tiny.toml", "other.toml"))] == [True] * 2
+    assert [line for line in out if line not in headers] == [
+        line for line in both if not line.startswith("== ")
+    ]
+    monkeypatch.chdir(root)  # main moved to the repository
+    assert cli.main(["status", "tiny.toml"]) == 0
+    assert capsys.readouterr().out.splitlines() == status.status(paths[0])
 
 
 def test_live_epoch_times_leave_out_a_teacher_trained_in_the_same_process():

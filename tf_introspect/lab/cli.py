@@ -44,7 +44,7 @@ def main(argv=None):
         "keep runs on other data apart, move results/<plan>/ away first",
     )
     status_p = sub.add_parser("status", help="done / running / left, projected time")
-    status_p.add_argument("plan", nargs="*", help="plan files (default: every plan, and a total)")
+    status_p.add_argument("plans", nargs="*", help="plans (default: every plan, and a total)")
     verify_p = sub.add_parser(
         "verify",
         help="train a finished run again and record how close it came (determinism evidence)",
@@ -103,10 +103,10 @@ def main(argv=None):
             print(f"{calibrate.calibrate(args.plan)} run(s) calibrated.")
             return 0
         if args.command == "status":
-            if len(args.plan) == 1:
-                print("\n".join(status.status(args.plan[0])))
+            if len(args.plans) == 1:
+                print("\n".join(status.status(args.plans[0])))
             else:
-                print("\n".join(status.status_all(args.plan or plans.list_plans())))
+                print("\n".join(status.status_all(args.plans or plans.list_plans())))
             return 0
         from tf_introspect.lab import results_doc  # scipy: only for the report
 

@@ -286,7 +286,8 @@ def verification_lines(path, plan):
                     else "another machine kind"
                 )
             )
-            training = {c: g for c, g in d["history"].items() if c not in diagnostic_gaps(d)}
+            gaps = diagnostic_gaps(d)
+            training = {c: g for c, g in d["history"].items() if c not in gaps}
             verdict = (
                 "identical (test accuracy, loss and every epoch's logged training values)"
                 if identical(d)
@@ -295,7 +296,7 @@ def verification_lines(path, plan):
             ) + "".join(
                 f"; the diagnostic `{column}` (computed after each epoch, not part of "
                 f"training) {gap:.3g} apart"
-                for column, gap in diagnostic_gaps(d).items()
+                for column, gap in gaps.items()
                 if gap
             )
             lines.append(

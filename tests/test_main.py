@@ -98,6 +98,9 @@ def test_flags_of_other_methods_are_named():
         "cp_beta",
         "temperature",
     ]
+    # --cwtm_beta bounds cwtm_random's draws and changes nothing in cwtm or cwtm_permut
+    assert pipeline.settings.unused_method_flags("cwtm_permut", ["cwtm_beta"]) == ["cwtm_beta"]
+    assert pipeline.settings.unused_method_flags("cwtm_random", ["cwtm_beta"]) == []
 
 
 def test_bad_flags_fail_at_start(tmp_path):

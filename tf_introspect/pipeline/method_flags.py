@@ -15,7 +15,7 @@ def define_method_flags():
     flags.DEFINE_float(
         "dropout_rate",
         0.1,
-        "dropout: rate on the last layer of each block.",
+        "dropout: rate of the dropout after each stage (each hidden layer of the MLP).",
         lower_bound=0,
         upper_bound=0.99,
     )

@@ -62,8 +62,8 @@ METHOD_FLAGS = {
     "ban": ("temperature", *_TEACHER),
     "ban_l": _KD,
     "takd": (*_KD, "assistant_model"),
-    "cwtm": ("cwtm_beta", *_TEACHER),
-    "cwtm_permut": ("cwtm_beta", *_TEACHER),
+    "cwtm": _TEACHER,  # beta is the lower bound of cwtm_random's draws only
+    "cwtm_permut": _TEACHER,
     "cwtm_random": ("cwtm_beta", *_TEACHER),
     "hint": ("hint_layer", "hint_weight", "hint_epochs", "hint_lr", *_KD),
     "at": ("at_beta", *_KD),

@@ -390,13 +390,15 @@ def test_regularisers_and_peers_run_end_to_end(method, extra, mnist_dir, tmp_pat
 def test_every_other_method_runs_from_the_cli(method, mnist_dir, tmp_path_factory):
     # A ResNet-8 on 640 MNIST images for one epoch (ten steps: this checks that every method
     # runs end to end from the command line, not how well; accuracy is tested above with
-    # longer runs). The stage layers Hint/AT/FSP need exist. The teacher (a ResNet-8 trained
-    # with CE for one epoch) is shared through --teacher_workdir.
+    # longer runs). The stage layers Hint/AT/FSP need exist; Hint's and FSP's stage 1 gets one
+    # epoch too (their default 40 made these two cases the suite's slowest). The teacher (a
+    # ResNet-8 trained with CE for one epoch) is shared through --teacher_workdir.
     shared = tmp_path_factory.getbasetemp() / "shared_resnet8_teacher"
     workdir = tmp_path_factory.mktemp(method)
     own = method.startswith("le_")  # LE-Permut, LE-Uniform: no teacher
     teacher = [] if own else ["--teacher_model=resnet8"] * (method != "ban_l")
     teacher += [] if own else [f"--teacher_workdir={shared}"]
+    stage1 = {"hint": ["--hint_epochs=1"], "fsp": ["--fsp_epochs=1"]}.get(method, [])
     result = cli(
         f"--method={method}",
         "--model=resnet8",
@@ -412,6 +414,7 @@ def test_every_other_method_runs_from_the_cli(method, mnist_dir, tmp_path_factor
         f"--workdir={workdir}",
         "--verbose=0",
         *teacher,
+        *stage1,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((workdir / "metrics.json").read_text())
@@ -420,6 +423,8 @@ def test_every_other_method_runs_from_the_cli(method, mnist_dir, tmp_path_factor
     assert np.isfinite(train["loss"]) and train["ce_soft" if own else "distill"] > 0, train
     if not own:
         assert metrics["teacher_path"] == str(shared / "model.keras")
+    rows = (workdir / "history.csv").read_text().splitlines()[1:]
+    assert len(rows) == 1 + len(stage1), rows  # Hint / FSP: a stage-1 epoch, then stage 2
 
 
 @pytest.mark.parametrize("jit", ["false", "true"])  # op determinism; XLA (seeded only)

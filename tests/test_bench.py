@@ -160,16 +160,24 @@ def test_explain_part_without_tf_keras_vis(tmp_path):
 
 
 def test_bench_rejects_unknown_cases():
-    result = bench("--cases=vgg")
-    assert result.returncode != 0 and "valid choices: resnet8_b128_grad_cam" in result.stderr
-    result = bench("--parts=steps,speed")
-    assert result.returncode != 0 and "valid choices: steps, fit, keras, explain" in result.stderr
-    result = bench("--precision_cases=vgg_b128")
-    assert result.returncode != 0 and "valid choices: resnet8_b128, resnet14_b128" in result.stderr
-    result = bench("--user_api_cases=vgg_b16")
-    assert result.returncode != 0 and "valid choices: mlp1024_b16, resnet8_b128" in result.stderr
-    result = bench("--fit_precisions=float32,float16")
-    assert result.returncode != 0 and "valid choices: float32, mixed_bfloat16" in result.stderr
+    """Every bad list flag named at once, each with its valid choices (one process)."""
+    result = bench(
+        "--cases=vgg",
+        "--parts=steps,speed",
+        "--precision_cases=vgg_b128",
+        "--user_api_cases=vgg_b16",
+        "--fit_precisions=float32,float16",
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "--helpfull lists the flags" in result.stderr and "flags:" not in result.stderr
+    for line in [
+        "Unknown case(s) ['vgg']; valid choices: resnet8_b128_grad_cam",
+        "Unknown part(s) ['speed']; valid choices: steps, fit, keras, explain",
+        "Unknown precision case(s) ['vgg_b128']; valid choices: resnet8_b128, resnet14_b128",
+        "Unknown user_api case(s) ['vgg_b16']; valid choices: mlp1024_b16, resnet8_b128",
+        "Unknown fit precision(s) ['float16']; valid choices: float32, mixed_bfloat16",
+    ]:
+        assert f"error: {line}" in result.stderr, (line, result.stderr[-3000:])
 
 
 # --- the user_api part: jit_compile and steps_per_execution through Method.compile -----------

@@ -207,6 +207,7 @@ def run_processes(commands, timeout, logs):
     failed (its peer would wait for it) or ``timeout`` seconds have passed; then kill every
     process still running. Returns ``[(returncode or None if killed, stdout, stderr)]``."""
     procs = []
+    logs.mkdir(parents=True, exist_ok=True)
     try:
         for index, (args, env) in enumerate(commands):
             with open(logs / f"{index}.out", "w") as out, open(logs / f"{index}.err", "w") as err:
@@ -343,28 +344,22 @@ def cluster_commands(workdir):
     ]
 
 
-@pytest.fixture(scope="module")
-def uninterrupted_cluster(tmp_path_factory):
-    """The uninterrupted two-worker run the resumed ones must equal."""
-    folder = tmp_path_factory.mktemp("whole")
-    for index, (code, _, err) in enumerate(
-        run_processes(cluster_commands(folder / "run"), timeout=240, logs=folder)
-    ):
-        assert code == 0, (index, err[-3000:])
-    return folder / "run"
-
-
-@pytest.mark.parametrize("behind", ["one epoch", "no backup yet"])
-def test_two_workers_killed_apart_resume_together(tmp_path, uninterrupted_cluster, behind):
-    """Both workers are killed in a later epoch; worker 1's backup is then set one epoch back
-    (stopped before its last backup write), or removed (stopped before its first). Run again,
-    the workers agree on the epoch to resume (the chief takes its previous backup, or starts
-    from scratch), and end bit-identical to an uninterrupted two-worker run."""
+def test_two_workers_killed_apart_resume_together(tmp_path):
+    """Both workers are killed in a later epoch. From that state, twice: worker 1's backup is
+    set one epoch back (stopped before its last backup write), or removed (stopped before its
+    first). Run again, the workers agree on the epoch to resume (the chief takes its previous
+    backup, or starts from scratch), and end bit-identical to an uninterrupted two-worker run.
+    One killed run serves both cases (a cluster start is most of a minute under load)."""
+    import shutil
     import signal
 
     from tf_introspect import pipeline
 
-    workdir, whole = tmp_path / "cluster", uninterrupted_cluster
+    whole, workdir, killed = tmp_path / "whole", tmp_path / "cluster", tmp_path / "killed"
+    for index, (code, _, err) in enumerate(
+        run_processes(cluster_commands(whole), timeout=240, logs=tmp_path / "whole_logs")
+    ):
+        assert code == 0, (index, err[-3000:])
     backups = [workdir / "backup", workdir / "worker1" / "backup"]
 
     def finished_epochs(backup):
@@ -391,37 +386,43 @@ def test_two_workers_killed_apart_resume_together(tmp_path, uninterrupted_cluste
     epochs = [finished_epochs(b) for b in backups]
     assert epochs[0] in (2, 3) and epochs[1] == epochs[0], epochs
     assert not (workdir / "metrics.json").exists()
-    if behind == "one epoch":
-        for name in ("latest.weights.h5", "training_metadata.json"):
-            (backups[1] / name).write_bytes((backups[1] / f"{name}.bkp").read_bytes())
-        agreed = epochs[0] - 1
-    else:
-        for path in backups[1].iterdir():
-            path.unlink()
-        agreed = 0
-    assert finished_epochs(backups[1]) == agreed
+    shutil.copytree(workdir, killed)  # the state both cases start from
 
-    results = run_processes(cluster_commands(workdir), timeout=240, logs=tmp_path)
-    for index, (code, _out, err) in enumerate(results):
-        assert code == 0, (index, err[-3000:])
-    assert f"Worker backups finished epochs [{epochs[0]}, {agreed}]" in results[0][2]
-    assert f"Epoch {agreed + 1}/4" in results[0][1]
-    assert f"Epoch {agreed}/4" not in results[0][1]
-    weights = [
-        keras.models.load_model(path).get_weights()
-        for path in (
-            workdir / "model.keras",
-            workdir / "worker1" / "model.keras",
-            whole / "model.keras",
-        )
-    ]
-    for a, b, c in zip(*weights):
-        np.testing.assert_array_equal(a, b)
-        np.testing.assert_array_equal(a, c)
-    # every epoch's logs (an epoch trained again counts once, its last row)
-    assert pipeline.outputs.history(workdir / "history.csv") == pipeline.outputs.history(
-        whole / "history.csv"
-    )
+    for behind in ("one epoch", "no backup yet"):
+        shutil.rmtree(workdir)
+        shutil.copytree(killed, workdir)
+        if behind == "one epoch":
+            for name in ("latest.weights.h5", "training_metadata.json"):
+                (backups[1] / name).write_bytes((backups[1] / f"{name}.bkp").read_bytes())
+            agreed = epochs[0] - 1
+        else:
+            for path in backups[1].iterdir():
+                path.unlink()
+            agreed = 0
+        assert finished_epochs(backups[1]) == agreed, behind
+
+        logs = tmp_path / behind.replace(" ", "_")
+        results = run_processes(cluster_commands(workdir), timeout=240, logs=logs)
+        for index, (code, _out, err) in enumerate(results):
+            assert code == 0, (behind, index, err[-3000:])
+        assert f"Worker backups finished epochs [{epochs[0]}, {agreed}]" in results[0][2], behind
+        assert f"Epoch {agreed + 1}/4" in results[0][1], behind
+        assert f"Epoch {agreed}/4" not in results[0][1], behind
+        weights = [
+            keras.models.load_model(path).get_weights()
+            for path in (
+                workdir / "model.keras",
+                workdir / "worker1" / "model.keras",
+                whole / "model.keras",
+            )
+        ]
+        for a, b, c in zip(*weights):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(a, c)
+        # every epoch's logs (an epoch trained again counts once, its last row)
+        assert pipeline.outputs.history(workdir / "history.csv") == pipeline.outputs.history(
+            whole / "history.csv"
+        ), behind
 
 
 def test_multi_worker_needs_tf_config(monkeypatch):

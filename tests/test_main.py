@@ -4,6 +4,7 @@ import concurrent.futures
 import copy
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -103,9 +104,29 @@ def test_flags_of_other_methods_are_named():
     assert pipeline.settings.unused_method_flags("cwtm_random", ["cwtm_beta"]) == []
 
 
-def test_bad_flags_fail_at_start(tmp_path):
-    """Each bad flag or combination: exit != 0, the message, no traceback, nothing written.
-    The cases run as separate processes, three at a time (each is mostly TensorFlow's import)."""
+def test_bad_flags_fail_before_anything_is_written(tmp_path):
+    """Each bad flag or combination raises one of the errors ``main`` turns into a one-line
+    exit (no traceback) with its message, before the run writes anything. In this process:
+    a TensorFlow process per case costs most of a minute of the suite."""
+    from tf_introspect import data
+    from tf_introspect.pipeline import config, training
+
+    for index, (args, message) in enumerate(BAD_FLAGS):
+        workdir = tmp_path / str(index)
+        with pytest.raises((config.ConfigError, data.DataNotFoundError)) as error:
+            cfg = config.from_args([*args, f"--workdir={workdir}", "--data_dir=/nonexistent"])
+            training.run(cfg)
+        assert message in str(error.value), (args, str(error.value))
+        assert not (workdir / "metrics.json").exists(), args
+
+
+# one case of each kind: absl's parser, a flag validator, a check when the models are built
+CLI_BAD_FLAGS = [BAD_FLAGS[0], BAD_FLAGS[2], BAD_FLAGS[15]]
+
+
+def test_bad_flags_fail_at_start_from_the_command_line(tmp_path):
+    """Through the command line: exit status 1, the message on one line, no traceback."""
+    assert CLI_BAD_FLAGS[2][0][0] == "--method=at"
 
     def run(case):
         index, (args, _) = case
@@ -114,10 +135,11 @@ def test_bad_flags_fail_at_start(tmp_path):
         )
 
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
-        results = list(pool.map(run, enumerate(BAD_FLAGS)))
-    for index, ((args, message), result) in enumerate(zip(BAD_FLAGS, results)):
-        assert result.returncode != 0, args
-        assert message in result.stderr, (args, result.stderr[-2000:])
+        results = list(pool.map(run, enumerate(CLI_BAD_FLAGS)))
+    for index, ((args, message), result) in enumerate(zip(CLI_BAD_FLAGS, results)):
+        assert result.returncode == 1, (args, result.stderr[-2000:])
+        lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+        assert len(lines) == 1 and message in lines[0], (args, result.stderr[-2000:])
         assert "Traceback" not in result.stderr, args
         assert not (tmp_path / str(index) / "metrics.json").exists(), args
 
@@ -269,8 +291,9 @@ def test_every_flag_file_parses_builds_and_has_paper_settings():
     assert used_methods == set(methods.list_methods())
 
 
-def run_family(method, mnist_dir, workdir, *extra):
-    result = cli(
+def family_args(method, mnist_dir, workdir, *extra):
+    """A short MNIST MLP run of ``method`` (the quickstart's flags, 2 epochs on 2000 images)."""
+    return [
         "--flagfile=flags/quickstart/mnist_le.flags",
         f"--method={method}",
         f"--data_dir={mnist_dir}",
@@ -281,33 +304,55 @@ def run_family(method, mnist_dir, workdir, *extra):
         f"--workdir={workdir}",
         "--verbose=0",
         *extra,
-    )
+    ]
+
+
+def run_family(method, mnist_dir, workdir, *extra):
+    """The command line's process: its result and the run's metrics.json."""
+    result = cli(*family_args(method, mnist_dir, workdir, *extra))
     assert result.returncode == 0, result.stderr[-3000:]
     return result, json.loads((workdir / "metrics.json").read_text())
 
 
-def test_teacher_pipeline_trains_caches_and_distils(mnist_dir, tmp_path):
+def train(*args):
+    """What the command line runs, in this process (its flags resolved, then
+    ``pipeline.run``): the methods' end-to-end tests, without a TensorFlow start-up each (the
+    command line's own part, its messages and exit codes, is tested through processes above
+    and below). Returns the run's metrics.json."""
+    from tf_introspect import pipeline
+
+    cfg = pipeline.config.from_args(list(args))
+    pipeline.run(cfg)
+    return json.loads((pathlib.Path(cfg.workdir) / "metrics.json").read_text())
+
+
+def train_family(method, mnist_dir, workdir, *extra):
+    return train(*family_args(method, mnist_dir, workdir, *extra))
+
+
+def test_teacher_pipeline_trains_caches_and_distils(mnist_dir, tmp_path, capsys):
     shared = [
         f"--teacher_workdir={tmp_path / 'teacher'}",
         "--teacher_model=mlp1024",
         "--teacher_epochs=1",
     ]
-    result, m = run_family("kd", mnist_dir, tmp_path / "kd", *shared)
-    assert "The teacher: ce mlp1024" in result.stdout
+    m = train_family("kd", mnist_dir, tmp_path / "kd", *shared)
+    assert "The teacher: ce mlp1024" in capsys.readouterr().out
     teacher = json.loads((tmp_path / "teacher" / "metrics.json").read_text())
     assert teacher["method"] == "ce" and teacher["epochs"] == 1
     assert m["teacher_path"] == str(tmp_path / "teacher" / "model.keras")
     assert m["test_accuracy"] > 0.7 and m["final_train"]["distill"] > 0
-    result, m = run_family("dkpp", mnist_dir, tmp_path / "dkpp", *shared)
-    assert "teacher already holds this finished run (same settings); reusing it" in result.stdout
+    m = train_family("dkpp", mnist_dir, tmp_path / "dkpp", *shared)
+    out = capsys.readouterr().out
+    assert "teacher already holds this finished run (same settings); reusing it" in out
     assert m["method"] == "dkpp" and m["teacher_path"] == str(tmp_path / "teacher" / "model.keras")
-    result, m = run_family(
+    m = train_family(
         "cwtm_random",
         mnist_dir,
         tmp_path / "cwtm",
         f"--teacher={tmp_path / 'teacher' / 'model.keras'}",
     )
-    assert "The teacher:" not in result.stdout
+    assert "The teacher:" not in capsys.readouterr().out
     assert m["teacher_path"] == str(tmp_path / "teacher" / "model.keras")
     assert m["test_accuracy"] > 0.7
 
@@ -351,7 +396,7 @@ def test_finished_runs_are_reused_and_checked(mnist_dir, tmp_path):
 
 
 def test_takd_trains_teacher_then_assistant(mnist_dir, tmp_path):
-    result, m = run_family(
+    m = train_family(
         "takd",
         mnist_dir,
         tmp_path,
@@ -371,7 +416,7 @@ def test_takd_trains_teacher_then_assistant(mnist_dir, tmp_path):
     [("ban", ()), ("dml", ()), ("ls", ()), ("cp", ()), ("dropout", ("--dropout_rate=0.25",))],
 )
 def test_regularisers_and_peers_run_end_to_end(method, extra, mnist_dir, tmp_path):
-    result, m = run_family(method, mnist_dir, tmp_path, *extra)
+    m = train_family(method, mnist_dir, tmp_path, *extra)
     assert m["method"] == method and m["test_accuracy"] > 0.7, m
     if method == "ban":
         teacher = json.loads((tmp_path / "teacher" / "metrics.json").read_text())
@@ -387,19 +432,20 @@ def test_regularisers_and_peers_run_end_to_end(method, extra, mnist_dir, tmp_pat
 @pytest.mark.parametrize(
     "method", ["hint", "at", "fsp", "cwtm", "cwtm_permut", "ban_l", "le_permut", "le_uniform"]
 )
-def test_every_other_method_runs_from_the_cli(method, mnist_dir, tmp_path_factory):
+def test_every_other_method_runs_end_to_end(method, mnist_dir, tmp_path_factory):
     # A ResNet-8 on 640 MNIST images for one epoch (ten steps: this checks that every method
-    # runs end to end from the command line, not how well; accuracy is tested above with
-    # longer runs). The stage layers Hint/AT/FSP need exist; Hint's and FSP's stage 1 gets one
-    # epoch too (their default 40 made these two cases the suite's slowest). The teacher (a
-    # ResNet-8 trained with CE for one epoch) is shared through --teacher_workdir.
+    # runs end to end through the command line's pipeline, in this process, not how well;
+    # accuracy is tested above with longer runs). The stage layers Hint/AT/FSP need exist;
+    # Hint's and FSP's stage 1 gets one epoch too (their default 40 made these two cases the
+    # suite's slowest). The teacher (a ResNet-8 trained with CE for one epoch) is shared
+    # through --teacher_workdir.
     shared = tmp_path_factory.getbasetemp() / "shared_resnet8_teacher"
     workdir = tmp_path_factory.mktemp(method)
     own = method.startswith("le_")  # LE-Permut, LE-Uniform: no teacher
     teacher = [] if own else ["--teacher_model=resnet8"] * (method != "ban_l")
     teacher += [] if own else [f"--teacher_workdir={shared}"]
     stage1 = {"hint": ["--hint_epochs=1"], "fsp": ["--fsp_epochs=1"]}.get(method, [])
-    result = cli(
+    metrics = train(
         f"--method={method}",
         "--model=resnet8",
         "--dataset=mnist",
@@ -416,11 +462,9 @@ def test_every_other_method_runs_from_the_cli(method, mnist_dir, tmp_path_factor
         *teacher,
         *stage1,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    metrics = json.loads((workdir / "metrics.json").read_text())
     assert metrics["method"] == method and np.isfinite(metrics["test_loss"])
-    train = metrics["final_train"]
-    assert np.isfinite(train["loss"]) and train["ce_soft" if own else "distill"] > 0, train
+    final = metrics["final_train"]
+    assert np.isfinite(final["loss"]) and final["ce_soft" if own else "distill"] > 0, final
     if not own:
         assert metrics["teacher_path"] == str(shared / "model.keras")
     rows = (workdir / "history.csv").read_text().splitlines()[1:]

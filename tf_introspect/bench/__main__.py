@@ -132,26 +132,51 @@ pipeline_cases.define_flags()
 FLAGS = flags.FLAGS
 
 
-def _check(values, valid, flag):
+def _unknown(values, valid, flag):
+    """The line naming ``values`` not in ``valid`` and the valid choices, or None."""
     unknown = [v for v in values if v not in valid]
     if unknown:
-        raise app.UsageError(f"Unknown {flag} {unknown}; valid choices: {', '.join(valid)}.")
+        return f"Unknown {flag} {unknown}; valid choices: {', '.join(valid)}."
+    return None
+
+
+def check_choices():
+    """Every list flag against its valid choices, before any part runs: one ``error:`` line
+    per bad flag, all of them at once, and exit status 1 (not absl's usage text, which would
+    bury the lines under a hundred of help)."""
+    fit_precisions = list(dict.fromkeys(FLAGS.fit_precisions or [FLAGS.precision]))
+    problems = [
+        _unknown(values, valid, flag)
+        for values, valid, flag in [
+            (FLAGS.parts, PARTS, "part(s)"),
+            (FLAGS.cases, CASES, "case(s)"),
+            (FLAGS.fit_cases, FIT_CASES, "fit case(s)"),
+            (FLAGS.keras_cases, KERAS_CASES, "keras case(s)"),
+            (FLAGS.user_api_cases, USER_API_CASES, "user_api case(s)"),
+            (FLAGS.explain_methods, EXPLAIN_METHODS, "explainer(s)"),
+            (FLAGS.protocols, PROTOCOLS, "protocol(s)"),
+            (FLAGS.precision_cases, PRECISION_CASES, "precision case(s)"),
+            (FLAGS.precision_methods, PRECISION_METHODS, "precision method(s)"),
+            (
+                FLAGS.self_distillation_cases,
+                SELF_DISTILLATION_CASES,
+                "self_distillation case(s)",
+            ),
+            (fit_precisions, FIT_PRECISIONS, "fit precision(s)"),
+        ]
+    ]
+    problems = [line for line in problems if line]
+    if problems:
+        raise SystemExit(
+            "\n".join(f"error: {line}" for line in problems)
+            + "\npython -m tf_introspect.bench --helpfull lists the flags."
+        )
+    return fit_precisions
 
 
 def main(argv):
     del argv
-    _check(FLAGS.parts, PARTS, "part(s)")
-    _check(FLAGS.cases, CASES, "case(s)")
-    _check(FLAGS.fit_cases, FIT_CASES, "fit case(s)")
-    _check(FLAGS.keras_cases, KERAS_CASES, "keras case(s)")
-    _check(FLAGS.user_api_cases, USER_API_CASES, "user_api case(s)")
-    _check(FLAGS.explain_methods, EXPLAIN_METHODS, "explainer(s)")
-    _check(FLAGS.protocols, PROTOCOLS, "protocol(s)")
-    _check(FLAGS.precision_cases, PRECISION_CASES, "precision case(s)")
-    _check(FLAGS.precision_methods, PRECISION_METHODS, "precision method(s)")
-    _check(FLAGS.self_distillation_cases, SELF_DISTILLATION_CASES, "self_distillation case(s)")
-    fit_precisions = list(dict.fromkeys(FLAGS.fit_precisions or [FLAGS.precision]))
-    _check(fit_precisions, FIT_PRECISIONS, "fit precision(s)")
+    fit_precisions = check_choices()
     # Never a download attempt (or its 3 s probe) from a benchmark: local data or random.
     os.environ.setdefault("TF_INTROSPECT_NO_TFDS", "1")
     import tensorflow as tf

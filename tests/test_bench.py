@@ -26,6 +26,7 @@ SMOKE = [
     "--precision_cases=mlp1024_b16",
     "--fit_precisions=float32,mixed_bfloat16",
     "--user_api_cases=mlp1024_b16",
+    "--self_distillation_cases=mlp1024_b16",
     "--folder=no/such/folder",  # the data part: test_data_part_folder_against_binary
 ]
 
@@ -65,6 +66,18 @@ def test_bench_reports_ratios(smoke):
         r["le_over_ce"] == round(r["le_ms"] / r["ce_ms"], 3)
         or abs(r["le_over_ce"] - r["le_ms"] / r["ce_ms"]) < 0.01
     )
+
+
+def test_self_distillation_part_reports_each_method_against_ce(smoke):
+    stdout, results = smoke
+    assert "Teacher-free self-distillation" in stdout
+    assert set(results["self_distillation"]) == {"mlp1024_b16"}
+    r = results["self_distillation"]["mlp1024_b16"]
+    for name in ("cskd", "tfkd_self", "tfkd_reg", "pskd"):
+        assert r[f"{name}_ms"] > 0 and r["ce_ms"] > 0
+        assert r[f"{name}_over_ce"] == pytest.approx(
+            r[f"{name}_ms"] / r["ce_ms"], rel=0.01, abs=5e-4
+        )
 
 
 def test_fit_part_scales_steps_to_epochs_and_protocols(smoke):

@@ -225,9 +225,10 @@ def teacher_file(path, input_shape, classes):
 
 
 def test_bad_work_folders_teachers_shapes_and_flag_files_fail_at_start(mnist_dir, tmp_path):
-    """Rows (b), (d), (e), (f): each case one process, three at a time; exit status 1, one
-    line naming the bad value, no traceback, no outputs (no work folder at all for the cases
-    found while checking the settings)."""
+    """Rows (b), (d), (e), (f): one line naming the bad value, no outputs (no work folder at
+    all for the cases found while checking the settings). Two cases run as command-line
+    processes (exit status 1, that line last, no traceback); the others in this process,
+    where they raise the errors the command line turns into that line."""
     five = teacher_file(tmp_path / "five_classes.keras", (28, 28, 1), 5)
     cifar = teacher_file(tmp_path / "cifar_input.keras", (32, 32, 3), 10)
     mlp = teacher_file(tmp_path / "no_stages.keras", (28, 28, 1), 10)
@@ -285,27 +286,35 @@ def test_bad_work_folders_teachers_shapes_and_flag_files_fail_at_start(mnist_dir
             True,
         )
 
-    def run(name):
-        args, _, _ = cases[name]
+    def args_of(name):
         workdir = tmp_path / "runs" / name.replace(" ", "_").replace("/", "")
-        return cli(
+        return [
             "--model=mlp1024",
             "--dataset=mnist",
             f"--data_dir={mnist_dir}",
             f"--workdir={workdir}",
-            *args,
-        )
+            *cases[name][0],
+        ], workdir
 
-    with concurrent.futures.ThreadPoolExecutor(3) as pool:
-        results = dict(zip(cases, pool.map(run, cases)))
+    through_cli = ["b /sys/kernel", "f unknown flag"]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = dict(zip(through_cli, pool.map(lambda n: cli(*args_of(n)[0]), through_cli)))
+    from tf_introspect import data, pipeline
+
     for name, (_args, message, may_create) in cases.items():
-        result = results[name]
-        assert result.returncode == 1, (name, result.stderr[-2000:])
-        assert "Traceback" not in result.stderr, (name, result.stderr[-2000:])
-        last = result.stderr.strip().splitlines()[-1]
-        assert last.startswith("error: ") and message in last, (name, last)
+        args, workdir = args_of(name)
+        if name in through_cli:
+            result = results[name]
+            assert result.returncode == 1, (name, result.stderr[-2000:])
+            assert "Traceback" not in result.stderr, (name, result.stderr[-2000:])
+            last = result.stderr.strip().splitlines()[-1]
+            assert last.startswith("error: ") and message in last, (name, last)
+        else:
+            with pytest.raises((pipeline.ConfigError, data.DataNotFoundError)) as error:
+                pipeline.run(pipeline.config.from_args(args))
+            assert message in str(error.value), (name, str(error.value))
         if not may_create:
-            assert not (tmp_path / "runs" / name.replace(" ", "_").replace("/", "")).exists()
+            assert not workdir.exists(), name
     assert not os.path.exists("/sys/tf_introspect_test")
 
 

@@ -551,3 +551,41 @@ def test_similarity_temperature_reaches_le_and_decides_results_only_when_given()
     assert pipeline.build.make_method(eq6).similarity_temperature is None
     with pytest.raises(pipeline.ConfigError, match="similarity_temperature must be > 0"):
         pipeline.from_args([*args, "--similarity_temperature=0"])
+
+
+def test_a_run_sets_op_determinism_for_itself_and_puts_it_back():
+    """Op determinism is process-wide and Keras turns XLA off under it: each run (and a
+    teacher's run inside one) sets it as its own settings need, on or off, and restores it,
+    so an earlier run in the same process never decides a later one's compilation."""
+    import contextlib
+
+    import tensorflow as tf
+    from tensorflow.python.framework.config import (
+        disable_op_determinism,
+        is_op_determinism_enabled,
+    )
+
+    from tf_introspect import pipeline
+
+    was_on = is_op_determinism_enabled()
+    try:
+        for args, wanted in [
+            (["--model=resnet8"], True),  # deterministic, no XLA on a conv net
+            (["--model=mlp1024"], False),  # the MLP's step is XLA-compiled
+            (["--model=resnet8", "--deterministic=false"], False),
+        ]:
+            cfg = pipeline.config.from_args(args)
+            for before in (False, True):
+                (
+                    tf.config.experimental.enable_op_determinism
+                    if before
+                    else disable_op_determinism
+                )()
+                with contextlib.ExitStack() as cleanup:
+                    pipeline.training.seed_everything(cfg, cleanup)
+                    assert is_op_determinism_enabled() is wanted, (args, before)
+                    pipeline.training.seed_everything(cfg, cleanup)  # again: no change
+                    assert is_op_determinism_enabled() is wanted, (args, before)
+                assert is_op_determinism_enabled() is before, (args, before)
+    finally:
+        (tf.config.experimental.enable_op_determinism if was_on else disable_op_determinism)()

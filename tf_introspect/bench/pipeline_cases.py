@@ -116,18 +116,12 @@ def cell_data(flagfile, data_dir):
 @contextlib.contextmanager
 def cli_determinism(cfg):
     """TensorFlow's op determinism as ``seed_everything`` sets it for ``cfg`` (on with
-    ``--deterministic`` unless the step is XLA-compiled), turned back off afterwards."""
-    from tensorflow.python.framework.config import disable_op_determinism, is_op_determinism_enabled
-
+    ``--deterministic`` unless the step is XLA-compiled), put back as it was afterwards."""
     from tf_introspect.pipeline import training
 
-    was_on = is_op_determinism_enabled()
-    training.seed_everything(cfg)
-    try:
+    with contextlib.ExitStack() as cleanup:
+        training.seed_everything(cfg, cleanup)
         yield bool(cfg.deterministic and not cfg.jit_compile)
-    finally:
-        if is_op_determinism_enabled() and not was_on:
-            disable_op_determinism()  # no public API
 
 
 def cli_method(cfg, steps_per_execution=None):

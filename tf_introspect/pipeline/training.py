@@ -154,7 +154,7 @@ def _run(cfg, cleanup, shared=False):
             "second job; train it first (e.g. --method=ce --model=NAME, one "
             "process or its own cluster run) and pass --teacher=PATH.keras."
         )
-    seed_everything(cfg)
+    seed_everything(cfg, cleanup)
     use_precision(cfg, cleanup)
     strategy = make_strategy(cfg.strategy)
     if not is_chief(strategy):  # multi-worker: only the chief writes the real outputs
@@ -171,7 +171,7 @@ def _run(cfg, cleanup, shared=False):
         return done
     workdir.check_settings(cfg)
     used = teachers.prepare(cfg, kind, teacher, run)
-    seed_everything(cfg)  # the same training randomness with or without a teacher
+    seed_everything(cfg, cleanup)  # the same training randomness with or without a teacher
     train, validation, test = datasets(cfg, extras=method.extras)
     if method.extras == "index":  # a table per training sample (PS-KD), sized before reading
         check_table_rows(method, cfg)
@@ -368,14 +368,25 @@ def use_precision(cfg: RunConfig, cleanup):
     cleanup.callback(keras.mixed_precision.set_global_policy, previous)
 
 
-def seed_everything(cfg: RunConfig):
+def seed_everything(cfg: RunConfig, cleanup):
     """Python, NumPy and TensorFlow seeds; with ``--deterministic`` also TensorFlow's op
     determinism, except for an XLA-compiled step: Keras turns XLA off under op determinism,
     and XLA's CPU code is deterministic for a fixed program and machine (two identical XLA
-    runs giving bit-identical weights is tested)."""
+    runs giving bit-identical weights is tested). Op determinism is process-wide: it is set
+    as this run needs it, on or off (so an earlier run in the same process, or a teacher's
+    run inside this one, does not decide this run's compilation), and put back as it was
+    when ``cleanup`` (an ``ExitStack``) closes."""
     import keras
     import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config  # no public "off" switch
 
     keras.utils.set_random_seed(cfg.seed)
-    if cfg.deterministic and not cfg.jit_compile:
-        tf.config.experimental.enable_op_determinism()
+    wanted = bool(cfg.deterministic and not cfg.jit_compile)
+    was = tf_config.is_op_determinism_enabled()
+    if wanted != was:
+        if wanted:
+            tf.config.experimental.enable_op_determinism()
+            cleanup.callback(tf_config.disable_op_determinism)
+        else:
+            tf_config.disable_op_determinism()
+            cleanup.callback(tf.config.experimental.enable_op_determinism)

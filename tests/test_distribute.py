@@ -25,6 +25,10 @@ import numpy as np
 import pytest
 from conftest import REPO, require_shared_data
 
+# one worker runs this module, so its module fixtures are computed once (scripts/test.sh:
+# --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("distribute")
+
 #: one method per family: LE, the KD family (a teacher; KD's loss and CWTM's weighting), DML;
 #: the methods whose inputs carry more than images: CS-KD (partners), PS-KD (indices, and a
 #: per-sample table every replica writes to)
@@ -230,6 +234,18 @@ def run_processes(commands, timeout, logs):
                 proc.wait()
 
 
+def cluster_and_reference_weights(workdir, reference):
+    """The saved weights of a two-worker run's chief and worker 1, and of a reference run."""
+    return [
+        keras.models.load_model(path).get_weights()
+        for path in (
+            workdir / "model.keras",
+            workdir / "worker1" / "model.keras",
+            reference / "model.keras",
+        )
+    ]
+
+
 def test_cli_trains_le_on_two_workers(tmp_path):
     data_dir = str(require_shared_data("mnist").parent)
     common = [
@@ -284,15 +300,7 @@ def test_cli_trains_le_on_two_workers(tmp_path):
     column = header.split(",").index("introspective")
     assert [float(row.split(",")[column]) for row in rows] == [0.0, 1.0]  # warm-up, then LE
 
-    weights = [
-        keras.models.load_model(path).get_weights()
-        for path in (
-            workdir / "model.keras",
-            workdir / "worker1" / "model.keras",
-            single / "model.keras",
-        )
-    ]
-    for a, b, c in zip(*weights):
+    for a, b, c in zip(*cluster_and_reference_weights(workdir, single)):
         np.testing.assert_array_equal(a, b)  # the workers agree exactly
         np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)  # and equal one process
     for key in ("test_accuracy", "test_loss"):
@@ -308,7 +316,7 @@ KILL_ARGS = [
     "--method=le",
     "--model=mlp1024",
     "--dataset=mnist",
-    "--train_limit=1024",
+    "--train_limit=512",  # 16 steps an epoch: a cluster step takes about 0.25 s
     "--test_limit=128",
     "--epochs=4",
     "--warmup_epochs=1",
@@ -408,15 +416,7 @@ def test_two_workers_killed_apart_resume_together(tmp_path):
         assert f"Worker backups finished epochs [{epochs[0]}, {agreed}]" in results[0][2], behind
         assert f"Epoch {agreed + 1}/4" in results[0][1], behind
         assert f"Epoch {agreed}/4" not in results[0][1], behind
-        weights = [
-            keras.models.load_model(path).get_weights()
-            for path in (
-                workdir / "model.keras",
-                workdir / "worker1" / "model.keras",
-                whole / "model.keras",
-            )
-        ]
-        for a, b, c in zip(*weights):
+        for a, b, c in zip(*cluster_and_reference_weights(workdir, whole)):
             np.testing.assert_array_equal(a, b)
             np.testing.assert_array_equal(a, c)
         # every epoch's logs (an epoch trained again counts once, its last row)

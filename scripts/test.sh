@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
 # Set up (scripts/setup.sh) and run the whole test suite; extra arguments go to pytest.
 # Two pytest workers (pytest-xdist): TensorFlow's start-up and tracing are single-threaded, so
-# two tests at a time fill both cores (10 minutes on 2 quiet cores, 2026-12-07; BUILD.md, Tests).
-# --dist loadgroup: a module marked with an xdist_group runs on one worker, so its expensive
-# module fixture (the bench's smoke run, the mirrored-strategy script, the XLA steps) runs once.
+# two tests at a time fill both cores (10 to 12 minutes on 2 quiet cores, 2026-12-07; BUILD.md).
 # TEST_WORKERS=0 runs them in this process, one at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,4 +10,4 @@ workers="${TEST_WORKERS:-2}"
 if [ "$workers" = 0 ]; then
   exec .venv/bin/python -m pytest -q "$@"
 fi
-exec .venv/bin/python -m pytest -q -n "$workers" --dist loadgroup "$@"
+exec .venv/bin/python -m pytest -q -n "$workers" "$@"

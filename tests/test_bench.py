@@ -11,10 +11,6 @@ import sys
 import pytest
 from conftest import REPO, SHARED_DATA
 
-# one worker runs this module, so its module fixtures are computed once (scripts/test.sh:
-# --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("bench")
-
 SMOKE = [
     "--cases=mlp1024_b16_grad",
     "--rounds=1",

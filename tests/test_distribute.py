@@ -25,10 +25,6 @@ import numpy as np
 import pytest
 from conftest import REPO, require_shared_data
 
-# one worker runs this module, so its module fixtures are computed once (scripts/test.sh:
-# --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("distribute")
-
 #: one method per family: LE, the KD family (a teacher; KD's loss and CWTM's weighting), DML;
 #: the methods whose inputs carry more than images: CS-KD (partners), PS-KD (indices, and a
 #: per-sample table every replica writes to)

@@ -41,10 +41,6 @@ from tensorflow.python.framework.config import disable_op_determinism, is_op_det
 from tf_introspect import models, pipeline, targets
 from tf_introspect.pipeline import registry
 
-# one worker runs this module, so its module fixtures are computed once (scripts/test.sh:
-# --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("jit")
-
 RTOL, ATOL = 1e-4, 1e-6
 CFG = dict(explainer="grad", dropout_rate=0.25)  # the rest: the command line's defaults
 # (method, explainer); dropout, le_permut, dkpp, cwtm_permut, cwtm_random draw random numbers

@@ -43,3 +43,13 @@ def run_config(*args, **settings):
 
     model = [] if any(a.startswith("--model=") for a in args) else ["--model=mlp1024"]
     return dataclasses.replace(config.from_args([*model, *args]), **settings)
+
+
+def start_error(args):
+    """The error a run of ``args`` stops with before training, in this process: one that the
+    command line (``main``) prints as its single ``error:`` line. Fails if none is raised."""
+    from tf_introspect import data, pipeline
+
+    with pytest.raises((pipeline.ConfigError, data.DataNotFoundError)) as error:
+        pipeline.run(pipeline.config.from_args(list(args)))
+    return str(error.value)

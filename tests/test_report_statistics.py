@@ -169,3 +169,64 @@ def test_diagnostics_table_beside_each_le_cell(root):  # noqa: F811
     __import__("shutil").rmtree(root / "results")
     doc = report(root, plan_text, {"le": (0.985, 0.986)}, le={"final_train": [uniform] * 2})
     assert "| le | 2 | 98.55 | 0.0000 | 0.000 | - | - | logged |" in doc
+
+
+CLAIMS = (
+    FOUR.replace('reference = "le"', 'reference = "le"\ntable = "Table 3"')
+    .replace(
+        'flagfile = "flags/table3/mlp1024_le.flags"',
+        'flagfile = "flags/table3/mlp1024_le.flags"\npaper = 98.90',
+    )
+    .replace('name = "cp"\n', 'name = "cp"\npaper = 98.82\n')
+    + """[[cell]]
+name = "le_permut"
+table = "Table 6"
+flagfile = "flags/table6/mlp1024_le_permut.flags"
+paper = 98.81
+"""
+)
+
+
+def test_claims_at_a_glance_give_each_verdict_of_its_section(root):  # noqa: F811
+    """One row per claim with the same difference, interval and verdict as the plan's own
+    lines: reproduced, the data against the paper's margin, one seed (no test), a cell
+    without a paper number among ours, Table 6's cell under its own table; an empty plan
+    with a table is named as not run yet, a plan without one makes no rows."""
+    write_plan(root, CLAIMS.replace('table = "Table 3"', 'table = "Table 1"'), name="empty")
+    write_plan(root, CLAIMS.replace('table = "Table 3"\n', ""), name="untabled")
+    accuracies = {
+        "le": (0.98500, 0.98502, 0.98498),
+        "ce": (0.9750, 0.9760, 0.9740),  # LE +1.00: reproduced (paper +0.29)
+        "cp": (0.98501, 0.98499, 0.98500),  # 0.00 [-0.0x, +0.0x]: excludes the paper's +0.08
+        "ls": (0.9800, 0.9801, 0.9799),  # no paper number: ours, significant
+        "le_permut": (0.9845,),  # one seed: no test
+    }
+    plan = lab_plans.load_plan(write_plan(root, CLAIMS))
+    for cell in plan["cell"]:
+        for run, accuracy in zip(lab_plans.seed_runs(plan, cell), accuracies[cell["name"]]):
+            fake_record(run, test_accuracy=accuracy)
+    untabled = lab_plans.load_plan(str(root / "untabled.toml"))
+    for cell in untabled["cell"]:
+        fake_record(lab_plans.seed_runs(untabled, cell)[0], test_accuracy=0.98)
+    doc = open(
+        results_doc.write([str(root / f"{n}.toml") for n in ("tiny", "empty", "untabled")])
+    ).read()
+    glance = doc.split("## The claims at a glance")[1].split("\n## ")[0]
+    ce = line(glance, "| Table 3: `le` above `ce` |")
+    assert ce.startswith("| Table 3: `le` above `ce` | `tiny` (test) | 3 / 3 | +1.00 [")
+    assert ce.endswith("| +0.29 | reproduced |")
+    assert line(doc, "- vs ce: +1.00 [").split(" [")[1].split("]")[0] in ce
+    cp = line(glance, "| Table 3: `le` above `cp` |")
+    assert cp.endswith("| +0.08 | not shown; the data speak against the paper's margin |")
+    permut = line(glance, "| Table 6: `le` above `le_permut` |")
+    assert "| 3 / 1 | +0.05 (no interval) | +0.09 | no test yet" in permut
+    ls = line(glance, "| `le` against `ls` |")
+    assert ls.endswith("(95 %) | significant: `le` ahead |")
+    assert glance.index("Table 3: `le` above `cp`") < glance.index("Table 6:")
+    assert "Not run yet: Table 1 at the `test` protocol (`" in glance
+    assert "untabled" not in glance and "`untabled` (test)" not in doc
+
+
+def test_a_table_that_is_not_text_is_a_plan_error(root):  # noqa: F811
+    with pytest.raises(lab_plans.PlanError, match=r'as text, e.g. table = "Table 3", got 3'):
+        lab_plans.load_plan(write_plan(root, TINY.replace('reference = "le"', "table = 3")))

@@ -99,44 +99,66 @@ def diagnostics_lines(plan, results):
     ]
 
 
-def equivalence_lines(plan, results, level=0.05):
+def equivalences(plan, results, level=0.05):
     """Is the reference (LE) more than label smoothing? For each cell of the plan's
-    ``equivalence`` (LE-Uniform, LS): the difference with its (1 - 2 level) interval, the
-    two one-sided tests against the plan's ``margin`` (points) and their power at a true
-    difference of 0; the answer: "different" (Welch p < level), "equivalent within +-margin"
-    (TOST p < level) or "too few seeds to tell"."""
+    ``equivalence`` (LE-Uniform, LS): ``cell``, ``n`` (reference, cell) and, with 2 seeds
+    each, the difference ``diff`` with its (1 - 2 level) ``interval``, the Welch ``p``, the two
+    one-sided tests' ``tost_p`` against the plan's ``margin`` (points) and their ``power`` at a
+    true difference of 0, and the ``answer``: "different" (Welch p < level), "equivalent
+    within +-margin" (TOST p < level) or "too few seeds to tell"."""
     spec, reference = plan.get("equivalence"), plan.get("reference")
     if not spec:
         return []
     margin = spec["margin"]
     ref = 100 * np.asarray(results[reference]["final"])
-    parts = []
+    found = []
     for name in spec["cells"]:
         other = 100 * np.asarray(results[name]["final"])
-        found = tost(ref, other, margin, level)
-        if found is None:
+        row = {"cell": name, "n": (len(ref), len(other)), "margin": margin}
+        test = tost(ref, other, margin, level)
+        if test is not None:
+            p = welch(ref, other)
+            if p < level:
+                answer = "different"
+            elif test["p"] < level:
+                answer = f"equivalent within +-{margin:g}"
+            else:
+                answer = "too few seeds to tell"
+            row.update(
+                diff=float(ref.mean() - other.mean()),
+                interval=test["interval"],
+                p=p,
+                tost_p=test["p"],
+                power=test["power"],
+                answer=answer,
+            )
+        found.append(row)
+    return found
+
+
+def equivalence_lines(plan, results, level=0.05):
+    """:func:`equivalences` in words, after the test's definition."""
+    spec, reference = plan.get("equivalence"), plan.get("reference")
+    if not spec:
+        return []
+    parts = []
+    for row in equivalences(plan, results, level):
+        if "answer" not in row:
             parts.append(
-                f"vs {name}: waiting for 2 seeds each ({len(ref)} of {reference}, "
-                f"{len(other)} of {name})"
+                f"vs {row['cell']}: waiting for 2 seeds each ({row['n'][0]} of {reference}, "
+                f"{row['n'][1]} of {row['cell']})"
             )
             continue
-        p = welch(ref, other)
-        if p < level:
-            answer = "different"
-        elif found["p"] < level:
-            answer = f"equivalent within +-{margin:g}"
-        else:
-            answer = "too few seeds to tell"
-        low, high = found["interval"]
+        low, high = row["interval"]
         parts.append(
-            f"vs {name}: {ref.mean() - other.mean():+.2f} [{low:+.2f}, {high:+.2f}], Welch p "
-            f"{p_value_text(p)}, TOST p {p_value_text(found['p'])} (power "
-            f"{100 * found['power']:.0f} % if they were equal): **{answer}**"
+            f"vs {row['cell']}: {row['diff']:+.2f} [{low:+.2f}, {high:+.2f}], Welch p "
+            f"{p_value_text(row['p'])}, TOST p {p_value_text(row['tost_p'])} (power "
+            f"{100 * row['power']:.0f} % if they were equal): **{row['answer']}**"
         )
     return [
         "",
         f"Is {reference} more than label smoothing? An equivalence test with a margin of "
-        f"+-{margin:g} points, fixed in the plan: two one-sided Welch tests at {level} "
+        f"+-{spec['margin']:g} points, fixed in the plan: two one-sided Welch tests at {level} "
         f"(equivalent when the {100 * (1 - 2 * level):.0f} % interval of the difference lies "
         "inside the margin), and a two-sided Welch test for a difference; "
         + "; ".join(parts)

@@ -17,7 +17,9 @@ ascending accuracy the paper claims, tested pair by pair in the report), ``[prep
 ``command``: made once before the first run, e.g. the data), ``[flags]`` (protocol flags
 for every run) and ``[[cell]]`` tables with ``name``, ``flagfile``, optional ``flags``,
 ``grid = {flag = [values]}``, ``seeds``, ``since`` and ``paper`` / ``paper_std`` (the paper's test
-accuracy in %, shown beside ours).
+accuracy in %, shown beside ours). ``table`` (the plan's, and a cell's where its paper number
+comes from another table): the paper's table or figure it reproduces, e.g. ``"Table 3"``,
+which names its rows in the report's claims at a glance (:mod:`tf_introspect.lab.claims`).
 
 ``since`` (a cell's, else the plan's): the commit of the last fix that changes the cell's
 results (e.g. the explainers, the data pipeline). A record made by code that does not
@@ -152,6 +154,12 @@ def load_plan(path, data_dir=None):
         raise PlanError(
             f"plan {path!r}: reference {plan['reference']!r} is not a cell ({', '.join(names)})."
         )
+    for where in [plan, *cells]:
+        if not isinstance(where.get("table", ""), str):
+            raise PlanError(
+                f"plan {path!r}: table names the paper's table or figure as text, e.g. "
+                f'table = "Table 3", got {where["table"]!r}.'
+            )
     for chain in plan.get("paper_order", []):
         unknown = [c for c in chain if c not in names]
         if unknown:

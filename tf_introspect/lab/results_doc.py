@@ -17,6 +17,7 @@ import numpy as np
 
 from tf_introspect import atomic
 from tf_introspect.lab import paths
+from tf_introspect.lab.claims import claims_section
 from tf_introspect.lab.figures_doc import figures_section
 from tf_introspect.lab.mechanism import calibration_lines, mechanism_lines
 from tf_introspect.lab.plans import chosen_value, grid_runs, load_plan, plan_runs, seed_runs
@@ -103,9 +104,13 @@ def cell_results(plan, cell):
     return out
 
 
-def plan_section(path):
-    plan = load_plan(path)
-    results = {c["name"]: cell_results(plan, c) for c in plan["cell"]}
+def plan_results(plan):
+    """:func:`cell_results` of every cell of ``plan``, by name."""
+    return {c["name"]: cell_results(plan, c) for c in plan["cell"]}
+
+
+def plan_section(path, plan, results):
+    """The plan's section: its table of cells, verdicts, grids, reruns and machine time."""
     reference = plan.get("reference")
     lines = [
         f"## {plan.get('description', plan['name'])}",
@@ -315,12 +320,15 @@ def verification_lines(path, plan):
 def write(plans, extra=()):
     """Regenerate ``docs/RESULTS.md`` for ``plans`` (paths): plans with finished runs in
     full, in the order given, the others named at the end; ``extra`` lines are appended."""
-    lines = HEADER.splitlines()
-    waiting = []
+    loaded = []
     for path in plans:
         plan = load_plan(path)
+        loaded.append((path, plan, plan_results(plan)))
+    lines = HEADER.splitlines() + claims_section(loaded)
+    waiting = []
+    for path, plan, results in loaded:
         if any(load_record(r) for r in plan_runs(plan) if r.settings is not None):
-            lines += [""] + plan_section(path)
+            lines += [""] + plan_section(path, plan, results)
         else:
             waiting.append(f"`{path}`")
     if waiting:

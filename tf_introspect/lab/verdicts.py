@@ -81,21 +81,46 @@ def compare(plan, results, key="final", scale=100.0, level=0.05):
     return out
 
 
-def _verdict(row, level, protocol):
-    """Reproduced / contradicted / significant on Holm's p; else "not shown", and where the
-    interval excludes the paper's margin, that the data speak against it."""
+#: :func:`outcome`'s answers, in the words of the claims table and the verdict lines
+OUTCOMES = {
+    "reproduced": "reproduced",
+    "contradicted": "contradicted",
+    "significant": "significant",
+    "against": "not shown; the data speak against the paper's margin",
+    "not shown": "not shown",
+    "no test": "no test yet (fewer than 2 seeds of a cell)",
+}
+
+
+def outcome(row, level=0.05):
+    """A comparison row's (:func:`compare`) verdict, one key of :data:`OUTCOMES`: on Holm's p,
+    "reproduced" or "contradicted" (the sign of a significant difference against the paper's),
+    "significant" (no paper margin); else "against" where the 95 % interval excludes the
+    paper's margin, "not shown" where it does not; "no test" below 2 seeds a cell."""
+    if row["p"] is None:
+        return "no test"
     paper, interval = row["paper"], row.get("interval")
     if not row["p_holm"] < level:
-        verdict = "not shown (no significant difference)"
         if paper is not None and interval and not interval[0] <= paper <= interval[1]:
-            verdict += (
-                f"; the data speak against the paper's margin of {paper:+.2f} "
-                f"(outside the interval; at our `{protocol}` protocol)"
-            )
-        return verdict
+            return "against"
+        return "not shown"
     if paper is None or paper == 0:
         return "significant"
     return _direction(row["diff"], paper)
+
+
+def _verdict(row, level, protocol):
+    """:func:`outcome` in words; where the data speak against the paper's margin, which margin
+    and at which protocol."""
+    found = outcome(row, level)
+    if found == "against":
+        return (
+            "not shown (no significant difference); the data speak against the paper's margin "
+            f"of {row['paper']:+.2f} (outside the interval; at our `{protocol}` protocol)"
+        )
+    if found == "not shown":
+        return "not shown (no significant difference)"
+    return OUTCOMES[found]
 
 
 def _family_title(plan, family, index, count):
@@ -163,17 +188,20 @@ def _comparison_line(plan, reference, row, level):
     return text
 
 
-def order_lines(plan, results, level=0.05):
+def orders(plan, results, level=0.05):
     """The paper's claimed orders (``paper_order``: chains of cells, ascending accuracy, e.g.
-    its Figure 3: Grad*Input < GuidedBP < Grad < Grad-CAM) against ours: each adjacent pair's
-    difference of final accuracy with a Welch test, and a verdict for the chain."""
-    lines = []
+    its Figure 3: Grad*Input < GuidedBP < Grad < Grad-CAM) against ours, for each chain with 2
+    or more cells run: ``planned`` (the plan's chain), ``chain`` (its cells with runs),
+    ``ours`` (the same cells by mean final accuracy, ascending), ``pairs`` (each adjacent
+    pair's difference of final accuracy, Welch p and verdict) and ``summary``, the chain's
+    verdict."""
+    found = []
     for chain in plan.get("paper_order", []):
         cells = [c for c in chain if results[c]["final"]]
         if len(cells) < 2:
             continue
         mean = {c: 100 * np.mean(results[c]["final"]) for c in cells}
-        pairs, verdicts = [], []
+        pairs = []
         for low, high in zip(cells, cells[1:]):
             diff = mean[high] - mean[low]
             p = welch(results[high]["final"], results[low]["final"])
@@ -183,12 +211,8 @@ def order_lines(plan, results, level=0.05):
                 verdict = "not shown"
             else:
                 verdict = _direction(diff, +1)
-            verdicts.append(verdict)
-            pairs.append(
-                f"{low} < {high}: {diff:+.2f}"
-                + ("" if p is None else f", p {p_value_text(p)}")
-                + f", {verdict}"
-            )
+            pairs.append({"low": low, "high": high, "diff": diff, "p": p, "verdict": verdict})
+        verdicts = [pair["verdict"] for pair in pairs]
         if all(v == "reproduced" for v in verdicts):
             summary = "reproduced"
         elif "contradicted" in verdicts:
@@ -197,13 +221,29 @@ def order_lines(plan, results, level=0.05):
             summary = "not tested (cells with one seed: no test of significance)"
         else:
             summary = "not shown (no significant difference)"
-        ours = " < ".join(sorted(cells, key=mean.get))
+        ours = sorted(cells, key=mean.get)
+        found.append(
+            {"planned": chain, "chain": cells, "ours": ours, "pairs": pairs, "summary": summary}
+        )
+    return found
+
+
+def order_lines(plan, results, level=0.05):
+    """:func:`orders` in words: each chain, ours, each adjacent pair and the verdict."""
+    lines = []
+    for order in orders(plan, results, level):
+        pairs = [
+            f"{pair['low']} < {pair['high']}: {pair['diff']:+.2f}"
+            + ("" if pair["p"] is None else f", p {p_value_text(pair['p'])}")
+            + f", {pair['verdict']}"
+            for pair in order["pairs"]
+        ]
         lines += [
             "",
-            f"The paper's order {' < '.join(cells)} (final accuracy, ascending): "
-            f"ours is {ours} (means); "
+            f"The paper's order {' < '.join(order['chain'])} (final accuracy, ascending): "
+            f"ours is {' < '.join(order['ours'])} (means); "
             + "; ".join(pairs)
-            + f". Verdict at p < {level}: {summary}.",
+            + f". Verdict at p < {level}: {order['summary']}.",
         ]
     return lines
 

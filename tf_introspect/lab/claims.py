@@ -1,0 +1,139 @@
+"""The claims at a glance, at the head of ``docs/RESULTS.md``: one row per claim a plan tests,
+with our difference, its interval and the verdict its plan's own section gives
+(:mod:`tf_introspect.lab.verdicts`, :mod:`tf_introspect.lab.mechanism`), so a reader sees
+where the paper is reproduced, where the data speak against it and what is untested.
+
+- The paper's claims: the reference cell (LE) above each cell whose paper number is given
+  beside LE's (Table 2's and 3's orders, Table 6's LE above LE-Permut), and each
+  ``paper_order`` chain (Figure 3's explainers).
+- Ours, beyond the paper: LE against the cells without a paper number (LE-Uniform, the
+  teacher-free self-distillation methods) and the equivalence test "is LE more than label
+  smoothing?".
+- The paper's tables no plan has a finished run of yet.
+
+Plan keys: ``table``, the paper's table or figure the plan reproduces (e.g. ``"Table 3"``; a
+plan without one, such as the bfloat16 parity check, makes no rows here); a cell's own
+``table`` where its paper number comes from another table (LE-Permut's, Table 6)."""
+
+from tf_introspect.lab.mechanism import equivalences
+from tf_introspect.lab.verdicts import OUTCOMES, compare, orders, outcome
+
+PAPER_HEADER = "| claim | plan (protocol) | seeds | ours, points [95 %] | paper | verdict |"
+OURS_HEADER = "| question | plan (protocol) | seeds | ours, points [interval] | verdict |"
+
+
+def _where(plan):
+    return f"`{plan['name']}` ({plan.get('protocol')})"
+
+
+def _seeds(n):
+    return f"{n[0]} / {n[1]}"
+
+
+def _ours(row):
+    if row.get("interval") is None:
+        return "-" if "diff" not in row else f"{row['diff']:+.2f} (no interval)"
+    low, high = row["interval"]
+    return f"{row['diff']:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
+def claim_rows(plan, results, level=0.05):
+    """``(paper, ours)``: one plan's claims as ``(claim, row)`` pairs (``row`` in Markdown),
+    the paper's (LE above each cell with a paper margin, each ``paper_order`` chain) and ours
+    (LE against the cells without one, the equivalence test). A plan without ``table`` has
+    none, one without ``reference`` only its chains; a cell without finished runs on either
+    side none yet."""
+    table, reference = plan.get("table"), plan.get("reference")
+    if not table:
+        return [], []
+    cells = {c["name"]: c for c in plan["cell"]}
+    paper, ours = [], []
+    for rows in compare(plan, results, level=level):
+        for row in rows:
+            if not row["n"][0] or not row["n"][1]:
+                continue
+            name, found = row["cell"], outcome(row, level)
+            verdict = OUTCOMES[found]
+            if found == "significant":
+                verdict += f": `{reference}` {'ahead' if row['diff'] > 0 else 'behind'}"
+            if row["paper"] is not None:
+                claim = f"{cells[name].get('table', table)}: `{reference}` above `{name}`"
+                line = f"{_seeds(row['n'])} | {_ours(row)} | {row['paper']:+.2f} | {verdict}"
+                paper.append((claim, f"| {claim} | {_where(plan)} | {line} |"))
+            else:
+                claim = f"`{reference}` against `{name}`"
+                line = f"{_seeds(row['n'])} | {_ours(row)} (95 %) | {verdict}"
+                ours.append((claim, f"| {claim} | {_where(plan)} | {line} |"))
+    for order in orders(plan, results, level):
+        claim = f"{table}: order {' < '.join(f'`{c}`' for c in order['planned'])}"
+        line = (
+            f"{len(order['chain'])} of {len(order['planned'])} cells | ours "
+            f"{' < '.join(f'`{c}`' for c in order['ours'])} | ascending | {order['summary']}"
+        )
+        paper.append((claim, f"| {claim} | {_where(plan)} | {line} |"))
+    confidence = f"{100 * (1 - 2 * level):.0f} %"
+    for row in equivalences(plan, results, level):
+        if not row["n"][0] or not row["n"][1]:
+            continue
+        claim = (
+            f"is `{reference}` more than `{row['cell']}`? (equivalence within +-{row['margin']:g})"
+        )
+        found = f"{_ours(row)} ({confidence})" if "answer" in row else "-"
+        verdict = row.get("answer", OUTCOMES["no test"])
+        ours.append(
+            (claim, f"| {claim} | {_where(plan)} | {_seeds(row['n'])} | {found} | {verdict} |")
+        )
+    return paper, ours
+
+
+def _grouped(claims):
+    """The rows of ``claims`` (``(claim, row)`` pairs), the same claim's rows together (one
+    per protocol, in the report's order of plans), claims in the order first met; the paper's
+    by table (``Table 2: ...``), then figure."""
+    first = {}
+    for claim, _ in claims:
+        first.setdefault(claim, len(first))
+
+    def key(item):
+        source = item[0].split(":")[0] if ":" in item[0] else ""
+        return source.startswith("Figure"), source, first[item[0]]
+
+    return [row for _, row in sorted(claims, key=key)]
+
+
+def claims_section(plans, level=0.05):
+    """The section's lines for ``plans``, ``[(path, plan, results)]`` in the report's order
+    (``results``: :func:`tf_introspect.lab.results_doc.plan_results`): the paper's claims,
+    ours, and the tables no plan has a finished run of yet."""
+    paper, ours, untested = [], [], []
+    for path, plan, results in plans:
+        if not plan.get("table"):
+            continue
+        if not any(r["final"] for r in results.values()):
+            untested.append(f"{plan['table']} at the `{plan.get('protocol')}` protocol (`{path}`)")
+            continue
+        found = claim_rows(plan, results, level)
+        paper += found[0]
+        ours += found[1]
+    lines = [
+        "",
+        "## The claims at a glance",
+        "",
+        "Each row is worked out in its plan's section below. *ours*: the LE cell's mean final "
+        "test accuracy minus the other cell's, in points, with its 95 % Welch interval (for "
+        "an equivalence test, the 90 % interval its two one-sided tests use); *seeds*: "
+        f"finished seeds of LE / of the other cell; every verdict at p < {level} after Holm's "
+        'adjustment within the plan\'s comparison family. "Not shown" is no evidence of '
+        "equality: each section gives the power a comparison had. The `short` and `budget` "
+        "protocols are shorter than the paper's, so a claim may hold at the paper's protocol "
+        "and not at ours.",
+    ]
+    if paper:
+        lines += ["", "The paper's claims:", "", PAPER_HEADER, "|---" * 6 + "|"]
+        lines += _grouped(paper)
+    if ours:
+        lines += ["", "Ours, beyond the paper:", "", OURS_HEADER, "|---" * 5 + "|"]
+        lines += _grouped(ours)
+    if untested:
+        lines += ["", "Not run yet: " + "; ".join(untested) + "."]
+    return lines

@@ -201,17 +201,34 @@ def free_ports(n):
             s.close()
 
 
-def run_processes(commands, timeout, logs):
+def start_processes(commands, logs):
     """Start every ``(args, env)`` at once, output to files in ``logs`` (a pipe left unread
-    could block one worker, and the other with it); wait until all have ended, one has
-    failed (its peer would wait for it) or ``timeout`` seconds have passed; then kill every
-    process still running. Returns ``[(returncode or None if killed, stdout, stderr)]``."""
+    could block one worker, and the other with it)."""
     procs = []
     logs.mkdir(parents=True, exist_ok=True)
     try:
         for index, (args, env) in enumerate(commands):
             with open(logs / f"{index}.out", "w") as out, open(logs / f"{index}.err", "w") as err:
                 procs.append(subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=err))
+    except BaseException:
+        stop_processes(procs)
+        raise
+    return procs
+
+
+def stop_processes(procs):
+    """Kill every process of ``procs`` still running."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def wait_processes(procs, timeout, logs):
+    """Wait until all of ``procs`` (:func:`start_processes`) have ended, one has failed (its
+    peer would wait for it) or ``timeout`` seconds have passed; then kill every process still
+    running. Returns ``[(returncode or None if killed, stdout, stderr)]``."""
+    try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             codes = [proc.poll() for proc in procs]
@@ -224,10 +241,12 @@ def run_processes(commands, timeout, logs):
             for i, code in enumerate(codes)
         ]
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        stop_processes(procs)
+
+
+def run_processes(commands, timeout, logs):
+    """:func:`start_processes` then :func:`wait_processes`."""
+    return wait_processes(start_processes(commands, logs), timeout, logs)
 
 
 def cluster_and_reference_weights(workdir, reference):
@@ -322,49 +341,52 @@ KILL_ARGS = [
 ]
 
 
-def cluster_commands(workdir):
-    """The two worker commands (LE on MNIST, 4 epochs) of a fresh loopback cluster."""
+def cluster_commands(*workdirs):
+    """The two worker commands (LE on MNIST, 4 epochs) of a fresh loopback cluster for each
+    of ``workdirs``, all clusters on distinct ports."""
     data_dir = str(require_shared_data("mnist").parent)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_INTROSPECT_NO_TFDS": "1"}
     env.pop("TF_CONFIG", None)
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
-    return [
-        (
-            [
-                sys.executable,
-                *KILL_ARGS,
-                f"--data_dir={data_dir}",
-                "--strategy=multi_worker",
-                f"--workdir={workdir}",
-            ],
-            {
-                **env,
-                "TF_CONFIG": json.dumps(
-                    {"cluster": cluster, "task": {"type": "worker", "index": i}}
-                ),
-            },
-        )
-        for i in range(2)
-    ]
+    ports = free_ports(2 * len(workdirs))
+    commands = []
+    for n, workdir in enumerate(workdirs):
+        cluster = {"worker": [f"127.0.0.1:{port}" for port in ports[2 * n : 2 * n + 2]]}
+        commands += [
+            (
+                [
+                    sys.executable,
+                    *KILL_ARGS,
+                    f"--data_dir={data_dir}",
+                    "--strategy=multi_worker",
+                    f"--workdir={workdir}",
+                ],
+                {
+                    **env,
+                    "TF_CONFIG": json.dumps(
+                        {"cluster": cluster, "task": {"type": "worker", "index": i}}
+                    ),
+                },
+            )
+            for i in range(2)
+        ]
+    return commands
 
 
 def test_two_workers_killed_apart_resume_together(tmp_path):
-    """Both workers are killed in a later epoch. From that state, twice: worker 1's backup is
-    set one epoch back (stopped before its last backup write), or removed (stopped before its
-    first). Run again, the workers agree on the epoch to resume (the chief takes its previous
-    backup, or starts from scratch), and end bit-identical to an uninterrupted two-worker run.
-    One killed run serves both cases (a cluster start is most of a minute under load)."""
+    """Both workers are killed in a later epoch (beside an uninterrupted two-worker run, the
+    reference). From that state, two clusters at once: worker 1's backup is set one epoch
+    back (stopped before its last backup write), or removed (stopped before its first). Run
+    again, the workers agree on the epoch to resume (the chief takes its previous backup, or
+    starts from scratch), and end bit-identical to the reference. Clusters run two at a time,
+    and one killed run serves both cases: a cluster start is most of a minute under load."""
     import shutil
-    import signal
 
     from tf_introspect import pipeline
 
-    whole, workdir, killed = tmp_path / "whole", tmp_path / "cluster", tmp_path / "killed"
-    for index, (code, _, err) in enumerate(
-        run_processes(cluster_commands(whole), timeout=240, logs=tmp_path / "whole_logs")
-    ):
-        assert code == 0, (index, err[-3000:])
-    backups = [workdir / "backup", workdir / "worker1" / "backup"]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    cases = {"one epoch": tmp_path / "one_epoch", "no backup yet": tmp_path / "no_backup"}
+    procs = start_processes(cluster_commands(whole, killed), logs=tmp_path / "first_logs")
+    backups = [killed / "backup", killed / "worker1" / "backup"]
 
     def finished_epochs(backup):
         try:
@@ -372,46 +394,40 @@ def test_two_workers_killed_apart_resume_together(tmp_path):
         except (OSError, ValueError):
             return 0
 
-    procs = [
-        subprocess.Popen(
-            args, cwd=REPO, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        for args, e in cluster_commands(workdir)
-    ]
-    try:  # kill both once each has backed up epoch 2, while epoch 3 trains
-        deadline = time.monotonic() + 180
+    try:  # kill the second cluster once each worker has backed up epoch 2, while 3 trains
+        deadline = time.monotonic() + 240
         while min(map(finished_epochs, backups)) < 2 and time.monotonic() < deadline:
-            assert all(proc.poll() is None for proc in procs), "a worker ended early"
+            assert all(proc.poll() is None for proc in procs[2:]), "a worker ended early"
             time.sleep(0.05)
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+        stop_processes(procs[2:])
+    results = wait_processes(procs[:2], timeout=240, logs=tmp_path / "first_logs")
+    for index, (code, _, err) in enumerate(results):
+        assert code == 0, (index, err[-3000:])
     epochs = [finished_epochs(b) for b in backups]
     assert epochs[0] in (2, 3) and epochs[1] == epochs[0], epochs
-    assert not (workdir / "metrics.json").exists()
-    shutil.copytree(workdir, killed)  # the state both cases start from
+    assert not (killed / "metrics.json").exists()
 
-    for behind in ("one epoch", "no backup yet"):
-        shutil.rmtree(workdir)
-        shutil.copytree(killed, workdir)
+    agreed = {"one epoch": epochs[0] - 1, "no backup yet": 0}
+    for behind, workdir in cases.items():
+        shutil.copytree(killed, workdir)  # the state both cases start from
+        backup = workdir / "worker1" / "backup"
         if behind == "one epoch":
             for name in ("latest.weights.h5", "training_metadata.json"):
-                (backups[1] / name).write_bytes((backups[1] / f"{name}.bkp").read_bytes())
-            agreed = epochs[0] - 1
+                (backup / name).write_bytes((backup / f"{name}.bkp").read_bytes())
         else:
-            for path in backups[1].iterdir():
+            for path in backup.iterdir():
                 path.unlink()
-            agreed = 0
-        assert finished_epochs(backups[1]) == agreed, behind
+        assert finished_epochs(backup) == agreed[behind], behind
 
-        logs = tmp_path / behind.replace(" ", "_")
-        results = run_processes(cluster_commands(workdir), timeout=240, logs=logs)
-        for index, (code, _out, err) in enumerate(results):
-            assert code == 0, (behind, index, err[-3000:])
-        assert f"Worker backups finished epochs [{epochs[0]}, {agreed}]" in results[0][2], behind
-        assert f"Epoch {agreed + 1}/4" in results[0][1], behind
-        assert f"Epoch {agreed}/4" not in results[0][1], behind
+    results = run_processes(cluster_commands(*cases.values()), timeout=240, logs=tmp_path / "logs")
+    for index, (code, _out, err) in enumerate(results):
+        assert code == 0, (index, err[-3000:])
+    for n, (behind, workdir) in enumerate(cases.items()):
+        _, out, err = results[2 * n]  # the chief's
+        assert f"Worker backups finished epochs [{epochs[0]}, {agreed[behind]}]" in err, behind
+        assert f"Epoch {agreed[behind] + 1}/4" in out, behind
+        assert f"Epoch {agreed[behind]}/4" not in out, behind
         for a, b, c in zip(*cluster_and_reference_weights(workdir, whole)):
             np.testing.assert_array_equal(a, b)
             np.testing.assert_array_equal(a, c)

@@ -53,3 +53,22 @@ def start_error(args):
     with pytest.raises((pipeline.ConfigError, data.DataNotFoundError)) as error:
         pipeline.run(pipeline.config.from_args(list(args)))
     return str(error.value)
+
+
+def stop_after_backup(args, epoch, monkeypatch):
+    """Run ``args`` in this process and stop it (KeyboardInterrupt, as a kill would) right
+    after its ``BackupAndRestore`` has saved the backup of ``epoch`` (1-based); fails if
+    the run does not get there."""
+    from tf_introspect import pipeline
+
+    save = keras.callbacks.BackupAndRestore.on_epoch_end
+
+    def stopped_after_the_backup(self, index, logs=None):
+        save(self, index, logs)
+        if index == epoch - 1:
+            raise KeyboardInterrupt(f"stopped right after the backup of epoch {epoch}")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", stopped_after_the_backup)
+        with pytest.raises(KeyboardInterrupt, match=f"backup of epoch {epoch}"):
+            pipeline.run(pipeline.config.from_args(list(args)))

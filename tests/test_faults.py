@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO, require_shared_data, start_error
+from conftest import REPO, require_shared_data, start_error, stop_after_backup
 
 ENV = {
     **os.environ,
@@ -643,7 +643,6 @@ def test_killed_just_after_a_backup_keeps_that_epochs_history_row(mnist_dir, tmp
     the backup first, the second epoch's row was lost). With --validation_split the test set
     is evaluated every epoch too (test_accuracy in every row) and metrics.json (schema 2)
     records the test accuracy at the epoch of best validation accuracy."""
-    import keras
 
     from tf_introspect import pipeline
 
@@ -659,18 +658,8 @@ def test_killed_just_after_a_backup_keeps_that_epochs_history_row(mnist_dir, tmp
         "--verbose=0",
         "--deterministic",
     ]
-    save = keras.callbacks.BackupAndRestore.on_epoch_end
-
-    def killed_after_the_backup(self, epoch, logs=None):
-        save(self, epoch, logs)
-        if epoch == 1:
-            raise KeyboardInterrupt("killed right after the backup of epoch 2")
-
     stopped = tmp_path / "stopped"
-    with monkeypatch.context() as patch:
-        patch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", killed_after_the_backup)
-        with pytest.raises(KeyboardInterrupt):
-            pipeline.run(pipeline.config.from_args([*args, f"--workdir={stopped}"]))
+    stop_after_backup([*args, f"--workdir={stopped}"], 2, monkeypatch)
     assert len(history(stopped)) == 3  # header and epochs 1, 2
     metrics = pipeline.run(pipeline.config.from_args([*args, f"--workdir={stopped}"]))
     whole = tmp_path / "whole"

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import require_shared_data, run_config
+from conftest import require_shared_data, run_config, stop_after_backup
 from test_baselines import ce, kl, softmax
 
 from tf_introspect import data, methods, models
@@ -319,18 +319,8 @@ def test_pskd_resumes_from_its_backup_with_identical_weights(mnist_dir, tmp_path
         "--verbose=0",
         "--deterministic",
     ]
-    save = keras.callbacks.BackupAndRestore.on_epoch_end
-
-    def stopped_after_the_backup(self, epoch, logs=None):
-        save(self, epoch, logs)
-        if epoch == 0:
-            raise KeyboardInterrupt("stopped right after the backup of epoch 1")
-
     stopped, whole = tmp_path / "stopped", tmp_path / "whole"
-    with monkeypatch.context() as patch:
-        patch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", stopped_after_the_backup)
-        with pytest.raises(KeyboardInterrupt):
-            pipeline.run(pipeline.config.from_args([*args, f"--workdir={stopped}"]))
+    stop_after_backup([*args, f"--workdir={stopped}"], 1, monkeypatch)
     resumed = pipeline.run(pipeline.config.from_args([*args, f"--workdir={stopped}"]))
     uninterrupted = pipeline.run(pipeline.config.from_args([*args, f"--workdir={whole}"]))
     assert resumed["resumed_after_epoch"] == 1 and uninterrupted["resumed_after_epoch"] == 0

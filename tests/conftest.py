@@ -2,6 +2,8 @@
 
 import os
 import pathlib
+import subprocess
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -10,6 +12,32 @@ import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+#: the environment of the processes tests start: TensorFlow's C++ log quiet, no attempt to
+#: download through tfds (no internet here; tests read local files), output unbuffered
+ENV = {
+    **os.environ,
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "TF_INTROSPECT_NO_TFDS": "1",
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+def python(*args, env=None, cwd=REPO, timeout=300):
+    """``python ARGS`` with this interpreter in ``cwd`` and ``env`` (default :data:`ENV`):
+    the finished process, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=ENV if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def cli(*args, timeout=300):
+    """``python -m tf_introspect.main ARGS``, as :func:`python` runs it."""
+    return python("-m", "tf_introspect.main", *args, timeout=timeout)
 
 
 @pytest.fixture(autouse=True)

@@ -5,11 +5,9 @@ roofline's FLOP count and peaks are unit-tested (no timing)."""
 import json
 import math
 import os
-import subprocess
-import sys
 
 import pytest
-from conftest import REPO, SHARED_DATA
+from conftest import ENV, SHARED_DATA, python
 
 SMOKE = [
     "--cases=mlp1024_b16_grad",
@@ -32,15 +30,7 @@ SMOKE = [
 
 
 def bench(*args, env=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "tf_introspect.bench", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    return python("-m", "tf_introspect.bench", *args, env={**ENV, **(env or {})}, timeout=900)
 
 
 def has_tf_keras_vis():

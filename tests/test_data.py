@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import REPO, require, require_shared_data
+from conftest import python, require, require_shared_data
 
 from tf_introspect import data
 from tf_introspect.data import __main__ as data_cli
@@ -739,14 +739,7 @@ def test_fetch_cli_when_present(tmp_path, shared_root):
     (tmp_path / "mnist").mkdir()
     for name in MNIST_MD5:
         os.symlink(shared_root / "mnist" / f"{name}.gz", tmp_path / "mnist" / f"{name}.gz")
-    result = subprocess.run(
-        [sys.executable, "-m", "tf_introspect.data", "fetch", "mnist", "--data_dir", str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-    )
+    result = python("-m", "tf_introspect.data", "fetch", "mnist", "--data_dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "already present and valid" in result.stdout
 
@@ -754,14 +747,7 @@ def test_fetch_cli_when_present(tmp_path, shared_root):
 def test_cli_runs_without_runpy_warning():
     """``python -m tf_introspect.data`` runs the package's __main__.py: importing tf_introspect
     (which imports tf_introspect.data) no longer makes runpy warn about a module in sys.modules."""
-    result = subprocess.run(
-        [sys.executable, "-W", "default", "-m", "tf_introspect.data", "--help"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-    )
+    result = python("-W", "default", "-m", "tf_introspect.data", "--help")
     assert "python -m tf_introspect.data fetch mnist" in result.stdout, result.stderr[-2000:]
     assert "--data_dir" in result.stdout
     assert "RuntimeWarning" not in result.stderr, result.stderr[-2000:]

@@ -23,7 +23,7 @@ import time
 import keras
 import numpy as np
 import pytest
-from conftest import REPO, require_shared_data
+from conftest import REPO, python, require_shared_data
 
 #: one method per family: LE, the KD family (a teacher; KD's loss and CWTM's weighting), DML;
 #: the methods whose inputs carry more than images: CS-KD (partners), PS-KD (indices, and a
@@ -153,15 +153,7 @@ SCRIPT = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def mirrored():
     """The script's measurements (one process for all the mirrored checks)."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, *STEP_METHODS],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = python("-c", SCRIPT, *STEP_METHODS)
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(line for line in result.stdout.splitlines() if line.startswith("RESULTS "))
     return json.loads(line[len("RESULTS ") :])

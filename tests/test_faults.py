@@ -17,24 +17,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO, require_shared_data, start_error, stop_after_backup
-
-ENV = {
-    **os.environ,
-    "TF_CPP_MIN_LOG_LEVEL": "2",
-    "TF_INTROSPECT_NO_TFDS": "1",
-    "PYTHONUNBUFFERED": "1",
-}
+from conftest import ENV, REPO, cli, python, require_shared_data, start_error, stop_after_backup
 
 
 def command(*args):
     return [sys.executable, "-m", "tf_introspect.main", *args]
-
-
-def cli(*args, timeout=180):
-    return subprocess.run(
-        command(*args), cwd=REPO, env=ENV, capture_output=True, text=True, timeout=timeout
-    )
 
 
 @pytest.fixture(scope="module")
@@ -557,14 +544,7 @@ def test_a_write_failing_midway_leaves_the_old_file_and_no_partial_file(tmp_path
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         results = list(
             pool.map(
-                lambda a: subprocess.run(
-                    [sys.executable, "-c", WRITE_MIDWAY, *a],
-                    cwd=REPO,
-                    env=ENV,
-                    capture_output=True,
-                    text=True,
-                    timeout=120,
-                ),
+                lambda a: python("-c", WRITE_MIDWAY, *a, timeout=120),
                 [("json", old_json), ("model", old_model)],
             )
         )
@@ -611,14 +591,7 @@ def test_report_help_missing_and_unfinished_folders(tmp_path):
             zip(
                 runs,
                 pool.map(
-                    lambda args: subprocess.run(
-                        [sys.executable, "-m", "tf_introspect.report", *args],
-                        cwd=REPO,
-                        env=ENV,
-                        capture_output=True,
-                        text=True,
-                        timeout=120,
-                    ),
+                    lambda args: python("-m", "tf_introspect.report", *args, timeout=120),
                     runs.values(),
                 ),
             )

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import run_config
+from conftest import cli, run_config
 
 import tf_introspect as ti
 from tf_introspect import methods
@@ -262,13 +262,7 @@ def test_helpshort_lists_every_flag_of_ours():
     from tf_introspect.pipeline import flags
 
     flags.define_flags()
-    result = subprocess.run(
-        [sys.executable, "-m", "tf_introspect.main", "--helpshort"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = cli("--helpshort")
     listed = set(re.findall(r"^  --(?:\[no\])?(\w+):", result.stdout, flags=re.M))
     assert set(flags.flag_names()) - listed == set(), result.stdout[-2000:]
 

@@ -6,25 +6,11 @@ import json
 import os
 import pathlib
 import shutil
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
-from conftest import REPO, require_shared_data, start_error
-
-
-def cli(*args, timeout=300):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_INTROSPECT_NO_TFDS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "tf_introspect.main", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from conftest import REPO, cli, require_shared_data, start_error
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,11 @@ line, and one clear line for each bad name."""
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import python
 
 from tf_introspect import data
 from tf_introspect.data import custom, tfds_catalog
@@ -85,13 +83,7 @@ def tfds_dir(tmp_path_factory):
         "    tfds.builder(name, data_dir=sys.argv[1]).download_and_prepare()\n"
     )
     before = set(_empty_tfds_tempdirs())
-    done = subprocess.run(
-        [sys.executable, "-c", prepare, str(root / "data")],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = python("-c", prepare, str(root / "data"), env=os.environ, cwd=root)
     for path in set(_empty_tfds_tempdirs()) - before:  # tfds' own, left by its preparation
         os.rmdir(path)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -149,13 +141,7 @@ def test_trains_through_the_command_line(tfds_dir, tmp_path):
         f"--workdir={tmp_path / 'run'}",
         "--verbose=0",
     ]
-    done = subprocess.run(
-        [sys.executable, "-m", "tf_introspect.main", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = python("-m", "tf_introspect.main", *args, env=os.environ)  # tfds allowed
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     facts = metrics["data"]

@@ -15,8 +15,26 @@ Plan keys: ``table``, the paper's table or figure the plan reproduces (e.g. ``"T
 plan without one, such as the bfloat16 parity check, makes no rows here); a cell's own
 ``table`` where its paper number comes from another table (LE-Permut's, Table 6)."""
 
+import collections
+
 from tf_introspect.lab.mechanism import equivalences
 from tf_introspect.lab.verdicts import OUTCOMES, compare, orders, outcome
+
+#: one row of the tables: ``text`` (the claim or question), ``row`` (Markdown), and for the
+#: paper's claims its ``source`` table, the plan (``where``), the ``cell`` compared with LE
+#: (or the order's chain) and the :func:`~tf_introspect.lab.verdicts.outcome`
+Claim = collections.namedtuple("Claim", "text row source where cell outcome")
+
+#: the tally's words for :data:`~tf_introspect.lab.verdicts.OUTCOMES`
+TALLY = {
+    "reproduced": "reproduced",
+    "contradicted": "contradicted",
+    "against": "against the paper's margin",
+    "not shown": "not shown",
+    "no test": "no test yet",
+    "significant": "significant",
+    "not run": "not run yet",
+}
 
 PAPER_HEADER = "| claim | plan (protocol) | seeds | ours, points [95 %] | paper | verdict |"
 OURS_HEADER = "| question | plan (protocol) | seeds | ours, points [interval] | verdict |"
@@ -38,11 +56,11 @@ def _ours(row):
 
 
 def claim_rows(plan, results, level=0.05):
-    """``(paper, ours)``: one plan's claims as ``(claim, row)`` pairs (``row`` in Markdown),
-    the paper's (LE above each cell with a paper margin, each ``paper_order`` chain) and ours
-    (LE against the cells without one, the equivalence test). A plan without ``table`` has
-    none, one without ``reference`` only its chains; a cell without finished runs on either
-    side none yet."""
+    """``(paper, ours)``: one plan's claims as :class:`Claim` rows, the paper's (LE above
+    each cell with a paper margin, each ``paper_order`` chain) and ours (LE against the cells
+    without one, the equivalence test). A plan without ``table`` has none, one without
+    ``reference`` only its chains. A paper's claim without finished runs on either side has
+    no ``row`` yet (outcome "not run": counted by :func:`tally_lines`), one of ours none."""
     table, reference = plan.get("table"), plan.get("reference")
     if not table:
         return [], []
@@ -50,27 +68,45 @@ def claim_rows(plan, results, level=0.05):
     paper, ours = [], []
     for rows in compare(plan, results, level=level):
         for row in rows:
+            name = row["cell"]
             if not row["n"][0] or not row["n"][1]:
+                if row["paper"] is not None:
+                    source = cells[name].get("table", table)
+                    paper.append(Claim("", None, source, plan, name, "not run"))
                 continue
-            name, found = row["cell"], outcome(row, level)
+            found = outcome(row, level)
             verdict = OUTCOMES[found]
             if found == "significant":
                 verdict += f": `{reference}` {'ahead' if row['diff'] > 0 else 'behind'}"
             if row["paper"] is not None:
-                claim = f"{cells[name].get('table', table)}: `{reference}` above `{name}`"
+                source = cells[name].get("table", table)
+                claim = f"{source}: `{reference}` above `{name}`"
                 line = f"{_seeds(row['n'])} | {_ours(row)} | {row['paper']:+.2f} | {verdict}"
-                paper.append((claim, f"| {claim} | {_where(plan)} | {line} |"))
+                paper.append(
+                    Claim(
+                        claim, f"| {claim} | {_where(plan)} | {line} |", source, plan, name, found
+                    )
+                )
             else:
                 claim = f"`{reference}` against `{name}`"
                 line = f"{_seeds(row['n'])} | {_ours(row)} (95 %) | {verdict}"
-                ours.append((claim, f"| {claim} | {_where(plan)} | {line} |"))
+                ours.append(
+                    Claim(claim, f"| {claim} | {_where(plan)} | {line} |", "", plan, name, found)
+                )
     for order in orders(plan, results, level):
         claim = f"{table}: order {' < '.join(f'`{c}`' for c in order['planned'])}"
         line = (
             f"{len(order['chain'])} of {len(order['planned'])} cells | ours "
             f"{' < '.join(f'`{c}`' for c in order['ours'])} | ascending | {order['summary']}"
         )
-        paper.append((claim, f"| {claim} | {_where(plan)} | {line} |"))
+        found = {"reproduced": "reproduced", "contradicted": "contradicted"}.get(
+            order["summary"],
+            "no test" if order["summary"].startswith("not tested") else "not shown",
+        )
+        chain = " < ".join(order["planned"])
+        paper.append(
+            Claim(claim, f"| {claim} | {_where(plan)} | {line} |", table, plan, chain, found)
+        )
     confidence = f"{100 * (1 - 2 * level):.0f} %"
     for row in equivalences(plan, results, level):
         if not row["n"][0] or not row["n"][1]:
@@ -80,25 +116,58 @@ def claim_rows(plan, results, level=0.05):
         )
         found = f"{_ours(row)} ({confidence})" if "answer" in row else "-"
         verdict = row.get("answer", OUTCOMES["no test"])
-        ours.append(
-            (claim, f"| {claim} | {_where(plan)} | {_seeds(row['n'])} | {found} | {verdict} |")
-        )
+        line = f"| {claim} | {_where(plan)} | {_seeds(row['n'])} | {found} | {verdict} |"
+        ours.append(Claim(claim, line, "", plan, row["cell"], row.get("answer", "no test")))
     return paper, ours
 
 
+def _table_order(source):
+    """Tables (``Table 2``) before figures, each in its number's order."""
+    return source.startswith("Figure"), source
+
+
 def _grouped(claims):
-    """The rows of ``claims`` (``(claim, row)`` pairs), the same claim's rows together (one
-    per protocol, in the report's order of plans), claims in the order first met; the paper's
-    by table (``Table 2: ...``), then figure."""
+    """The rows of ``claims`` (:class:`Claim`), the same claim's rows together (one per
+    protocol, in the report's order of plans), claims in the order first met; the paper's by
+    table, then figure."""
     first = {}
-    for claim, _ in claims:
-        first.setdefault(claim, len(first))
+    for claim in claims:
+        first.setdefault(claim.text, len(first))
+    ordered = sorted(claims, key=lambda c: (*_table_order(c.source), first[c.text]))
+    return [c.row for c in ordered if c.row]  # claims not run yet have none
 
-    def key(item):
-        source = item[0].split(":")[0] if ":" in item[0] else ""
-        return source.startswith("Figure"), source, first[item[0]]
 
-    return [row for _, row in sorted(claims, key=key)]
+def tally_lines(claims):
+    """One line per paper table and plan: how many of its claims are reproduced, against
+    the paper's margin and so on, with the cells, and the verdict on the table as a whole:
+    reproduced when every claim is, contradicted when one is, "not reproduced at the paper's
+    margins" when the data speak against one's margin, else open."""
+    groups = {}
+    for claim in claims:
+        key = (claim.source, claim.where["name"], claim.where.get("protocol"))
+        groups.setdefault(key, {}).setdefault(claim.outcome, []).append(claim.cell)
+    lines = []
+    for (source, name, protocol), found in sorted(
+        groups.items(), key=lambda g: _table_order(g[0][0])
+    ):
+        total = sum(len(cells) for cells in found.values())
+        if set(found) == {"reproduced"}:
+            verdict = "reproduced"
+        elif "contradicted" in found:
+            verdict = "contradicted"
+        elif "against" in found:
+            verdict = "not reproduced at the paper's margins"
+        else:
+            verdict = "open"
+        parts = [
+            f"{TALLY[key]} {len(cells)} ({', '.join(f'`{c}`' for c in cells)})"
+            for key, cells in sorted(found.items(), key=lambda item: list(TALLY).index(item[0]))
+        ]
+        lines.append(
+            f"- **{source}**, `{name}` ({protocol}), {total} claim{'s' * (total > 1)}: "
+            f"{'; '.join(parts)}. As a whole: **{verdict}**."
+        )
+    return lines
 
 
 def claims_section(plans, level=0.05):
@@ -131,6 +200,12 @@ def claims_section(plans, level=0.05):
     if paper:
         lines += ["", "The paper's claims:", "", PAPER_HEADER, "|---" * 6 + "|"]
         lines += _grouped(paper)
+        lines += [
+            "",
+            "By table and protocol (a table's order holds when each of its claims does):",
+            "",
+        ]
+        lines += tally_lines(paper)
     if ours:
         lines += ["", "Ours, beyond the paper:", "", OURS_HEADER, "|---" * 5 + "|"]
         lines += _grouped(ours)

@@ -5,13 +5,7 @@
 # epoch's recorded time is longer); nothing they compute changes.
 #   scripts/quiet.sh .venv/bin/python -m tf_introspect.bench --parts=data
 set -u
-tree() {  # a PID and all its descendants
-    echo "$1"
-    for child in $(pgrep -P "$1"); do tree "$child"; done
-}
-pids=""
-for root in $(pgrep -f '^(/usr)?(/bin/)?(ba)?sh [^ ]*scripts/experiments\.sh'); do pids="$pids $(tree "$root")"; done
-pids=$(echo $pids | tr ' ' '\n' | sort -un | tr '\n' ' ')
+pids=$(bash "$(dirname "$0")/runner_pids.sh")
 if [ -n "${pids// /}" ]; then
     trap 'kill -CONT $pids 2>/dev/null; echo "quiet.sh: runner resumed at $(date -u +%FT%TZ)" >&2' EXIT
     kill -STOP $pids

@@ -10,7 +10,7 @@ from test_experiments import REPO, TINY, fake_record, root, write_plan  # noqa: 
 
 from tf_introspect.lab import plans as lab_plans
 from tf_introspect.lab import records as lab_records
-from tf_introspect.lab import results_doc
+from tf_introspect.lab import results_doc, verdicts
 
 FOUR = (
     TINY.replace("seeds = [0]", "seeds = [0, 1, 2]")
@@ -227,20 +227,56 @@ def test_claims_at_a_glance_give_each_verdict_of_its_section(root):  # noqa: F81
     ls = line(glance, "| `le` against `ls` |")
     assert ls.endswith("(95 %) | significant: `le` ahead |")
     assert glance.index("Table 3: `le` above `cp`") < glance.index("Table 6:")
-    assert "Not run yet: Table 1 at the `test` protocol (`" in glance
+    assert "Nothing to compare yet: Table 1 at the `test` protocol (`" in glance
     assert "untabled" not in glance and "`untabled` (test)" not in doc
     assert "`dropout` |" not in glance  # no run yet: counted below, no row
     assert (
         "- **Table 3**, `tiny` (test), 3 claims: reproduced 1 (`ce`); against the paper's "
-        "margin 1 (`cp`); not run yet 1 (`dropout`). As a whole: **not reproduced at the "
-        "paper's margins**."
+        "margin 1 (`cp`); not run yet 1 (`dropout`). As a whole: **open (2 of 3 tested)**."
     ) in glance
     assert (
-        "- **Table 6**, `tiny` (test), 1 claim: no test yet 1 (`le_permut`). As a whole: **open**."
-        in glance
+        "- **Table 6**, `tiny` (test), 1 claim: no test yet 1 (`le_permut`). As a whole: "
+        "**open (0 of 1 tested)**." in glance
     )
 
 
 def test_a_table_that_is_not_text_is_a_plan_error(root):  # noqa: F811
     with pytest.raises(lab_plans.PlanError, match=r'as text, e.g. table = "Table 3", got 3'):
         lab_plans.load_plan(write_plan(root, TINY.replace('reference = "le"', "table = 3")))
+
+
+@pytest.mark.parametrize(
+    "paper,interval,expected",
+    [
+        (0.30, (-0.20, 0.10), "against"),  # a smaller lead than the paper's, or none
+        (0.05, (0.10, 0.76), "not shown"),  # a larger one: not against the claim
+        (0.30, (-0.20, 0.40), "not shown"),
+        (-0.50, (-0.20, 0.30), "against"),  # LE below the cell by less than the paper says
+        (-0.50, (-1.00, -0.70), "not shown"),
+    ],
+)
+def test_against_the_margin_only_on_its_near_side(paper, interval, expected):
+    row = {"p": 0.2, "p_holm": 0.2, "paper": paper, "interval": interval, "diff": 0.0}
+    assert verdicts.outcome(row) == expected
+
+
+def test_claims_below_the_cell_and_orders_with_cells_not_run(root):  # noqa: F811
+    """A cell the paper puts above LE is claimed as "below"; a paper order with cells not
+    run is not tested, one with fewer than 2 run is counted as not run."""
+    order = 'paper_order = [["ce", "le", "dropout"], ["ls", "dropout"]]\n'
+    text = CLAIMS.replace("paper = 98.82", "paper = 99.10").replace("[flags]", order + "[flags]")
+
+    plan = lab_plans.load_plan(write_plan(root, text))
+    accuracies = {"le": (0.985, 0.986, 0.984), "ce": (0.975, 0.976, 0.974), "cp": (0.990, 0.991)}
+    for cell in plan["cell"]:
+        for run, accuracy in zip(lab_plans.seed_runs(plan, cell), accuracies.get(cell["name"], ())):
+            fake_record(run, test_accuracy=accuracy)
+    glance = open(results_doc.write([str(root / "tiny.toml")])).read()
+    assert "| Table 3: `le` below `cp` | `tiny` (test) | 3 / 2 |" in glance
+    order = line(glance, "| Table 3: order `ce` < `le` < `dropout` |")
+    assert "| 2 of 3 cells | ours `ce` < `le` |" in order
+    assert order.endswith("| not tested (1 of its cells not run) |")
+    assert (
+        "5 claims: reproduced 2 (`ce`, `cp`); no test yet 1 (`ce < le < dropout`); not run yet 2 "
+        "(`dropout`, `ls < dropout`). As a whole: **open (2 of 5 tested)**."
+    ) in glance

@@ -44,6 +44,11 @@ def _where(plan):
     return f"`{plan['name']}` ({plan.get('protocol')})"
 
 
+def _side(margin):
+    """The paper's claim for a margin (reference - cell): LE above or below the cell."""
+    return "above" if margin > 0 else "below"
+
+
 def _seeds(n):
     return f"{n[0]} / {n[1]}"
 
@@ -69,6 +74,8 @@ def claim_rows(plan, results, level=0.05):
     for rows in compare(plan, results, level=level):
         for row in rows:
             name = row["cell"]
+            if row["paper"] == 0:  # the paper puts them level: no order to test
+                continue
             if not row["n"][0] or not row["n"][1]:
                 if row["paper"] is not None:
                     source = cells[name].get("table", table)
@@ -80,7 +87,7 @@ def claim_rows(plan, results, level=0.05):
                 verdict += f": `{reference}` {'ahead' if row['diff'] > 0 else 'behind'}"
             if row["paper"] is not None:
                 source = cells[name].get("table", table)
-                claim = f"{source}: `{reference}` above `{name}`"
+                claim = f"{source}: `{reference}` {_side(row['paper'])} `{name}`"
                 line = f"{_seeds(row['n'])} | {_ours(row)} | {row['paper']:+.2f} | {verdict}"
                 paper.append(
                     Claim(
@@ -93,20 +100,25 @@ def claim_rows(plan, results, level=0.05):
                 ours.append(
                     Claim(claim, f"| {claim} | {_where(plan)} | {line} |", "", plan, name, found)
                 )
-    for order in orders(plan, results, level):
-        claim = f"{table}: order {' < '.join(f'`{c}`' for c in order['planned'])}"
+    tested = {tuple(order["planned"]): order for order in orders(plan, results, level)}
+    for chain in plan.get("paper_order", []):
+        order = tested.get(tuple(chain))
+        claim = f"{table}: order {' < '.join(f'`{c}`' for c in chain)}"
+        if order is None:  # fewer than 2 of its cells run
+            paper.append(Claim(claim, None, table, plan, " < ".join(chain), "not run"))
+            continue
+        summary = order["summary"]
+        if len(order["chain"]) < len(chain) and summary != "contradicted":
+            summary = f"not tested ({len(chain) - len(order['chain'])} of its cells not run)"
         line = (
-            f"{len(order['chain'])} of {len(order['planned'])} cells | ours "
-            f"{' < '.join(f'`{c}`' for c in order['ours'])} | ascending | {order['summary']}"
+            f"{len(order['chain'])} of {len(chain)} cells | ours "
+            f"{' < '.join(f'`{c}`' for c in order['ours'])} | ascending | {summary}"
         )
         found = {"reproduced": "reproduced", "contradicted": "contradicted"}.get(
-            order["summary"],
-            "no test" if order["summary"].startswith("not tested") else "not shown",
+            summary, "no test" if summary.startswith("not tested") else "not shown"
         )
-        chain = " < ".join(order["planned"])
-        paper.append(
-            Claim(claim, f"| {claim} | {_where(plan)} | {line} |", table, plan, chain, found)
-        )
+        row = f"| {claim} | {_where(plan)} | {line} |"
+        paper.append(Claim(claim, row, table, plan, " < ".join(chain), found))
     confidence = f"{100 * (1 - 2 * level):.0f} %"
     for row in equivalences(plan, results, level):
         if not row["n"][0] or not row["n"][1]:
@@ -140,8 +152,8 @@ def _grouped(claims):
 def tally_lines(claims):
     """One line per paper table and plan: how many of its claims are reproduced, against
     the paper's margin and so on, with the cells, and the verdict on the table as a whole:
-    reproduced when every claim is, contradicted when one is, "not reproduced at the paper's
-    margins" when the data speak against one's margin, else open."""
+    reproduced when every claim is, contradicted when one is, not reproduced when every
+    claim has been tested and one is not reproduced, else open (with how many are tested)."""
     groups = {}
     for claim in claims:
         key = (claim.source, claim.where["name"], claim.where.get("protocol"))
@@ -151,14 +163,15 @@ def tally_lines(claims):
         groups.items(), key=lambda g: _table_order(g[0][0])
     ):
         total = sum(len(cells) for cells in found.values())
+        untested = sum(len(found.get(key, [])) for key in ("no test", "not run"))
         if set(found) == {"reproduced"}:
             verdict = "reproduced"
         elif "contradicted" in found:
             verdict = "contradicted"
-        elif "against" in found:
-            verdict = "not reproduced at the paper's margins"
+        elif not untested:
+            verdict = "not reproduced"
         else:
-            verdict = "open"
+            verdict = f"open ({total - untested} of {total} tested)"
         parts = [
             f"{TALLY[key]} {len(cells)} ({', '.join(f'`{c}`' for c in cells)})"
             for key, cells in sorted(found.items(), key=lambda item: list(TALLY).index(item[0]))
@@ -173,17 +186,21 @@ def tally_lines(claims):
 def claims_section(plans, level=0.05):
     """The section's lines for ``plans``, ``[(path, plan, results)]`` in the report's order
     (``results``: :func:`tf_introspect.lab.results_doc.plan_results`): the paper's claims,
-    ours, and the tables no plan has a finished run of yet."""
-    paper, ours, untested = [], [], []
+    ours, and the tables whose plans have nothing to compare yet; no section when no plan
+    names a ``table``."""
+    paper, ours, untested, tabled = [], [], [], False
     for path, plan, results in plans:
         if not plan.get("table"):
             continue
-        if not any(r["final"] for r in results.values()):
+        tabled = True
+        found = claim_rows(plan, results, level)
+        if not any(claim.row for claim in found[0] + found[1]):
             untested.append(f"{plan['table']} at the `{plan.get('protocol')}` protocol (`{path}`)")
             continue
-        found = claim_rows(plan, results, level)
         paper += found[0]
         ours += found[1]
+    if not tabled:
+        return []
     lines = [
         "",
         "## The claims at a glance",
@@ -191,11 +208,13 @@ def claims_section(plans, level=0.05):
         "Each row is worked out in its plan's section below. *ours*: the LE cell's mean final "
         "test accuracy minus the other cell's, in points, with its 95 % Welch interval (for "
         "an equivalence test, the 90 % interval its two one-sided tests use); *seeds*: "
-        f"finished seeds of LE / of the other cell; every verdict at p < {level} after Holm's "
-        'adjustment within the plan\'s comparison family. "Not shown" is no evidence of '
-        "equality: each section gives the power a comparison had. The `short` and `budget` "
-        "protocols are shorter than the paper's, so a claim may hold at the paper's protocol "
-        "and not at ours.",
+        f"finished seeds of LE / of the other cell. A difference is reproduced, contradicted "
+        f"or significant at p < {level} after Holm's adjustment within the plan's comparison "
+        'family; "against the paper\'s margin": not significant, and the 95 % interval (not '
+        "adjusted: with several claims in a table, one may miss by chance) lies wholly on the "
+        'near side of the paper\'s margin. "Not shown" is no evidence of equality: each '
+        "section gives the power a comparison had. The `short` and `budget` protocols are "
+        "shorter than the paper's, so a claim may hold at the paper's protocol and not at ours.",
     ]
     if paper:
         lines += ["", "The paper's claims:", "", PAPER_HEADER, "|---" * 6 + "|"]
@@ -210,5 +229,5 @@ def claims_section(plans, level=0.05):
         lines += ["", "Ours, beyond the paper:", "", OURS_HEADER, "|---" * 5 + "|"]
         lines += _grouped(ours)
     if untested:
-        lines += ["", "Not run yet: " + "; ".join(untested) + "."]
+        lines += ["", "Nothing to compare yet: " + "; ".join(untested) + "."]
     return lines

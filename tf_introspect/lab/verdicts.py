@@ -95,13 +95,14 @@ OUTCOMES = {
 def outcome(row, level=0.05):
     """A comparison row's (:func:`compare`) verdict, one key of :data:`OUTCOMES`: on Holm's p,
     "reproduced" or "contradicted" (the sign of a significant difference against the paper's),
-    "significant" (no paper margin); else "against" where the 95 % interval excludes the
-    paper's margin, "not shown" where it does not; "no test" below 2 seeds a cell."""
+    "significant" (no paper margin); else "against" where the 95 % interval (not adjusted)
+    lies wholly on the near side of the paper's margin (a smaller lead than the paper's, or
+    none), "not shown" otherwise; "no test" below 2 seeds a cell."""
     if row["p"] is None:
         return "no test"
     paper, interval = row["paper"], row.get("interval")
     if not row["p_holm"] < level:
-        if paper is not None and interval and not interval[0] <= paper <= interval[1]:
+        if paper and interval and (interval[1] < paper if paper > 0 else interval[0] > paper):
             return "against"
         return "not shown"
     if paper is None or paper == 0:

@@ -1,14 +1,16 @@
 """scripts/restart_runner.sh and scripts/runner_pids.sh on a throwaway repository with a fake
 runner (a scripts/experiments.sh that only waits): the worktree is made, the runner started;
-run again, the old runner and its child are stopped, the finished runs it recorded are copied
-into the checkout (not those the checkout has, not unfinished ones) and removed from the
-worktree, the locks cleared, the worktree moved to the new HEAD and a new runner started."""
+run again, the old runner and its child are stopped, the records of finished runs brought into
+the checkout (a new run, a rewritten record, a rerun's record; not unfinished runs or records
+being written; a conflicting record set aside, never merged), the worktree moved to the new
+HEAD over the runner's generated docs, the locks cleared and a new runner started."""
 
 import os
 import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 from conftest import REPO
 
@@ -55,6 +57,10 @@ def runner_pids(main, runner):
     return [int(p) for p in found.stdout.split()]
 
 
+def accuracy(run):
+    return (run / "metrics.json").read_text().split(": ")[1].rstrip("}")
+
+
 def wait_for(condition, seconds=20):
     deadline = time.monotonic() + seconds
     while not condition() and time.monotonic() < deadline:
@@ -76,7 +82,10 @@ def test_restart_runner_brings_finished_runs_home_and_starts_again(tmp_path):
         shutil.copy(REPO / "scripts" / name, main / "scripts" / name)
     (main / "scripts" / "experiments.sh").write_text(FAKE_RUNNER)
     (main / ".gitignore").write_text("/runs\n.venv\n")
-    record(main / "results" / "plan" / "ce" / "seed0")  # committed already
+    (main / "docs").mkdir()
+    (main / "docs" / "RESULTS.md").write_text("v1")
+    results = Path("results") / "plan"
+    record(main / results / "ce" / "seed0")  # committed already
     git("init", "-q", cwd=main)
     first = commit(main, "one")
     pids = []
@@ -84,46 +93,59 @@ def test_restart_runner_brings_finished_runs_home_and_starts_again(tmp_path):
         done = restart(main, runner)
         assert done.returncode == 0, done.stderr
         assert (runner / ".git").exists() and os.path.islink(runner / ".venv")
-        assert "0 file(s) of finished runs copied" in done.stdout
+        assert "0 file(s) of finished runs brought" in done.stdout
         assert wait_for(lambda: len(runner_pids(main, runner)) >= 2)  # the runner and its child
         pids = runner_pids(main, runner)
 
-        # the runner records runs; the checkout moves on
-        record(runner / "results" / "plan" / "le" / "seed0")  # new: comes home
-        record(runner / "results" / "plan" / "ce" / "seed1", finished=False)  # stays
-        rerun = runner / "results" / "plan" / "ce" / "seed0" / "verify" / "rerun.json"
-        rerun.parent.mkdir()  # a new file in a committed run's record
+        # what the runner does meanwhile, and the checkout
+        record(runner / results / "le" / "seed0")  # a new run: comes here
+        record(runner / results / "ce" / "seed1", finished=False)  # unfinished: stays there
+        record(runner / results / "le" / "seed2.tmp")  # a record being written: stays there
+        (runner / results / "ce" / "seed0" / "metrics.json").write_text('{"test_accuracy": 0.95}')
+        rerun = runner / results / "ce" / "seed0" / "verify" / "rerun.json"
+        rerun.parent.mkdir()  # ce/seed0 trained again (stale): its record rewritten, a rerun's
         rerun.write_text("{}")
-        record(runner / "results" / "plan" / "cp" / "seed0", accuracy=0.5)  # the checkout's:
-        record(main / "results" / "plan" / "cp" / "seed0")  # committed after the runner began
+        record(runner / results / "cp" / "seed0", accuracy=0.5)  # and cp/seed0 as well ...
+        record(main / results / "cp" / "seed0")  # ... but another cp/seed0 was committed here
+        (runner / "docs" / "RESULTS.md").write_text("v2")  # the runner's report
         (runner / "runs" / "plan" / "le" / "seed1").mkdir(parents=True)
         (runner / "runs" / "plan" / "le" / "seed1" / "run.lock").write_text("1")
         (main / "new.txt").write_text("x")
         second = commit(main, "two")
         assert second != first
 
-        done = restart(main, runner)
+        done = subprocess.run(  # a relative folder: from the caller's folder
+            ["bash", "main/scripts/restart_runner.sh", "runner"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
-        assert "copied results/plan/le/seed0/metrics.json" in done.stdout
-        assert "3 file(s) of finished runs copied" in done.stdout  # le's two, ce's rerun
-        assert (main / "results" / "plan" / "le" / "seed0" / "metrics.json").exists()
-        assert not (runner / "results" / "plan" / "le" / "seed0").exists()
-        assert (main / "results" / "plan" / "ce" / "seed0" / "verify" / "rerun.json").exists()
-        assert (runner / "results" / "plan" / "ce" / "seed0" / "metrics.json").exists()
-        assert not (main / "results" / "plan" / "ce" / "seed1").exists()
-        assert (runner / "results" / "plan" / "ce" / "seed1" / "run.json").exists()
-        assert not (runner / "runs" / "plan" / "le" / "seed1" / "run.lock").exists()
+        assert "brought results/plan/le/seed0/metrics.json" in done.stdout
+        assert "4 file(s) of finished runs brought" in done.stdout  # le: 2; ce: metrics, rerun
+        assert accuracy(main / results / "le" / "seed0") == "0.9"
+        assert accuracy(main / results / "ce" / "seed0") == "0.95"  # the rewritten record
+        assert (main / results / "ce" / "seed0" / "verify" / "rerun.json").exists()
+        assert accuracy(main / results / "cp" / "seed0") == "0.9"  # never merged: set aside
+        assert "warning: results/plan/cp/seed0 differs here and in the runner" in done.stderr
+        (aside,) = (runner / "runs" / "set_aside").glob(f"*/{results}/cp/seed0")
+        assert accuracy(aside) == "0.5"
+        for kept in ("ce/seed1", "le/seed2.tmp"):
+            assert not (main / results / kept).exists() and (runner / results / kept).exists()
         assert git("rev-parse", "HEAD", cwd=runner) == second  # the worktree at the new HEAD
-        for folder in (main, runner):  # the checkout's record kept, the runner's dropped
-            assert (
-                "0.9" in (folder / "results" / "plan" / "cp" / "seed0" / "metrics.json").read_text()
-            )
+        assert (runner / "docs" / "RESULTS.md").read_text() == "v1"  # the committed one
+        assert accuracy(runner / results / "cp" / "seed0") == "0.9"
+        assert (runner / results / "le" / "seed0").exists()  # not committed here yet: kept
+        assert not (runner / "runs" / "plan" / "le" / "seed1" / "run.lock").exists()
         assert wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in pids))
         assert wait_for(lambda: len(runner_pids(main, runner)) >= 2)  # a new runner
         started = (runner / "runs" / "started").read_text().split()
         assert len(started) == 2 and int(started[0]) in pids and int(started[1]) not in pids
         pids = runner_pids(main, runner)
         assert (runner / "runs" / "experiments.log").exists()  # the first log kept
+        refused = restart(main, main)
+        assert refused.returncode == 1 and "another worktree than this checkout" in refused.stderr
     finally:
         for pid in pids + runner_pids(main, runner):
             try:

@@ -12,23 +12,28 @@ import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
-#: the environment of the processes tests start: TensorFlow's C++ log quiet, no attempt to
-#: download through tfds (no internet here; tests read local files), output unbuffered
-ENV = {
-    **os.environ,
-    "TF_CPP_MIN_LOG_LEVEL": "2",
-    "TF_INTROSPECT_NO_TFDS": "1",
-    "PYTHONUNBUFFERED": "1",
-}
+
+
+def process_env(**more):
+    """The environment of the processes tests start, from the test's own (as monkeypatch left
+    it) at the call: TensorFlow's C++ log quiet, no attempt to download through tfds (no
+    internet here; tests read local files), output unbuffered; ``more`` added."""
+    return {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "TF_INTROSPECT_NO_TFDS": "1",
+        "PYTHONUNBUFFERED": "1",
+        **more,
+    }
 
 
 def python(*args, env=None, cwd=REPO, timeout=300):
-    """``python ARGS`` with this interpreter in ``cwd`` and ``env`` (default :data:`ENV`):
-    the finished process, its output captured as text."""
+    """``python ARGS`` with this interpreter in ``cwd`` and ``env`` (default
+    :func:`process_env`): the finished process, its output captured as text."""
     return subprocess.run(
         [sys.executable, *args],
         cwd=cwd,
-        env=ENV if env is None else env,
+        env=process_env() if env is None else env,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -7,7 +7,7 @@ import math
 import os
 
 import pytest
-from conftest import ENV, SHARED_DATA, python
+from conftest import SHARED_DATA, process_env, python
 
 SMOKE = [
     "--cases=mlp1024_b16_grad",
@@ -30,7 +30,7 @@ SMOKE = [
 
 
 def bench(*args, env=None):
-    return python("-m", "tf_introspect.bench", *args, env={**ENV, **(env or {})}, timeout=900)
+    return python("-m", "tf_introspect.bench", *args, env=process_env(**(env or {})), timeout=900)
 
 
 def has_tf_keras_vis():

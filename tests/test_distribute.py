@@ -391,6 +391,9 @@ def test_two_workers_killed_apart_resume_together(tmp_path):
         while min(map(finished_epochs, backups)) < 2 and time.monotonic() < deadline:
             assert all(proc.poll() is None for proc in procs[2:]), "a worker ended early"
             time.sleep(0.05)
+    except BaseException:
+        stop_processes(procs)  # the reference too
+        raise
     finally:
         stop_processes(procs[2:])
     results = wait_processes(procs[:2], timeout=240, logs=tmp_path / "first_logs")

@@ -17,7 +17,15 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import ENV, REPO, cli, python, require_shared_data, start_error, stop_after_backup
+from conftest import (
+    REPO,
+    cli,
+    process_env,
+    python,
+    require_shared_data,
+    start_error,
+    stop_after_backup,
+)
 
 
 def command(*args):
@@ -65,7 +73,7 @@ def kill_mid_epoch(args, epoch, steps):
     process = subprocess.Popen(
         command(*args, "--verbose=1"),
         cwd=REPO,
-        env=ENV,
+        env=process_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
@@ -333,7 +341,11 @@ def test_second_run_on_a_busy_work_folder_refuses(mnist_dir, tmp_path):
         f"--workdir={tmp_path}",
     ]
     first = subprocess.Popen(
-        command(*args), cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command(*args),
+        cwd=REPO,
+        env=process_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         lock = tmp_path / "run.lock"
@@ -378,7 +390,7 @@ def test_a_shared_teacher_folder_is_waited_for(mnist_dir, tmp_path):
             f"--workdir={tmp_path / 'student'}",
         ),
         cwd=REPO,
-        env=ENV,
+        env=process_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

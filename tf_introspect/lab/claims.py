@@ -96,7 +96,8 @@ def claim_rows(plan, results, level=0.05):
                 )
             else:
                 claim = f"`{reference}` against `{name}`"
-                line = f"{_seeds(row['n'])} | {_ours(row)} (95 %) | {verdict}"
+                interval = " (95 %)" if row.get("interval") else ""
+                line = f"{_seeds(row['n'])} | {_ours(row)}{interval} | {verdict}"
                 ours.append(
                     Claim(claim, f"| {claim} | {_where(plan)} | {line} |", "", plan, name, found)
                 )

@@ -76,9 +76,9 @@ def claim_rows(plan, results, level=0.05):
             name = row["cell"]
             if row["paper"] == 0:  # the paper puts them level: no order to test
                 continue
+            source = cells[name].get("table", table)
             if not row["n"][0] or not row["n"][1]:
                 if row["paper"] is not None:
-                    source = cells[name].get("table", table)
                     paper.append(Claim("", None, source, plan, name, "not run"))
                 continue
             found = outcome(row, level)
@@ -86,7 +86,6 @@ def claim_rows(plan, results, level=0.05):
             if found == "significant":
                 verdict += f": `{reference}` {'ahead' if row['diff'] > 0 else 'behind'}"
             if row["paper"] is not None:
-                source = cells[name].get("table", table)
                 claim = f"{source}: `{reference}` {_side(row['paper'])} `{name}`"
                 line = f"{_seeds(row['n'])} | {_ours(row)} | {row['paper']:+.2f} | {verdict}"
                 paper.append(
@@ -108,15 +107,13 @@ def claim_rows(plan, results, level=0.05):
         if order is None:  # fewer than 2 of its cells run
             paper.append(Claim(claim, None, table, plan, " < ".join(chain), "not run"))
             continue
-        summary = order["summary"]
-        if len(order["chain"]) < len(chain) and summary != "contradicted":
+        found, summary = order["outcome"], order["summary"]
+        if len(order["chain"]) < len(chain) and found != "contradicted":
+            found = "no test"
             summary = f"not tested ({len(chain) - len(order['chain'])} of its cells not run)"
         line = (
             f"{len(order['chain'])} of {len(chain)} cells | ours "
             f"{' < '.join(f'`{c}`' for c in order['ours'])} | ascending | {summary}"
-        )
-        found = {"reproduced": "reproduced", "contradicted": "contradicted"}.get(
-            summary, "no test" if summary.startswith("not tested") else "not shown"
         )
         row = f"| {claim} | {_where(plan)} | {line} |"
         paper.append(Claim(claim, row, table, plan, " < ".join(chain), found))

@@ -194,8 +194,8 @@ def orders(plan, results, level=0.05):
     its Figure 3: Grad*Input < GuidedBP < Grad < Grad-CAM) against ours, for each chain with 2
     or more cells run: ``planned`` (the plan's chain), ``chain`` (its cells with runs),
     ``ours`` (the same cells by mean final accuracy, ascending), ``pairs`` (each adjacent
-    pair's difference of final accuracy, Welch p and verdict) and ``summary``, the chain's
-    verdict."""
+    pair's difference of final accuracy, Welch p and verdict), ``summary``, the chain's
+    verdict, and ``outcome``, that verdict as a key of :data:`OUTCOMES`."""
     found = []
     for chain in plan.get("paper_order", []):
         cells = [c for c in chain if results[c]["final"]]
@@ -215,16 +215,23 @@ def orders(plan, results, level=0.05):
             pairs.append({"low": low, "high": high, "diff": diff, "p": p, "verdict": verdict})
         verdicts = [pair["verdict"] for pair in pairs]
         if all(v == "reproduced" for v in verdicts):
-            summary = "reproduced"
+            key, summary = "reproduced", "reproduced"
         elif "contradicted" in verdicts:
-            summary = "contradicted"
+            key, summary = "contradicted", "contradicted"
         elif any(v.startswith("not tested") for v in verdicts):
-            summary = "not tested (cells with one seed: no test of significance)"
+            key, summary = "no test", "not tested (cells with one seed: no test of significance)"
         else:
-            summary = "not shown (no significant difference)"
+            key, summary = "not shown", "not shown (no significant difference)"
         ours = sorted(cells, key=mean.get)
         found.append(
-            {"planned": chain, "chain": cells, "ours": ours, "pairs": pairs, "summary": summary}
+            {
+                "planned": chain,
+                "chain": cells,
+                "ours": ours,
+                "pairs": pairs,
+                "summary": summary,
+                "outcome": key,
+            }
         )
     return found
 

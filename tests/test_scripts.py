@@ -1,9 +1,12 @@
-"""scripts/restart_runner.sh and scripts/runner_pids.sh on a throwaway repository with a fake
-runner (a scripts/experiments.sh that only waits): the worktree is made, the runner started;
-run again, the old runner and its child are stopped, the records of finished runs brought into
-the checkout (a new run, a rewritten record, a rerun's record; not unfinished runs or records
-being written; a conflicting record set aside, never merged), the worktree moved to the new
-HEAD over the runner's generated docs, the locks cleared and a new runner started."""
+"""scripts/restart_runner.sh, park_runner.sh, bring_home.sh and runner_pids.sh on a throwaway
+repository with a fake runner (a scripts/experiments.sh that only waits) and a fake Python
+that logs the park and unpark commands (tests/test_parking.py tests those): the worktree is
+made, the runner started; run again, the old runner and its child are stopped, the records of
+finished runs brought into the checkout (a new run, a rewritten record, a rerun's record; not
+unfinished runs or records being written; a conflicting record set aside, never merged), the
+unfinished runs parked, the worktree moved to the new HEAD over the runner's generated docs,
+the parked runs put there, the locks cleared and a new runner started. park_runner.sh pauses
+the runner, brings its records, parks, and lets it go on."""
 
 import os
 import shutil
@@ -13,6 +16,12 @@ import time
 from pathlib import Path
 
 from conftest import REPO
+
+FAKE_PYTHON = """#!/usr/bin/env bash
+# the fake interpreter: logs its command and the state of the fake runner's child (if any)
+child=$(pgrep -f 'sleep 300' | head -1)
+echo "$* ${child:+$(cut -d' ' -f3 /proc/$child/stat)}" >> "$(dirname "$0")/../calls"
+"""
 
 FAKE_RUNNER = """#!/usr/bin/env bash
 # the fake runner: one child that waits, as a training run would
@@ -78,9 +87,14 @@ def record(folder, finished=True, accuracy=0.9):
 def test_restart_runner_brings_finished_runs_home_and_starts_again(tmp_path):
     main, runner = tmp_path / "main", tmp_path / "runner"
     (main / "scripts").mkdir(parents=True)
-    for name in ("restart_runner.sh", "runner_pids.sh"):
+    for name in ("restart_runner.sh", "runner_pids.sh", "bring_home.sh", "park_runner.sh"):
         shutil.copy(REPO / "scripts" / name, main / "scripts" / name)
     (main / "scripts" / "experiments.sh").write_text(FAKE_RUNNER)
+    python = main / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(FAKE_PYTHON)
+    python.chmod(0o755)
+    calls = main / ".venv" / "calls"
     (main / ".gitignore").write_text("/runs\n.venv\n")
     (main / "docs").mkdir()
     (main / "docs" / "RESULTS.md").write_text("v1")
@@ -94,6 +108,11 @@ def test_restart_runner_brings_finished_runs_home_and_starts_again(tmp_path):
         assert done.returncode == 0, done.stderr
         assert (runner / ".git").exists() and os.path.islink(runner / ".venv")
         assert "0 file(s) of finished runs brought" in done.stdout
+        experiments = "-m tf_introspect.experiments"
+        assert [c.split()[:4] for c in calls.read_text().splitlines()] == [
+            [*experiments.split(), "park", str(runner)],
+            [*experiments.split(), "unpark", str(runner)],
+        ]
         assert wait_for(lambda: len(runner_pids(main, runner)) >= 2)  # the runner and its child
         pids = runner_pids(main, runner)
 
@@ -144,6 +163,22 @@ def test_restart_runner_brings_finished_runs_home_and_starts_again(tmp_path):
         assert len(started) == 2 and int(started[0]) in pids and int(started[1]) not in pids
         pids = runner_pids(main, runner)
         assert (runner / "runs" / "experiments.log").exists()  # the first log kept
+        calls.unlink()
+        record(runner / results / "ls" / "seed0")
+        parked = subprocess.run(
+            ["bash", "scripts/park_runner.sh", str(runner), "--max_mb=9"],
+            cwd=main,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert parked.returncode == 0, parked.stderr
+        assert "brought results/plan/ls/seed0/run.json" in parked.stdout
+        (call,) = calls.read_text().splitlines()  # parked while the runner was stopped (T)
+        assert call.split() == [*experiments.split(), "park", str(runner), "--max_mb=9", "T"]
+        assert runner_pids(main, runner) == pids  # and then it went on
+        state = Path(f"/proc/{pids[-1]}/stat").read_text().split()[2]
+        assert state != "T", state
         refused = restart(main, main)
         assert refused.returncode == 1 and "another worktree than this checkout" in refused.stderr
     finally:

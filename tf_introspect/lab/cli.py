@@ -1,24 +1,27 @@
-"""Resumable experiment runner: ``python -m tf_introspect.experiments run|status|report``.
+"""Resumable experiment runner: ``python -m tf_introspect.experiments run|status|report|...``.
 
 The ``experiments`` command line: ``run`` trains what is missing of a plan
 (:mod:`~tf_introspect.lab.plans`, :mod:`~tf_introspect.lab.runner`), ``status`` counts what is
 done and projects the time left (:mod:`~tf_introspect.lab.status`), ``verify`` trains a
-finished run again and records how close it came (:mod:`~tf_introspect.lab.verify`), and
+finished run again and records how close it came (:mod:`~tf_introspect.lab.verify`),
 ``report`` regenerates ``docs/RESULTS.md`` from ``results/``
-(:mod:`~tf_introspect.lab.results_doc`)::
+(:mod:`~tf_introspect.lab.results_doc`), and ``park`` / ``unpark`` carry unfinished runs to
+the next machine through the repository (:mod:`~tf_introspect.lab.parking`)::
 
     nohup python -m tf_introspect.experiments run experiments/table3_short.toml &
     python -m tf_introspect.experiments status experiments/table3_short.toml
     python -m tf_introspect.experiments status    # every plan, and the time left of all
     python -m tf_introspect.experiments report          # regenerates docs/RESULTS.md
     python -m tf_introspect.experiments verify experiments/table3_short.toml ce/seed0
+    python -m tf_introspect.experiments park ../runner    # unfinished runs -> parked/
+    python -m tf_introspect.experiments unpark ../runner  # parked/ -> ../runner/runs/
 """
 
 import argparse
 import os
 import sys
 
-from tf_introspect.lab import paths, plans, runner, status, verify
+from tf_introspect.lab import parking, paths, plans, runner, status, verify
 from tf_introspect.lab.errors import PlanError
 
 
@@ -62,6 +65,22 @@ def main(argv=None):
         "folders' models (calibration.json beside the record)",
     )
     calibrate_p.add_argument("plan")
+    park_p = sub.add_parser(
+        "park",
+        help=f"carry the unfinished runs of a runner's runs/ into {parking.PARKED}/ (to "
+        "commit), so that they resume on the next machine",
+    )
+    park_p.add_argument("runner", help="the runner's checkout (e.g. ../runner)")
+    park_p.add_argument(
+        "--max_mb",
+        type=float,
+        default=parking.DEFAULT_MAX_MB,
+        help="carry no run larger than this (default %(default)s MB)",
+    )
+    unpark_p = sub.add_parser(
+        "unpark", help=f"put the runs parked in {parking.PARKED}/ into a runner's runs/"
+    )
+    unpark_p.add_argument("runner", help="the runner's checkout (e.g. ../runner)")
     report_p = sub.add_parser("report", help=f"regenerate {paths.RESULTS_DOC} from results/")
     report_p.add_argument("plans", nargs="*", help="plans (default: every experiments/*.toml)")
     args = parser.parse_args(argv)
@@ -71,6 +90,10 @@ def main(argv=None):
         here = os.path.join(caller, path)
         return os.path.relpath(here, paths.REPO) if os.path.exists(here) else path
 
+    if getattr(args, "runner", None):
+        args.runner = os.path.abspath(os.path.join(caller, args.runner))
+        if not os.path.isdir(args.runner):
+            parser.error(f"no runner folder {args.runner}")
     if getattr(args, "plan", None):
         args.plan = from_caller(args.plan)
     if getattr(args, "plans", None):
@@ -101,6 +124,14 @@ def main(argv=None):
             from tf_introspect.lab import calibrate
 
             print(f"{calibrate.calibrate(args.plan)} run(s) calibrated.")
+            return 0
+        if args.command == "park":
+            if args.max_mb <= 0:
+                parser.error(f"--max_mb must be > 0, got {args.max_mb:g}")
+            print(f"{parking.park(args.runner, args.max_mb)} run(s) parked in {parking.PARKED}/.")
+            return 0
+        if args.command == "unpark":
+            print(f"{parking.unpark(args.runner)} parked run(s) put into {args.runner}.")
             return 0
         if args.command == "status":
             if len(args.plans) == 1:

@@ -36,8 +36,9 @@ import tomllib
 
 from tf_introspect.lab import paths
 from tf_introspect.lab.errors import PlanError
-from tf_introspect.lab.records import commit_time, load_record
+from tf_introspect.lab.records import commit_time, current, load_record
 from tf_introspect.pipeline import outputs
+from tf_introspect.pipeline.workdir import STARTS
 
 __all__ = [
     "PRIORITY",
@@ -79,6 +80,17 @@ class Run:
         return os.path.relpath(
             os.path.join(paths.ROOT, paths.RUNS, self.plan, self.cell, self.name), paths.REPO
         )
+
+    def begun_before_fix(self, folder=None):
+        """Whether the unfinished run in ``folder`` (default: its work folder) was begun by
+        code older than the cell's ``since`` commit (its first start in ``starts.json``; a
+        backup from before starts were recorded cannot tell: False)."""
+        starts = os.path.join(folder or os.path.join(paths.REPO, self.workdir), STARTS)
+        if not self.since or not os.path.exists(starts):
+            return False
+        with open(starts) as f:
+            first = json.load(f)[0]["code_version"][0]
+        return not current({"git_commit": first}, self.since)
 
     def command(self):
         """The training command; ``--overwrite`` when the work folder holds a finished or

@@ -10,7 +10,6 @@ stale (made by code older than the cell's ``since`` commit), and the machine tim
 import datetime
 import json
 import os
-import platform
 import shutil
 import subprocess
 import time
@@ -18,7 +17,7 @@ import time
 from tf_introspect import atomic
 from tf_introspect.lab import paths
 from tf_introspect.lab.errors import PlanError
-from tf_introspect.pipeline.workdir import code_version
+from tf_introspect.pipeline.workdir import code_version, machine
 
 RECORDED = ("metrics.json", "history.csv")
 
@@ -93,30 +92,12 @@ def commit_time(commit):
     return float(_git("show", "-s", "--format=%ct", commit).stdout.strip())
 
 
-def machine():
-    """What the run's speed and (floating-point) result may depend on."""
-    import tensorflow as tf
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_model": _cpu_model(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-    }
-
-
-def _cpu_model():
-    """The CPU's model name (``/proc/cpuinfo``; ``None`` where there is none)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
+def trained_on(record):
+    """The machines that trained a recorded run: the ``machine`` of each of its starts
+    (``metrics.json``'s ``starts``: a run resumed on another machine names both), or the
+    record's own for a run recorded before starts were."""
+    starts = record.get("metrics", {}).get("starts") or []
+    return [s["machine"] for s in starts] or [record["machine"]]
 
 
 def same_machine_kind(a, b):

@@ -12,6 +12,7 @@ recorded with its share of the machine (:class:`Sharing`).
 import concurrent.futures
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from tf_introspect.lab import paths
 from tf_introspect.lab.errors import PlanError
 from tf_introspect.lab.plans import load_plan, plan_runs
 from tf_introspect.lab.records import equal_record, load_record, record_run, reuse, timestamp
+from tf_introspect.pipeline import outputs
 
 
 def execute(plan, run, log=print, sharing=None):
@@ -34,6 +36,9 @@ def execute(plan, run, log=print, sharing=None):
         return True
     workdir = os.path.join(paths.REPO, run.workdir)
     os.makedirs(workdir, exist_ok=True)
+    if run.begun_before_fix() and outputs.load(workdir) is None:
+        log(f"{run.cell}/{run.name}: its backup was begun before {run.since}; starting over")
+        shutil.rmtree(os.path.join(workdir, "backup"), ignore_errors=True)
     lock = os.path.join(workdir, "runner.pid")
     with open(lock, "w") as f:
         f.write(str(os.getpid()))

@@ -19,7 +19,13 @@ from tf_introspect import atomic
 from tf_introspect.lab import paths
 from tf_introspect.lab.errors import PlanError
 from tf_introspect.lab.plans import load_plan, plan_runs
-from tf_introspect.lab.records import load_record, machine, same_machine_kind, timestamp
+from tf_introspect.lab.records import (
+    load_record,
+    machine,
+    same_machine_kind,
+    timestamp,
+    trained_on,
+)
 from tf_introspect.pipeline import outputs
 from tf_introspect.pipeline.workdir import code_version
 
@@ -128,7 +134,7 @@ def verify(path, cell, name, log=print):
         "run": f"{run.plan}/{run.cell}/{run.name}",
         "command": ["python", "-m", "tf_introspect.main", *args, f"--workdir={workdir}"],
         "machine": here,
-        "same_machine_kind": same_machine_kind(here, record["machine"]),
+        "same_machine_kind": all(same_machine_kind(here, m) for m in trained_on(record)),
         "git_commit": commit,
         "uncommitted_changes": dirty,
         "recorded_git_commit": record["git_commit"],

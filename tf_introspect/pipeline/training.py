@@ -178,6 +178,7 @@ def _run(cfg, cleanup, shared=False):
     if cfg.strategy == "multi_worker":
         workdir.agree_on_backup(strategy, os.path.join(cfg.workdir, "backup"))
     resumed = workdir.skip_finished_epochs(train, cfg.workdir)
+    starts = workdir.record_start(cfg.workdir, resumed, code)
     if resumed:
         logging.info("Resuming from the backup in %s.", os.path.join(cfg.workdir, "backup"))
     steps_per_epoch = int(train.cardinality())
@@ -254,6 +255,7 @@ def _run(cfg, cleanup, shared=False):
         "wall_time_s": round(time.time() - start, 1),
         "resumed_after_epoch": resumed,  # > 0: wall_time_s is this last start's only
         "code_version": code,  # [git commit, uncommitted changes] of this start
+        "starts": starts,  # every start: after which epoch, which code, which machine
         "flags": cfg.as_dict(),
         "model_path": model_path,
         **extra,

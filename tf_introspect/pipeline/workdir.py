@@ -8,7 +8,9 @@ import contextlib
 import filecmp
 import json
 import os
+import platform
 import shutil
+import time
 
 from absl import logging
 
@@ -41,6 +43,61 @@ def code_version():
     except (OSError, subprocess.CalledProcessError):
         return "unknown", None
     return commit, bool(dirty)
+
+
+def machine():
+    """What the run's speed and (floating-point) result may depend on."""
+    import tensorflow as tf
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_model": _cpu_model(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+    }
+
+
+def _cpu_model():
+    """The CPU's model name (``/proc/cpuinfo``; ``None`` where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+STARTS = "starts.json"
+
+
+def record_start(workdir, after_epoch, code):
+    """Add this start of the run to ``<workdir>/starts.json`` and return the list: when,
+    after how many finished epochs (0: from scratch), with which code (``[commit,
+    uncommitted changes]``) and on which machine. A run resumed from its backup, on this
+    machine or on another after :mod:`tf_introspect.lab.parking` carried the backup there,
+    so names every machine and commit that trained part of it (``metrics.json``'s
+    ``starts``); a run that starts from scratch begins a new list."""
+    from tf_introspect import atomic
+
+    path = os.path.join(workdir, STARTS)
+    starts = []
+    if after_epoch and os.path.exists(path):
+        with open(path) as f:
+            starts = [s for s in json.load(f) if s["after_epoch"] < after_epoch]
+    starts.append(
+        {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "after_epoch": after_epoch,
+            "code_version": list(code),
+            "machine": machine(),
+        }
+    )
+    atomic.write_json(path, starts)
+    return starts
 
 
 @contextlib.contextmanager

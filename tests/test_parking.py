@@ -243,3 +243,21 @@ def test_a_record_names_every_machine_that_trained_it():
     resumed = {"machine": amd, "metrics": {"starts": [{"machine": intel}, {"machine": amd}]}}
     assert trained_on(resumed) == [intel, amd]
     assert trained_on({"machine": amd, "metrics": {}}) == [amd]  # recorded before starts
+    begun_before = {"machine": amd, "metrics": {"starts": [{"machine": None}, {"machine": amd}]}}
+    assert trained_on(begun_before) == [amd]
+
+
+def test_every_start_of_a_run_is_recorded(tmp_path):
+    from tf_introspect.pipeline.workdir import record_start
+
+    code = ("abc", False)
+    assert [s["after_epoch"] for s in record_start(tmp_path, 0, code)] == [0]
+    assert [s["after_epoch"] for s in record_start(tmp_path, 2, code)] == [0, 2]
+    again = record_start(tmp_path, 2, code)  # stopped before its next backup: replaced
+    assert [s["after_epoch"] for s in again] == [0, 2]
+    assert again[1]["code_version"] == ["abc", False] and "cpu_model" in again[1]["machine"]
+    assert [s["after_epoch"] for s in record_start(tmp_path, 0, code)] == [0]  # from scratch
+    (tmp_path / "starts.json").unlink()  # a backup begun before starts were recorded
+    unknown, resumed = record_start(tmp_path, 4, code)
+    assert unknown["code_version"] is None and unknown["machine"] is None
+    assert resumed["after_epoch"] == 4

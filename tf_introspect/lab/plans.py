@@ -84,13 +84,13 @@ class Run:
     def begun_before_fix(self, folder=None):
         """Whether the unfinished run in ``folder`` (default: its work folder) was begun by
         code older than the cell's ``since`` commit (its first start in ``starts.json``; a
-        backup from before starts were recorded cannot tell: False)."""
+        backup begun before starts were recorded cannot tell: False)."""
         starts = os.path.join(folder or os.path.join(paths.REPO, self.workdir), STARTS)
         if not self.since or not os.path.exists(starts):
             return False
         with open(starts) as f:
-            first = json.load(f)[0]["code_version"][0]
-        return not current({"git_commit": first}, self.since)
+            first = json.load(f)[0]["code_version"]
+        return first is not None and not current({"git_commit": first[0]}, self.since)
 
     def command(self):
         """The training command; ``--overwrite`` when the work folder holds a finished or

@@ -80,7 +80,8 @@ def record_start(workdir, after_epoch, code):
     uncommitted changes]``) and on which machine. A run resumed from its backup, on this
     machine or on another after :mod:`tf_introspect.lab.parking` carried the backup there,
     so names every machine and commit that trained part of it (``metrics.json``'s
-    ``starts``); a run that starts from scratch begins a new list."""
+    ``starts``); a run that starts from scratch begins a new list, and one resumed from a
+    backup begun before starts were recorded gets an unknown first start (``None``s)."""
     from tf_introspect import atomic
 
     path = os.path.join(workdir, STARTS)
@@ -88,6 +89,8 @@ def record_start(workdir, after_epoch, code):
     if after_epoch and os.path.exists(path):
         with open(path) as f:
             starts = [s for s in json.load(f) if s["after_epoch"] < after_epoch]
+    elif after_epoch:  # a backup made before starts were recorded: its start is unknown
+        starts = [{"started": None, "after_epoch": 0, "code_version": None, "machine": None}]
     starts.append(
         {
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -49,14 +49,15 @@ def commit(cwd, message):
     return git("rev-parse", "HEAD", cwd=cwd)
 
 
-def restart(main, runner):
+def bash(cwd, script, *args):
+    """``bash SCRIPT ARGS`` in ``cwd``, its completed process (output captured)."""
     return subprocess.run(
-        ["bash", "scripts/restart_runner.sh", str(runner)],
-        cwd=main,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        ["bash", script, *args], cwd=cwd, capture_output=True, text=True, timeout=120
     )
+
+
+def restart(main, runner):
+    return bash(main, "scripts/restart_runner.sh", str(runner))
 
 
 def runner_pids(main, runner):
@@ -133,13 +134,8 @@ def test_restart_runner_brings_finished_runs_home_and_starts_again(tmp_path):
         second = commit(main, "two")
         assert second != first
 
-        done = subprocess.run(  # a relative folder: from the caller's folder
-            ["bash", "main/scripts/restart_runner.sh", "runner"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        # a relative folder: from the caller's folder
+        done = bash(tmp_path, "main/scripts/restart_runner.sh", "runner")
         assert done.returncode == 0, done.stderr
         assert "brought results/plan/le/seed0/metrics.json" in done.stdout
         assert "4 file(s) of finished runs brought" in done.stdout  # le: 2; ce: metrics, rerun
@@ -165,13 +161,7 @@ def test_restart_runner_brings_finished_runs_home_and_starts_again(tmp_path):
         assert (runner / "runs" / "experiments.log").exists()  # the first log kept
         calls.unlink()
         record(runner / results / "ls" / "seed0")
-        parked = subprocess.run(
-            ["bash", "scripts/park_runner.sh", str(runner), "--max_mb=9"],
-            cwd=main,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        parked = bash(main, "scripts/park_runner.sh", str(runner), "--max_mb=9")
         assert parked.returncode == 0, parked.stderr
         assert "brought results/plan/ls/seed0/run.json" in parked.stdout
         (call,) = calls.read_text().splitlines()  # parked while the runner was stopped (T)

@@ -336,7 +336,27 @@ def test_teacher_pipeline_trains_caches_and_distils(mnist_dir, tmp_path, capsys)
 def test_finished_runs_are_reused_and_checked(mnist_dir, tmp_path):
     run_family("ce", mnist_dir, tmp_path)
     first = (tmp_path / "metrics.json").read_text()
-    result, _ = run_family("ce", mnist_dir, tmp_path)
+    moved = tmp_path.parent / f"{tmp_path.name}_moved"  # a finished folder moved: its own
+    shutil.copytree(tmp_path, moved)  # files are named where they are now
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:  # four processes that only read
+        again = pool.submit(run_family, "ce", mnist_dir, tmp_path)
+        elsewhere = pool.submit(run_family, "ce", mnist_dir, moved)
+        other_method = pool.submit(
+            cli,
+            "--method=ls",
+            "--model=mlp1024",
+            f"--data_dir={mnist_dir}",
+            f"--workdir={tmp_path}",
+        )
+        bad_teacher = pool.submit(
+            cli,
+            "--method=kd",
+            "--model=resnet8",
+            "--dataset=cifar10",
+            f"--teacher={tmp_path / 'model.keras'}",
+            f"--workdir={tmp_path / 'kd'}",
+        )
+    result, _ = again.result()
     assert "already holds this finished run" in result.stdout
     # the LE flag file's own flags, given to CE, are named as having no effect
     assert (
@@ -344,13 +364,9 @@ def test_finished_runs_are_reused_and_checked(mnist_dir, tmp_path):
         "own flags: none)"
     ) in result.stderr
     assert (tmp_path / "metrics.json").read_text() == first  # not trained again
-    moved = tmp_path.parent / f"{tmp_path.name}_moved"  # a finished folder moved: its own
-    shutil.copytree(tmp_path, moved)  # files are named where they are now
-    result, _ = run_family("ce", mnist_dir, moved)
+    result, _ = elsewhere.result()
     assert result.stdout.rstrip().endswith(f"wrote {moved / 'metrics.json'}"), result.stdout
-    result = cli(
-        "--method=ls", "--model=mlp1024", f"--data_dir={mnist_dir}", f"--workdir={tmp_path}"
-    )
+    result = other_method.result()
     # every setting that decides the result is compared (not only method, model, data set)
     assert (
         result.returncode != 0
@@ -358,13 +374,7 @@ def test_finished_runs_are_reused_and_checked(mnist_dir, tmp_path):
         and "not {'method': 'ls', 'epochs': 50, 'batch_size': 16" in result.stderr
     )
     # a teacher that does not fit the data set fails at start
-    result = cli(
-        "--method=kd",
-        "--model=resnet8",
-        "--dataset=cifar10",
-        f"--teacher={tmp_path / 'model.keras'}",
-        f"--workdir={tmp_path / 'kd'}",
-    )
+    result = bad_teacher.result()
     assert result.returncode != 0 and "cifar10 needs (32, 32, 3) to 10" in result.stderr
     result, m = run_family("ce", mnist_dir, tmp_path, "--overwrite")
     assert "already holds" not in result.stdout

@@ -20,7 +20,9 @@ same() { cmp -s "$runner/$1/run.json" "$main/$1/run.json" && cmp -s "$runner/$1/
 committed() { git -C "$runner" show "HEAD:$1" 2>/dev/null | cmp -s - "$main/$1"; }
 declare -A changed=()
 while IFS= read -r -d '' file; do
-    changed[$(cut -d/ -f1-4 <<< "$file")]+="$file"$'\n'
+    run=$(cut -d/ -f1-4 <<< "$file")  # results/<plan>/<cell>/<run>, or .../grid/<flag>=<v>
+    [ "${run##*/}" = grid ] && run=$(cut -d/ -f1-5 <<< "$file")
+    changed[$run]+="$file"$'\n'
 done < <(git -C "$runner" ls-files -z --others --exclude-standard -- results
          git -C "$runner" diff -z --name-only -- results)
 brought=0

@@ -13,12 +13,18 @@ if [ ! -d "$runner/runs" ]; then
     echo "error: no runner in $runner (start one with scripts/restart_runner.sh)" >&2
     exit 1
 fi
-pids=$(bash scripts/runner_pids.sh "$runner")
-if [ -n "${pids// /}" ]; then
-    trap 'kill -CONT $pids 2>/dev/null || true; echo "runner resumed"' EXIT
-    kill -STOP $pids
-    echo "runner paused (PIDs $pids)"
-fi
+stopped=""
+trap '[ -z "$stopped" ] || { kill -CONT $stopped 2>/dev/null || true; echo "runner resumed"; }' EXIT
+while :; do  # again for any process started meanwhile, until none is left running
+    pids=""
+    for pid in $(bash scripts/runner_pids.sh "$runner"); do
+        [[ " $stopped " == *" $pid "* ]] || pids="$pids $pid"
+    done
+    [ -z "${pids// /}" ] && break
+    stopped="$stopped$pids"
+    kill -STOP $pids 2>/dev/null || true
+done
+[ -z "$stopped" ] || { echo "runner paused (PIDs$stopped)"; sleep 1; }
 bash scripts/bring_home.sh "$runner"
 .venv/bin/python -m tf_introspect.experiments park "$runner" "${@:2}"
 echo "now commit: git add results parked && git commit"

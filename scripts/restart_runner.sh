@@ -41,11 +41,13 @@ done
 # 3. the records, run by run (scripts/bring_home.sh); then the unfinished runs, parked
 #    here to be committed (python -m tf_introspect.experiments park)
 bash scripts/bring_home.sh "$runner"
-.venv/bin/python -m tf_introspect.experiments park "$runner"
+.venv/bin/python -m tf_introspect.experiments park "$runner" ||
+    echo "warning: parking failed (above); the runner starts again without it" >&2
 # 4. this HEAD, the runs parked here put there (a fresh machine), unlocked, and start
 git -C "$runner" checkout -q -f --detach "$head"
 mkdir -p "$runner/runs"
-.venv/bin/python -m tf_introspect.experiments unpark "$runner"
+.venv/bin/python -m tf_introspect.experiments unpark "$runner" ||
+    echo "warning: unparking failed (above); the runner starts again without it" >&2
 find "$runner/runs" \( -name run.lock -o -name runner.pid \) -delete 2>/dev/null || true
 if [ -f "$runner/runs/experiments.log.new" ]; then
     cat "$runner/runs/experiments.log.new" >> "$runner/runs/experiments.log"

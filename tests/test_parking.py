@@ -42,8 +42,12 @@ def plan(tmp_path, monkeypatch):
     return str(path)
 
 
-def the_run(plan, seed=0):
-    (run,) = [r for r in lab_plans.plan_runs(lab_plans.load_plan(plan)) if r.name == f"seed{seed}"]
+def the_run(plan, seed=0, cell="ce"):
+    (run,) = [
+        r
+        for r in lab_plans.plan_runs(lab_plans.load_plan(plan))
+        if (r.cell, r.name) == (cell, f"seed{seed}")
+    ]
     return run
 
 
@@ -118,7 +122,7 @@ def test_a_parked_run_resumes_on_a_fresh_runner_bit_identical(plan, tmp_path, mo
     shutil.copytree(resumed, tmp_path / "main/results/parking/ce/seed0")
     assert parking.unpark(str(two), log=logs.append) == 0
     assert "dropped parked/parking/ce/seed0: recorded in results/" in logs[-1]
-    assert not os.path.exists(os.path.join(paths.ROOT, parking.PARKED))
+    assert os.listdir(os.path.join(paths.ROOT, parking.PARKED)) == []  # the folder stays
 
 
 def test_park_carries_progress_only_forward_and_unpark_only_what_is_further(plan, tmp_path):
@@ -141,11 +145,21 @@ def test_park_carries_progress_only_forward_and_unpark_only_what_is_further(plan
         assert json.load(f)["epoch"] == 3
     assert not (one / "runs" / relative / "backup" / "training_metadata.json.bkp").exists()
 
-    other = {**run.settings, "lr": 0.5}  # the plan changed: the runner trains other settings
-    fake_run(one / "runs" / relative, epochs=1, settings=other)
-    assert parking.park(str(one), log=print) == 1
+    older = {**run.settings, "lr": 0.5}  # a folder of other settings than the plan's ...
+    fake_run(one / "runs" / relative, epochs=5, settings=older)
+    assert parking.park(str(one), log=print) == 0  # ... is trained again: not parked
     with open(os.path.join(parked(relative), "parked.json")) as f:
-        assert json.load(f)["settings"] == other
+        assert json.load(f)["settings"] == run.settings
+    (tmp_path / "parking.toml").write_text(PLAN.replace("lr = 0.05", "lr = 0.5"))
+    logs = []  # the plan changed: the parked copy is dropped, the runner's parked
+    assert parking.park(str(one), log=logs.append) == 1
+    assert logs[0] == f"parked {relative}: 5 epoch(s) finished (0.0 MB) -> parked/{relative}"
+    fake_run(one / "runs" / relative, epochs=1, settings=run.settings)
+    (tmp_path / "parking.toml").write_text(PLAN)
+    parking.prune(log=logs.append)
+    assert logs[-1] == (
+        f"dropped parked/{relative}: the plan's settings for it changed: it is trained again"
+    )
 
 
 def test_a_backup_stopped_while_being_saved_is_parked_mended(plan, tmp_path):
@@ -185,7 +199,7 @@ def test_a_teacher_is_parked_until_every_run_of_its_plan_is_recorded(plan, tmp_p
     logs = []
     parking.prune(log=logs.append)
     assert logs == [f"dropped parked/{teacher}: every run of plan 'parking' is recorded"]
-    assert not os.path.exists(os.path.join(paths.ROOT, parking.PARKED))
+    assert os.listdir(os.path.join(paths.ROOT, parking.PARKED)) == []  # the folder stays
 
 
 def test_a_run_begun_before_its_cells_since_commit_is_not_parked(plan, tmp_path, monkeypatch):
@@ -212,7 +226,7 @@ def test_a_run_begun_before_its_cells_since_commit_is_not_parked(plan, tmp_path,
     logs = []
     assert not runner.execute(lab_plans.load_plan(plan), run, log=logs.append)
     assert f"its backup was begun before {commits[0]}; starting over" in logs[0]
-    assert not (folder / "backup").exists()
+    assert not (folder / "backup").exists() and not (folder / "history.csv").exists()
     monkeypatch.setattr(paths, "ROOT", str(tmp_path / "main"))
     fake_run(folder, epochs=2, settings=run.settings)
     starts[0]["code_version"][0] = commits[0]
@@ -245,7 +259,7 @@ def test_a_record_names_every_machine_that_trained_it():
     assert trained_on(resumed) == [intel, amd]
     assert trained_on({"machine": amd, "metrics": {}}) == [amd]  # recorded before starts
     begun_before = {"machine": amd, "metrics": {"starts": [{"machine": None}, {"machine": amd}]}}
-    assert trained_on(begun_before) == [amd]
+    assert trained_on(begun_before) == [None, amd]  # verify: not known to be one machine kind
 
 
 def test_every_start_of_a_run_is_recorded(tmp_path):
@@ -262,3 +276,52 @@ def test_every_start_of_a_run_is_recorded(tmp_path):
     unknown, resumed = record_start(tmp_path, 4, code)
     assert unknown["code_version"] is None and unknown["machine"] is None
     assert resumed["after_epoch"] == 4
+
+
+def test_a_run_is_parked_only_with_its_teachers(plan, tmp_path):
+    """Tf-KD_self's teacher in its ``--teacher_workdir``: a student whose teacher is too large
+    to park is not parked either; a teacher inside its run's folder (``<run>/teacher``) is
+    parked in its own right, kept when its run's copy is replaced, put back on its own, and
+    dropped with its run."""
+    (tmp_path / "parking.toml").write_text(
+        PLAN
+        + """
+[[cell]]
+name = "tfkd"
+flagfile = "flags/table3/mlp1024_tfkd_self.flags"
+flags = { teacher_workdir = "runs/parking/teachers/mlp" }
+"""
+    )
+    student = the_run(plan, cell="tfkd")
+    one = tmp_path / "one" / "runs"
+    fake_run(one / "parking/teachers/mlp", epochs=3, finished=True, size=2 * 2**20)
+    fake_run(one / "parking/tfkd/seed0", epochs=2, settings=student.settings)
+    logs = []
+    assert parking.park(str(tmp_path / "one"), max_mb=1, log=logs.append) == 0
+    assert (
+        logs[-1]
+        == "not parked: parking/tfkd/seed0 (its teacher parking/teachers/mlp is not parked)"
+    )
+    assert parking.park(str(tmp_path / "one"), max_mb=3, log=logs.append) == 2
+
+    ce = the_run(plan)
+    fake_run(one / "parking/ce/seed0", epochs=1, settings=ce.settings)
+    fake_run(one / "parking/ce/seed0/teacher", epochs=3, finished=True)
+    assert parking.park(str(tmp_path / "one"), log=logs.append) == 2
+    fake_run(one / "parking/ce/seed0", epochs=2, settings=ce.settings)  # further
+    assert parking.park(str(tmp_path / "one"), log=logs.append) == 1
+    assert os.path.exists(parked("parking/ce/seed0/teacher/model.keras"))  # kept
+    two = tmp_path / "two" / "runs"
+    fake_run(two / "parking/ce/seed0/teacher", epochs=3, finished=True)  # the same machine
+    (two / "parking/ce/seed0/teacher/model.keras").write_bytes(b"own")
+    assert parking.unpark(str(tmp_path / "two"), log=logs.append) == 3  # not its teacher
+    assert (two / "parking/ce/seed0/teacher/model.keras").read_bytes() == b"own"
+    record = tmp_path / "main" / "results" / "parking" / "ce" / "seed0"
+    record.mkdir(parents=True)
+    (record / "run.json").write_text(json.dumps({"settings": ce.settings}))
+    (record / "metrics.json").write_text("{}")
+    logs = []
+    parking.prune(log=logs.append)
+    assert logs == ["dropped parked/parking/ce/seed0: recorded in results/"]
+    assert not os.path.exists(parked("parking/ce/seed0/teacher"))
+    assert os.path.exists(parked("parking/teachers/mlp"))  # tfkd's runs are not recorded

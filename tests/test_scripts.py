@@ -161,9 +161,11 @@ def test_restart_runner_brings_finished_runs_home_and_starts_again(tmp_path):
         assert (runner / "runs" / "experiments.log").exists()  # the first log kept
         calls.unlink()
         record(runner / results / "ls" / "seed0")
+        record(runner / results / "ls" / "grid" / "smoothing=0.6")  # a grid point's record
         parked = bash(main, "scripts/park_runner.sh", str(runner), "--max_mb=9")
         assert parked.returncode == 0, parked.stderr
         assert "brought results/plan/ls/seed0/run.json" in parked.stdout
+        assert "brought results/plan/ls/grid/smoothing=0.6/metrics.json" in parked.stdout
         (call,) = calls.read_text().splitlines()  # parked while the runner was stopped (T)
         assert call.split() == [*experiments.split(), "park", str(runner), "--max_mb=9", "T"]
         assert runner_pids(main, runner) == pids  # and then it went on

@@ -14,18 +14,22 @@ machine), where the run resumes as after any interruption. What is carried:
   (:func:`~tf_introspect.pipeline.workdir.backup_epoch`; the previous ``*.bkp`` pair is left
   behind), and ``settings.json``, ``history.csv``, ``starts.json`` and ``output.log``;
 - a finished run with no record in ``results/``: a teacher trained for a plan's runs
-  (``--teacher_workdir``), or a plan's run finished just before the runner stopped; its files
-  (``metrics.json``, ``model.keras``, ...). The runner records such a run when it finds it.
+  (``--teacher_workdir``, or ``<run>/teacher``), or a plan's run finished just before the
+  runner stopped (the runner records it when it finds it); its files (``metrics.json``,
+  ``model.keras``, ...).
 
 TensorBoard's logs (``tb/``) stay behind. A folder larger than ``max_mb`` is not carried
 (e.g. the MNIST MLP's 14 MB of weights and momentum: committing one each session would
-swell the repository; those runs are short) and starts over on a fresh machine. A parked run
-is replaced only by one further on (or by one of other settings: the plan changed), and
-dropped once ``results/`` holds its record (a teacher: once every run of its plan is
-recorded). ``parked.json`` in each parked folder says how far it got, where and when.
-A run resumed on another machine kind is no longer bit-identical to one trained on a single
-machine: its ``metrics.json`` lists every start (``starts``: the epoch, commit and machine),
-and ``verify`` compares it as made on another kind unless every start was on its own.
+swell the repository; those runs are short) and starts over on a fresh machine; nor is a run
+whose teacher is not carried (it would distil from a teacher trained again). A plan's run is
+carried only with the plan's current settings (a run of older settings is trained again
+anyway), and a parked copy is replaced only by one further on. A parked run is dropped once
+``results/`` holds its record, or once the plan's settings for it changed; a teacher once
+every run of its plan is recorded, a ``<run>/teacher`` with its run. ``parked.json`` in each
+parked folder says how far it got, where and when. A run resumed on another machine kind is
+no longer bit-identical to one trained on a single machine: its ``metrics.json`` lists every
+start (``starts``: the epoch, commit and machine), and ``verify`` expects identical numbers
+only when every start was on its own machine kind.
 """
 
 import json
@@ -38,6 +42,7 @@ from tf_introspect.lab import paths
 from tf_introspect.lab.records import timestamp
 from tf_introspect.pipeline import outputs, workdir
 from tf_introspect.pipeline.config import ConfigError
+from tf_introspect.pipeline.settings import without_data_fingerprint
 
 PARKED = "parked"
 NOTE = "parked.json"
@@ -60,10 +65,12 @@ def _run_folders(runs):
 
 
 class _Needs:
-    """Which runs still need their folder, from every plan (``experiments/*.toml``): a plan's
-    run until ``results/`` holds its current record (:func:`~tf_introspect.lab.records.
-    load_record`: same settings, not stale); any other folder under ``runs/<plan>/`` (a
-    teacher) until every run of that plan is recorded."""
+    """Which run folders are still needed, from every plan (``experiments/*.toml``): a plan's
+    run while it has the run's current settings, until ``results/`` holds its current record
+    (:func:`~tf_introspect.lab.records.load_record`: same settings, not stale) and unless it
+    was begun before its cell's ``since``; a folder inside a plan run's folder (its teacher)
+    as long as that run; any other folder under ``runs/<plan>/`` (a plan's teacher) until
+    every run of that plan is recorded."""
 
     def __init__(self):
         from tf_introspect.lab.plans import list_plans, load_plan, plan_runs
@@ -80,18 +87,35 @@ class _Needs:
         from tf_introspect.lab.records import load_record
 
         run = self.runs.get(relative)
-        if run is not None and load_record(run) is not None:
-            return "recorded in results/"
         if run is not None:
+            settings = _settings(folder)
+            if load_record(run) is not None:
+                return "recorded in results/"
+            if settings is not None and without_data_fingerprint(settings) != run.settings:
+                return "the plan's settings for it changed: it is trained again"
             if run.begun_before_fix(folder):
                 return f"begun before the cell's since = {run.since}: it starts over"
             return None
-        plan = relative.split(os.sep)[0]
+        parts = relative.split(os.sep)
+        for i in range(len(parts) - 1, 0, -1):  # inside a plan run's folder: as long as it
+            owner = os.path.join(*parts[:i])
+            if owner in self.runs:
+                return "its run is recorded" if load_record(self.runs[owner]) else None
+        plan = parts[0]
         if plan not in self._complete:
             self._complete[plan] = all(
                 load_record(r) is not None for r in self.runs.values() if r.plan == plan
             )
         return f"every run of plan {plan!r} is recorded" if self._complete[plan] else None
+
+    def teachers(self, relative, runs):
+        """The folders (relative to ``runs``) of the teachers the plan run ``runs/<relative>``
+        uses: its ``--teacher_workdir`` and the run folders inside its own."""
+        found = [r for r in _run_folders(os.path.join(runs, relative)) if r != "."]
+        found = [os.path.join(relative, r) for r in found]
+        prefix = f"--teacher_workdir={paths.RUNS}/"
+        found += [a[len(prefix) :] for a in self.runs[relative].args if a.startswith(prefix)]
+        return found
 
 
 def _settings(folder):
@@ -131,30 +155,17 @@ def _epochs(backup):
         return 0
 
 
-def _files_to_carry(folder, staging):
-    """Copy what the run in ``folder`` needs to go on into ``staging``; its progress."""
-    finished, epochs = _progress_of_copy(folder, staging)
-    if finished:
+def _carry(folder, staging):
+    """Copy what the run in ``folder`` needs to go on into ``staging``; its progress. An
+    unfinished run's backup is copied first (so its history holds at least its epochs) and
+    mended in ``staging`` (the runner's own is left as it is)."""
+    if outputs.load(folder) is not None:
         for name in sorted(os.listdir(folder)):
             path = os.path.join(folder, name)
             if os.path.isfile(path) and name not in LOCKS:
                 shutil.copy2(path, staging)
-    else:
-        for name in UNFINISHED:
-            if os.path.exists(os.path.join(folder, name)):
-                shutil.copy2(os.path.join(folder, name), staging)
-    return finished, epochs
-
-
-def _progress_of_copy(folder, staging):
-    """The progress of the run in ``folder``; an unfinished run's backup is copied into
-    ``staging/backup`` and mended there (the runner's own is left as it is)."""
-    if outputs.load(folder) is not None:
         return _progress(folder)
-    source = os.path.join(folder, "backup")
-    if not os.path.isdir(source):
-        return False, 0
-    backup = os.path.join(staging, "backup")
+    source, backup = os.path.join(folder, "backup"), os.path.join(staging, "backup")
     os.makedirs(backup)
     for name in BACKUP:
         for suffix in ("", ".bkp"):
@@ -164,6 +175,9 @@ def _progress_of_copy(folder, staging):
     for name in os.listdir(backup):
         if name.endswith(".bkp"):
             os.remove(os.path.join(backup, name))
+    for name in UNFINISHED:
+        if os.path.exists(os.path.join(folder, name)):
+            shutil.copy2(os.path.join(folder, name), staging)
     return False, epochs
 
 
@@ -174,9 +188,25 @@ def _size_mb(folder):
     return total / 2**20
 
 
+def _own_files(folder):
+    """The paths (relative to ``folder``) of a parked run's own files: its top level and its
+    backup, not the run folders inside it (a teacher, parked in its own right)."""
+    found = [n for n in os.listdir(folder) if os.path.isfile(os.path.join(folder, n))]
+    backup = os.path.join(folder, "backup")
+    if os.path.isdir(backup):
+        found += [os.path.join("backup", n) for n in os.listdir(backup)]
+    return sorted(found)
+
+
 def _replace(staging, final):
-    """``final`` becomes ``staging`` (its parent made), as a whole."""
+    """``final`` becomes ``staging`` as a whole (its parent made); the run folders inside the
+    old ``final`` (a teacher parked in its own right) are kept."""
     os.makedirs(os.path.dirname(final), exist_ok=True)
+    if os.path.isdir(final):
+        for name in os.listdir(final):
+            inner = os.path.join(final, name)
+            if name != "backup" and os.path.isdir(inner):
+                shutil.move(inner, os.path.join(staging, name))
     tmp = final.rstrip(os.sep) + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.move(staging, tmp)
@@ -191,20 +221,29 @@ def park(runner, max_mb=DEFAULT_MAX_MB, log=print):
     (``scripts/park_runner.sh``): a backup being written is mended like a killed run's."""
     runs = os.path.join(runner, paths.RUNS)
     parked_root = os.path.join(paths.ROOT, PARKED)
-    count, needs = 0, _Needs()
-    for relative in _run_folders(runs) if os.path.isdir(runs) else []:
+    needs, left = _Needs(), set()
+    folders = _run_folders(runs) if os.path.isdir(runs) else []
+    teachers_first = sorted(folders, key=lambda r: r in needs.runs)  # a run after its teachers
+    count = 0
+    for relative in teachers_first:
         folder, final = os.path.join(runs, relative), os.path.join(parked_root, relative)
         if needs.why_not(relative, folder):
+            continue
+        missing = relative in needs.runs and [
+            t for t in needs.teachers(relative, runs) if t in left
+        ]
+        if missing:
+            log(f"not parked: {relative} (its teacher {missing[0]} is not parked)")
+            left.add(relative)
             continue
         os.makedirs(paths.ROOT, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=paths.ROOT, prefix=".parking") as tmp:
             staging = os.path.join(tmp, "run")
             os.makedirs(staging)
-            finished, epochs = _files_to_carry(folder, staging)
+            finished, epochs = _carry(folder, staging)
             if not finished and epochs == 0:
                 continue
-            note = _note(final)
-            settings = _settings(staging)
+            note, settings = _note(final), _settings(staging)
             if (
                 note is not None
                 and note["settings"] == settings
@@ -217,6 +256,7 @@ def park(runner, max_mb=DEFAULT_MAX_MB, log=print):
                     f"not parked: {relative} ({size:.1f} MB > --max_mb={max_mb:g}); it starts "
                     "over on a fresh machine"
                 )
+                left.add(relative)
                 continue
             atomic.write_json(
                 os.path.join(staging, NOTE),
@@ -225,7 +265,7 @@ def park(runner, max_mb=DEFAULT_MAX_MB, log=print):
                     "finished": finished,
                     "settings": settings,
                     "parked": timestamp(),
-                    "machine": workdir.machine()["cpu_model"],
+                    "machine": workdir.cpu_model(),
                 },
             )
             _replace(staging, final)
@@ -238,8 +278,8 @@ def park(runner, max_mb=DEFAULT_MAX_MB, log=print):
 
 def unpark(runner, log=print):
     """Put every parked run that is further than ``runner``/runs' own copy there, so that
-    the runner resumes it (a run already recorded in ``results/`` is dropped instead);
-    returns the number of runs put there."""
+    the runner resumes it (the parked runs no longer needed are dropped first); returns the
+    number of runs put there."""
     prune(log)
     parked_root = os.path.join(paths.ROOT, PARKED)
     count = 0
@@ -254,18 +294,14 @@ def unpark(runner, log=print):
             note["epochs"],
         ):
             continue  # the runner's own copy is as far (the same machine)
-        if os.path.isdir(os.path.join(target, "backup")):
-            shutil.rmtree(os.path.join(target, "backup"))
-        for name in ("metrics.json", "model.keras"):
+        shutil.rmtree(os.path.join(target, "backup"), ignore_errors=True)
+        for name in (*UNFINISHED, "metrics.json", "model.keras"):  # nothing of another start
             if os.path.exists(os.path.join(target, name)):
                 os.remove(os.path.join(target, name))
-        os.makedirs(target, exist_ok=True)
-        for folder, _, files in os.walk(source):
-            into = os.path.join(target, os.path.relpath(folder, source))
-            os.makedirs(into, exist_ok=True)
-            for name in files:
-                if name != NOTE:
-                    shutil.copy2(os.path.join(folder, name), into)
+        for name in _own_files(source):
+            if name != NOTE:
+                os.makedirs(os.path.dirname(os.path.join(target, name)), exist_ok=True)
+                shutil.copy2(os.path.join(source, name), os.path.join(target, name))
         state = "finished" if note["finished"] else f"resumes after epoch {note['epochs']}"
         log(f"unparked {relative}: {state} (parked {note['parked']} on {note['machine']})")
         count += 1
@@ -273,16 +309,18 @@ def unpark(runner, log=print):
 
 
 def prune(log=print, needs=None):
-    """Drop the parked runs no longer needed (:class:`_Needs`): recorded since."""
+    """Drop the parked runs no longer needed (:class:`_Needs`: recorded since, trained
+    again with the plan's new settings, ...)."""
     parked_root = os.path.join(paths.ROOT, PARKED)
     if not os.path.isdir(parked_root):
         return
     needs = needs or _Needs()
     for relative in _run_folders(parked_root):
-        why = needs.why_not(relative, os.path.join(parked_root, relative))
-        if why and os.path.isdir(os.path.join(parked_root, relative)):
-            shutil.rmtree(os.path.join(parked_root, relative))
+        folder = os.path.join(parked_root, relative)
+        why = os.path.isdir(folder) and needs.why_not(relative, folder)
+        if why:
+            shutil.rmtree(folder)
             log(f"dropped {PARKED}/{relative}: {why}")
     for folder, _, _ in os.walk(parked_root, topdown=False):  # the emptied folders
-        if not os.listdir(folder):
+        if folder != parked_root and not os.listdir(folder):
             os.rmdir(folder)

@@ -95,10 +95,10 @@ def commit_time(commit):
 def trained_on(record):
     """The machines that trained a recorded run: the ``machine`` of each of its starts
     (``metrics.json``'s ``starts``: a run resumed on another machine names both), or the
-    record's own for a run recorded before starts were (or begun before: its first start's
-    machine is unknown, ``None``)."""
+    record's own for a run recorded before starts were. ``None`` for a start not known (a run
+    begun before starts were recorded, and resumed since)."""
     starts = record.get("metrics", {}).get("starts") or []
-    return [s["machine"] for s in starts if s["machine"]] or [record["machine"]]
+    return [s["machine"] for s in starts] or [record["machine"]]
 
 
 def same_machine_kind(a, b):

@@ -23,6 +23,7 @@ from tf_introspect.lab.errors import PlanError
 from tf_introspect.lab.plans import load_plan, plan_runs
 from tf_introspect.lab.records import equal_record, load_record, record_run, reuse, timestamp
 from tf_introspect.pipeline import outputs
+from tf_introspect.pipeline.workdir import STARTS
 
 
 def execute(plan, run, log=print, sharing=None):
@@ -39,6 +40,9 @@ def execute(plan, run, log=print, sharing=None):
     if run.begun_before_fix() and outputs.load(workdir) is None:
         log(f"{run.cell}/{run.name}: its backup was begun before {run.since}; starting over")
         shutil.rmtree(os.path.join(workdir, "backup"), ignore_errors=True)
+        for name in ("history.csv", STARTS):  # the old code's epochs and start
+            if os.path.exists(os.path.join(workdir, name)):
+                os.remove(os.path.join(workdir, name))
     lock = os.path.join(workdir, "runner.pid")
     with open(lock, "w") as f:
         f.write(str(os.getpid()))

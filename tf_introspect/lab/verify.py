@@ -134,7 +134,7 @@ def verify(path, cell, name, log=print):
         "run": f"{run.plan}/{run.cell}/{run.name}",
         "command": ["python", "-m", "tf_introspect.main", *args, f"--workdir={workdir}"],
         "machine": here,
-        "same_machine_kind": all(same_machine_kind(here, m) for m in trained_on(record)),
+        "same_machine_kind": all(m and same_machine_kind(here, m) for m in trained_on(record)),
         "git_commit": commit,
         "uncommitted_changes": dirty,
         "recorded_git_commit": record["git_commit"],

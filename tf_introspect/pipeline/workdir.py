@@ -52,14 +52,14 @@ def machine():
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
     }
 
 
-def _cpu_model():
+def cpu_model():
     """The CPU's model name (``/proc/cpuinfo``; ``None`` where there is none)."""
     try:
         with open("/proc/cpuinfo") as f:

@@ -325,3 +325,12 @@ flags = { teacher_workdir = "runs/parking/teachers/mlp" }
     assert logs == ["dropped parked/parking/ce/seed0: recorded in results/"]
     assert not os.path.exists(parked("parking/ce/seed0/teacher"))
     assert os.path.exists(parked("parking/teachers/mlp"))  # tfkd's runs are not recorded
+
+
+def test_status_counts_a_parked_run_with_its_epochs(plan, tmp_path):
+    from tf_introspect.lab import status
+
+    fake_run(tmp_path / "one/runs/parking/ce/seed0", epochs=2, settings=the_run(plan).settings)
+    assert parking.park(str(tmp_path / "one"), log=print) == 1
+    (line, _) = status.status(plan)
+    assert line.split() == "ce done 0 running 0 left 1 parked 1 (2/3 epochs)".split()

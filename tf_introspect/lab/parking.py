@@ -126,7 +126,8 @@ def _settings(folder):
         return None
 
 
-def _note(folder):
+def parked_note(folder):
+    """The ``parked.json`` of the parked run in ``folder``, or None."""
     try:
         with open(os.path.join(folder, NOTE)) as f:
             return json.load(f)
@@ -243,7 +244,7 @@ def park(runner, max_mb=DEFAULT_MAX_MB, log=print):
             finished, epochs = _carry(folder, staging)
             if not finished and epochs == 0:
                 continue
-            note, settings = _note(final), _settings(staging)
+            note, settings = parked_note(final), _settings(staging)
             if (
                 note is not None
                 and note["settings"] == settings
@@ -285,7 +286,7 @@ def unpark(runner, log=print):
     count = 0
     for relative in _run_folders(parked_root) if os.path.isdir(parked_root) else []:
         source = os.path.join(parked_root, relative)
-        note = _note(source)
+        note = parked_note(source)
         if note is None:
             continue
         target = os.path.join(runner, paths.RUNS, relative)

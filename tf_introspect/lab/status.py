@@ -1,7 +1,8 @@
 """A plan's status: per cell done / running / left, and the projected time left.
 
 Runs in progress are found by their runner's ``runner.pid`` and timed from their own
-``output.log``; runs left are priced from finished runs of the closest cost (any plan).
+``output.log``, and so are runs parked for the next machine (``parked/``); runs left are
+priced from finished runs of the closest cost (any plan).
 """
 
 import glob
@@ -56,12 +57,26 @@ def _median(values):
     return values[len(values) // 2] if values else None
 
 
-def _live_progress(run):
+def _parked(run):
+    """The folder of ``run`` parked for the next machine (:mod:`~tf_introspect.lab.parking`)
+    with the run's settings and unfinished, or None."""
+    from tf_introspect.lab.parking import PARKED, parked_note
+    from tf_introspect.pipeline.settings import without_data_fingerprint
+
+    folder = os.path.join(paths.ROOT, PARKED, run.plan, run.cell, run.name)
+    note = parked_note(folder)
+    if note is None or note["finished"] or not note["settings"]:
+        return None
+    return folder if without_data_fingerprint(note["settings"]) == run.settings else None
+
+
+def _live_progress(run, workdir=None):
     """``(epochs finished, seconds a warm-up epoch, seconds an epoch after the warm-up)`` of
-    a run in progress: the epochs in its ``history.csv``, and the medians of its epoch times
-    in its ``output.log`` (None before the first of each). LE's warm-up epochs train plain
-    CE, several times cheaper than its later epochs, so they price only warm-up epochs."""
-    workdir = os.path.join(paths.REPO, run.workdir)
+    a run in progress (in ``workdir``, default its work folder): the epochs in its
+    ``history.csv``, and the medians of its epoch times in its ``output.log`` (None before
+    the first of each). LE's warm-up epochs train plain CE, several times cheaper than its
+    later epochs, so they price only warm-up epochs."""
+    workdir = workdir or os.path.join(paths.REPO, run.workdir)
     settings = run.settings or {}
     try:
         with open(os.path.join(workdir, "output.log"), errors="replace") as f:
@@ -201,7 +216,7 @@ def _status(path):
     """``(lines, seconds left, runs not yet timed)`` of :func:`status`."""
     plan = load_plan(path)
     runs = plan_runs(plan)
-    per_epoch, live, live_rate = {}, {}, {}
+    per_epoch, live, live_rate, parked = {}, {}, {}, set()
     timed = _rates_by_kind()  # finished runs of every plan, and this plan's live
     mine_timed = {}  # this plan's, by kind
     records = {(run.cell, run.name): load_record(run) for run in runs}  # read once
@@ -210,8 +225,11 @@ def _status(path):
         if record:
             rate = seconds_an_epoch(record)
             per_epoch.setdefault(run.cell, []).append(rate)
-        elif run.settings and _runner_alive(run):
-            live[run.cell, run.name] = _live_progress(run)
+        elif run.settings and (_runner_alive(run) or _parked(run)):
+            workdir = None if _runner_alive(run) else _parked(run)
+            if workdir:
+                parked.add((run.cell, run.name))
+            live[run.cell, run.name] = _live_progress(run, workdir)
             rate = live_rate[run.cell, run.name] = _whole_run_rate(run, live[run.cell, run.name])
             if rate:
                 timed.setdefault(_kind(run.settings), []).append(rate)
@@ -224,17 +242,19 @@ def _status(path):
     for cell in plan["cell"]:
         mine = [r for r in runs if r.cell == cell["name"]]
         done = [r for r in mine if records[r.cell, r.name]]
-        running = [r for r in mine if (r.cell, r.name) in live]
+        going = [r for r in mine if (r.cell, r.name) in live]  # running or parked
+        running = [r for r in going if (r.cell, r.name) not in parked]
+        waiting = [r for r in going if (r.cell, r.name) in parked]
         reusable = [
             r
             for r in mine
-            if r not in done and r not in running and r.settings is not None and equal_record(r)
+            if r not in done and r not in going and r.settings is not None and equal_record(r)
         ]  # another plan's: free
-        left = len(mine) - len(done) - len(running) - len(reusable)
+        left = len(mine) - len(done) - len(going) - len(reusable)
         kinds = {_kind(r.settings) for r in mine if r.settings}
         rate = _mean(
             per_epoch.get(cell["name"])
-            or [live_rate[r.cell, r.name] for r in running if live_rate[r.cell, r.name]]
+            or [live_rate[r.cell, r.name] for r in going if live_rate[r.cell, r.name]]
             or _closest_rates(kinds, timed)
             or _closest_rates(kinds, mine_timed, least=2)
         )
@@ -246,7 +266,7 @@ def _status(path):
             epochs = r.settings["epochs"] if r.settings else (known or [None])[0]
             seconds = (
                 _live_seconds_left(r, live[r.cell, r.name], rate)
-                if r in running
+                if r in going
                 else None
                 if epochs is None or rate is None
                 else epochs * rate
@@ -255,12 +275,17 @@ def _status(path):
                 unknown += 1
             else:
                 total_left += seconds
-        progress = "".join(
-            f" ({live[r.cell, r.name][0]}/{r.settings['epochs']} epochs)" for r in running
-        )
+
+        def progress(these):
+            return "".join(
+                f" ({live[r.cell, r.name][0]}/{r.settings['epochs']} epochs)" for r in these
+            )
+
         lines.append(
             f"{cell['name']:{width}s} done {len(done):3d}  running {len(running):2d}"
-            f"{progress}  left {left:3d}" + (f"  reusable {len(reusable)}" if reusable else "")
+            f"{progress(running)}  left {left:3d}"
+            + (f"  parked {len(waiting)}{progress(waiting)}" if waiting else "")
+            + (f"  reusable {len(reusable)}" if reusable else "")
         )
     lines.append(
         "projected time left on this machine (runs made with --jobs priced at their "

@@ -252,14 +252,19 @@ def test_cli_park_and_unpark(plan, tmp_path, capsys):
 
 
 def test_a_record_names_every_machine_that_trained_it():
-    from tf_introspect.lab.records import trained_on
+    """verify expects a bit-identical rerun only where every start of the run was made."""
+    from tf_introspect.lab.records import trained_here, trained_on
 
     intel, amd = {"cpu_model": "Intel"}, {"cpu_model": "AMD"}
     resumed = {"machine": amd, "metrics": {"starts": [{"machine": intel}, {"machine": amd}]}}
     assert trained_on(resumed) == [intel, amd]
-    assert trained_on({"machine": amd, "metrics": {}}) == [amd]  # recorded before starts
+    assert not trained_here(resumed, amd) and not trained_here(resumed, intel)
+    old = {"machine": amd, "metrics": {}}  # recorded before starts were
+    assert trained_on(old) == [amd] and trained_here(old, amd)
     begun_before = {"machine": amd, "metrics": {"starts": [{"machine": None}, {"machine": amd}]}}
-    assert trained_on(begun_before) == [None, amd]  # verify: not known to be one machine kind
+    assert trained_on(begun_before) == [None, amd] and not trained_here(begun_before, amd)
+    whole = {"machine": amd, "metrics": {"starts": [{"machine": amd}]}}
+    assert trained_here(whole, amd) and not trained_here(whole, intel)
 
 
 def test_every_start_of_a_run_is_recorded(tmp_path):

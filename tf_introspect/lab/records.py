@@ -101,6 +101,12 @@ def trained_on(record):
     return [s["machine"] for s in starts] or [record["machine"]]
 
 
+def trained_here(record, here):
+    """Whether every start of a recorded run was on the machine kind ``here`` (a start on an
+    unknown machine was not)."""
+    return all(m and same_machine_kind(here, m) for m in trained_on(record))
+
+
 def same_machine_kind(a, b):
     """Whether two ``machine()`` records describe the same kind of machine (on the keys both
     have: records made before a key was added are compared on the others)."""

@@ -24,7 +24,7 @@ from tf_introspect.lab.records import (
     machine,
     same_machine_kind,
     timestamp,
-    trained_on,
+    trained_here,
 )
 from tf_introspect.pipeline import outputs
 from tf_introspect.pipeline.workdir import code_version
@@ -134,7 +134,7 @@ def verify(path, cell, name, log=print):
         "run": f"{run.plan}/{run.cell}/{run.name}",
         "command": ["python", "-m", "tf_introspect.main", *args, f"--workdir={workdir}"],
         "machine": here,
-        "same_machine_kind": all(m and same_machine_kind(here, m) for m in trained_on(record)),
+        "same_machine_kind": trained_here(record, here),
         "git_commit": commit,
         "uncommitted_changes": dirty,
         "recorded_git_commit": record["git_commit"],

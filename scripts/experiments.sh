@@ -4,6 +4,8 @@
 # docs/RESULTS.md. Finished runs are skipped, so start it again in every
 # session (in the background) and commit results/ before the session ends:
 #   mkdir -p runs && nohup bash scripts/experiments.sh > runs/experiments.log 2>&1 &
+# or, in a worktree of its own, bash scripts/restart_runner.sh, and before the session ends
+# bash scripts/park_runner.sh (unfinished runs carried to the next machine in parked/).
 #   .venv/bin/python -m tf_introspect.experiments status experiments/table3_short.toml
 set -uo pipefail
 cd "$(dirname "$0")/.."

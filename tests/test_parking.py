@@ -298,8 +298,13 @@ flags = { teacher_workdir = "runs/parking/teachers/mlp" }
 """
     )
     student = the_run(plan, cell="tfkd")
+    teacher, wanted = parking._teacher(student)  # as its sub_run trains it
+    assert teacher == "parking/teachers/mlp" and wanted["method"] == "ce"
     one = tmp_path / "one" / "runs"
-    fake_run(one / "parking/teachers/mlp", epochs=3, finished=True, size=2 * 2**20)
+    fake_run(one / teacher, epochs=3, finished=True, settings={**wanted, "lr": 9.0})
+    assert parking.park(str(tmp_path / "one"), log=print) == 0  # not a teacher of other settings
+    assert not os.path.exists(parked(teacher))
+    fake_run(one / teacher, epochs=3, finished=True, settings=wanted, size=2 * 2**20)
     fake_run(one / "parking/tfkd/seed0", epochs=2, settings=student.settings)
     logs = []
     assert parking.park(str(tmp_path / "one"), max_mb=1, log=logs.append) == 0
@@ -329,13 +334,72 @@ flags = { teacher_workdir = "runs/parking/teachers/mlp" }
     parking.prune(log=logs.append)
     assert logs == ["dropped parked/parking/ce/seed0: recorded in results/"]
     assert not os.path.exists(parked("parking/ce/seed0/teacher"))
-    assert os.path.exists(parked("parking/teachers/mlp"))  # tfkd's runs are not recorded
+    assert os.path.exists(parked(teacher))  # tfkd's runs are not recorded
+    for seed in (0, 1):
+        run = the_run(plan, seed, cell="tfkd")
+        record = tmp_path / "main" / "results" / "parking" / "tfkd" / f"seed{seed}"
+        record.mkdir(parents=True)
+        (record / "run.json").write_text(json.dumps({"settings": run.settings}))
+        (record / "metrics.json").write_text("{}")
+    parking.prune(log=logs.append)
+    assert f"dropped parked/{teacher}: no run that uses it is left" in logs
+    assert not os.path.exists(parked(teacher))
+
+
+def test_unpark_leaves_a_folder_a_live_run_holds(plan, tmp_path):
+    from tf_introspect.pipeline import workdir
+
+    fake_run(tmp_path / "one/runs/parking/ce/seed0", epochs=2, settings=the_run(plan).settings)
+    assert parking.park(str(tmp_path / "one"), log=print) == 1
+    busy = tmp_path / "two/runs/parking/ce/seed0"
+    logs = []
+    with workdir.claim(str(busy)):
+        assert parking.unpark(str(tmp_path / "two"), log=logs.append) == 0
+    assert logs == [f"not unparked: parking/ce/seed0 is training in {busy} (stop the runner first)"]
+    assert parking.unpark(str(tmp_path / "two"), log=logs.append) == 1  # the run has ended
+    assert not list((tmp_path / "two/runs/parking/ce").glob("*.tmp"))
+
+
+def test_a_finished_run_made_before_its_cells_since_is_trained_again(plan, tmp_path):
+    """Its commit, not the time its metrics.json was written (a checkout's, once carried)."""
+    commits = subprocess.run(
+        ["git", "rev-list", "--max-count=2", "HEAD"],
+        cwd=paths.REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    (tmp_path / "parking.toml").write_text(
+        PLAN.replace("[flags]", f'since = "{commits[0]}"\n[flags]')
+    )
+    run = the_run(plan)
+    folder = tmp_path / "main" / "runs" / "parking/ce/seed0"
+    folder.mkdir(parents=True)
+    for commit, again in ((commits[1], True), (commits[0], False)):
+        metrics = {"epochs": 3, "flags": {}, "code_version": [commit, False]}
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+        assert run.made_before_fix() is again
+    (folder / "metrics.json").write_text(
+        json.dumps(
+            {
+                "epochs": 3,
+                "starts": [
+                    {"after_epoch": 0, "code_version": [commits[1], False]},
+                    {"after_epoch": 2, "code_version": [commits[0], False]},
+                ],
+            }
+        )
+    )
+    assert run.made_before_fix()  # begun by the older code
 
 
 def test_status_counts_a_parked_run_with_its_epochs(plan, tmp_path):
     from tf_introspect.lab import status
 
-    fake_run(tmp_path / "one/runs/parking/ce/seed0", epochs=2, settings=the_run(plan).settings)
+    folder = tmp_path / "one/runs/parking/ce/seed0"
+    fake_run(folder, epochs=2, settings=the_run(plan).settings)
+    with open(folder / "history.csv", "a") as f:  # written before the backup of epoch 3
+        f.write("2,1.0\n")
     assert parking.park(str(tmp_path / "one"), log=print) == 1
     (line, _) = status.status(plan)
     assert line.split() == "ce done 0 running 0 left 1 parked 1 (2/3 epochs)".split()

@@ -23,9 +23,11 @@ TensorBoard's logs (``tb/``) stay behind. A folder larger than ``max_mb`` is not
 swell the repository; those runs are short) and starts over on a fresh machine; nor is a run
 whose teacher is not carried (it would distil from a teacher trained again). A plan's run is
 carried only with the plan's current settings (a run of older settings is trained again
-anyway), and a parked copy is replaced only by one further on. A parked run is dropped once
-``results/`` holds its record, or once the plan's settings for it changed; a teacher once
-every run of its plan is recorded, a ``<run>/teacher`` with its run. ``parked.json`` in each
+anyway), a teacher only with the settings its runs train it with, and a parked copy is
+replaced only by one further on (or by one of the plan's settings). A parked run is dropped
+once ``results/`` holds its record, or once the plan's settings for it change or it turns
+out made by code older than its cell's ``since``; a teacher once no run that uses it is left
+(:class:`_Needs`). ``parked.json`` in each
 parked folder says how far it got, where and when. A run resumed on another machine kind is
 no longer bit-identical to one trained on a single machine: its ``metrics.json`` lists every
 start (``starts``: the epoch, commit and machine), and ``verify`` expects identical numbers
@@ -68,17 +70,22 @@ class _Needs:
     """Which run folders are still needed, from every plan (``experiments/*.toml``): a plan's
     run while it has the run's current settings, until ``results/`` holds its current record
     (:func:`~tf_introspect.lab.records.load_record`: same settings, not stale) and unless it
-    was begun before its cell's ``since``; a folder inside a plan run's folder (its teacher)
-    as long as that run; any other folder under ``runs/<plan>/`` (a plan's teacher) until
-    every run of that plan is recorded."""
+    was made by code older than its cell's ``since``; a teacher (``--teacher_workdir``, or
+    ``<run>/teacher``) while it has the settings the plan runs that use it train it with and
+    one of them is needed; any other folder inside a plan run's folder (an assistant) as long
+    as that run; any other folder under ``runs/<plan>/`` until every run of that plan is
+    recorded."""
 
     def __init__(self):
         from tf_introspect.lab.plans import list_plans, load_plan, plan_runs
 
-        self.runs = {}
+        self.runs, self.users = {}, {}  # a teacher's folder: [(run, its settings)]
         for path in list_plans():
             for run in plan_runs(load_plan(path)):
                 self.runs[os.path.join(run.plan, run.cell, run.name)] = run
+                teacher = _teacher(run)
+                if teacher:
+                    self.users.setdefault(teacher[0], []).append((run, teacher[1]))
         self._complete = {}
 
     def why_not(self, relative, folder):
@@ -93,14 +100,27 @@ class _Needs:
                 return "recorded in results/"
             if settings is not None and without_data_fingerprint(settings) != run.settings:
                 return "the plan's settings for it changed: it is trained again"
-            if run.begun_before_fix(folder):
-                return f"begun before the cell's since = {run.since}: it starts over"
+            if run.made_before_fix(folder):
+                return f"made by code older than the cell's since = {run.since}: trained again"
             return None
         parts = relative.split(os.sep)
+        if relative in self.users:  # a teacher: as long as a run that uses it
+            settings = _settings(folder)
+            users = [
+                r
+                for r, wanted in self.users[relative]
+                if settings is None or without_data_fingerprint(settings) == wanted
+            ]
+            if not users:
+                return "not the teacher its runs need now (other settings)"
+            root = _up(folder, len(parts))  # runs/ (or parked/) beside it
+            if all(self.why_not(_relative(r), os.path.join(root, _relative(r))) for r in users):
+                return "no run that uses it is left"
+            return None
         for i in range(len(parts) - 1, 0, -1):  # inside a plan run's folder: as long as it
             owner = os.path.join(*parts[:i])
             if owner in self.runs:
-                return "its run is recorded" if load_record(self.runs[owner]) else None
+                return self.why_not(owner, _up(folder, len(parts) - i))
         plan = parts[0]
         if plan not in self._complete:
             self._complete[plan] = all(
@@ -108,14 +128,43 @@ class _Needs:
             )
         return f"every run of plan {plan!r} is recorded" if self._complete[plan] else None
 
-    def teachers(self, relative, runs):
-        """The folders (relative to ``runs``) of the teachers the plan run ``runs/<relative>``
-        uses: its ``--teacher_workdir`` and the run folders inside its own."""
-        found = [r for r in _run_folders(os.path.join(runs, relative)) if r != "."]
-        found = [os.path.join(relative, r) for r in found]
-        prefix = f"--teacher_workdir={paths.RUNS}/"
-        found += [a[len(prefix) :] for a in self.runs[relative].args if a.startswith(prefix)]
-        return found
+    def teachers(self, relative):
+        """The folders (relative to ``runs/``) of the teachers the plan run ``relative`` uses."""
+        run = self.runs[relative]
+        return [t for t, users in self.users.items() if any(r is run for r, _ in users)]
+
+
+def _relative(run):
+    return os.path.join(run.plan, run.cell, run.name)
+
+
+def _up(folder, levels):
+    """``folder``'s ancestor ``levels`` up."""
+    for _ in range(levels):
+        folder = os.path.dirname(folder.rstrip(os.sep))
+    return folder
+
+
+def _teacher(run):
+    """``(folder relative to runs/, settings)`` of the teacher that ``run`` trains (or reuses)
+    before itself, or None (no teacher, or one given as a file)."""
+    from tf_introspect.pipeline import config, registry
+    from tf_introspect.pipeline.settings import result_settings
+
+    if run.settings is None:
+        return None
+    cfg = config.from_args([*run.args, f"--workdir={run.workdir}"])
+    kind = registry.entry(cfg.method).teacher
+    if kind == "none" or cfg.teacher:
+        return None
+    sub = cfg.sub_run("teacher", method="ce", model=cfg.teacher_model_name(kind))
+    runs = os.path.relpath(os.path.join(paths.ROOT, paths.RUNS), paths.REPO)
+    relative = os.path.relpath(sub.workdir, runs)  # <run>/teacher
+    if relative.startswith(os.pardir):  # a --teacher_workdir: runs/... of the runner's checkout
+        relative = os.path.relpath(sub.workdir, paths.RUNS)
+    if relative.startswith(os.pardir) or os.path.isabs(sub.workdir):
+        return None  # a teacher outside runs/: not the runner's to carry
+    return relative, without_data_fingerprint(result_settings(sub))
 
 
 def _settings(folder):
@@ -199,9 +248,28 @@ def _own_files(folder):
     return sorted(found)
 
 
+def _in_use(folder):
+    """Whether a live run holds ``folder``'s lock (:func:`tf_introspect.pipeline.workdir.claim`:
+    an ``fcntl.flock`` the kernel drops when the run ends)."""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(folder, workdir.LOCK), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def _replace(staging, final):
-    """``final`` becomes ``staging`` as a whole (its parent made); the run folders inside the
-    old ``final`` (a teacher parked in its own right) are kept."""
+    """``final`` becomes ``staging`` as a whole (its parent made); the folders inside the old
+    ``final`` but its backup are kept (a teacher parked or trained in its own right,
+    TensorBoard's logs)."""
     os.makedirs(os.path.dirname(final), exist_ok=True)
     if os.path.isdir(final):
         for name in os.listdir(final):
@@ -230,9 +298,7 @@ def park(runner, max_mb=DEFAULT_MAX_MB, log=print):
         folder, final = os.path.join(runs, relative), os.path.join(parked_root, relative)
         if needs.why_not(relative, folder):
             continue
-        missing = relative in needs.runs and [
-            t for t in needs.teachers(relative, runs) if t in left
-        ]
+        missing = relative in needs.runs and [t for t in needs.teachers(relative) if t in left]
         if missing:
             log(f"not parked: {relative} (its teacher {missing[0]} is not parked)")
             left.add(relative)
@@ -295,14 +361,16 @@ def unpark(runner, log=print):
             note["epochs"],
         ):
             continue  # the runner's own copy is as far (the same machine)
-        shutil.rmtree(os.path.join(target, "backup"), ignore_errors=True)
-        for name in (*UNFINISHED, "metrics.json", "model.keras"):  # nothing of another start
-            if os.path.exists(os.path.join(target, name)):
-                os.remove(os.path.join(target, name))
+        if _in_use(target):
+            log(f"not unparked: {relative} is training in {target} (stop the runner first)")
+            continue
+        staging = target.rstrip(os.sep) + ".unpark.tmp"  # its own files, then swapped in whole
+        shutil.rmtree(staging, ignore_errors=True)
         for name in _own_files(source):
             if name != NOTE:
-                os.makedirs(os.path.dirname(os.path.join(target, name)), exist_ok=True)
-                shutil.copy2(os.path.join(source, name), os.path.join(target, name))
+                os.makedirs(os.path.dirname(os.path.join(staging, name)), exist_ok=True)
+                shutil.copy2(os.path.join(source, name), os.path.join(staging, name))
+        _replace(staging, target)  # the folders inside the runner's own (a teacher) are kept
         state = "finished" if note["finished"] else f"resumes after epoch {note['epochs']}"
         log(f"unparked {relative}: {state} (parked {note['parked']} on {note['machine']})")
         count += 1

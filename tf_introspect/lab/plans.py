@@ -81,16 +81,24 @@ class Run:
             os.path.join(paths.ROOT, paths.RUNS, self.plan, self.cell, self.name), paths.REPO
         )
 
-    def begun_before_fix(self, folder=None):
-        """Whether the unfinished run in ``folder`` (default: its work folder) was begun by
-        code older than the cell's ``since`` commit (its first start in ``starts.json``; a
-        backup begun before starts were recorded cannot tell: False)."""
-        starts = os.path.join(folder or os.path.join(paths.REPO, self.workdir), STARTS)
-        if not self.since or not os.path.exists(starts):
+    def made_before_fix(self, folder=None):
+        """Whether the run in ``folder`` (default: its work folder), finished or not, was
+        begun by code older than the cell's ``since`` commit: its first start (``starts`` in
+        its ``metrics.json``, or ``starts.json``), else the commit its ``metrics.json`` names.
+        None where that cannot be told (a run begun before starts were recorded and not
+        finished; a finished one that names no commit)."""
+        if not self.since:
             return False
-        with open(starts) as f:
-            first = json.load(f)[0]["code_version"]
-        return first is not None and not current({"git_commit": first[0]}, self.since)
+        folder = folder or os.path.join(paths.REPO, self.workdir)
+        done = outputs.load(folder)
+        starts = (done or {}).get("starts")
+        if done is None and os.path.exists(os.path.join(folder, STARTS)):
+            with open(os.path.join(folder, STARTS)) as f:
+                starts = json.load(f)
+        first = starts[0]["code_version"] if starts else (done or {}).get("code_version")
+        if not first or not first[0] or first[0] == "unknown":
+            return None
+        return not current({"git_commit": first[0]}, self.since)
 
     def command(self):
         """The training command; ``--overwrite`` when the work folder holds a finished or
@@ -103,8 +111,11 @@ class Run:
             and without_data_fingerprint(result_settings(done["flags"])) != self.settings
         )
         if done is not None and self.since:  # finished by code older than the last fix
-            metrics = os.path.join(paths.REPO, self.workdir, "metrics.json")
-            stale = stale or os.path.getmtime(metrics) < commit_time(self.since)
+            made_before = self.made_before_fix()
+            if made_before is None:  # no commit named: when it was written
+                metrics = os.path.join(paths.REPO, self.workdir, "metrics.json")
+                made_before = os.path.getmtime(metrics) < commit_time(self.since)
+            stale = stale or made_before
         started = os.path.join(paths.REPO, self.workdir, "settings.json")  # an unfinished run's
         if not stale and os.path.exists(started):
             with open(started) as f:

@@ -37,7 +37,7 @@ def execute(plan, run, log=print, sharing=None):
         return True
     workdir = os.path.join(paths.REPO, run.workdir)
     os.makedirs(workdir, exist_ok=True)
-    if run.begun_before_fix() and outputs.load(workdir) is None:
+    if outputs.load(workdir) is None and run.made_before_fix():
         log(f"{run.cell}/{run.name}: its backup was begun before {run.since}; starting over")
         shutil.rmtree(os.path.join(workdir, "backup"), ignore_errors=True)
         for name in ("history.csv", STARTS):  # the old code's epochs and start

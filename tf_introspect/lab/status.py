@@ -10,6 +10,7 @@ import os
 import re
 
 from tf_introspect.lab import paths
+from tf_introspect.lab.parking import PARKED, parked_note
 from tf_introspect.lab.plans import load_plan, plan_runs
 from tf_introspect.lab.records import equal_record, load_record, read_record, seconds_an_epoch
 from tf_introspect.pipeline import outputs
@@ -60,7 +61,6 @@ def _median(values):
 def _parked(run):
     """The folder of ``run`` parked for the next machine (:mod:`~tf_introspect.lab.parking`)
     with the run's settings and unfinished, or None."""
-    from tf_introspect.lab.parking import PARKED, parked_note
     from tf_introspect.pipeline.settings import without_data_fingerprint
 
     folder = os.path.join(paths.ROOT, PARKED, run.plan, run.cell, run.name)
@@ -227,9 +227,11 @@ def _status(path):
             per_epoch.setdefault(run.cell, []).append(rate)
         elif run.settings and (_runner_alive(run) or _parked(run)):
             workdir = None if _runner_alive(run) else _parked(run)
-            if workdir:
-                parked.add((run.cell, run.name))
             live[run.cell, run.name] = _live_progress(run, workdir)
+            if workdir:  # as far as its backup (its history may hold one epoch more)
+                parked.add((run.cell, run.name))
+                epochs = parked_note(workdir)["epochs"]
+                live[run.cell, run.name] = (epochs, *live[run.cell, run.name][1:])
             rate = live_rate[run.cell, run.name] = _whole_run_rate(run, live[run.cell, run.name])
             if rate:
                 timed.setdefault(_kind(run.settings), []).append(rate)

@@ -2,7 +2,8 @@
 # (Re)start the background experiment runner (scripts/experiments.sh) in its own git worktree
 # at this checkout's HEAD, first bringing the runs it finished into this checkout's results/:
 #   bash scripts/restart_runner.sh [RUNNER_DIR]      # default: ../runner (from this checkout)
-# 1. a missing worktree is made (git worktree add --detach) and given this checkout's .venv;
+# 1. a missing worktree is made (git worktree add --detach) and given this checkout's .venv
+#    (made first by scripts/setup.sh on a fresh machine);
 # 2. the runner and every run it started are stopped (the runs resume from their backups);
 # 3. the records of finished runs are brought here (scripts/bring_home.sh), and what each
 #    unfinished run needs to go on is parked in parked/ (python -m tf_introspect.experiments
@@ -25,6 +26,7 @@ if [ "$runner" = "$main" ]; then
     exit 1
 fi
 head=$(git rev-parse HEAD)
+[ -x .venv/bin/python ] || bash scripts/setup.sh  # a fresh machine: park/unpark need it
 if [ ! -e "$runner/.git" ]; then
     git worktree prune
     git worktree add --detach "$runner" "$head"

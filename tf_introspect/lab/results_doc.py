@@ -305,7 +305,8 @@ def verification_lines(path, plan):
                 if gap
             )
             lines.append(
-                f"- `{run.cell}/{run.name}` rerun on {v['finished'][:10]} ({where}): {verdict}."
+                f"- `{run.cell}/{run.name}` rerun on {v['finished'][:10]} with the code at "
+                f"{v['git_commit'][:10]} ({where}): {verdict}."
             )
     if lines:
         lines = [

@@ -74,6 +74,21 @@ def fake_run(folder, epochs=0, settings=None, finished=False, size=1000):
     (open(os.path.join(folder, "run.lock"), "w")).close()
 
 
+def since_head(tmp_path):
+    """The plan with ``since`` = this checkout's HEAD; ``[HEAD, its parent]``."""
+    commits = subprocess.run(
+        ["git", "rev-list", "--max-count=2", "HEAD"],
+        cwd=paths.REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    (tmp_path / "parking.toml").write_text(
+        PLAN.replace("[flags]", f'since = "{commits[0]}"\n[flags]')
+    )
+    return commits
+
+
 def parked(relative):
     return os.path.join(paths.ROOT, parking.PARKED, relative)
 
@@ -205,16 +220,7 @@ def test_a_teacher_is_parked_until_every_run_of_its_plan_is_recorded(plan, tmp_p
 def test_a_run_begun_before_its_cells_since_commit_is_not_parked(plan, tmp_path, monkeypatch):
     """A cell's ``since`` (a fix that changes its numbers): a backup begun by older code is
     neither parked nor resumed by the runner."""
-    commits = subprocess.run(
-        ["git", "rev-list", "--max-count=2", "HEAD"],
-        cwd=paths.REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    (tmp_path / "parking.toml").write_text(
-        PLAN.replace("[flags]", f'since = "{commits[0]}"\n[flags]')
-    )
+    commits = since_head(tmp_path)
     run = the_run(plan)
     folder = tmp_path / "one" / "runs" / "parking/ce/seed0"
     fake_run(folder, epochs=2, settings=run.settings)
@@ -362,16 +368,7 @@ def test_unpark_leaves_a_folder_a_live_run_holds(plan, tmp_path):
 
 def test_a_finished_run_made_before_its_cells_since_is_trained_again(plan, tmp_path):
     """Its commit, not the time its metrics.json was written (a checkout's, once carried)."""
-    commits = subprocess.run(
-        ["git", "rev-list", "--max-count=2", "HEAD"],
-        cwd=paths.REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    (tmp_path / "parking.toml").write_text(
-        PLAN.replace("[flags]", f'since = "{commits[0]}"\n[flags]')
-    )
+    commits = since_head(tmp_path)
     run = the_run(plan)
     folder = tmp_path / "main" / "runs" / "parking/ce/seed0"
     folder.mkdir(parents=True)

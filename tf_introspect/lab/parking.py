@@ -57,11 +57,16 @@ DEFAULT_MAX_MB = 5.0
 
 
 def _run_folders(runs):
-    """Every run's folder under ``runs`` (it holds a ``settings.json``), relative to it."""
+    """Every run's folder under ``runs`` (it holds a ``settings.json``), relative to it; not
+    in a folder being written (``*.tmp``)."""
     found = []
     for folder, subfolders, files in os.walk(runs):
-        subfolders[:] = sorted(d for d in subfolders if d not in ("tb", "backup", "set_aside"))
-        if "settings.json" in files and not folder.endswith(".tmp"):
+        subfolders[:] = sorted(
+            d
+            for d in subfolders
+            if d not in ("tb", "backup", "set_aside") and not d.endswith(".tmp")
+        )
+        if "settings.json" in files:
             found.append(os.path.relpath(folder, runs))
     return sorted(found)
 
@@ -269,18 +274,20 @@ def _in_use(folder):
 def _replace(staging, final):
     """``final`` becomes ``staging`` as a whole (its parent made); the folders inside the old
     ``final`` but its backup are kept (a teacher parked or trained in its own right,
-    TensorBoard's logs)."""
+    TensorBoard's logs). The old folder is renamed aside first and its folders moved over
+    after the new one is in place, so an error on the way loses neither (``*.tmp`` folders
+    are never taken for runs)."""
     os.makedirs(os.path.dirname(final), exist_ok=True)
+    old = final.rstrip(os.sep) + ".old.tmp"
+    shutil.rmtree(old, ignore_errors=True)
     if os.path.isdir(final):
-        for name in os.listdir(final):
-            inner = os.path.join(final, name)
-            if name != "backup" and os.path.isdir(inner):
-                shutil.move(inner, os.path.join(staging, name))
-    tmp = final.rstrip(os.sep) + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.move(staging, tmp)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+        os.replace(final, old)
+    shutil.move(staging, final)
+    if os.path.isdir(old):
+        for name in os.listdir(old):
+            if name != "backup" and os.path.isdir(os.path.join(old, name)):
+                shutil.move(os.path.join(old, name), os.path.join(final, name))
+        shutil.rmtree(old)
 
 
 def park(runner, max_mb=DEFAULT_MAX_MB, log=print):

@@ -172,21 +172,22 @@ def _teacher(run):
     return relative, without_data_fingerprint(result_settings(sub))
 
 
-def _settings(folder):
+def _json(folder, name):
+    """The JSON file ``name`` in ``folder``, or None (missing or unreadable)."""
     try:
-        with open(os.path.join(folder, "settings.json")) as f:
+        with open(os.path.join(folder, name)) as f:
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def _settings(folder):
+    return _json(folder, "settings.json")
 
 
 def parked_note(folder):
     """The ``parked.json`` of the parked run in ``folder``, or None."""
-    try:
-        with open(os.path.join(folder, NOTE)) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+    return _json(folder, NOTE)
 
 
 def _progress(folder):
@@ -251,24 +252,6 @@ def _own_files(folder):
     if os.path.isdir(backup):
         found += [os.path.join("backup", n) for n in os.listdir(backup)]
     return sorted(found)
-
-
-def _in_use(folder):
-    """Whether a live run holds ``folder``'s lock (:func:`tf_introspect.pipeline.workdir.claim`:
-    an ``fcntl.flock`` the kernel drops when the run ends)."""
-    import fcntl
-
-    try:
-        fd = os.open(os.path.join(folder, workdir.LOCK), os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 def _replace(staging, final):
@@ -368,7 +351,7 @@ def unpark(runner, log=print):
             note["epochs"],
         ):
             continue  # the runner's own copy is as far (the same machine)
-        if _in_use(target):
+        if workdir.in_use(target):
             log(f"not unparked: {relative} is training in {target} (stop the runner first)")
             continue
         staging = target.rstrip(os.sep) + ".unpark.tmp"  # its own files, then swapped in whole

@@ -165,6 +165,25 @@ def claim(workdir, wait=False):
         os.close(fd)
 
 
+def in_use(workdir):
+    """Whether a live run holds ``workdir``'s lock (:func:`claim`: an ``fcntl.flock`` the
+    kernel drops when the run ends), without taking it."""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(workdir, LOCK), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 BACKUP_SETTINGS = "settings.json"
 
 

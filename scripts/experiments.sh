@@ -23,6 +23,10 @@ cd "$(dirname "$0")/.."
 # Then the stale Figure 3 runs, the finished short plans (skipped: nothing missing) and their
 # figures, the report.
 run() { .venv/bin/python -m tf_introspect.experiments run "$@"; }
+# The MNIST MLP's runs: too large to park (14 MB backups), so with RUNNER_UNTIL set (the
+# session's end: scripts/restart_runner.sh passes it on) each starts only if projected to end
+# by then; otherwise its core goes to the ResNet.
+fit() { run "$@" ${RUNNER_UNTIL:+--until="$RUNNER_UNTIL"}; }
 # Figures 1-2 from a plan's trained LE model (kept in runs/, not committed), made once the
 # model exists (each call also remakes Figure 3 when its runs exist); Figure 3 from results/.
 # Figure 2 beside the same plan's CE model (BASELINE) when that is still in runs/ too.
@@ -43,18 +47,18 @@ cifar() {
   run experiments/budget_pilot.toml      # the 60-epoch pilot: it cannot change the choice
 }
 mnist() {
-  run experiments/table3_short.toml --cells=le_uniform,le_temperature
-  run experiments/table3_paper.toml
-  run experiments/table3_short.toml --cells=cskd,tfkd_self,tfkd_reg,pskd   # issue 22
+  fit experiments/table3_short.toml --cells=le_uniform,le_temperature
+  fit experiments/table3_paper.toml
+  fit experiments/table3_short.toml --cells=cskd,tfkd_self,tfkd_reg,pskd   # issue 22
 }
 .venv/bin/python -m tf_introspect.experiments verify experiments/table3_short.toml ce/seed0 \
     --once_per_machine      # determinism evidence on every new machine kind (about 6 minutes)
 cifar &
 (renice -n 19 -p "$BASHPID" > /dev/null; mnist)
 wait
-run experiments/table3_paper.toml --jobs=2
-run experiments/figure3_short.toml
-run experiments/table3_short.toml
+fit experiments/table3_paper.toml --jobs=2
+run experiments/figure3_short.toml   # ResNet-8 runs too (parked)
+fit experiments/table3_short.toml
 figures runs/table3_short/le_grad/seed0/model.keras mnist ../shared/data mnist \
     runs/table3_short/ce/seed0/model.keras
 run experiments/table2_short.toml

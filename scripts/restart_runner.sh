@@ -14,6 +14,9 @@
 #    runs of the last session resume), the runs it left locked are unlocked and the runner
 #    starts again (log in RUNNER_DIR/runs/experiments.log.new, the previous one appended to
 #    experiments.log).
+# With RUNNER_UNTIL=TIME (anything `date -d` reads: 18:10, "+150 min"), the runs too large to
+# park (the MNIST MLP's) start only if projected to end by then (run --until; set it to the
+# session's end less the time to park):  RUNNER_UNTIL=18:10 bash scripts/restart_runner.sh
 # Then regenerate the report and commit results/, parked/ and docs/:
 #   .venv/bin/python -m tf_introspect.experiments report
 # Before a session ends: bash scripts/park_runner.sh (the runner goes on), and commit.
@@ -26,6 +29,13 @@ if [ "$runner" = "$main" ]; then
     exit 1
 fi
 head=$(git rev-parse HEAD)
+if [ -n "${RUNNER_UNTIL:-}" ]; then  # a moment, not a time of day the runner reads later
+    if ! moment=$(date -d "$RUNNER_UNTIL" --iso-8601=seconds 2>/dev/null); then
+        echo "error: RUNNER_UNTIL='${RUNNER_UNTIL}' is not a time (e.g. 18:10 or '+150 min')" >&2
+        exit 1
+    fi
+    export RUNNER_UNTIL=$moment
+fi
 [ -x .venv/bin/python ] || bash scripts/setup.sh  # a fresh machine: park/unpark need it
 if [ ! -e "$runner/.git" ]; then
     git worktree prune
@@ -59,3 +69,4 @@ fi
 cd "$runner"
 setsid nohup bash scripts/experiments.sh > runs/experiments.log.new 2>&1 < /dev/null &
 echo "runner started in $runner at ${head:0:10}; log: $runner/runs/experiments.log.new"
+[ -z "${RUNNER_UNTIL:-}" ] || echo "runs too large to park start only if projected to end by $RUNNER_UNTIL"

@@ -144,14 +144,14 @@ def _seconds(iso_time):
     return datetime.datetime.fromisoformat(iso_time).timestamp()
 
 
-def fake_record(run, **metrics):
+def fake_record(run, wall_time_s=60.0, **metrics):
     folder = REPO / run.result_dir
     folder.mkdir(parents=True)
     (folder / "run.json").write_text(
         json.dumps(
             {
                 "settings": run.settings,
-                "wall_time_s": 60.0,
+                "wall_time_s": wall_time_s,
                 "git_commit": "0" * 40,
                 "machine": {"processor": "x", "cpus": 2},
             }
@@ -417,6 +417,60 @@ def test_status_prices_untimed_runs_from_runs_of_the_same_cost_in_other_plans(ro
     plan = lab_plans.load_plan(write_plan(root, grid, name="grid"))
     fake_record(lab_plans.plan_runs(plan, cells=["ce"])[0], test_accuracy=0.9)
     assert status.status(write_plan(root, grid, name="grid"))[-1].endswith(": 5 min")
+
+
+def test_until_starts_only_the_runs_projected_to_end_by_then(root, monkeypatch, capsys):
+    text = TINY.replace("epochs = 1", "epochs = 4").replace("seeds = [0]", "seeds = [0, 1]")
+    other = lab_plans.load_plan(
+        write_plan(root, text.replace("lr = 0.05", "lr = 0.1"), name="other")
+    )
+    fake_record(lab_plans.plan_runs(other, cells=["ce"])[0])  # 60 s an epoch: 4 min a run
+    le = lab_plans.plan_runs(other, cells=["le"])
+    fake_record(le[0], wall_time_s=600.0)  # 600 s an epoch (a run paused for hours)...
+    fake_record(le[1], wall_time_s=120.0)  # ... and 120 s: the lower median prices it
+    clock = [1e9]
+    monkeypatch.setattr(runner.time, "time", lambda: clock[0])
+    started, logs = [], []
+
+    def train(plan, run, log, sharing):  # each run takes twice its projection
+        started.append(f"{run.cell}/{run.name}")
+        clock[0] += 2 * (status.projected_seconds(run) or 60)
+        return True
+
+    monkeypatch.setattr(runner, "execute", train)
+    path = write_plan(root, text)
+    assert runner.run_plan(path, log=logs.append, until=clock[0] + 1000) == 0
+    # ce/seed0: 240 s x 1.25 <= 1000; then it took 480 s: ce/seed1 at 2 x 240 x 1.25 > 520
+    assert started == ["ce/seed0"]
+    assert (
+        "not started: ce/seed1, projected to take 8 min (2.00 x its records' time), 9 min "
+        "left before --until" in logs
+    )
+    assert any(line.startswith("not started: le/seed0, projected to take 16 min") for line in logs)
+    assert logs[-1] == "3 run(s) not started: projected to end after --until."
+
+    # a run part done is priced for its epochs left (1 of 4: 60 s; ce/seed0 still 240 s);
+    # another call's slowdown is not this one's; a run of a cost never timed is started
+    history = REPO / lab_plans.plan_runs(lab_plans.load_plan(path))[1].workdir / "history.csv"
+    history.parent.mkdir(parents=True)
+    history.write_text("epoch,loss\n0,1\n1,1\n2,1\n")
+    ls = text + '[[cell]]\nname = "ls"\nflagfile = "flags/table3/mlp1024_ls.flags"\n'
+    started.clear()
+    assert runner.run_plan(write_plan(root, ls), log=logs.append, until=clock[0] + 100) == 0
+    assert started == ["ce/seed1", "ls/seed0", "ls/seed1"]
+    assert "ls/seed0 is not yet timed: started, may end after --until" in logs
+
+    # the command line: HH:MM today, ISO 8601, and a clear error
+    import datetime
+
+    assert (
+        cli._moment("18:10")
+        == datetime.datetime.now().replace(hour=18, minute=10, second=0, microsecond=0).timestamp()
+    )
+    assert cli._moment("2026-12-07T18:10:00+00:00") == 1796667000
+    with pytest.raises(SystemExit):
+        cli.main(["run", path, "--until=soon"])
+    assert "'soon' is not a time: give HH:MM (today) or an ISO 8601" in capsys.readouterr().err
 
 
 def test_welch_matches_the_formula():

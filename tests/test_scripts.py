@@ -26,7 +26,7 @@ echo "$* ${child:+$(cut -d' ' -f3 /proc/$child/stat)}" >> "$(dirname "$0")/../ca
 FAKE_RUNNER = """#!/usr/bin/env bash
 # the fake runner: one child that waits, as a training run would
 mkdir -p runs
-echo "$$" >> runs/started
+echo "$$ ${RUNNER_UNTIL:-none}" >> runs/started
 sleep 300 &
 wait
 """
@@ -49,10 +49,16 @@ def commit(cwd, message):
     return git("rev-parse", "HEAD", cwd=cwd)
 
 
-def bash(cwd, script, *args):
-    """``bash SCRIPT ARGS`` in ``cwd``, its completed process (output captured)."""
+def bash(cwd, script, *args, **env):
+    """``bash SCRIPT ARGS`` in ``cwd`` with ``env`` added, its completed process (output
+    captured)."""
     return subprocess.run(
-        ["bash", script, *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        ["bash", script, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
     )
 
 
@@ -134,9 +140,17 @@ def test_restart_runner_brings_finished_runs_home_and_starts_again(tmp_path):
         second = commit(main, "two")
         assert second != first
 
-        # a relative folder: from the caller's folder
-        done = bash(tmp_path, "main/scripts/restart_runner.sh", "runner")
+        # a bad RUNNER_UNTIL: refused before anything is stopped
+        refused = bash(main, "scripts/restart_runner.sh", str(runner), RUNNER_UNTIL="soonish")
+        assert refused.returncode == 1 and "RUNNER_UNTIL='soonish' is not a time" in refused.stderr
+        assert runner_pids(main, runner) == pids
+        # a relative folder: from the caller's folder; RUNNER_UNTIL passed on as a moment
+        done = bash(tmp_path, "main/scripts/restart_runner.sh", "runner", RUNNER_UNTIL="18:10")
         assert done.returncode == 0, done.stderr
+        moment = subprocess.run(
+            ["date", "-d", "18:10", "--iso-8601=seconds"], capture_output=True, text=True
+        ).stdout.strip()
+        assert f"start only if projected to end by {moment}" in done.stdout
         assert "brought results/plan/le/seed0/metrics.json" in done.stdout
         assert "4 file(s) of finished runs brought" in done.stdout  # le: 2; ce: metrics, rerun
         assert accuracy(main / results / "le" / "seed0") == "0.9"
@@ -155,8 +169,9 @@ def test_restart_runner_brings_finished_runs_home_and_starts_again(tmp_path):
         assert not (runner / "runs" / "plan" / "le" / "seed1" / "run.lock").exists()
         assert wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in pids))
         assert wait_for(lambda: len(runner_pids(main, runner)) >= 2)  # a new runner
-        started = (runner / "runs" / "started").read_text().split()
-        assert len(started) == 2 and int(started[0]) in pids and int(started[1]) not in pids
+        started = [line.split() for line in (runner / "runs" / "started").read_text().splitlines()]
+        assert [until for _, until in started] == ["none", moment]
+        assert int(started[0][0]) in pids and int(started[1][0]) not in pids
         pids = runner_pids(main, runner)
         assert (runner / "runs" / "experiments.log").exists()  # the first log kept
         calls.unlink()

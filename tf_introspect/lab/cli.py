@@ -9,6 +9,7 @@ finished run again and records how close it came (:mod:`~tf_introspect.lab.verif
 the next machine through the repository (:mod:`~tf_introspect.lab.parking`)::
 
     nohup python -m tf_introspect.experiments run experiments/table3_short.toml &
+    python -m tf_introspect.experiments run experiments/table3_paper.toml --until=18:10
     python -m tf_introspect.experiments status experiments/table3_short.toml
     python -m tf_introspect.experiments status    # every plan, and the time left of all
     python -m tf_introspect.experiments report          # regenerates docs/RESULTS.md
@@ -18,11 +19,29 @@ the next machine through the repository (:mod:`~tf_introspect.lab.parking`)::
 """
 
 import argparse
+import datetime
 import os
+import re
 import sys
 
 from tf_introspect.lab import parking, paths, plans, runner, status, verify
 from tf_introspect.lab.errors import PlanError
+
+
+def _moment(text):
+    """Seconds since the epoch of ``--until``: "HH:MM" (today, local time) or ISO 8601."""
+    try:
+        if re.fullmatch(r"\d{1,2}:\d{2}", text):
+            hour, minute = (int(x) for x in text.split(":"))
+            moment = datetime.datetime.now().replace(hour=hour, minute=minute, second=0)
+        else:
+            moment = datetime.datetime.fromisoformat(text)
+        return moment.replace(microsecond=0).timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: give HH:MM (today) or an ISO 8601 date and time, "
+            "e.g. 18:10 or 2026-12-07T18:10:00+00:00"
+        ) from None
 
 
 def main(argv=None):
@@ -39,6 +58,13 @@ def main(argv=None):
     )
     run_p.add_argument("--cells", type=lambda s: s.split(","), help="only these cells")
     run_p.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
+    run_p.add_argument(
+        "--until",
+        type=_moment,
+        help="start only the runs projected to end by then (HH:MM today, or an ISO 8601 date "
+        "and time such as 2026-12-07T18:10:00+00:00): a session's end, for runs too large to "
+        "park (the MNIST MLP); a run never timed is started",
+    )
     run_p.add_argument(
         "--data_dir",
         help="read the data from here instead of the plan's "
@@ -107,11 +133,10 @@ def main(argv=None):
             data_dir = args.data_dir and os.path.relpath(
                 os.path.join(caller, args.data_dir), paths.REPO
             )
-            return (
-                1
-                if runner.run_plan(args.plan, args.cells, args.seeds, args.jobs, data_dir=data_dir)
-                else 0
+            failed = runner.run_plan(
+                args.plan, args.cells, args.seeds, args.jobs, data_dir=data_dir, until=args.until
             )
+            return 1 if failed else 0
         if args.command == "verify":
             cell, _, name = args.run.partition("/")
             if args.once_per_machine and verify.verified_here(args.plan, cell, name):

@@ -113,7 +113,7 @@ def _kind(settings):
     return tuple(settings.get(k) for k in COST_KEYS)
 
 
-def _rates_by_kind():
+def rates_by_kind():
     """Seconds an epoch of every committed seeded run of every plan, by :data:`COST_KEYS`."""
     rates = {}
     for path in glob.glob(os.path.join(paths.ROOT, paths.RESULTS, "*", "*", "seed*", "run.json")):
@@ -142,6 +142,21 @@ def _closest_rates(kinds, timed, least=SAME_COST):
     return [
         t for b, times in timed.items() if any(shared(a, b) == best for a in kinds) for t in times
     ]
+
+
+def projected_seconds(run, rates=None):
+    """Seconds ``run`` is expected to take from where its work folder stands: its epochs
+    left (those of its ``history.csv`` done) at the lower median seconds an epoch of the
+    finished runs of the closest cost, any plan (``rates``: :func:`rates_by_kind`, read once
+    for many runs); None where none is close enough (:data:`SAME_COST`). Not the mean nor
+    the upper median: a pause (a runner stopped at a session's end) only lengthens a run's
+    wall time, and one paused run must not price its cost several times over."""
+    found = _closest_rates({_kind(run.settings)}, rates if rates is not None else rates_by_kind())
+    if not found:
+        return None
+    history = os.path.join(paths.REPO, run.workdir, "history.csv")
+    done = len(outputs.history(history)) if os.path.exists(history) else 0
+    return max(0, run.settings["epochs"] - done) * sorted(found)[(len(found) - 1) // 2]
 
 
 def _warmup(run):
@@ -217,7 +232,7 @@ def _status(path):
     plan = load_plan(path)
     runs = plan_runs(plan)
     per_epoch, live, live_rate, parked = {}, {}, {}, set()
-    timed = _rates_by_kind()  # finished runs of every plan, and this plan's live
+    timed = rates_by_kind()  # finished runs of every plan, and this plan's live
     mine_timed = {}  # this plan's, by kind
     records = {(run.cell, run.name): load_record(run) for run in runs}  # read once
     for run in runs:

@@ -144,7 +144,7 @@ def _seconds(iso_time):
     return datetime.datetime.fromisoformat(iso_time).timestamp()
 
 
-def fake_record(run, wall_time_s=60.0, **metrics):
+def fake_record(run, wall_time_s=60.0, cpu=None, **metrics):
     folder = REPO / run.result_dir
     folder.mkdir(parents=True)
     (folder / "run.json").write_text(
@@ -153,7 +153,7 @@ def fake_record(run, wall_time_s=60.0, **metrics):
                 "settings": run.settings,
                 "wall_time_s": wall_time_s,
                 "git_commit": "0" * 40,
-                "machine": {"processor": "x", "cpus": 2},
+                "machine": {"processor": "x", "cpus": 2, **({"cpu_model": cpu} if cpu else {})},
             }
         )
     )
@@ -417,6 +417,30 @@ def test_status_prices_untimed_runs_from_runs_of_the_same_cost_in_other_plans(ro
     plan = lab_plans.load_plan(write_plan(root, grid, name="grid"))
     fake_record(lab_plans.plan_runs(plan, cells=["ce"])[0], test_accuracy=0.9)
     assert status.status(write_plan(root, grid, name="grid"))[-1].endswith(": 5 min")
+
+
+def test_runs_are_priced_from_this_cpu_models_runs_where_there_are_some(root, monkeypatch):
+    monkeypatch.setattr(status, "cpu_model", lambda: "Fast CPU")
+    text = TINY.replace("epochs = 1", "epochs = 4")
+    timed = []
+    for name, lr, seconds, cpu in (
+        ("slow", "0.1", 240.0, "Slow CPU"),
+        ("fast", "0.2", 120.0, None),
+    ):
+        plan = lab_plans.load_plan(write_plan(root, text.replace("lr = 0.05", f"lr = {lr}"), name))
+        timed.append(lab_plans.plan_runs(plan, cells=["ce"])[0])
+        fake_record(timed[-1], seconds, cpu, epochs=4)
+    path = write_plan(root, text)
+    ce = lab_plans.plan_runs(lab_plans.load_plan(path), cells=["ce"])[0]
+    # no run timed on this CPU model: the lower median of all, 30 s an epoch (no CPU named)
+    assert status.projected_seconds(ce) == 4 * 30
+    last = status.status(path)[-1]
+    assert "(Fast CPU: priced from runs timed on it where there are some; runs made" in last
+    assert last.endswith(": 3 min (+1 runs not yet timed)")  # status: the mean, 45 s
+    record = REPO / timed[0].result_dir / "run.json"  # the slower run now timed here ...
+    record.write_text(record.read_text().replace("Slow CPU", "Fast CPU"))
+    assert status.projected_seconds(ce) == 4 * 60  # ... prices it alone
+    assert status.status(path)[-1].endswith(": 4 min (+1 runs not yet timed)")
 
 
 def test_until_starts_only_the_runs_projected_to_end_by_then(root, monkeypatch, capsys):

@@ -134,7 +134,7 @@ class Deadline:
 
     def refresh(self):
         """Read the finished runs' times again (after a run has ended)."""
-        self.rates = status.rates_by_kind()
+        self.rates = status.machine_rates()
 
     def fits(self, run):
         if equal_record(run) is not None:  # copied from another plan's record: no time

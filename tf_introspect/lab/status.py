@@ -12,8 +12,15 @@ import re
 from tf_introspect.lab import paths
 from tf_introspect.lab.parking import PARKED, parked_note
 from tf_introspect.lab.plans import load_plan, plan_runs
-from tf_introspect.lab.records import equal_record, load_record, read_record, seconds_an_epoch
+from tf_introspect.lab.records import (
+    equal_record,
+    load_record,
+    read_record,
+    seconds_an_epoch,
+    trained_on,
+)
 from tf_introspect.pipeline import outputs
+from tf_introspect.pipeline.workdir import cpu_model
 
 
 def _runner_alive(run):
@@ -113,8 +120,9 @@ def _kind(settings):
     return tuple(settings.get(k) for k in COST_KEYS)
 
 
-def rates_by_kind():
-    """Seconds an epoch of every committed seeded run of every plan, by :data:`COST_KEYS`."""
+def rates_by_kind(cpu=None):
+    """Seconds an epoch of every committed seeded run of every plan, by :data:`COST_KEYS`;
+    with ``cpu`` (a CPU model name), of those whose timed start (the last) ran on it."""
     rates = {}
     for path in glob.glob(os.path.join(paths.ROOT, paths.RESULTS, "*", "*", "seed*", "run.json")):
         try:
@@ -122,8 +130,17 @@ def rates_by_kind():
             rate = seconds_an_epoch(record)
         except (OSError, ValueError, KeyError):
             continue
-        rates.setdefault(_kind(record["settings"]), []).append(rate)
+        if cpu is None or (trained_on(record)[-1] or {}).get("cpu_model") == cpu:
+            rates.setdefault(_kind(record["settings"]), []).append(rate)
     return rates
+
+
+def machine_rates():
+    """``(rates of runs timed on this machine's CPU model, rates of all)``, as
+    :func:`rates_by_kind`: a run is priced from runs of this CPU where there are some (an
+    AMD EPYC here trains ResNet-8 about twice as fast as the Intel Xeon of other sessions)."""
+    here = cpu_model()
+    return (rates_by_kind(here) if here else {}), rates_by_kind()
 
 
 def _closest_rates(kinds, timed, least=SAME_COST):
@@ -147,11 +164,14 @@ def _closest_rates(kinds, timed, least=SAME_COST):
 def projected_seconds(run, rates=None):
     """Seconds ``run`` is expected to take from where its work folder stands: its epochs
     left (those of its ``history.csv`` done) at the lower median seconds an epoch of the
-    finished runs of the closest cost, any plan (``rates``: :func:`rates_by_kind`, read once
-    for many runs); None where none is close enough (:data:`SAME_COST`). Not the mean nor
-    the upper median: a pause (a runner stopped at a session's end) only lengthens a run's
-    wall time, and one paused run must not price its cost several times over."""
-    found = _closest_rates({_kind(run.settings)}, rates if rates is not None else rates_by_kind())
+    finished runs of the closest cost, any plan, timed on this CPU model if any are, else on
+    any (``rates``: :func:`machine_rates`, read once for many runs); None where none is
+    close enough (:data:`SAME_COST`). Not the mean nor the upper median: a pause (a runner
+    stopped at a session's end) only lengthens a run's wall time, and one paused run must
+    not price its cost several times over."""
+    here, every = rates if rates is not None else machine_rates()
+    kinds = {_kind(run.settings)}
+    found = _closest_rates(kinds, here) or _closest_rates(kinds, every)
     if not found:
         return None
     history = os.path.join(paths.REPO, run.workdir, "history.csv")
@@ -204,13 +224,14 @@ def status(path):
     trained with the same settings, copied at no cost), and the projected time left.
 
     Each run left is priced at its cell's seconds an epoch: the mean of the cell's finished
-    runs, else of its runs in progress, else of the finished (any plan) or running runs of
-    the closest cost (:data:`COST_KEYS`: same model, data, batch and method, e.g. another
-    explainer), else, roughly, of the plan's runs on the same model and data; else it is
-    "not yet timed". A run in progress is priced for its epochs left at its own measured
-    rates, LE's warm-up epochs (plain CE) apart from its later ones, which cost several
-    times more. Machine time: a run made beside others counts its share
-    (:func:`~tf_introspect.lab.records.machine_seconds`)."""
+    runs timed on this machine's CPU model, else of its runs in progress, else of the
+    finished (any plan) or running runs of the closest cost (:data:`COST_KEYS`: same model,
+    data, batch and method, e.g. another explainer) on this CPU model, else the same on any
+    machine (the cell's finished runs, then the closest cost), else, roughly, of the plan's
+    runs on the same model and data; else it is "not yet timed". A run in progress is
+    priced for its epochs left at its own measured rates, LE's warm-up epochs (plain CE)
+    apart from its later ones, which cost several times more. Machine time: a run made
+    beside others counts its share (:func:`~tf_introspect.lab.records.machine_seconds`)."""
     return _status(path)[0]
 
 
@@ -231,8 +252,10 @@ def _status(path):
     """``(lines, seconds left, runs not yet timed)`` of :func:`status`."""
     plan = load_plan(path)
     runs = plan_runs(plan)
-    per_epoch, live, live_rate, parked = {}, {}, {}, set()
-    timed = rates_by_kind()  # finished runs of every plan, and this plan's live
+    per_epoch, per_epoch_here, live, live_rate, parked = {}, {}, {}, {}, set()
+    # finished runs of every plan (and this plan's live), those on this CPU model apart
+    timed_here, timed = machine_rates()
+    here = cpu_model()
     mine_timed = {}  # this plan's, by kind
     records = {(run.cell, run.name): load_record(run) for run in runs}  # read once
     for run in runs:
@@ -240,6 +263,8 @@ def _status(path):
         if record:
             rate = seconds_an_epoch(record)
             per_epoch.setdefault(run.cell, []).append(rate)
+            if here and (trained_on(record)[-1] or {}).get("cpu_model") == here:
+                per_epoch_here.setdefault(run.cell, []).append(rate)
         elif run.settings and (_runner_alive(run) or _parked(run)):
             workdir = None if _runner_alive(run) else _parked(run)
             live[run.cell, run.name] = _live_progress(run, workdir)
@@ -250,6 +275,8 @@ def _status(path):
             rate = live_rate[run.cell, run.name] = _whole_run_rate(run, live[run.cell, run.name])
             if rate:
                 timed.setdefault(_kind(run.settings), []).append(rate)
+                if not workdir or parked_note(workdir).get("machine") == here:
+                    timed_here.setdefault(_kind(run.settings), []).append(rate)
         else:
             continue
         if rate:
@@ -270,8 +297,10 @@ def _status(path):
         left = len(mine) - len(done) - len(going) - len(reusable)
         kinds = {_kind(r.settings) for r in mine if r.settings}
         rate = _mean(
-            per_epoch.get(cell["name"])
+            per_epoch_here.get(cell["name"])
             or [live_rate[r.cell, r.name] for r in going if live_rate[r.cell, r.name]]
+            or _closest_rates(kinds, timed_here)
+            or per_epoch.get(cell["name"])
             or _closest_rates(kinds, timed)
             or _closest_rates(kinds, mine_timed, least=2)
         )
@@ -305,7 +334,8 @@ def _status(path):
             + (f"  reusable {len(reusable)}" if reusable else "")
         )
     lines.append(
-        "projected time left on this machine (runs made with --jobs priced at their "
-        f"share of the machine): {_hours(total_left, unknown)}"
+        f"projected time left on this machine ({here or 'CPU model unknown'}: priced from "
+        "runs timed on it where there are some; runs made with --jobs at their share of the "
+        f"machine): {_hours(total_left, unknown)}"
     )
     return lines, total_left, unknown

@@ -27,6 +27,9 @@ run() { .venv/bin/python -m tf_introspect.experiments run "$@"; }
 # session's end: scripts/restart_runner.sh passes it on) each starts only if projected to end
 # by then; otherwise its core goes to the ResNet.
 fit() { run "$@" ${RUNNER_UNTIL:+--until="$RUNNER_UNTIL"}; }
+if [ -n "${RUNNER_UNTIL:-}" ]; then  # anything date -d reads, as a moment
+    RUNNER_UNTIL=$(date -d "$RUNNER_UNTIL" --iso-8601=seconds) || exit 1
+fi
 # Figures 1-2 from a plan's trained LE model (kept in runs/, not committed), made once the
 # model exists (each call also remakes Figure 3 when its runs exist); Figure 3 from results/.
 # Figure 2 beside the same plan's CE model (BASELINE) when that is still in runs/ too.

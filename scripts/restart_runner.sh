@@ -17,6 +17,7 @@
 # With RUNNER_UNTIL=TIME (anything `date -d` reads: 18:10, "+150 min"), the runs too large to
 # park (the MNIST MLP's) start only if projected to end by then (run --until; set it to the
 # session's end less the time to park):  RUNNER_UNTIL=18:10 bash scripts/restart_runner.sh
+# (a restart without it lifts the limit: give it at every restart of the session)
 # Then regenerate the report and commit results/, parked/ and docs/:
 #   .venv/bin/python -m tf_introspect.experiments report
 # Before a session ends: bash scripts/park_runner.sh (the runner goes on), and commit.
@@ -32,6 +33,10 @@ head=$(git rev-parse HEAD)
 if [ -n "${RUNNER_UNTIL:-}" ]; then  # a moment, not a time of day the runner reads later
     if ! moment=$(date -d "$RUNNER_UNTIL" --iso-8601=seconds 2>/dev/null); then
         echo "error: RUNNER_UNTIL='${RUNNER_UNTIL}' is not a time (e.g. 18:10 or '+150 min')" >&2
+        exit 1
+    fi
+    if [ "$(date -d "$moment" +%s)" -le "$(date +%s)" ]; then
+        echo "error: RUNNER_UNTIL='${RUNNER_UNTIL}' ($moment) has passed" >&2
         exit 1
     fi
     export RUNNER_UNTIL=$moment

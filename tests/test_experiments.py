@@ -422,49 +422,55 @@ def test_status_prices_untimed_runs_from_runs_of_the_same_cost_in_other_plans(ro
 def test_runs_are_priced_from_this_cpu_models_runs_where_there_are_some(root, monkeypatch):
     monkeypatch.setattr(status, "cpu_model", lambda: "Fast CPU")
     text = TINY.replace("epochs = 1", "epochs = 4")
-    timed = []
-    for name, lr, seconds, cpu in (
-        ("slow", "0.1", 240.0, "Slow CPU"),
-        ("fast", "0.2", 120.0, None),
-    ):
+
+    def timed(name, lr, seconds, cpu):  # a CE run of another plan: seconds an epoch
         plan = lab_plans.load_plan(write_plan(root, text.replace("lr = 0.05", f"lr = {lr}"), name))
-        timed.append(lab_plans.plan_runs(plan, cells=["ce"])[0])
-        fake_record(timed[-1], seconds, cpu, epochs=4)
+        fake_record(lab_plans.plan_runs(plan, cells=["ce"])[0], 4 * seconds, cpu, epochs=4)
+
+    timed("elsewhere", "0.1", 30.0, None)
+    timed("here", "0.2", 60.0, "Fast CPU")
     path = write_plan(root, text)
     ce = lab_plans.plan_runs(lab_plans.load_plan(path), cells=["ce"])[0]
-    # no run timed on this CPU model: the lower median of all, 30 s an epoch (no CPU named)
-    assert status.projected_seconds(ce) == 4 * 30
+    # status: the mean of this CPU's runs where there are some
     last = status.status(path)[-1]
     assert "(Fast CPU: priced from runs timed on it where there are some; runs made" in last
-    assert last.endswith(": 3 min (+1 runs not yet timed)")  # status: the mean, 45 s
-    record = REPO / timed[0].result_dir / "run.json"  # the slower run now timed here ...
-    record.write_text(record.read_text().replace("Slow CPU", "Fast CPU"))
-    assert status.projected_seconds(ce) == 4 * 60  # ... prices it alone
-    assert status.status(path)[-1].endswith(": 4 min (+1 runs not yet timed)")
+    assert last.endswith(": 4 min (+1 runs not yet timed)")
+    # a projection wants two of this CPU's: one alone could be a paused run; the lower
+    # median of all, 30 s an epoch
+    assert status.projected_seconds(ce) == 4 * 30
+    timed("here_too", "0.3", 90.0, "Fast CPU")
+    assert status.projected_seconds(ce) == 4 * 60  # this CPU's two: 60 and 90 s
 
 
 def test_until_starts_only_the_runs_projected_to_end_by_then(root, monkeypatch, capsys):
+    from tf_introspect.lab import deadline
+
     text = TINY.replace("epochs = 1", "epochs = 4").replace("seeds = [0]", "seeds = [0, 1]")
     other = lab_plans.load_plan(
         write_plan(root, text.replace("lr = 0.05", "lr = 0.1"), name="other")
     )
-    fake_record(lab_plans.plan_runs(other, cells=["ce"])[0])  # 60 s an epoch: 4 min a run
+    fake_record(lab_plans.plan_runs(other, cells=["ce"])[0], 240.0, epochs=4)  # 60 s an epoch
     le = lab_plans.plan_runs(other, cells=["le"])
-    fake_record(le[0], wall_time_s=600.0)  # 600 s an epoch (a run paused for hours)...
-    fake_record(le[1], wall_time_s=120.0)  # ... and 120 s: the lower median prices it
+    fake_record(le[0], 2400.0, epochs=4)  # 600 s an epoch (a run paused for hours) ...
+    fake_record(le[1], 480.0, epochs=4)  # ... and 120 s: the lower median prices it
     clock = [1e9]
+    monkeypatch.setattr(deadline.time, "time", lambda: clock[0])
     monkeypatch.setattr(runner.time, "time", lambda: clock[0])
+    monkeypatch.setattr(deadline, "MIN_SAMPLE_S", 200)  # 4 epochs measure, 1 does not
     started, logs = [], []
 
-    def train(plan, run, log, sharing):  # each run takes twice its projection
+    def train(plan, run, log, sharing):  # twice its projection (60 s if untimed), recorded
         started.append(f"{run.cell}/{run.name}")
-        clock[0] += 2 * (status.projected_seconds(run) or 60)
+        seconds = 2 * (status.projected_seconds(run) or 30)
+        clock[0] += seconds
+        fake_record(run, seconds, epochs=status.epochs_left(run))
         return True
 
     monkeypatch.setattr(runner, "execute", train)
     path = write_plan(root, text)
     assert runner.run_plan(path, log=logs.append, until=clock[0] + 1000) == 0
-    # ce/seed0: 240 s x 1.25 <= 1000; then it took 480 s: ce/seed1 at 2 x 240 x 1.25 > 520
+    # ce/seed0: 240 s x 1.25 <= 1000; it took 480 s, twice its projection at the rates that
+    # now hold its own record (lower median still 60 s): ce/seed1 at 2 x 240 x 1.25 > 520
     assert started == ["ce/seed0"]
     assert (
         "not started: ce/seed1, projected to take 8 min (2.00 x its records' time), 9 min "
@@ -472,29 +478,62 @@ def test_until_starts_only_the_runs_projected_to_end_by_then(root, monkeypatch, 
     )
     assert any(line.startswith("not started: le/seed0, projected to take 16 min") for line in logs)
     assert logs[-1] == "3 run(s) not started: projected to end after --until."
+    saved = json.loads((root / "runs" / "slowdown.json").read_text())
+    assert saved["slowdown"] == 2.0 and saved["run"] == "tiny/ce/seed0"
 
-    # a run part done is priced for its epochs left (1 of 4: 60 s; ce/seed0 still 240 s);
-    # another call's slowdown is not this one's; a run of a cost never timed is started
+    # the next call starts from the saved slowdown; a run part done is priced for its epochs
+    # left (1 of 4: 60 s x 2), and too short to measure the slowdown again; a cell of
+    # another method is priced roughly (the model's and data's runs), one of another batch
+    # size not at all: its first run is started, and said so
     history = REPO / lab_plans.plan_runs(lab_plans.load_plan(path))[1].workdir / "history.csv"
     history.parent.mkdir(parents=True)
     history.write_text("epoch,loss\n0,1\n1,1\n2,1\n")
-    ls = text + '[[cell]]\nname = "ls"\nflagfile = "flags/table3/mlp1024_ls.flags"\n'
+    more = (
+        text
+        + '[[cell]]\nname = "ls"\nflagfile = "flags/table3/mlp1024_ls.flags"\n'
+        + '[[cell]]\nname = "small"\nflagfile = "flags/table3/mlp1024_ce.flags"\n'
+        + "flags = { batch_size = 25 }\n"
+    )
     started.clear()
-    assert runner.run_plan(write_plan(root, ls), log=logs.append, until=clock[0] + 100) == 0
-    assert started == ["ce/seed1", "ls/seed0", "ls/seed1"]
-    assert "ls/seed0 is not yet timed: started, may end after --until" in logs
+    assert runner.run_plan(write_plan(root, more), log=logs.append, until=clock[0] + 200) == 0
+    assert started == ["ce/seed1", "small/seed0"]  # small/seed1: timed by seed0 now, late
+    assert any(line.startswith("not started: small/seed1, projected") for line in logs)
+    assert any("ls/seed0, projected to take" in line and "roughly" in line for line in logs)
+    assert "small/seed0 is not yet timed: started, may end after --until" in logs
+    assert deadline.saved_slowdown() == 2.0, (root / "runs" / "slowdown.json").read_text()
 
-    # the command line: HH:MM today, ISO 8601, and a clear error
+    # past the deadline nothing starts but a run finished in its folder (only recorded)
+    finished = REPO / lab_plans.plan_runs(lab_plans.load_plan(path), cells=["le"])[0].workdir
+    finished.mkdir(parents=True)
+    (finished / "history.csv").write_text("epoch,loss\n0,1\n1,1\n2,1\n3,1\n")
+    started.clear()
+    assert runner.run_plan(write_plan(root, more), log=logs.append, until=clock[0] - 1) == 0
+    assert started == ["le/seed0"] and "not started: ls/seed0, --until has passed" in logs
+
+    # runs beside it: a record holds a run's share of the machine; a stale folder starts over
+    fresh = lab_plans.load_plan(write_plan(root, text.replace("lr = 0.05", "lr = 0.3"), "f"))
+    ce = lab_plans.plan_runs(fresh, cells=["ce"])[0]
+    late = deadline.Deadline(clock[0] + 1300, logs.append)
+    late.slowdown = 1.0  # 4 epochs at 120 s (the lower median of 60, 120, 120), x 1.25
+    assert late.fits(ce, beside=0) and late.fits(ce, beside=1)  # 600 s, 1200 s
+    assert not late.fits(ce, beside=2) and "(1.00 x its records' time, 3 at a time)" in logs[-1]
+    (REPO / ce.workdir).mkdir(parents=True)
+    (REPO / ce.workdir / "history.csv").write_text("epoch,loss\n0,1\n1,1\n2,1\n")
+    assert status.epochs_left(ce) == 1
+    monkeypatch.setattr(lab_plans.Run, "command", lambda self: ["main", "--overwrite"])
+    assert status.epochs_left(ce) == 4
+
+    # the command line: HH:MM today, ISO 8601 with a time, and a clear error
     import datetime
 
-    assert (
-        cli._moment("18:10")
-        == datetime.datetime.now().replace(hour=18, minute=10, second=0, microsecond=0).timestamp()
-    )
+    today = datetime.datetime.now().replace(hour=18, minute=10, second=0, microsecond=0)
+    assert cli._moment("18:10") == today.timestamp()
     assert cli._moment("2026-12-07T18:10:00+00:00") == 1796667000
-    with pytest.raises(SystemExit):
-        cli.main(["run", path, "--until=soon"])
-    assert "'soon' is not a time: give HH:MM (today) or an ISO 8601" in capsys.readouterr().err
+    assert cli._moment("2026-12-07T19:10:00+01:00") == 1796667000
+    for bad in ("soon", "2026-12-07", "25:99"):
+        with pytest.raises(SystemExit):
+            cli.main(["run", path, f"--until={bad}"])
+        assert f"{bad!r} is not a time: give HH:MM (today) or an ISO" in capsys.readouterr().err
 
 
 def test_welch_matches_the_formula():

@@ -58,7 +58,7 @@ def bash(cwd, script, *args, **env):
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, **env},
+        env={**{k: v for k, v in os.environ.items() if k != "RUNNER_UNTIL"}, **env},
     )
 
 
@@ -143,12 +143,17 @@ def test_restart_runner_brings_finished_runs_home_and_starts_again(tmp_path):
         # a bad RUNNER_UNTIL: refused before anything is stopped
         refused = bash(main, "scripts/restart_runner.sh", str(runner), RUNNER_UNTIL="soonish")
         assert refused.returncode == 1 and "RUNNER_UNTIL='soonish' is not a time" in refused.stderr
+        refused = bash(main, "scripts/restart_runner.sh", str(runner), RUNNER_UNTIL="-1 min")
+        assert refused.returncode == 1 and "RUNNER_UNTIL='-1 min' (" in refused.stderr
+        assert "has passed" in refused.stderr
         assert runner_pids(main, runner) == pids
         # a relative folder: from the caller's folder; RUNNER_UNTIL passed on as a moment
-        done = bash(tmp_path, "main/scripts/restart_runner.sh", "runner", RUNNER_UNTIL="18:10")
+        done = bash(
+            tmp_path, "main/scripts/restart_runner.sh", "runner", RUNNER_UNTIL="tomorrow 18:10"
+        )
         assert done.returncode == 0, done.stderr
         moment = subprocess.run(
-            ["date", "-d", "18:10", "--iso-8601=seconds"], capture_output=True, text=True
+            ["date", "-d", "tomorrow 18:10", "--iso-8601=seconds"], capture_output=True, text=True
         ).stdout.strip()
         assert f"start only if projected to end by {moment}" in done.stdout
         assert "brought results/plan/le/seed0/metrics.json" in done.stdout

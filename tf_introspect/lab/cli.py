@@ -34,8 +34,10 @@ def _moment(text):
         if re.fullmatch(r"\d{1,2}:\d{2}", text):
             hour, minute = (int(x) for x in text.split(":"))
             moment = datetime.datetime.now().replace(hour=hour, minute=minute, second=0)
-        else:
+        elif "T" in text or " " in text:  # a date alone would mean its midnight
             moment = datetime.datetime.fromisoformat(text)
+        else:
+            raise ValueError(text)
         return moment.replace(microsecond=0).timestamp()
     except ValueError:
         raise argparse.ArgumentTypeError(

@@ -7,7 +7,8 @@ is skipped; one whose settings differ is run again; one whose settings were alre
 by another plan or cell is copied from there. So a plan can be started in the background in
 several sessions, and each adds what is missing; ``--jobs`` runs several at a time, each
 recorded with its share of the machine (:class:`Sharing`); ``--until`` starts only the runs
-projected to end by then (:class:`Deadline`: a session's end, for runs too large to park).
+projected to end by then (:class:`~tf_introspect.lab.deadline.Deadline`: a session's end,
+for runs too large to park).
 """
 
 import concurrent.futures
@@ -19,7 +20,8 @@ import sys
 import threading
 import time
 
-from tf_introspect.lab import paths, status
+from tf_introspect.lab import paths
+from tf_introspect.lab.deadline import Deadline
 from tf_introspect.lab.errors import PlanError
 from tf_introspect.lab.plans import load_plan, plan_runs
 from tf_introspect.lab.records import equal_record, load_record, record_run, reuse, timestamp
@@ -115,57 +117,12 @@ class Sharing:
         return share, most
 
 
-#: a run is started before ``--until`` only if this many times its projected time ends by
-#: then: the machine's speed comes and goes (epochs of 40 s and 80 s alternate)
-FIT_MARGIN = 1.25
-
-
-class Deadline:
-    """``run --until``: a run is started only if it is projected to end by ``until``
-    (seconds since the epoch) with :data:`FIT_MARGIN` to spare. The projection
-    (:func:`~tf_introspect.lab.status.projected_seconds`: finished runs of its cost, made on
-    other machines under other loads) is scaled by the slowdown of the last run started here
-    (its time over its projection: an MLP at nice 19 beside a ResNet goes two to four times
-    slower than alone). A run never timed is started (it may not end in time), and said so,
-    and so is one another plan's record gives at no cost."""
-
-    def __init__(self, until, log=print):
-        self.until, self.log, self.slowdown, self.rates, self._started = until, log, 1.0, None, {}
-
-    def refresh(self):
-        """Read the finished runs' times again (after a run has ended)."""
-        self.rates = status.machine_rates()
-
-    def fits(self, run):
-        if equal_record(run) is not None:  # copied from another plan's record: no time
-            return True
-        seconds, left = status.projected_seconds(run, self.rates), self.until - time.time()
-        if seconds is None:
-            self.log(f"{run.cell}/{run.name} is not yet timed: started, may end after --until")
-            return True
-        if seconds * self.slowdown * FIT_MARGIN <= left:
-            self._started[run.cell, run.name] = (seconds, time.time())
-            return True
-        self.log(
-            f"not started: {run.cell}/{run.name}, projected to take "
-            f"{seconds * self.slowdown / 60:.0f} min ({self.slowdown:.2f} x its records' time), "
-            f"{max(0, left) / 60:.0f} min left before --until"
-        )
-        return False
-
-    def ended(self, run):
-        """``run``, started after :meth:`fits`, ended well: its slowdown is the machine's."""
-        if (run.cell, run.name) in self._started:
-            seconds, start = self._started.pop((run.cell, run.name))
-            if seconds > 0:
-                self.slowdown = (time.time() - start) / seconds
-
-
 def run_plan(path, cells=None, seeds=None, jobs=1, log=print, data_dir=None, until=None):
     """Run what is missing of the plan (data from ``data_dir`` if given, see
     :func:`~tf_introspect.lab.plans.load_plan`), ``jobs`` runs at a time (the next one starts
     as soon as one ends), and with ``until`` (seconds since the epoch) only those projected
-    to end by then (:class:`Deadline`); returns the number of failed runs."""
+    to end by then (:class:`~tf_introspect.lab.deadline.Deadline`; a run refused is
+    considered again after each run that ends); returns the number of failed runs."""
     plan = load_plan(path, data_dir)
     unknown = set(cells or ()) - {c["name"] for c in plan["cell"]}
     if unknown:
@@ -174,7 +131,7 @@ def run_plan(path, cells=None, seeds=None, jobs=1, log=print, data_dir=None, unt
             f"{', '.join(c['name'] for c in plan['cell'])}."
         )
     prepare(plan, log)
-    failed, attempted, in_flight, sharing, late = 0, set(), {}, Sharing(), 0
+    failed, attempted, in_flight, sharing, refused = 0, set(), {}, Sharing(), set()
     deadline = Deadline(until, log) if until is not None else None
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
         while True:
@@ -184,17 +141,17 @@ def run_plan(path, cells=None, seeds=None, jobs=1, log=print, data_dir=None, unt
                 for r in plan_runs(plan, cells, seeds)
                 if r.settings is not None
                 and load_record(r) is None
-                and (r.cell, r.name) not in attempted
+                and (r.cell, r.name) not in attempted | refused
             ]
             if deadline and pending:
                 deadline.refresh()
             for run in pending:
                 if len(in_flight) >= jobs:
                     break
-                attempted.add((run.cell, run.name))
-                if deadline and not deadline.fits(run):
-                    late += 1
+                if deadline and not deadline.fits(run, beside=len(in_flight)):
+                    refused.add((run.cell, run.name))
                     continue
+                attempted.add((run.cell, run.name))
                 in_flight[pool.submit(execute, plan, run, log, sharing)] = run
             if not in_flight:
                 break
@@ -207,8 +164,9 @@ def run_plan(path, cells=None, seeds=None, jobs=1, log=print, data_dir=None, unt
                     failed += 1
                 elif deadline:
                     deadline.ended(run)
-    if late:
-        log(f"{late} run(s) not started: projected to end after --until.")
+                    refused.clear()  # the slowdown changed: each is priced again
+    if refused:
+        log(f"{len(refused)} run(s) not started: projected to end after --until.")
     blocked = [r for r in plan_runs(plan, cells, seeds) if r.settings is None]
     if blocked:
         log(f"{len(blocked)} run(s) wait for a grid that did not finish.")

@@ -122,13 +122,18 @@ def _kind(settings):
 
 def rates_by_kind(cpu=None):
     """Seconds an epoch of every committed seeded run of every plan, by :data:`COST_KEYS`;
-    with ``cpu`` (a CPU model name), of those whose timed start (the last) ran on it."""
+    with ``cpu`` (a CPU model name), of those whose timed start (the last) ran on it. A
+    record copied from another plan's (``reused_from``) is not timed twice."""
     rates = {}
     for path in glob.glob(os.path.join(paths.ROOT, paths.RESULTS, "*", "*", "seed*", "run.json")):
+        if os.path.dirname(path).endswith(".tmp"):  # being written
+            continue
         try:
             record = read_record(os.path.dirname(path))
             rate = seconds_an_epoch(record)
         except (OSError, ValueError, KeyError):
+            continue
+        if record.get("reused_from"):
             continue
         if cpu is None or (trained_on(record)[-1] or {}).get("cpu_model") == cpu:
             rates.setdefault(_kind(record["settings"]), []).append(rate)
@@ -143,9 +148,9 @@ def machine_rates():
     return (rates_by_kind(here) if here else {}), rates_by_kind()
 
 
-def _closest_rates(kinds, timed, least=SAME_COST):
-    """The rates in ``timed`` (``{kind: [seconds an epoch]}``) of the kinds sharing the
-    longest prefix of :data:`COST_KEYS` with any of ``kinds``, if at least ``least`` long."""
+def _closest(kinds, timed):
+    """``(n, rates)``: the rates in ``timed`` (``{kind: [seconds an epoch]}``) of the kinds
+    sharing the longest prefix, ``n`` long, of :data:`COST_KEYS` with any of ``kinds``."""
 
     def shared(a, b):
         n = 0
@@ -154,29 +159,54 @@ def _closest_rates(kinds, timed, least=SAME_COST):
         return n
 
     best = max((shared(a, b) for a in kinds for b in timed), default=0)
-    if best < least:
-        return []
-    return [
+    found = [
         t for b, times in timed.items() if any(shared(a, b) == best for a in kinds) for t in times
     ]
+    return best, found
+
+
+def _closest_rates(kinds, timed, least=SAME_COST):
+    """The rates of :func:`_closest`, if their prefix is at least ``least`` long."""
+    best, found = _closest(kinds, timed)
+    return found if best >= least else []
+
+
+def epoch_rate(run, rates=None, least=SAME_COST):
+    """Seconds an epoch of ``run``: the lower median of the finished runs of the closest cost
+    (any plan, a prefix of :data:`COST_KEYS` at least ``least`` long), those timed on this
+    CPU model when there are two or more as close as any (``rates``: :func:`machine_rates`,
+    read once for many runs); None where none is close enough. Not the mean nor the upper
+    median: a pause (a runner stopped at a session's end) only lengthens a run's wall time,
+    and one paused run must not price its cost several times over."""
+    here, every = rates if rates is not None else machine_rates()
+    kinds = {_kind(run.settings)}
+    (near, found_here), (best, found) = _closest(kinds, here), _closest(kinds, every)
+    if near >= max(best, least) and len(found_here) >= 2:
+        found = found_here
+    elif best < least:
+        return None
+    return sorted(found)[(len(found) - 1) // 2]
+
+
+def epochs_left(run):
+    """The epochs ``run`` still has to train: its epochs less those its work folder's
+    ``history.csv`` holds (one more than its backup at most), all of them where it starts
+    over (a stale folder: finished with other settings or older code, or a backup begun
+    before its cell's ``since``)."""
+    workdir = os.path.join(paths.REPO, run.workdir)
+    history = os.path.join(workdir, "history.csv")
+    if not os.path.exists(history) or "--overwrite" in run.command():
+        return run.settings["epochs"]
+    if outputs.load(workdir) is None and run.made_before_fix():
+        return run.settings["epochs"]
+    return max(0, run.settings["epochs"] - len(outputs.history(history)))
 
 
 def projected_seconds(run, rates=None):
-    """Seconds ``run`` is expected to take from where its work folder stands: its epochs
-    left (those of its ``history.csv`` done) at the lower median seconds an epoch of the
-    finished runs of the closest cost, any plan, timed on this CPU model if any are, else on
-    any (``rates``: :func:`machine_rates`, read once for many runs); None where none is
-    close enough (:data:`SAME_COST`). Not the mean nor the upper median: a pause (a runner
-    stopped at a session's end) only lengthens a run's wall time, and one paused run must
-    not price its cost several times over."""
-    here, every = rates if rates is not None else machine_rates()
-    kinds = {_kind(run.settings)}
-    found = _closest_rates(kinds, here) or _closest_rates(kinds, every)
-    if not found:
-        return None
-    history = os.path.join(paths.REPO, run.workdir, "history.csv")
-    done = len(outputs.history(history)) if os.path.exists(history) else 0
-    return max(0, run.settings["epochs"] - done) * sorted(found)[(len(found) - 1) // 2]
+    """Seconds ``run`` is expected to take from where its work folder stands: its
+    :func:`epochs_left` at its :func:`epoch_rate` (None where that is not known)."""
+    rate = epoch_rate(run, rates)
+    return None if rate is None else epochs_left(run) * rate
 
 
 def _warmup(run):

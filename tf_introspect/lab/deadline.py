@@ -1,0 +1,127 @@
+"""``run --until``: start a run only if it is projected to end by a moment (a session's end).
+
+A run too large to park (the MNIST MLP's 14 MB backup, :mod:`~tf_introspect.lab.parking`)
+still training when a session ends starts over on the next machine, and meanwhile took a
+core's share from the ResNet beside it. :class:`Deadline` prices each run before it starts:
+its epochs left at the seconds an epoch of the finished runs of its cost
+(:func:`~tf_introspect.lab.status.epoch_rate`), times the runs in flight beside it (records
+hold a run's share of the machine), times the machine's slowdown now, with
+:data:`FIT_MARGIN` to spare.
+
+The slowdown is measured, not assumed: records come from other machines and other loads (the
+MLP at nice 19 beside a ResNet ran its CE epochs at 47-165 s on 2026-12-07, against the
+20-34 s of the CE records). Each run that ends here gives the slowdown anew: its time over
+its projection at the rates that now include its own record, so a run is never priced at
+its own slowdown twice. It is kept in ``runs/slowdown.json`` (per CPU model, for
+:data:`KEEP_HOURS`) for the runner's next ``run`` call.
+"""
+
+import json
+import os
+import time
+
+from tf_introspect import atomic
+from tf_introspect.lab import paths, status
+from tf_introspect.lab.records import equal_record, timestamp
+from tf_introspect.pipeline.workdir import cpu_model
+
+#: a run is started only if this many times its projected time ends by the deadline: the
+#: machine's speed comes and goes (epochs of 40 s and 80 s alternate)
+FIT_MARGIN = 1.25
+#: the slowdown's bounds: one run is one sample (a run's fixed costs, a load that passed)
+SLOWDOWN_RANGE = (0.5, 5.0)
+#: a run projected to take less than this does not measure the slowdown (its start-up and
+#: final evaluation weigh too much)
+MIN_SAMPLE_S = 300
+#: how long a measured slowdown is trusted by the runner's later ``run`` calls
+KEEP_HOURS = 12
+#: the runs priced from the finished runs of their model, data and batch size alone
+ROUGH = 3
+
+
+def _saved():
+    return os.path.join(paths.ROOT, paths.RUNS, "slowdown.json")
+
+
+def saved_slowdown():
+    """The slowdown measured by the last run that ended here (this CPU model, within
+    :data:`KEEP_HOURS`), else 1."""
+    try:
+        with open(_saved()) as f:
+            saved = json.load(f)
+        fresh = time.time() - saved["measured_s"] < KEEP_HOURS * 3600
+        return float(saved["slowdown"]) if fresh and saved["cpu_model"] == cpu_model() else 1.0
+    except (OSError, ValueError, KeyError, TypeError):
+        return 1.0
+
+
+class Deadline:
+    """Whether each run :meth:`fits` before ``until`` (seconds since the epoch)."""
+
+    def __init__(self, until, log=print):
+        self.until, self.log, self.slowdown = until, log, saved_slowdown()
+        self.rates, self._started = None, {}
+
+    def refresh(self):
+        """Read the finished runs' times again (after a run has ended)."""
+        self.rates = status.machine_rates()
+
+    def _rate(self, run):
+        """``(seconds an epoch, rough)``: of its cost, else roughly of its model and data."""
+        rate = status.epoch_rate(run, self.rates)
+        if rate is None:
+            return status.epoch_rate(run, self.rates, least=ROUGH), True
+        return rate, False
+
+    def fits(self, run, beside=0):
+        """Whether ``run``, with ``beside`` runs in flight beside it, is projected to end by
+        the deadline (logged when not). A run that only needs recording (finished in its
+        folder, or copied from another plan's record) always fits; a run never timed, of no
+        model and data timed either, is started while there is time (and said so)."""
+        epochs = status.epochs_left(run)
+        if epochs == 0 or equal_record(run) is not None:
+            return True
+        left = self.until - time.time()
+        name = f"{run.cell}/{run.name}"
+        if left <= 0:
+            self.log(f"not started: {name}, --until has passed")
+            return False
+        rate, rough = self._rate(run)
+        if rate is None:
+            self.log(f"{name} is not yet timed: started, may end after --until")
+            return True
+        seconds = epochs * rate * (beside + 1) * self.slowdown
+        if seconds * FIT_MARGIN <= left:
+            self._started[run.cell, run.name] = (epochs, beside + 1, time.time())
+            return True
+        self.log(
+            f"not started: {name}, projected to take {seconds / 60:.0f} min ("
+            f"{self.slowdown:.2f} x {'roughly, ' if rough else ''}its records' time"
+            f"{f', {beside + 1} at a time' if beside else ''}), "
+            f"{left / 60:.0f} min left before --until"
+        )
+        return False
+
+    def ended(self, run):
+        """``run``, started after :meth:`fits`, ended well: the slowdown is now its time over
+        its projection at the rates that include its record (kept for the next call)."""
+        if (run.cell, run.name) not in self._started:
+            return
+        epochs, at_a_time, start = self._started.pop((run.cell, run.name))
+        self.refresh()
+        rate, _ = self._rate(run)
+        if rate is None or epochs * rate * at_a_time < MIN_SAMPLE_S:
+            return
+        low, high = SLOWDOWN_RANGE
+        self.slowdown = min(high, max(low, (time.time() - start) / (epochs * rate * at_a_time)))
+        os.makedirs(os.path.dirname(_saved()), exist_ok=True)
+        atomic.write_json(
+            _saved(),
+            {
+                "slowdown": self.slowdown,
+                "cpu_model": cpu_model(),
+                "measured_s": time.time(),
+                "measured": timestamp(),
+                "run": f"{run.plan}/{run.cell}/{run.name}",
+            },
+        )

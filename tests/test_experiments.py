@@ -276,7 +276,7 @@ def test_a_run_trained_by_another_plan_is_reused_not_trained(root):
     )
 
 
-def test_status_counts_live_runners_only(root):
+def test_status_counts_live_runners_only(root, capsys):
     import subprocess
     import sys
 
@@ -310,6 +310,16 @@ def test_status_counts_live_runners_only(root):
     ).stdout.strip()
     (workdir / "runner.pid").write_text(dead)  # a runner killed without cleaning up
     assert status.status(path)[0].split()[:5] == ["ce", "done", "0", "running", "0"]
+
+    # a runner in a worktree of its own, seen from this checkout: its runs and records
+    (workdir / "runner.pid").write_text(str(os.getpid()))
+    checkout = root / "checkout"
+    checkout.mkdir()
+    lab_paths_root = paths.ROOT
+    paths.ROOT = str(checkout)  # this checkout: nothing there (the fixture restores ROOT)
+    assert status.status(path)[0].split()[:5] == ["ce", "done", "0", "running", "0"]
+    assert cli.main(["status", path, "--runner", lab_paths_root]) == 0
+    assert capsys.readouterr().out.split("\n")[0].split()[:5] == ["ce", "done", "0", "running", "1"]
 
 
 def test_status_prices_a_live_le_run_apart_from_its_warm_up(root, monkeypatch, capsys):

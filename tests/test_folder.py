@@ -88,7 +88,7 @@ def test_held_out_share_of_a_flat_folder(jpeg_folder, tmp_path):
     for name in CLASSES[:3]:
         shutil.copytree(jpeg_folder / "train" / name, flat / name)
     name = fresh(f"folder:{flat}")
-    with pytest.raises(ValueError, match="no train/ and test/ subfolders: give --test_split"):
+    with pytest.raises(DataFormatError, match="no train/ and test/ subfolders: give --test_split"):
         folder.scan(name)
     layout = folder.scan(name, test_split=0.25)
     for label in range(3):  # 3 of every class's 12 images held out, disjoint, all used
@@ -214,7 +214,10 @@ def test_the_command_line_trains_on_a_folder(jpeg_folder, tmp_path):
         (f"--dataset=folder:{tmp_path / 'nowhere'}", "no image folder"),
         ("--image_size=32", "--image_size must be H,W"),
         ("--dataset=mnist", "--image_size and --test_split belong to your own data set"),
+        ("--test_split=1.5", "--test_split must be a fraction between 0 and 1 (exclusive)"),
+        ("--test_split=0.2", "has its own train/ and test/ folders; --test_split=0.2"),
     ):
         extra = ["--image_size=32,32", "--test_split=0.2"] if bad == "--dataset=mnist" else []
         result = cli("--method=ce", *common, bad, *extra, f"--workdir={tmp_path / 'bad'}")
         assert result.returncode != 0 and message in result.stderr, result.stderr[-1000:]
+        assert "Traceback" not in result.stderr, result.stderr[-1000:]

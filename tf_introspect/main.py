@@ -61,15 +61,15 @@ def main(argv):
             logging.info(
                 "%s is not one of the paper's models: the ResNet family's defaults apply unless "
                 "flags say otherwise (batch %d, SGD lr %g, momentum %g, weight decay %g, "
-                "--lr_schedule=%s at epochs %s of %d).",
+                "%d epoch(s), --lr_schedule=%s with boundaries at epochs %s).",
                 cfg.model,
                 cfg.batch_size,
                 cfg.lr,
                 cfg.momentum,
                 cfg.weight_decay,
+                cfg.epochs,
                 cfg.lr_schedule,
                 ",".join(map(str, cfg.lr_boundaries)) or "-",
-                cfg.epochs,
             )
         metrics = training.run(cfg)
     except (
@@ -82,7 +82,7 @@ def main(argv):
     print(
         f"{cfg.method} {cfg.model} {cfg.dataset}: test accuracy "
         f"{metrics['test_accuracy']:.4f} (error {metrics['test_error']:.4f}) after "
-        f"{cfg.epochs} epochs, {metrics['wall_time_s']} s; wrote "
+        f"{cfg.epochs} epoch(s), {metrics['wall_time_s']} s; wrote "
         f"{os.path.join(os.path.dirname(metrics['model_path']), 'metrics.json')}"
     )
 
@@ -95,7 +95,7 @@ def parse_flags(argv):
     except absl_flags.Error as e:
         files = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--flagfile=")]
         source = f" (command line or --flagfile={', '.join(files)})" if files else ""
-        message = " ".join(str(e).split())
+        message = " ".join(str(e).split()).rstrip(".")
         raise SystemExit(
             f"error: {message}{source}; python -m tf_introspect.main --helpshort lists the flags."
         ) from None

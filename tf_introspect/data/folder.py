@@ -40,7 +40,7 @@ def folder_path(name: str) -> str:
     """``PATH`` of ``folder:PATH``, checked to be a folder."""
     path = name[len(PREFIX) :]
     if not path:
-        raise ValueError(f"--dataset={name!r} names no folder: give --dataset=folder:PATH.")
+        raise DataFormatError(f"--dataset={name!r} names no folder: give --dataset=folder:PATH.")
     if not os.path.isdir(path):
         raise DataNotFoundError(
             f"no image folder {path!r} (from --dataset={name}): give a folder with one "
@@ -84,7 +84,7 @@ def held_out(files, fraction):
     """``(train, test)`` of ``files`` (``(item, label)`` pairs): a fixed share ``fraction`` of
     every class for testing (seed :data:`SPLIT_SEED`), the rest for training, each in order."""
     if not (isinstance(fraction, float | int) and 0 < fraction < 1):
-        raise ValueError(
+        raise DataFormatError(
             f"--test_split must be a fraction between 0 and 1 (exclusive), got {fraction!r}."
         )
     rng = np.random.default_rng(SPLIT_SEED)
@@ -114,7 +114,7 @@ def scan(name: str, image_size: tuple[int, int] | None = None, test_split: float
             )
         files = {s: _images(os.path.join(root, s), class_names) for s in ("train", "test")}
         if test_split is not None:
-            raise ValueError(
+            raise DataFormatError(
                 f"{root} has its own train/ and test/ folders; --test_split={test_split} "
                 "would hold out a share of train/ as well: leave it unset."
             )
@@ -122,7 +122,7 @@ def scan(name: str, image_size: tuple[int, int] | None = None, test_split: float
         class_names = _classes(root)
         pool = _images(root, class_names) if class_names else []
         if test_split is None and pool:
-            raise ValueError(
+            raise DataFormatError(
                 f"{root} has no train/ and test/ subfolders: give --test_split=FRACTION (e.g. "
                 "0.2) to hold out that share of every class's images for testing."
             )

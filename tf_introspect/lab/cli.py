@@ -12,6 +12,7 @@ the next machine through the repository (:mod:`~tf_introspect.lab.parking`)::
     python -m tf_introspect.experiments run experiments/table3_paper.toml --until=18:10
     python -m tf_introspect.experiments status experiments/table3_short.toml
     python -m tf_introspect.experiments status    # every plan, and the time left of all
+    python -m tf_introspect.experiments status --runner ../runner   # a runner's worktree
     python -m tf_introspect.experiments report          # regenerates docs/RESULTS.md
     python -m tf_introspect.experiments verify experiments/table3_short.toml ce/seed0
     python -m tf_introspect.experiments park ../runner    # unfinished runs -> parked/
@@ -76,6 +77,11 @@ def main(argv=None):
     )
     status_p = sub.add_parser("status", help="done / running / left, projected time")
     status_p.add_argument("plans", nargs="*", help="plans (default: every plan, and a total)")
+    status_p.add_argument(
+        "--runner",
+        help="the runner's checkout (e.g. ../runner, made by scripts/restart_runner.sh): its "
+        "records and runs in progress (default: this checkout's)",
+    )
     verify_p = sub.add_parser(
         "verify",
         help="train a finished run again and record how close it came (determinism evidence)",
@@ -161,6 +167,8 @@ def main(argv=None):
             print(f"{parking.unpark(args.runner)} parked run(s) put into {args.runner}.")
             return 0
         if args.command == "status":
+            if args.runner:  # its results/, runs/ and parked/; this checkout's plans
+                paths.ROOT = args.runner
             if len(args.plans) == 1:
                 print("\n".join(status.status(args.plans[0])))
             else:

@@ -72,6 +72,6 @@ def get(
     if name not in _REGISTRY:
         raise ValueError(
             f"Unknown model {name!r}; valid choices: {', '.join(list_models())}, "
-            "keras:NAME (python -m tf_introspect.main --list_models) or PATH.keras."
+            "keras:NAME (python -m tf_introspect.main --list_models) or a saved model PATH.keras"
         )
     return _REGISTRY[name](num_classes=num_classes, input_shape=input_shape, **kw)

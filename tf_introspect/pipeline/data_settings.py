@@ -51,9 +51,15 @@ def resolve_data(values):
         given = [f"--{k}" for k in ("image_size", "test_split") if values[k] is not None]
         if given:
             raise ConfigError(
-                f"{' and '.join(given)} belong to your own data set (--dataset=folder:PATH or "
-                f"tfds:NAME), not --dataset={values['dataset']}."
+                f"{' and '.join(given)} belong{'s' if len(given) == 1 else ''} to your own "
+                f"data set (--dataset=folder:PATH or tfds:NAME), not "
+                f"--dataset={values['dataset']}."
             )
+    split = values["test_split"]
+    if split is not None and not 0 < split < 1:
+        raise ConfigError(
+            f"--test_split must be a fraction between 0 and 1 (exclusive), e.g. 0.2; got {split:g}."
+        )
     values.setdefault("data_fingerprint", None)
 
 

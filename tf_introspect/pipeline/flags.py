@@ -242,7 +242,7 @@ def define_flags():
         "model",
         lambda m: m in models.list_models() or external.is_external(m),
         message=f"--model must be one of {', '.join(models.list_models())}, keras:NAME "
-        "(--list_models) or PATH.keras.",
+        "(--list_models) or a saved model PATH.keras",
     )
     flags.register_validator(
         "dataset",

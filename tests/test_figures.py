@@ -197,6 +197,9 @@ def test_figures_command(mlp, mnist_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         figures_cli.main(["--figures=1,4"])
     assert "give figure numbers from 1, 2, 3" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        figures_cli.main(["--dataset=imagenet"])
+    assert "'imagenet': give one of mnist," in capsys.readouterr().err
 
 
 def test_figures_trains_a_short_model_without_model(mlp, mnist_dir, tmp_path, monkeypatch, capsys):

@@ -195,6 +195,24 @@ def test_the_command_line_trains_on_a_folder(jpeg_folder, tmp_path):
     )
     assert metadata.info("folder:/gone").mean == pytest.approx(meta.mean)
     assert (tmp_path / "e.png").exists()
+    # Figures 1-2 of the folder run: its data set read from beside the model
+    from tf_introspect.lab import figures_cli
+
+    out = tmp_path / "figures"
+    model = tmp_path / "le" / "model.keras"
+    assert (
+        figures_cli.main(
+            [f"--model={model}", "--figures=1,2", "--explainers=grad_cam", "--samples=2"]
+            + ["--similarity_samples=20", f"--out={out}"]
+        )
+        == 0
+    )
+    name = figures_cli._file_name(f"folder:{jpeg_folder}")
+    assert name.startswith("folder_") and "/" not in name and ":" not in name
+    for figure in ("figure1", "figure2"):
+        assert (out / f"{figure}_{name}_grad_cam.png").stat().st_size > 0
+    with pytest.raises(SystemExit, match="give --model=PATH.keras, a classifier trained on it"):
+        figures_cli.main([f"--dataset=folder:{jpeg_folder}", "--figures=1", f"--out={out}"])
     # the fingerprint is a result-deciding setting: other images, another run
     cfg = config.from_args(["--method=le", *common])
     assert cfg.data_fingerprint is None  # a plan names a folder by path; a run reads it

@@ -18,22 +18,9 @@ from tf_introspect.lab import model_figures, plots
 
 
 def recorded_dataset(model_path):
-    """The data set of the run that saved ``model_path``, from the ``metrics.json`` beside
-    it, with a folder data set's recorded facts (classes, mean/std) registered, so that the
-    images are normalised as in training even where the folder is not; None without one."""
-    import json
-
-    from tf_introspect import data
-
-    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "metrics.json")
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        metrics = json.load(f)
-    facts = metrics.get("data")
-    if facts:
-        data.metadata.register(data.metadata.from_facts(metrics["dataset"], facts))
-    return metrics.get("dataset")
+    """The data set of the run that saved ``model_path`` (its recorded facts registered:
+    :func:`~tf_introspect.lab.model_figures.recorded_data`); None without one."""
+    return model_figures.recorded_data(model_path)[0]
 
 
 def guess_dataset(model):

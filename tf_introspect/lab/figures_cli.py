@@ -11,6 +11,7 @@ paper's numbers. PNGs (and JSON) go to ``--out`` (default ``docs/figures``).
 
 import argparse
 import os
+import re
 
 from tf_introspect.lab import figure3, model_figures, plots, reliability
 
@@ -60,7 +61,12 @@ def _parser():
         prog="python -m tf_introspect.figures", description=__doc__.split("\n\n")[0]
     )
     p.add_argument("--model", help="trained classifier (.keras); default: train a short one")
-    p.add_argument("--dataset", default="mnist", choices=data.DATASETS)
+    p.add_argument(
+        "--dataset",
+        type=_dataset,
+        help=f"{', '.join(data.DATASETS)}, folder:PATH or tfds:NAME (default: the one "
+        "recorded beside --model, else mnist)",
+    )
     p.add_argument("--out", default=os.path.join("docs", "figures"), help="output folder")
     p.add_argument("--data_dir", help="data folder (default: $TF_INTROSPECT_DATA, ...)")
     p.add_argument(
@@ -114,6 +120,22 @@ def _parser():
     return p
 
 
+def _dataset(text):
+    from tf_introspect import data
+    from tf_introspect.data import custom
+
+    if text in data.DATASETS or custom.is_custom(text):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{text!r}: give one of {', '.join(data.DATASETS)}, folder:PATH or tfds:NAME"
+    )
+
+
+def _file_name(dataset):
+    """``dataset`` as part of a file name (``folder:data/x`` -> ``folder_data_x``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset).strip("_")
+
+
 def _figure_numbers(text):
     numbers = tuple(sorted({int(n) for n in text.split(",") if n.strip().isdigit()}))
     if (
@@ -132,6 +154,17 @@ def figures_1_2(args):
     first), one of each per explainer."""
     from tf_introspect import data
 
+    recorded, options = model_figures.recorded_data(args.model) if args.model else (None, {})
+    if args.dataset is None:
+        args.dataset = recorded or "mnist"
+    elif args.dataset != recorded:
+        options = {}  # another data set than the run's: its own defaults
+    if args.dataset not in DEFAULT_MODELS and not args.model:
+        raise ValueError(
+            f"--dataset={args.dataset}: give --model=PATH.keras, a classifier trained on it "
+            "(a run's model.keras); a short model is trained only for "
+            f"{', '.join(DEFAULT_MODELS)}."
+        )
     path = args.model or train_short_model(args.dataset, args.data_dir, args.workdir)
     model = model_figures.load_classifier(path, args.dataset)
     baseline = (
@@ -144,18 +177,23 @@ def figures_1_2(args):
     x, y = next(
         iter(
             data.make_dataset(
-                args.dataset, "test", args.samples, data_dir=args.data_dir, limit=args.samples
+                args.dataset,
+                "test",
+                args.samples,
+                data_dir=args.data_dir,
+                limit=args.samples,
+                **options,
             )
         )
     )
     batches = (
-        model_figures.SampleBatches(args.dataset, limit, args.data_dir)
+        model_figures.SampleBatches(args.dataset, limit, args.data_dir, **options)
         if 2 in args.figures
         else None
     )
     for name in args.explainers or plots.default_explainers(model):
         layer = args.layer if name == "grad_cam" else None
-        stem = os.path.join(args.out, f"{{}}_{args.dataset}_{name}.png")
+        stem = os.path.join(args.out, f"{{}}_{_file_name(args.dataset)}_{name}.png")
         written = []
         if 1 in args.figures:
             model_figures.figure1(

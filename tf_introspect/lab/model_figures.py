@@ -231,14 +231,45 @@ def _print_pairs(summary, k):
     )
 
 
+def recorded_data(model_path):
+    """``(data set, read options)`` of the run that saved ``model_path``, from the
+    ``metrics.json`` beside it: a folder's or tfds set's recorded facts (classes, mean/std)
+    are registered, so that images are normalised as in training even where the data are
+    not, and its ``image_size`` and ``test_split`` are the options to read its test split
+    with; ``(None, {})`` without one."""
+    import json
+
+    from tf_introspect import data
+
+    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "metrics.json")
+    if not os.path.exists(path):
+        return None, {}
+    with open(path) as f:
+        metrics = json.load(f)
+    facts, flags = metrics.get("data"), metrics.get("flags") or {}
+    if facts:
+        data.metadata.register(data.metadata.from_facts(metrics["dataset"], facts))
+    size = flags.get("image_size")
+    options = {
+        "image_size": tuple(int(n) for n in (size.split(",") if isinstance(size, str) else size))
+        if size
+        else None,
+        "test_split": flags.get("test_split"),
+    }
+    return metrics.get("dataset"), {k: v for k, v in options.items() if v}
+
+
 class SampleBatches:
     """The first ``limit`` test images (all when None) of ``dataset``, normalised, in batches;
-    iterable more than once. ``samples``: how many."""
+    iterable more than once. ``samples``: how many. ``options``: how to read the user's own
+    data set (``image_size``, ``test_split``: :func:`recorded_data`)."""
 
-    def __init__(self, dataset, limit=None, data_dir=None, batch_size=250):
+    def __init__(self, dataset, limit=None, data_dir=None, batch_size=250, **options):
         from tf_introspect import data
 
-        self.ds = data.make_dataset(dataset, "test", batch_size, data_dir=data_dir, limit=limit)
+        self.ds = data.make_dataset(
+            dataset, "test", batch_size, data_dir=data_dir, limit=limit, **options
+        )
         self.samples = int(sum(int(y.shape[0]) for _, y in self.ds))
 
     def __iter__(self):

@@ -516,7 +516,11 @@ def test_until_starts_only_the_runs_projected_to_end_by_then(root, monkeypatch, 
     finished = REPO / lab_plans.plan_runs(lab_plans.load_plan(path), cells=["le"])[0].workdir
     finished.mkdir(parents=True)
     (finished / "history.csv").write_text("epoch,loss\n0,1\n1,1\n2,1\n3,1\n")
-    started.clear()
+    le_run = lab_plans.plan_runs(lab_plans.load_plan(path), cells=["le"])[0]
+    started.clear()  # every epoch in its history, but no metrics.json: an epoch left
+    assert runner.run_plan(write_plan(root, more), log=logs.append, until=clock[0] - 1) == 0
+    assert started == [] and "not started: le/seed0, --until has passed" in logs
+    (finished / "metrics.json").write_text(json.dumps({"flags": le_run.settings}))
     assert runner.run_plan(write_plan(root, more), log=logs.append, until=clock[0] - 1) == 0
     assert started == ["le/seed0"] and "not started: ls/seed0, --until has passed" in logs
 
@@ -536,14 +540,22 @@ def test_until_starts_only_the_runs_projected_to_end_by_then(root, monkeypatch, 
     # the command line: HH:MM today, ISO 8601 with a time, and a clear error
     import datetime
 
-    today = datetime.datetime.now().replace(hour=18, minute=10, second=0, microsecond=0)
-    assert cli._moment("18:10") == today.timestamp()
+    soon = (datetime.datetime.now() + datetime.timedelta(minutes=2)).replace(
+        second=0, microsecond=0
+    )
+    if soon.date() == datetime.date.today():  # not just before midnight
+        assert cli._moment(f"{soon:%H:%M}") == soon.timestamp()
     assert cli._moment("2026-12-07T18:10:00+00:00") == 1796667000
     assert cli._moment("2026-12-07T19:10:00+01:00") == 1796667000
     for bad in ("soon", "2026-12-07", "25:99"):
         with pytest.raises(SystemExit):
             cli.main(["run", path, f"--until={bad}"])
         assert f"{bad!r} is not a time: give HH:MM (today) or an ISO" in capsys.readouterr().err
+    past = datetime.datetime.now() - datetime.timedelta(minutes=2)
+    if past.date() == datetime.date.today():  # not just after midnight
+        with pytest.raises(SystemExit):
+            cli.main(["run", path, f"--until={past:%H:%M}"])
+        assert f"'{past:%H:%M}' has passed today" in capsys.readouterr().err
 
 
 def test_welch_matches_the_formula():

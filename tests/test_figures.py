@@ -200,6 +200,10 @@ def test_figures_command(mlp, mnist_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         figures_cli.main(["--dataset=imagenet"])
     assert "'imagenet': give one of mnist," in capsys.readouterr().err
+    here = os.path.relpath(tmp_path, os.getcwd())  # a folder by two paths: the same data
+    assert figures_cli._same_data(f"folder:{here}/x", f"folder:{tmp_path}/x")
+    assert not figures_cli._same_data(f"folder:{tmp_path}/x", f"folder:{tmp_path}/y")
+    assert not figures_cli._same_data("mnist", "fashion_mnist")
 
 
 def test_figures_trains_a_short_model_without_model(mlp, mnist_dir, tmp_path, monkeypatch, capsys):

@@ -14,6 +14,7 @@ from conftest import python
 
 from tf_introspect import data
 from tf_introspect.data import custom, tfds_catalog
+from tf_introspect.data.errors import DataFormatError
 from tf_introspect.data.tfds_source import _empty_tfds_tempdirs
 from tf_introspect.pipeline.config import ConfigError, from_args
 
@@ -110,7 +111,7 @@ def test_facts_and_splits_from_the_prepared_files(tfds_dir):
 
 def test_held_out_share_and_resizing(tfds_dir):
     name = "tfds:tiny_train_only"
-    with pytest.raises(ValueError, match="has no test split .* give --test_split=FRACTION"):
+    with pytest.raises(DataFormatError, match="has no test split .* give --test_split=FRACTION"):
         custom.load(name, "train", tfds_dir)
     train = custom.load(name, "train", tfds_dir, test_split=0.2)
     test = custom.load(name, "test", tfds_dir, test_split=0.2)
@@ -120,7 +121,7 @@ def test_held_out_share_and_resizing(tfds_dir):
     )
     again = custom.load(name, "test", tfds_dir, test_split=0.2)
     assert np.array_equal(again[0], test[0])  # a fixed choice
-    with pytest.raises(ValueError, match="has its own train and test splits"):
+    with pytest.raises(DataFormatError, match="has its own train and test splits"):
         custom.load("tfds:tiny_shapes", "train", tfds_dir, test_split=0.2)
     x, _ = custom.load("tfds:tiny_shapes", "test", tfds_dir, image_size=(16, 12))
     assert x.shape == (30, 16, 12, 3) and x.dtype == np.uint8

@@ -109,13 +109,13 @@ def layout(name: str, data_dir=None, image_size=None, test_split=None) -> dict:
     splits = set(found.info.splits.keys())
     if {"train", "test"} <= splits:
         if test_split is not None:
-            raise ValueError(
+            raise DataFormatError(
                 f"{name} has its own train and test splits; --test_split={test_split} would "
                 "hold out a share of train as well: leave it unset."
             )
     elif "train" in splits:
         if test_split is None:
-            raise ValueError(
+            raise DataFormatError(
                 f"{name} has no test split (splits: {', '.join(sorted(splits))}): give "
                 "--test_split=FRACTION (e.g. 0.2) to hold out that share of every class."
             )

@@ -34,7 +34,13 @@ def _moment(text):
     try:
         if re.fullmatch(r"\d{1,2}:\d{2}", text):
             hour, minute = (int(x) for x in text.split(":"))
-            moment = datetime.datetime.now().replace(hour=hour, minute=minute, second=0)
+            now = datetime.datetime.now()
+            moment = now.replace(hour=hour, minute=minute, second=0)
+            if moment <= now:
+                raise argparse.ArgumentTypeError(
+                    f"{text!r} has passed today ({now:%H:%M}): give an ISO 8601 date and time "
+                    "for another day, e.g. 2026-12-08T01:30:00+00:00"
+                )
         elif "T" in text or " " in text:  # a date alone would mean its midnight
             moment = datetime.datetime.fromisoformat(text)
         else:

@@ -4,16 +4,17 @@ A run too large to park (the MNIST MLP's 14 MB backup, :mod:`~tf_introspect.lab.
 still training when a session ends starts over on the next machine, and meanwhile took a
 core's share from the ResNet beside it. :class:`Deadline` prices each run before it starts:
 its epochs left at the seconds an epoch of the finished runs of its cost
-(:func:`~tf_introspect.lab.status.epoch_rate`), times the runs in flight beside it (records
-hold a run's share of the machine), times the machine's slowdown now, with
+(:func:`~tf_introspect.lab.status.epoch_rate`), times the runs that will share the machine
+with it (records hold a run's share), times the machine's slowdown now, with
 :data:`FIT_MARGIN` to spare.
 
 The slowdown is measured, not assumed: records come from other machines and other loads (the
 MLP at nice 19 beside a ResNet ran its CE epochs at 47-165 s on 2026-12-07, against the
-20-34 s of the CE records). Each run that ends here gives the slowdown anew: its time over
-its projection at the rates that now include its own record, so a run is never priced at
-its own slowdown twice. It is kept in ``runs/slowdown.json`` (per CPU model, for
-:data:`KEEP_HOURS`) for the runner's next ``run`` call.
+20-34 s of the CE records). Each run that ends here gives the slowdown anew: its recorded
+time (its share of the machine) over its price at the rates that now include its own
+record, so a run is never priced at its own slowdown twice. It is kept in
+``runs/slowdown.json`` (per CPU model, for :data:`KEEP_HOURS`) for the runner's next ``run``
+call.
 """
 
 import json
@@ -22,7 +23,8 @@ import time
 
 from tf_introspect import atomic
 from tf_introspect.lab import paths, status
-from tf_introspect.lab.records import equal_record, timestamp
+from tf_introspect.lab.records import equal_record, load_record, machine_seconds, timestamp
+from tf_introspect.pipeline import outputs
 from tf_introspect.pipeline.workdir import cpu_model
 
 #: a run is started only if this many times its projected time ends by the deadline: the
@@ -60,7 +62,7 @@ class Deadline:
 
     def __init__(self, until, log=print):
         self.until, self.log, self.slowdown = until, log, saved_slowdown()
-        self.rates, self._started = None, {}
+        self.rates, self._started, self._said = None, {}, set()
 
     def refresh(self):
         """Read the finished runs' times again (after a run has ended)."""
@@ -73,18 +75,26 @@ class Deadline:
             return status.epoch_rate(run, self.rates, least=ROUGH), True
         return rate, False
 
+    def _say(self, run, message):
+        """``message`` about ``run``, once a call (a refused run is priced again often)."""
+        if (run.cell, run.name) not in self._said:
+            self._said.add((run.cell, run.name))
+            self.log(message)
+
     def fits(self, run, beside=0):
-        """Whether ``run``, with ``beside`` runs in flight beside it, is projected to end by
-        the deadline (logged when not). A run that only needs recording (finished in its
-        folder, or copied from another plan's record) always fits; a run never timed, of no
-        model and data timed either, is started while there is time (and said so)."""
+        """Whether ``run``, sharing the machine with ``beside`` other runs of this call, is
+        projected to end by the deadline (said when not). A run that only needs recording
+        (finished in its folder, or copied from another plan's record) always fits; a run
+        never timed, of no model and data timed either, is started while there is time."""
         epochs = status.epochs_left(run)
-        if epochs == 0 or equal_record(run) is not None:
+        done = outputs.load(os.path.join(paths.REPO, run.workdir)) is not None
+        if (done and epochs == 0) or equal_record(run) is not None:
             return True
+        epochs = max(1, epochs)  # the history can hold an epoch the backup does not
         left = self.until - time.time()
         name = f"{run.cell}/{run.name}"
         if left <= 0:
-            self.log(f"not started: {name}, --until has passed")
+            self._say(run, f"not started: {name}, --until has passed")
             return False
         rate, rough = self._rate(run)
         if rate is None:
@@ -92,28 +102,33 @@ class Deadline:
             return True
         seconds = epochs * rate * (beside + 1) * self.slowdown
         if seconds * FIT_MARGIN <= left:
-            self._started[run.cell, run.name] = (epochs, beside + 1, time.time())
+            self._started[run.cell, run.name] = (epochs, rough)
             return True
-        self.log(
+        self._say(
+            run,
             f"not started: {name}, projected to take {seconds / 60:.0f} min ("
             f"{self.slowdown:.2f} x {'roughly, ' if rough else ''}its records' time"
             f"{f', {beside + 1} at a time' if beside else ''}), "
-            f"{left / 60:.0f} min left before --until"
+            f"{left / 60:.0f} min left before --until",
         )
         return False
 
     def ended(self, run):
-        """``run``, started after :meth:`fits`, ended well: the slowdown is now its time over
-        its projection at the rates that include its record (kept for the next call)."""
-        if (run.cell, run.name) not in self._started:
+        """``run``, started after :meth:`fits`, ended well: the slowdown is now its recorded
+        machine time (its share, beside other runs) over its price at the rates that include
+        its own record (kept for the next call). Not measured by a run priced roughly or by
+        its own record alone (it would measure 1 by construction), nor by a short one."""
+        epochs, rough = self._started.pop((run.cell, run.name), (0, True))
+        record = load_record(run)
+        if rough or record is None or record.get("reused_from"):
             return
-        epochs, at_a_time, start = self._started.pop((run.cell, run.name))
         self.refresh()
-        rate, _ = self._rate(run)
-        if rate is None or epochs * rate * at_a_time < MIN_SAMPLE_S:
+        pool = sorted(status.rate_pool(run, self.rates))
+        if len(pool) < 2 or epochs * pool[(len(pool) - 1) // 2] < MIN_SAMPLE_S:
             return
+        price = epochs * pool[(len(pool) - 1) // 2]
         low, high = SLOWDOWN_RANGE
-        self.slowdown = min(high, max(low, (time.time() - start) / (epochs * rate * at_a_time)))
+        self.slowdown = min(high, max(low, machine_seconds(record) / price))
         os.makedirs(os.path.dirname(_saved()), exist_ok=True)
         atomic.write_json(
             _saved(),

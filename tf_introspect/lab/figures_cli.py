@@ -131,6 +131,16 @@ def _dataset(text):
     )
 
 
+def _same_data(a, b):
+    """Whether two ``--dataset`` values name the same data (a folder by any path to it)."""
+    from tf_introspect.data import folder
+
+    if a == b or not (a and b and folder.is_folder(a) and folder.is_folder(b)):
+        return a == b
+    real = [os.path.realpath(name[len(folder.PREFIX) :]) for name in (a, b)]
+    return real[0] == real[1]
+
+
 def _file_name(dataset):
     """``dataset`` as part of a file name (``folder:data/x`` -> ``folder_data_x``)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset).strip("_")
@@ -157,7 +167,7 @@ def figures_1_2(args):
     recorded, options = model_figures.recorded_data(args.model) if args.model else (None, {})
     if args.dataset is None:
         args.dataset = recorded or "mnist"
-    elif args.dataset != recorded:
+    elif not _same_data(args.dataset, recorded):
         options = {}  # another data set than the run's: its own defaults
     if args.dataset not in DEFAULT_MODELS and not args.model:
         raise ValueError(

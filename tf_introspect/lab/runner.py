@@ -145,10 +145,12 @@ def run_plan(path, cells=None, seeds=None, jobs=1, log=print, data_dir=None, unt
             ]
             if deadline and pending:
                 deadline.refresh()
-            for run in pending:
+            for index, run in enumerate(pending):
                 if len(in_flight) >= jobs:
                     break
-                if deadline and not deadline.fits(run, beside=len(in_flight)):
+                # the runs it will share the machine with: those in flight and those to come
+                beside = min(jobs, len(in_flight) + len(pending) - index) - 1
+                if deadline and not deadline.fits(run, beside):
                     refused.add((run.cell, run.name))
                     continue
                 attempted.add((run.cell, run.name))
@@ -164,7 +166,7 @@ def run_plan(path, cells=None, seeds=None, jobs=1, log=print, data_dir=None, unt
                     failed += 1
                 elif deadline:
                     deadline.ended(run)
-                    refused.clear()  # the slowdown changed: each is priced again
+                refused.clear()  # a free slot, a new slowdown: each is priced again
     if refused:
         log(f"{len(refused)} run(s) not started: projected to end after --until.")
     blocked = [r for r in plan_runs(plan, cells, seeds) if r.settings is None]

@@ -144,7 +144,7 @@ def _seconds(iso_time):
     return datetime.datetime.fromisoformat(iso_time).timestamp()
 
 
-def fake_record(run, wall_time_s=60.0, cpu=None, **metrics):
+def fake_record(run, wall_time_s=60.0, cpu=None, finished=None, **metrics):
     folder = REPO / run.result_dir
     folder.mkdir(parents=True)
     (folder / "run.json").write_text(
@@ -154,6 +154,7 @@ def fake_record(run, wall_time_s=60.0, cpu=None, **metrics):
                 "wall_time_s": wall_time_s,
                 "git_commit": "0" * 40,
                 "machine": {"processor": "x", "cpus": 2, **({"cpu_model": cpu} if cpu else {})},
+                **({"finished": lab_records.timestamp(finished)} if finished else {}),
             }
         )
     )
@@ -473,14 +474,15 @@ def test_until_starts_only_the_runs_projected_to_end_by_then(root, monkeypatch, 
         started.append(f"{run.cell}/{run.name}")
         seconds = 2 * (status.projected_seconds(run) or 30)
         clock[0] += seconds
-        fake_record(run, seconds, epochs=status.epochs_left(run))
+        fake_record(run, seconds, finished=clock[0], epochs=status.epochs_left(run))
         return True
 
     monkeypatch.setattr(runner, "execute", train)
     path = write_plan(root, text)
     assert runner.run_plan(path, log=logs.append, until=clock[0] + 1000) == 0
-    # ce/seed0: 240 s x 1.25 <= 1000; it took 480 s, twice its projection at the rates that
-    # now hold its own record (lower median still 60 s): ce/seed1 at 2 x 240 x 1.25 > 520
+    # ce/seed0: 240 s x 1.25 <= 1000; it took 480 s, twice its price at the base rates
+    # (the records finished before the first measurement, never its own): ce/seed1 at
+    # 2 x 240 x 1.25 > 520
     assert started == ["ce/seed0"]
     assert (
         "not started: ce/seed1, projected to take 8 min (2.00 x its records' time), 9 min "
@@ -490,11 +492,13 @@ def test_until_starts_only_the_runs_projected_to_end_by_then(root, monkeypatch, 
     assert logs[-1] == "3 run(s) not started: projected to end after --until."
     saved = json.loads((root / "runs" / "slowdown.json").read_text())
     assert saved["slowdown"] == 2.0 and saved["run"] == "tiny/ce/seed0"
+    assert saved["base_s"] == 1e9
 
-    # the next call starts from the saved slowdown; a run part done is priced for its epochs
-    # left (1 of 4: 60 s x 2), and too short to measure the slowdown again; a cell of
-    # another method is priced roughly (the model's and data's runs), one of another batch
-    # size not at all: its first run is started, and said so
+    # the next call starts from the saved slowdown and base; a run part done is priced for
+    # its epochs left (1 of 4: 60 s x 2), and too short to measure the slowdown again; a
+    # cell of another method is priced roughly (the model's and data's runs), one of another
+    # batch size not at all: its first run is started, and said so, and the next priced at
+    # the first's time here (60 s, the slowdown in it): late
     history = REPO / lab_plans.plan_runs(lab_plans.load_plan(path))[1].workdir / "history.csv"
     history.parent.mkdir(parents=True)
     history.write_text("epoch,loss\n0,1\n1,1\n2,1\n")
@@ -510,7 +514,8 @@ def test_until_starts_only_the_runs_projected_to_end_by_then(root, monkeypatch, 
     assert any(line.startswith("not started: small/seed1, projected") for line in logs)
     assert any("ls/seed0, projected to take" in line and "roughly" in line for line in logs)
     assert "small/seed0 is not yet timed: started, may end after --until" in logs
-    assert deadline.saved_slowdown() == 2.0, (root / "runs" / "slowdown.json").read_text()
+    assert any("small/seed1, projected to take 1 min (its own cost's time" in x for x in logs)
+    assert deadline.saved_slowdown() == (2.0, 1e9)
 
     # past the deadline nothing starts but a run finished in its folder (only recorded)
     finished = REPO / lab_plans.plan_runs(lab_plans.load_plan(path), cells=["le"])[0].workdir
@@ -527,9 +532,9 @@ def test_until_starts_only_the_runs_projected_to_end_by_then(root, monkeypatch, 
     # runs beside it: a record holds a run's share of the machine; a stale folder starts over
     fresh = lab_plans.load_plan(write_plan(root, text.replace("lr = 0.05", "lr = 0.3"), "f"))
     ce = lab_plans.plan_runs(fresh, cells=["ce"])[0]
-    late = deadline.Deadline(clock[0] + 1300, logs.append)
-    late.slowdown = 1.0  # 4 epochs at 120 s (the lower median of 60, 120, 120), x 1.25
-    assert late.fits(ce, beside=0) and late.fits(ce, beside=1)  # 600 s, 1200 s
+    late = deadline.Deadline(clock[0] + 700, logs.append)
+    late.slowdown = 1.0  # 4 epochs at the base's 60 s, x 1.25
+    assert late.fits(ce, beside=0) and late.fits(ce, beside=1)  # 300 s, 600 s
     assert not late.fits(ce, beside=2) and "(1.00 x its records' time, 3 at a time)" in logs[-1]
     (REPO / ce.workdir).mkdir(parents=True)
     (REPO / ce.workdir / "history.csv").write_text("epoch,loss\n0,1\n1,1\n2,1\n")

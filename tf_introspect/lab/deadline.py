@@ -4,17 +4,19 @@ A run too large to park (the MNIST MLP's 14 MB backup, :mod:`~tf_introspect.lab.
 still training when a session ends starts over on the next machine, and meanwhile took a
 core's share from the ResNet beside it. :class:`Deadline` prices each run before it starts:
 its epochs left at the seconds an epoch of the finished runs of its cost
-(:func:`~tf_introspect.lab.status.epoch_rate`), times the runs that will share the machine
-with it (records hold a run's share), times the machine's slowdown now, with
+(:func:`~tf_introspect.lab.status.epoch_rate`) recorded before the *base* moment times the
+machine's slowdown now against that base (a cost first timed since then: at its own time
+here), times the runs that will share the machine with it (records hold a run's share), with
 :data:`FIT_MARGIN` to spare.
 
 The slowdown is measured, not assumed: records come from other machines and other loads (the
 MLP at nice 19 beside a ResNet ran its CE epochs at 47-165 s on 2026-12-07, against the
-20-34 s of the CE records). Each run that ends here gives the slowdown anew: its recorded
-time (its share of the machine) over its price at the rates that now include its own
-record, so a run is never priced at its own slowdown twice. It is kept in
-``runs/slowdown.json`` (per CPU model, for :data:`KEEP_HOURS`) for the runner's next ``run``
-call.
+20-34 s of the CE records). Each run that ends here gives it anew: its recorded time (its
+share of the machine) over its price at the base rates. The base is fixed (the records
+finished before the first measurement on this machine), so a run made slow by the load now
+never enters the rates that the slowdown multiplies, for its own cost or any other. Slowdown
+and base are kept in ``runs/slowdown.json`` (per CPU model, for :data:`KEEP_HOURS`) for the
+runner's next ``run`` call.
 """
 
 import json
@@ -32,10 +34,10 @@ from tf_introspect.pipeline.workdir import cpu_model
 FIT_MARGIN = 1.25
 #: the slowdown's bounds: one run is one sample (a run's fixed costs, a load that passed)
 SLOWDOWN_RANGE = (0.5, 5.0)
-#: a run projected to take less than this does not measure the slowdown (its start-up and
-#: final evaluation weigh too much)
+#: a run priced at less than this does not measure the slowdown (its start-up and final
+#: evaluation weigh too much)
 MIN_SAMPLE_S = 300
-#: how long a measured slowdown is trusted by the runner's later ``run`` calls
+#: how long a measured slowdown (and its base) is trusted by the runner's later calls
 KEEP_HOURS = 12
 #: the runs priced from the finished runs of their model, data and batch size alone
 ROUGH = 3
@@ -46,34 +48,50 @@ def _saved():
 
 
 def saved_slowdown():
-    """The slowdown measured by the last run that ended here (this CPU model, within
-    :data:`KEEP_HOURS`), else 1."""
+    """``(slowdown, base)`` measured by the last run that ended here (this CPU model, within
+    :data:`KEEP_HOURS`), else ``(1, None)``."""
     try:
         with open(_saved()) as f:
             saved = json.load(f)
-        fresh = time.time() - saved["measured_s"] < KEEP_HOURS * 3600
-        return float(saved["slowdown"]) if fresh and saved["cpu_model"] == cpu_model() else 1.0
+        if saved["cpu_model"] == cpu_model() and time.time() - saved["measured_s"] < (
+            KEEP_HOURS * 3600
+        ):
+            return float(saved["slowdown"]), float(saved["base_s"])
     except (OSError, ValueError, KeyError, TypeError):
-        return 1.0
+        pass
+    return 1.0, None
 
 
 class Deadline:
     """Whether each run :meth:`fits` before ``until`` (seconds since the epoch)."""
 
     def __init__(self, until, log=print):
-        self.until, self.log, self.slowdown = until, log, saved_slowdown()
-        self.rates, self._started, self._said = None, {}, set()
+        self.until, self.log = until, log
+        self.slowdown, base = saved_slowdown()
+        self.base = time.time() if base is None else base  # records finished before it
+        self.rates = self.recent = None
+        self._started, self._said = {}, set()
 
     def refresh(self):
         """Read the finished runs' times again (after a run has ended)."""
-        self.rates = status.machine_rates()
+        self.rates = status.machine_rates(before=self.base)
+        self.recent = status.machine_rates()
 
-    def _rate(self, run):
-        """``(seconds an epoch, rough)``: of its cost, else roughly of its model and data."""
+    def _price(self, run):
+        """``(seconds an epoch now, source)``: of its cost at the base rates times the
+        slowdown (source ``base``); else of its cost timed here since the base, which holds
+        the slowdown already (``here``: a new method's first runs); else roughly, of its
+        model and data at the base rates times the slowdown (``rough``); ``(None, None)``."""
+        if self.rates is None:
+            self.refresh()
         rate = status.epoch_rate(run, self.rates)
-        if rate is None:
-            return status.epoch_rate(run, self.rates, least=ROUGH), True
-        return rate, False
+        if rate is not None:
+            return rate * self.slowdown, "base"
+        rate = status.epoch_rate(run, self.recent)
+        if rate is not None:
+            return rate, "here"
+        rate = status.epoch_rate(run, self.rates, least=ROUGH)
+        return (None, None) if rate is None else (rate * self.slowdown, "rough")
 
     def _say(self, run, message):
         """``message`` about ``run``, once a call (a refused run is priced again often)."""
@@ -96,18 +114,23 @@ class Deadline:
         if left <= 0:
             self._say(run, f"not started: {name}, --until has passed")
             return False
-        rate, rough = self._rate(run)
+        rate, source = self._price(run)
         if rate is None:
             self.log(f"{name} is not yet timed: started, may end after --until")
             return True
-        seconds = epochs * rate * (beside + 1) * self.slowdown
+        seconds = epochs * rate * (beside + 1)
         if seconds * FIT_MARGIN <= left:
-            self._started[run.cell, run.name] = (epochs, rough)
+            if source == "base":  # its price at the base rates: measures the slowdown
+                self._started[run.cell, run.name] = epochs * rate / self.slowdown
             return True
+        how = {
+            "base": f"{self.slowdown:.2f} x its records' time",
+            "rough": f"{self.slowdown:.2f} x roughly its records' time",
+            "here": "its own cost's time here",
+        }[source]
         self._say(
             run,
-            f"not started: {name}, projected to take {seconds / 60:.0f} min ("
-            f"{self.slowdown:.2f} x {'roughly, ' if rough else ''}its records' time"
+            f"not started: {name}, projected to take {seconds / 60:.0f} min ({how}"
             f"{f', {beside + 1} at a time' if beside else ''}), "
             f"{left / 60:.0f} min left before --until",
         )
@@ -115,18 +138,13 @@ class Deadline:
 
     def ended(self, run):
         """``run``, started after :meth:`fits`, ended well: the slowdown is now its recorded
-        machine time (its share, beside other runs) over its price at the rates that include
-        its own record (kept for the next call). Not measured by a run priced roughly or by
-        its own record alone (it would measure 1 by construction), nor by a short one."""
-        epochs, rough = self._started.pop((run.cell, run.name), (0, True))
+        machine time (its share, beside other runs) over its price at the base rates (kept
+        for the next call). Measured only by a run priced at its own cost's base rate, and
+        not by a short one."""
+        price = self._started.pop((run.cell, run.name), 0)
         record = load_record(run)
-        if rough or record is None or record.get("reused_from"):
+        if price < MIN_SAMPLE_S or record is None or record.get("reused_from"):
             return
-        self.refresh()
-        pool = sorted(status.rate_pool(run, self.rates))
-        if len(pool) < 2 or epochs * pool[(len(pool) - 1) // 2] < MIN_SAMPLE_S:
-            return
-        price = epochs * pool[(len(pool) - 1) // 2]
         low, high = SLOWDOWN_RANGE
         self.slowdown = min(high, max(low, machine_seconds(record) / price))
         os.makedirs(os.path.dirname(_saved()), exist_ok=True)
@@ -134,6 +152,8 @@ class Deadline:
             _saved(),
             {
                 "slowdown": self.slowdown,
+                "base_s": self.base,
+                "base": timestamp(self.base),
                 "cpu_model": cpu_model(),
                 "measured_s": time.time(),
                 "measured": timestamp(),

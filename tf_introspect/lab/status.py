@@ -120,10 +120,11 @@ def _kind(settings):
     return tuple(settings.get(k) for k in COST_KEYS)
 
 
-def rates_by_kind(cpu=None):
+def rates_by_kind(cpu=None, before=None):
     """Seconds an epoch of every committed seeded run of every plan, by :data:`COST_KEYS`;
-    with ``cpu`` (a CPU model name), of those whose timed start (the last) ran on it. A
-    record copied from another plan's (``reused_from``) is not timed twice."""
+    with ``cpu`` (a CPU model name), of those whose timed start (the last) ran on it; with
+    ``before`` (seconds since the epoch), of those finished before it. A record copied from
+    another plan's (``reused_from``) is not timed twice."""
     rates = {}
     for path in glob.glob(os.path.join(paths.ROOT, paths.RESULTS, "*", "*", "seed*", "run.json")):
         if os.path.dirname(path).endswith(".tmp"):  # being written
@@ -133,19 +134,30 @@ def rates_by_kind(cpu=None):
             rate = seconds_an_epoch(record)
         except (OSError, ValueError, KeyError):
             continue
-        if record.get("reused_from"):
+        if record.get("reused_from") or (before is not None and _finished(record) >= before):
             continue
         if cpu is None or (trained_on(record)[-1] or {}).get("cpu_model") == cpu:
             rates.setdefault(_kind(record["settings"]), []).append(rate)
     return rates
 
 
-def machine_rates():
+def _finished(record):
+    """Seconds since the epoch when a recorded run finished (0 where not said)."""
+    import datetime
+
+    try:
+        return datetime.datetime.fromisoformat(record["finished"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+
+
+def machine_rates(before=None):
     """``(rates of runs timed on this machine's CPU model, rates of all)``, as
-    :func:`rates_by_kind`: a run is priced from runs of this CPU where there are some (an
-    AMD EPYC here trains ResNet-8 about twice as fast as the Intel Xeon of other sessions)."""
+    :func:`rates_by_kind` (finished ``before`` if given): a run is priced from runs of this
+    CPU where there are some (an AMD EPYC here trains ResNet-8 about twice as fast as the
+    Intel Xeon of other sessions)."""
     here = cpu_model()
-    return (rates_by_kind(here) if here else {}), rates_by_kind()
+    return (rates_by_kind(here, before) if here else {}), rates_by_kind(before=before)
 
 
 def _closest(kinds, timed):

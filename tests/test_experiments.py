@@ -470,11 +470,13 @@ def test_until_starts_only_the_runs_projected_to_end_by_then(root, monkeypatch, 
     monkeypatch.setattr(deadline, "MIN_SAMPLE_S", 200)  # 4 epochs measure, 1 does not
     started, logs = [], []
 
-    def train(plan, run, log, sharing):  # twice its projection (60 s if untimed), recorded
+    def train(plan, run, log, sharing):  # twice its base price (7.5 s an epoch if none)
         started.append(f"{run.cell}/{run.name}")
-        seconds = 2 * (status.projected_seconds(run) or 30)
+        seconds = 2 * status.epochs_left(run) * {"ce": 60, "le": 120}.get(run.cell, 7.5)
         clock[0] += seconds
-        fake_record(run, seconds, finished=clock[0], epochs=status.epochs_left(run))
+        here = deadline.cpu_model()
+        fake_record(run, seconds, here, finished=clock[0], epochs=status.epochs_left(run))
+        clock[0] += 1
         return True
 
     monkeypatch.setattr(runner, "execute", train)
@@ -491,8 +493,12 @@ def test_until_starts_only_the_runs_projected_to_end_by_then(root, monkeypatch, 
     assert any(line.startswith("not started: le/seed0, projected to take 16 min") for line in logs)
     assert logs[-1] == "3 run(s) not started: projected to end after --until."
     saved = json.loads((root / "runs" / "slowdown.json").read_text())
-    assert saved["slowdown"] == 2.0 and saved["run"] == "tiny/ce/seed0"
-    assert saved["base_s"] == 1e9
+    assert saved["base_s"] == 1e9 and saved["slowdowns"]["all"]["run"] == "tiny/ce/seed0"
+    assert deadline.saved_state() == (1e9, {"all": 2.0})
+    # a CE run of another plan, as slowed, after the base: it never prices CE (the lower
+    # median of 60, 120, 120 would be 120)
+    third = lab_plans.load_plan(write_plan(root, text.replace("lr = 0.05", "lr = 0.2"), "third"))
+    fake_record(lab_plans.plan_runs(third, cells=["ce"])[0], 480.0, None, clock[0], epochs=4)
 
     # the next call starts from the saved slowdown and base; a run part done is priced for
     # its epochs left (1 of 4: 60 s x 2), and too short to measure the slowdown again; a
@@ -510,12 +516,12 @@ def test_until_starts_only_the_runs_projected_to_end_by_then(root, monkeypatch, 
     )
     started.clear()
     assert runner.run_plan(write_plan(root, more), log=logs.append, until=clock[0] + 200) == 0
-    assert started == ["ce/seed1", "small/seed0"]  # small/seed1: timed by seed0 now, late
+    assert started == ["ce/seed1", "small/seed0"], logs[-8:]  # small/seed1: timed by seed0, late
     assert any(line.startswith("not started: small/seed1, projected") for line in logs)
     assert any("ls/seed0, projected to take" in line and "roughly" in line for line in logs)
     assert "small/seed0 is not yet timed: started, may end after --until" in logs
     assert any("small/seed1, projected to take 1 min (its own cost's time" in x for x in logs)
-    assert deadline.saved_slowdown() == (2.0, 1e9)
+    assert deadline.saved_state() == (1e9, {"all": 2.0})
 
     # past the deadline nothing starts but a run finished in its folder (only recorded)
     finished = REPO / lab_plans.plan_runs(lab_plans.load_plan(path), cells=["le"])[0].workdir
@@ -533,7 +539,7 @@ def test_until_starts_only_the_runs_projected_to_end_by_then(root, monkeypatch, 
     fresh = lab_plans.load_plan(write_plan(root, text.replace("lr = 0.05", "lr = 0.3"), "f"))
     ce = lab_plans.plan_runs(fresh, cells=["ce"])[0]
     late = deadline.Deadline(clock[0] + 700, logs.append)
-    late.slowdown = 1.0  # 4 epochs at the base's 60 s, x 1.25
+    late.slowdowns = {}  # 4 epochs at the base's 60 s, x 1.25
     assert late.fits(ce, beside=0) and late.fits(ce, beside=1)  # 300 s, 600 s
     assert not late.fits(ce, beside=2) and "(1.00 x its records' time, 3 at a time)" in logs[-1]
     (REPO / ce.workdir).mkdir(parents=True)

@@ -12,11 +12,12 @@ here), times the runs that will share the machine with it (records hold a run's 
 The slowdown is measured, not assumed: records come from other machines and other loads (the
 MLP at nice 19 beside a ResNet ran its CE epochs at 47-165 s on 2026-12-07, against the
 20-34 s of the CE records). Each run that ends here gives it anew: its recorded time (its
-share of the machine) over its price at the base rates. The base is fixed (the records
-finished before the first measurement on this machine), so a run made slow by the load now
-never enters the rates that the slowdown multiplies, for its own cost or any other. Slowdown
-and base are kept in ``runs/slowdown.json`` (per CPU model, for :data:`KEEP_HOURS`) for the
-runner's next ``run`` call.
+share of the machine) over its price at the base rates, one slowdown for prices from this
+CPU model's records and one for those from every machine's. The base is fixed (the moment
+the first :class:`Deadline` on this machine was made), so a run made slow by the load now
+never enters the rates that the slowdown multiplies, for its own cost or any other. Both are
+kept in ``runs/slowdown.json`` (per CPU model; the base for good, a slowdown for
+:data:`KEEP_HOURS`) for the runner's later ``run`` calls.
 """
 
 import json
@@ -47,19 +48,23 @@ def _saved():
     return os.path.join(paths.ROOT, paths.RUNS, "slowdown.json")
 
 
-def saved_slowdown():
-    """``(slowdown, base)`` measured by the last run that ended here (this CPU model, within
-    :data:`KEEP_HOURS`), else ``(1, None)``."""
+def saved_state():
+    """``(base, {source: slowdown})`` kept in ``runs/slowdown.json`` for this CPU model: the
+    base (seconds since the epoch) for good, each slowdown for :data:`KEEP_HOURS` after it
+    was measured; ``(None, {})`` where none is kept."""
     try:
         with open(_saved()) as f:
             saved = json.load(f)
-        if saved["cpu_model"] == cpu_model() and time.time() - saved["measured_s"] < (
-            KEEP_HOURS * 3600
-        ):
-            return float(saved["slowdown"]), float(saved["base_s"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return 1.0, None
+        if saved["cpu_model"] != cpu_model():
+            return None, {}
+        fresh = {
+            source: float(kept["slowdown"])
+            for source, kept in saved.get("slowdowns", {}).items()
+            if time.time() - kept["measured_s"] < KEEP_HOURS * 3600
+        }
+        return float(saved["base_s"]), fresh
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None, {}
 
 
 class Deadline:
@@ -67,31 +72,59 @@ class Deadline:
 
     def __init__(self, until, log=print):
         self.until, self.log = until, log
-        self.slowdown, base = saved_slowdown()
-        self.base = time.time() if base is None else base  # records finished before it
+        self.base, self.slowdowns = saved_state()
+        if self.base is None:  # the first on this machine: its base from now on
+            self.base = time.time()
+            self._save()
         self.rates = self.recent = None
         self._started, self._said = {}, set()
+
+    def _save(self, **measured):
+        """Keep the base and the slowdowns (``measured``: about the run that measured)."""
+        try:
+            with open(_saved()) as f:
+                kept = json.load(f).get("slowdowns", {})
+        except (OSError, ValueError, AttributeError):
+            kept = {}
+        if measured:
+            kept[measured["source"]] = measured
+        os.makedirs(os.path.dirname(_saved()), exist_ok=True)
+        atomic.write_json(
+            _saved(),
+            {
+                "base_s": self.base,
+                "base": timestamp(self.base),
+                "cpu_model": cpu_model(),
+                "slowdowns": kept,
+            },
+        )
 
     def refresh(self):
         """Read the finished runs' times again (after a run has ended)."""
         self.rates = status.machine_rates(before=self.base)
-        self.recent = status.machine_rates()
+        here = cpu_model()
+        mine = status.rates_by_kind(here) if here else {}
+        self.recent = mine, mine  # this CPU model's alone, one record enough
 
     def _price(self, run):
-        """``(seconds an epoch now, source)``: of its cost at the base rates times the
-        slowdown (source ``base``); else of its cost timed here since the base, which holds
-        the slowdown already (``here``: a new method's first runs); else roughly, of its
-        model and data at the base rates times the slowdown (``rough``); ``(None, None)``."""
+        """``(seconds an epoch now, how, source)``: of its cost at the base rates times the
+        slowdown measured against the same pool (this CPU model's records or every
+        machine's: ``source``) (``how`` ``base``); else of its cost timed on this CPU model
+        since the base, which holds the slowdown already (``here``: a new method's first
+        runs); else roughly, of its model and data at the base rates times the slowdown
+        (``rough``); else ``(None, None, None)``."""
         if self.rates is None:
             self.refresh()
-        rate = status.epoch_rate(run, self.rates)
+        rate, source = status.epoch_rate(run, self.rates, source=True)
         if rate is not None:
-            return rate * self.slowdown, "base"
+            return rate * self.slowdowns.get(source, 1.0), "base", source
         rate = status.epoch_rate(run, self.recent)
         if rate is not None:
-            return rate, "here"
-        rate = status.epoch_rate(run, self.rates, least=ROUGH)
-        return (None, None) if rate is None else (rate * self.slowdown, "rough")
+            return rate, "here", "cpu"
+        rate, source = status.epoch_rate(run, self.rates, least=ROUGH, source=True)
+        if rate is None:
+            return None, None, None
+        return rate * self.slowdowns.get(source, 1.0), "rough", source
 
     def _say(self, run, message):
         """``message`` about ``run``, once a call (a refused run is priced again often)."""
@@ -114,20 +147,21 @@ class Deadline:
         if left <= 0:
             self._say(run, f"not started: {name}, --until has passed")
             return False
-        rate, source = self._price(run)
+        rate, how, source = self._price(run)
         if rate is None:
             self.log(f"{name} is not yet timed: started, may end after --until")
             return True
         seconds = epochs * rate * (beside + 1)
+        slowdown = self.slowdowns.get(source, 1.0)
         if seconds * FIT_MARGIN <= left:
-            if source == "base":  # its price at the base rates: measures the slowdown
-                self._started[run.cell, run.name] = epochs * rate / self.slowdown
+            if how == "base":  # its price at the base rates: measures the slowdown
+                self._started[run.cell, run.name] = (epochs * rate / slowdown, source)
             return True
         how = {
-            "base": f"{self.slowdown:.2f} x its records' time",
-            "rough": f"{self.slowdown:.2f} x roughly its records' time",
+            "base": f"{slowdown:.2f} x its records' time",
+            "rough": f"{slowdown:.2f} x roughly its records' time",
             "here": "its own cost's time here",
-        }[source]
+        }[how]
         self._say(
             run,
             f"not started: {name}, projected to take {seconds / 60:.0f} min ({how}"
@@ -137,26 +171,21 @@ class Deadline:
         return False
 
     def ended(self, run):
-        """``run``, started after :meth:`fits`, ended well: the slowdown is now its recorded
-        machine time (its share, beside other runs) over its price at the base rates (kept
-        for the next call). Measured only by a run priced at its own cost's base rate, and
-        not by a short one."""
-        price = self._started.pop((run.cell, run.name), 0)
+        """``run``, started after :meth:`fits`, ended well: the slowdown of its pool is now
+        its recorded machine time (its share, beside other runs) over its price at the base
+        rates (kept for the next call). Measured only by a run priced at its own cost's base
+        rate, and not by a short one."""
+        price, source = self._started.pop((run.cell, run.name), (0, None))
         record = load_record(run)
         if price < MIN_SAMPLE_S or record is None or record.get("reused_from"):
             return
         low, high = SLOWDOWN_RANGE
-        self.slowdown = min(high, max(low, machine_seconds(record) / price))
-        os.makedirs(os.path.dirname(_saved()), exist_ok=True)
-        atomic.write_json(
-            _saved(),
-            {
-                "slowdown": self.slowdown,
-                "base_s": self.base,
-                "base": timestamp(self.base),
-                "cpu_model": cpu_model(),
-                "measured_s": time.time(),
-                "measured": timestamp(),
-                "run": f"{run.plan}/{run.cell}/{run.name}",
-            },
+        slowdown = min(high, max(low, machine_seconds(record) / price))
+        self.slowdowns[source] = slowdown
+        self._save(
+            source=source,
+            slowdown=slowdown,
+            measured_s=time.time(),
+            measured=timestamp(),
+            run=f"{run.plan}/{run.cell}/{run.name}",
         )

@@ -184,25 +184,28 @@ def _closest_rates(kinds, timed, least=SAME_COST):
 
 
 def rate_pool(run, rates=None, least=SAME_COST):
-    """The seconds an epoch that price ``run`` (:func:`epoch_rate`): of the finished runs of
-    the closest cost (any plan, a prefix of :data:`COST_KEYS` at least ``least`` long),
-    those timed on this CPU model when there are two or more as close as any (``rates``:
-    :func:`machine_rates`, read once for many runs); empty where none is close enough."""
+    """``(source, seconds an epoch)`` that price ``run`` (:func:`epoch_rate`): of the finished
+    runs of the closest cost (any plan, a prefix of :data:`COST_KEYS` at least ``least``
+    long), those timed on this CPU model (source ``cpu``) when there are two or more as close
+    as any, else of every machine (``all``) (``rates``: :func:`machine_rates`, read once for
+    many runs); ``("all", [])`` where none is close enough."""
     here, every = rates if rates is not None else machine_rates()
     kinds = {_kind(run.settings)}
     (near, found_here), (best, found) = _closest(kinds, here), _closest(kinds, every)
     if near >= max(best, least) and len(found_here) >= 2:
-        return found_here
-    return found if best >= least else []
+        return "cpu", found_here
+    return "all", found if best >= least else []
 
 
-def epoch_rate(run, rates=None, least=SAME_COST):
-    """Seconds an epoch of ``run``: the lower median of its :func:`rate_pool`; None where it
-    is empty. Not the mean nor the upper median: a pause (a runner stopped at a session's
-    end) only lengthens a run's wall time, and one paused run must not price its cost
-    several times over."""
-    found = sorted(rate_pool(run, rates, least))
-    return found[(len(found) - 1) // 2] if found else None
+def epoch_rate(run, rates=None, least=SAME_COST, source=False):
+    """Seconds an epoch of ``run`` (with ``source``: ``(seconds, source)``): the lower median
+    of its :func:`rate_pool`; None where it is empty. Not the mean nor the upper median: a
+    pause (a runner stopped at a session's end) only lengthens a run's wall time, and one
+    paused run must not price its cost several times over."""
+    where, found = rate_pool(run, rates, least)
+    found = sorted(found)
+    rate = found[(len(found) - 1) // 2] if found else None
+    return (rate, where) if source else rate
 
 
 def epochs_left(run):

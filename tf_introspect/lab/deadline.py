@@ -103,8 +103,8 @@ class Deadline:
         """Read the finished runs' times again (after a run has ended)."""
         self.rates = status.machine_rates(before=self.base)
         here = cpu_model()
-        mine = status.rates_by_kind(here, after=self.base) if here else {}
-        self.recent = mine, mine  # this CPU model's since the base, one record enough
+        mine = status.rates_by_kind(here) if here else {}
+        self.recent = mine, mine  # this CPU model's alone, one record enough
 
     def _price(self, run):
         """``(seconds an epoch now, how, source)``: of its cost at the base rates times the
@@ -112,28 +112,19 @@ class Deadline:
         machine's: ``source``) (``how`` ``base``); else of its cost timed on this CPU model
         since the base, which holds the slowdown already (``here``: a new method's first
         runs); else roughly, of its model and data at the base rates times the slowdown
-        (``rough``); else ``(None, None, None)``. Never less than the closest cost of its
-        model, data and batch size timed here since the base (:meth:`_floor`)."""
+        (``rough``); else ``(None, None, None)``."""
         if self.rates is None:
             self.refresh()
         rate, source = status.epoch_rate(run, self.rates, source=True)
         if rate is not None:
-            return max(rate * self.slowdowns.get(source, 1.0), self._floor(run)), "base", source
+            return rate * self.slowdowns.get(source, 1.0), "base", source
         rate = status.epoch_rate(run, self.recent)
         if rate is not None:
             return rate, "here", "cpu"
         rate, source = status.epoch_rate(run, self.rates, least=ROUGH, source=True)
         if rate is None:
             return None, None, None
-        return max(rate * self.slowdowns.get(source, 1.0), self._floor(run)), "rough", source
-
-    def _floor(self, run):
-        """Seconds an epoch of the closest cost of ``run``'s model, data and batch size timed
-        on this CPU model since the base (0 without one): under the load now no cheaper cost
-        goes faster (2026-12-07, AMD EPYC, the MLP at nice 19 beside a ResNet: LE-Permut's
-        CE warm-up epochs took 87-92 s, as its LE epochs, where the base records price CE at
-        half LE-Permut's cost)."""
-        return status.epoch_rate(run, self.recent, least=ROUGH) or 0.0
+        return rate * self.slowdowns.get(source, 1.0), "rough", source
 
     def _say(self, run, message):
         """``message`` about ``run``, once a call (a refused run is priced again often)."""

@@ -120,11 +120,11 @@ def _kind(settings):
     return tuple(settings.get(k) for k in COST_KEYS)
 
 
-def rates_by_kind(cpu=None, before=None, after=None):
+def rates_by_kind(cpu=None, before=None):
     """Seconds an epoch of every committed seeded run of every plan, by :data:`COST_KEYS`;
     with ``cpu`` (a CPU model name), of those whose timed start (the last) ran on it; with
-    ``before`` / ``after`` (seconds since the epoch), of those finished before / after it. A
-    record copied from another plan's (``reused_from``) is not timed twice."""
+    ``before`` (seconds since the epoch), of those finished before it. A record copied from
+    another plan's (``reused_from``) is not timed twice."""
     rates = {}
     for path in glob.glob(os.path.join(paths.ROOT, paths.RESULTS, "*", "*", "seed*", "run.json")):
         if os.path.dirname(path).endswith(".tmp"):  # being written
@@ -135,8 +135,6 @@ def rates_by_kind(cpu=None, before=None, after=None):
         except (OSError, ValueError, KeyError):
             continue
         if record.get("reused_from") or (before is not None and _finished(record) >= before):
-            continue
-        if after is not None and _finished(record) < after:
             continue
         if cpu is None or (trained_on(record)[-1] or {}).get("cpu_model") == cpu:
             rates.setdefault(_kind(record["settings"]), []).append(rate)

@@ -90,6 +90,36 @@ def test_flags_of_other_methods_are_named():
     assert pipeline.settings.unused_method_flags("cwtm_random", ["cwtm_beta"]) == []
 
 
+def test_unused_flags_are_warned_about_unless_refused(monkeypatch):
+    """``--alpha`` given to CE has no effect: a warning; ``--teacher`` given to CE is refused
+    by the run (BAD_FLAGS): no warning before that error."""
+    import copy
+
+    from absl import flags as absl_flags
+
+    from tf_introspect import main as main_module
+    from tf_introspect.pipeline import config, flags
+
+    said = []
+    monkeypatch.setattr(main_module.logging, "warning", lambda fmt, *a: said.append(fmt % a))
+    for args, expected in (
+        (["--method=ce", "--alpha=0.5"], ["--alpha: no effect with --method=ce"]),
+        (["--method=ce", "--teacher=t.keras"], []),
+        (["--method=ce", "--teacher=t.keras", "--lam=0.2"], ["--lam: no effect"]),
+    ):
+        values = absl_flags.FlagValues()
+        for name in flags.flag_names():
+            values[name] = copy.deepcopy(flags.FLAGS[name])
+            values[name].unparse()
+        values(["tf_introspect", *args])
+        monkeypatch.setattr(main_module, "FLAGS", values)
+        said.clear()
+        main_module.warn_unused_flags(config.from_flags(values))
+        assert [x[: len(e)] for x, e in zip(said, expected)] == expected and len(said) == len(
+            expected
+        ), (args, said)
+
+
 def test_bad_flags_fail_before_anything_is_written(tmp_path):
     """Each bad flag or combination raises one of the errors ``main`` turns into a one-line
     exit (no traceback) with its message, before the run writes anything. In this process:

@@ -21,10 +21,15 @@ FLAGS = flags.FLAGS
 
 
 def warn_unused_flags(cfg):
-    """Warn about given flags that have no effect with ``cfg``'s method."""
+    """Warn about given flags that have no effect with ``cfg``'s method (not a teacher's
+    flags for a method without one: the run refuses them with its own error)."""
+    from tf_introspect.pipeline import registry, teachers
+
     unused = settings.unused_method_flags(
         cfg.method, [name for name in flags.flag_names() if FLAGS[name].present]
     )
+    if registry.entry(cfg.method).teacher == "none":
+        unused = [name for name in unused if name not in teachers.TEACHER_FLAGS]
     if unused:
         own = settings.METHOD_FLAGS.get(cfg.method, ())
         logging.warning(

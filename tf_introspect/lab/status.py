@@ -136,9 +136,14 @@ def rates_by_kind(cpu=None, before=None):
             continue
         if record.get("reused_from") or (before is not None and _finished(record) >= before):
             continue
-        if cpu is None or (trained_on(record)[-1] or {}).get("cpu_model") == cpu:
+        if cpu is None or _timed_on(record) == cpu:
             rates.setdefault(_kind(record["settings"]), []).append(rate)
     return rates
+
+
+def _timed_on(record):
+    """The CPU model of a recorded run's timed start (its last; None where not said)."""
+    return (trained_on(record)[-1] or {}).get("cpu_model")
 
 
 def _finished(record):
@@ -313,7 +318,7 @@ def _status(path):
         if record:
             rate = seconds_an_epoch(record)
             per_epoch.setdefault(run.cell, []).append(rate)
-            if here and (trained_on(record)[-1] or {}).get("cpu_model") == here:
+            if here and _timed_on(record) == here:
                 per_epoch_here.setdefault(run.cell, []).append(rate)
         elif run.settings and (_runner_alive(run) or _parked(run)):
             workdir = None if _runner_alive(run) else _parked(run)

@@ -448,9 +448,9 @@ def test_runs_are_priced_from_this_cpu_models_runs_where_there_are_some(root, mo
     assert last.endswith(": 4 min (+1 runs not yet timed)")
     # a projection wants two of this CPU's: one alone could be a paused run; the lower
     # median of all, 30 s an epoch
-    assert status.projected_seconds(ce) == 4 * 30
+    assert status.epochs_left(ce) * status.epoch_rate(ce) == 4 * 30
     timed("here_too", "0.3", 90.0, "Fast CPU")
-    assert status.projected_seconds(ce) == 4 * 60  # this CPU's two: 60 and 90 s
+    assert status.epochs_left(ce) * status.epoch_rate(ce) == 4 * 60  # this CPU's two: 60 and 90 s
 
 
 def test_until_starts_only_the_runs_projected_to_end_by_then(root, monkeypatch, capsys):

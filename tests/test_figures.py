@@ -370,6 +370,23 @@ def test_reliability_diagram_pools_the_seeds(tmp_path, monkeypatch):
     written = reliability.reliability_figure(str(plan_path), str(tmp_path))
     assert_png(written)
 
+    # every report redraws it, so that it counts the runs the tables count
+    from tf_introspect.lab import figures_doc
+
+    (tmp_path / "docs" / "figures").mkdir(parents=True)
+    stale = {"ce": {**ce, "runs": 1, "finished": 1}}
+    (tmp_path / "docs" / "figures" / "reliability_rel.json").write_text(json.dumps(stale))
+    (tmp_path / "docs" / "figures" / "reliability_rel.png").write_bytes(b"an older figure")
+    assert "ce ECE 23.75 % (1 run)." in "\n".join(figures_doc.figures_section())
+    record(runs["r8_grad", "seed0"], 0.9)  # the reference (LE) cell: finished, no diagram
+    assert figures_doc.redraw([str(plan_path)]) == [
+        str(tmp_path / "docs" / "figures" / "reliability_rel.png")
+    ]  # Figure 3 left alone: one explainer with records
+    caption = "\n".join(figures_doc.figures_section())
+    assert "ce ECE 23.75 % (2 runs). Not shown, no finished run with a" in caption
+    assert "whose models are gone): r8_grad (1)." in caption
+    assert reliability.runs_text({"runs": 1, "finished": 2}) == "1 of 2 finished runs"
+
 
 # ------------------------------------------------------------------------------------------
 # python -m tf_introspect.explain

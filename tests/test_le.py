@@ -97,7 +97,13 @@ def test_bad_hyperparameters():
     with pytest.raises(ValueError, match="lam"):
         ti.Introspective(small_mlp(), explainer="grad", lam=-0.1)
     with pytest.raises(ValueError, match="grad_cam needs a layer with a 4-D output"):
-        ti.Introspective(small_mlp())
+        ti.Introspective(small_mlp(), explainer="grad_cam")
+
+
+def test_the_default_explainer_is_the_command_lines_for_the_models_kind():
+    assert isinstance(ti.Introspective(small_mlp()).explainer, explainers.Grad)
+    cnn = ti.Introspective(models.get("resnet8"))
+    assert isinstance(cnn.explainer, explainers.GradCam) and cnn.explainer.layer == "stage3"
 
 
 @pytest.mark.parametrize(
@@ -171,6 +177,14 @@ def test_evaluate_predict_and_saved_model(batch, tmp_path):
     wrapper.model.save(path)
     reloaded = keras.models.load_model(path)
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), logits, rtol=1e-5, atol=1e-6)
+    # the wrapper itself: a clear error naming what to save; its weights checkpoint
+    with pytest.raises(TypeError, match=r"wrapper\.model\.save\(.*save_weights_only=True"):
+        wrapper.save(tmp_path / "wrapper.keras")
+    checkpoint = keras.callbacks.ModelCheckpoint(tmp_path / "w.weights.h5", save_weights_only=True)
+    wrapper.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[checkpoint])
+    again = ti.Introspective(small_mlp(), explainer="grad")
+    again.load_weights(tmp_path / "w.weights.h5")
+    np.testing.assert_array_equal(again.predict(x, verbose=0), wrapper.predict(x, verbose=0))
 
 
 class _Interrupt(keras.callbacks.Callback):

@@ -2,8 +2,7 @@
 on a small slice of the real CIFAR-10 JPEG folder (``folder:data/cifar10-jpeg``) and small
 generated CIFAR-10 binary files in the default data folder (``$TF_INTROSPECT_DATA``), with one
 change: ``epochs=160`` becomes ``epochs=1``. What the examples leave to the reader (the
-teacher file of the distillation example, the ``x, y`` batch the explainer example explains)
-is made here first."""
+teacher file of the distillation example) is made here first."""
 
 import re
 
@@ -38,9 +37,6 @@ def test_readme_examples_run(tmp_path, monkeypatch):
 
     session = {}
     for i, block in enumerate(python_blocks()):
-        if "ti.explainers.explain(model, x" in block:
-            x, y = next(iter(session["test"]))
-            session.update(x=x, y=y)
         code = block.replace("epochs=160", "epochs=1")
         try:
             exec(compile(code, f"README.md python block {i + 1}", "exec"), session)

@@ -131,6 +131,9 @@ def test_grid_choice_states_its_rule_and_ties(root):  # noqa: F811
     )
 
 
+DIAGRAM = {"count": [1.0], "confidence": [0.9], "accuracy": [1.0], "edges": [0.0, 1.0]}
+
+
 def test_calibration_columns_tests_and_calibration_json(root):  # noqa: F811
     nll = {"le": [0.040, 0.041, 0.039], "ce": [0.060, 0.062, 0.058]}
     ece = {"le": [0.004, 0.005, 0.003], "ce": [0.010, 0.011, 0.009]}
@@ -145,7 +148,7 @@ def test_calibration_columns_tests_and_calibration_json(root):  # noqa: F811
     plan = lab_plans.load_plan(write_plan(root, FOUR))
     run = lab_plans.seed_runs(plan, plan["cell"][2])[0]  # ls, seed 0
     fake_record(run, test_accuracy=0.98)
-    later = {"test_nll": 0.07, "test_ece": 0.02, "test_reliability": {"count": [1.0]}}
+    later = {"test_nll": 0.07, "test_ece": 0.02, "test_reliability": DIAGRAM}
     (REPO / run.result_dir / "calibration.json").write_text(json.dumps(later))
     record = lab_records.load_record(run)
     assert record["metrics"]["test_ece"] == 0.02 and record["calibrated_after_training"]

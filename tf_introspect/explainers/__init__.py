@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from tf_introspect.explainers.base import Explainer
 from tf_introspect.explainers.grad import Grad
-from tf_introspect.explainers.grad_cam import GradCam
+from tf_introspect.explainers.grad_cam import GradCam, _four_d_layers
 from tf_introspect.explainers.grad_input import GradInput
 from tf_introspect.explainers.guided_bp import GuidedBackprop, guided_relu, guided_relus
 
@@ -30,6 +30,13 @@ EXPLAINERS = {cls.name: cls for cls in (Grad, GradInput, GuidedBackprop, GradCam
 def list_explainers() -> list[str]:
     """Return the registered explainer names, sorted."""
     return sorted(EXPLAINERS)
+
+
+def default_for(model: "keras.Model") -> str:
+    """The explainer the paper uses for ``model``'s kind: ``grad_cam`` where the model has a
+    layer with a 4-D output to explain (the CNNs and ResNets, paper 5.2), ``grad`` where it
+    has none (the MLP, paper 5.1) or its layers cannot be reached (a subclassed model)."""
+    return "grad_cam" if _four_d_layers(model) else "grad"
 
 
 def get(method: str, model: "keras.Model", layer: str | None = None) -> Explainer:

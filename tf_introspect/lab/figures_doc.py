@@ -1,12 +1,42 @@
 """The figures part of ``docs/RESULTS.md`` (:mod:`tf_introspect.lab.results_doc`): every PNG
-made by ``python -m tf_introspect.figures`` with the numbers of its JSON beside it."""
+made by ``python -m tf_introspect.figures`` with the numbers of its JSON beside it.
+
+The figures drawn from committed records alone (Figure 3, the reliability diagrams) that are
+in the folder are redrawn by every report (:func:`redraw`), so that they never show fewer runs
+than the tables beside them; Figures 1-2 need a trained model and change only when their
+command is run.
+"""
 
 import os
 
 from tf_introspect.lab import paths
+from tf_introspect.lab.reliability import runs_text
+
+FOLDER = os.path.join("docs", "figures")
 
 
-def figures_section(folder="docs/figures"):
+def redraw(plans, folder=FOLDER):
+    """Redraw, from their plans' committed records, the figures of ``folder`` (under the
+    results root) that are drawn from records alone: ``figure3.png`` and the
+    ``reliability_<plan>.png`` of each of ``plans`` (paths). Only figures already there are
+    redrawn (``python -m tf_introspect.figures`` chooses which exist). Returns the PNGs
+    written."""
+    from tf_introspect.lab import figure3, reliability
+
+    root = os.path.join(paths.ROOT, folder)
+    written = []
+    target = os.path.join(root, "figure3.png")
+    if os.path.exists(target) and figure3.explainer_accuracies(plans):
+        figure3.figure3(target, plans)
+        written.append(target)
+    for plan in plans:
+        name = os.path.splitext(os.path.basename(plan))[0]
+        if os.path.exists(os.path.join(root, f"reliability_{name}.png")):
+            written.append(reliability.reliability_figure(plan, root))
+    return written
+
+
+def figures_section(folder=FOLDER):
     """Links to the figures made by ``python -m tf_introspect.figures`` and, for Figure 2,
     the top class pairs beside the paper's."""
     import glob
@@ -20,10 +50,12 @@ def figures_section(folder="docs/figures"):
         "",
         "## Figures",
         "",
-        "Made by `python -m tf_introspect.figures` (see README) "
+        "Made by `python -m tf_introspect.figures` (see README). Figures 1 and 2 come "
         "from the model named under each Figure 2 (a run of a plan, kept in `runs/`, not "
         "committed: `scripts/experiments.sh` makes them again once its run is trained); "
-        "each Figure 2 has its matrix in a JSON file beside it.",
+        "each Figure 2 has its matrix in a JSON file beside it. Figure 3 and the "
+        "reliability diagrams come from the committed records and are redrawn by every "
+        "report.",
         "",
     ]
     for path in images:
@@ -51,15 +83,24 @@ def figures_section(folder="docs/figures"):
         if name.startswith("reliability_") and os.path.exists(meta):
             with open(meta) as f:
                 cells = json.load(f)
+            shown = [
+                f"{c} ECE {100 * d['ece']:.2f} % ({runs_text(d)})"
+                for c, d in cells.items()
+                if d["runs"]
+            ]
+            without = [f"{c} ({d['finished']})" for c, d in cells.items() if not d["runs"]]
             lines += [
                 "",
                 f"Reliability diagram of `{name[len('reliability_') : -4]}` (test samples of "
                 "every seed pooled): "
-                + ", ".join(
-                    f"{cell} ECE {100 * d['ece']:.2f} % ({d['runs']} run(s))"
-                    for cell, d in cells.items()
-                )
-                + ".",
+                + ", ".join(shown)
+                + "."
+                + (
+                    " Not shown, no finished run with a diagram (runs made before diagrams were "
+                    "recorded, whose models are gone): " + ", ".join(without) + "."
+                    if without
+                    else ""
+                ),
                 "",
             ]
         if name == "figure3.png" and os.path.exists(meta):

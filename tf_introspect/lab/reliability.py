@@ -51,13 +51,25 @@ def pooled(diagrams):
     }
 
 
+def runs_text(diagram):
+    """``"2 runs"``, or ``"1 of 2 finished runs"`` where some finished runs have none."""
+    runs, finished = diagram["runs"], diagram.get("finished", diagram["runs"])
+    return (
+        f"{runs} run{'s' * (runs != 1)}"
+        if runs == finished
+        else f"{runs} of {finished} finished runs"
+    )
+
+
 def plan_diagrams(path):
     """``{cell: pooled diagram}`` of the plan's LE (reference) cell and its first CE, LS and
-    LE-Uniform cells, those with finished runs that have a reliability diagram."""
+    LE-Uniform cells, those with finished runs, each with ``finished`` (its finished runs);
+    a cell none of whose runs has a reliability diagram (made before they were recorded) is
+    ``{"runs": 0, "finished": n}``."""
     plan = load_plan(os.path.join(paths.REPO, path))
     out, shown = {}, set()
     for cell in plan["cell"]:
-        diagrams = []
+        diagrams, finished = [], 0
         runs = seed_runs(plan, cell)
         method = next((r.settings["method"] for r in runs if r.settings), None)
         if cell["name"] != plan.get("reference") and (method not in METHODS or method in shown):
@@ -65,17 +77,20 @@ def plan_diagrams(path):
         shown.add(method)
         for run in runs:
             record = load_record(run)
+            finished += record is not None
             if record and record["metrics"].get("test_reliability"):
                 diagrams.append(record["metrics"]["test_reliability"])
-        if diagrams:
-            out[cell["name"]] = pooled(diagrams)
+        if finished:
+            out[cell["name"]] = pooled(diagrams) if diagrams else {"runs": 0}
+            out[cell["name"]]["finished"] = finished
     return out
 
 
 def reliability_figure(path, out_folder):
     """Write ``reliability_<plan>.png`` and ``.json`` into ``out_folder``; returns the PNG's
     path, or None (with a message) when no cell has a diagram yet."""
-    diagrams = plan_diagrams(path)
+    found = plan_diagrams(path)
+    diagrams = {cell: d for cell, d in found.items() if d["runs"]}
     name = os.path.splitext(os.path.basename(path))[0]
     if not diagrams:
         print(f"Reliability diagram of {name} skipped: no finished run with one yet.")
@@ -93,7 +108,7 @@ def reliability_figure(path, out_folder):
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_xlabel("confidence", fontsize=8)
-        ax.set_title(f"{cell}: ECE {100 * d['ece']:.2f} % ({d['runs']} run(s))", fontsize=8)
+        ax.set_title(f"{cell}: ECE {100 * d['ece']:.2f} % ({runs_text(d)})", fontsize=8)
     figure.axes[0].set_ylabel("accuracy")
     figure.suptitle(
         f"Reliability ({name}): test samples of every seed in 15 confidence bins; "
@@ -102,5 +117,5 @@ def reliability_figure(path, out_folder):
     )
     target = os.path.join(out_folder, f"reliability_{name}.png")
     plots.save(figure, target)
-    atomic.write_json(os.path.splitext(target)[0] + ".json", diagrams, indent=1, sort_keys=False)
+    atomic.write_json(os.path.splitext(target)[0] + ".json", found, indent=1, sort_keys=False)
     return target

@@ -18,7 +18,7 @@ import numpy as np
 from tf_introspect import atomic
 from tf_introspect.lab import paths
 from tf_introspect.lab.claims import claims_section
-from tf_introspect.lab.figures_doc import figures_section
+from tf_introspect.lab.figures_doc import figures_section, redraw
 from tf_introspect.lab.mechanism import calibration_lines, mechanism_lines
 from tf_introspect.lab.plans import chosen_value, grid_runs, load_plan, plan_runs, seed_runs
 from tf_introspect.lab.records import load_record, machine_seconds
@@ -320,7 +320,8 @@ def verification_lines(path, plan):
 
 def write(plans, extra=()):
     """Regenerate ``docs/RESULTS.md`` for ``plans`` (paths): plans with finished runs in
-    full, in the order given, the others named at the end; ``extra`` lines are appended."""
+    full, in the order given, the others named at the end; ``extra`` lines are appended.
+    Figure 3 and the plans' reliability diagrams are redrawn first (:func:`redraw`)."""
     loaded = []
     for path in plans:
         plan = load_plan(path)
@@ -334,6 +335,7 @@ def write(plans, extra=()):
             waiting.append(f"`{path}`")
     if waiting:
         lines += ["", "## Plans without finished runs yet", "", ", ".join(waiting) + "."]
+    redraw(plans)
     lines += figures_section() + list(extra)
     target = os.path.join(paths.ROOT, paths.RESULTS_DOC)
     os.makedirs(os.path.dirname(target), exist_ok=True)

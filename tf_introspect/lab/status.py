@@ -227,13 +227,6 @@ def epochs_left(run):
     return max(0, run.settings["epochs"] - len(outputs.history(history)))
 
 
-def projected_seconds(run, rates=None):
-    """Seconds ``run`` is expected to take from where its work folder stands: its
-    :func:`epochs_left` at its :func:`epoch_rate` (None where that is not known)."""
-    rate = epoch_rate(run, rates)
-    return None if rate is None else epochs_left(run) * rate
-
-
 def _warmup(run):
     """LE's warm-up epochs of ``run`` (0 for a method without one), at most its epochs."""
     settings = run.settings or {}

@@ -93,6 +93,19 @@ class Method(keras.Model):
 
     terms = ("ce_hard",)
     eval_terms = ()
+
+    def save(self, filepath: Any, *args: Any, **kwargs: Any) -> None:
+        """Refused with a clear error (Keras' own would name a missing ``get_config``): a
+        method wraps its classifier (and a teacher or peer) and has no config of its own.
+        Save :attr:`model`, the plain classifier, or checkpoint the weights."""
+        raise TypeError(
+            f"{type(self).__name__} is a training wrapper and is not saved whole ({filepath!s}): "
+            "save the trained classifier, wrapper.model.save('model.keras') (read back by "
+            "keras.models.load_model without custom objects), or checkpoint the wrapper's "
+            "weights with keras.callbacks.ModelCheckpoint(path, save_weights_only=True) / "
+            "wrapper.save_weights('x.weights.h5')."
+        )
+
     #: What the training batches' inputs carry besides the images (``None``: the images
     #: alone): ``"partner"`` (CS-KD) or ``"index"`` (PS-KD), under that key of a dict whose
     #: ``"image"`` are the images; what :func:`tf_introspect.data.make_dataset`'s ``extras``

@@ -32,7 +32,9 @@ class Introspective(Method):
 
     Args:
       model: the classifier to train; ``wrapper.model`` is the plain trained model.
-      explainer: ``grad``, ``grad_input``, ``guided_bp`` or ``grad_cam`` (paper 5.4.2).
+      explainer: ``grad``, ``grad_input``, ``guided_bp`` or ``grad_cam`` (paper 5.4.2);
+        ``"auto"`` (default): the command line's choice for the model's kind,
+        ``grad_cam`` for a model with a 4-D layer (a CNN), ``grad`` otherwise (an MLP).
       alpha: ground-truth mass of the targets (Eq. 6), in (0, 1); paper 0.9.
       lam: weight of the one-hot term ``lam * CE(p, y)``, >= 0; paper 0.1.
       layer: Grad-CAM layer name (default: the last 4-D layer).
@@ -69,7 +71,7 @@ class Introspective(Method):
     def __init__(
         self,
         model: keras.Model,
-        explainer: str | None = "grad_cam",
+        explainer: str | None = "auto",
         alpha: float = 0.9,
         lam: float = 0.1,
         layer: str | None = None,
@@ -84,6 +86,8 @@ class Introspective(Method):
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam!r}.")
         super().__init__(model, **kwargs)
+        if explainer == "auto":
+            explainer = explainers.default_for(model)
         self.explainer = None if explainer is None else explainers.get(explainer, model, layer)
         self.alpha, self.lam, self.permute, self.seed = float(alpha), float(lam), permute, seed
         self.similarity_temperature = similarity_temperature

@@ -453,6 +453,15 @@ def test_runs_are_priced_from_this_cpu_models_runs_where_there_are_some(root, mo
     assert status.epochs_left(ce) * status.epoch_rate(ce) == 4 * 60  # this CPU's two: 60 and 90 s
 
 
+def test_a_first_stage_before_the_schedule_counts_in_a_runs_epochs():
+    # Hint's and FSP's stage 1 comes before --epochs (their history and records count it);
+    # LE's warm-up is part of --epochs
+    assert status.total_epochs({"method": "hint", "epochs": 160, "hint_epochs": 40}) == 200
+    assert status.total_epochs({"method": "fsp", "epochs": 160, "fsp_epochs": 10}) == 170
+    assert status.total_epochs({"method": "le", "epochs": 50, "warmup_epochs": 10}) == 50
+    assert status.total_epochs({"method": "ce", "epochs": 15}) == 15
+
+
 def test_until_starts_only_the_runs_projected_to_end_by_then(root, monkeypatch, capsys):
     from tf_introspect.lab import deadline
 

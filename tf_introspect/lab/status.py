@@ -213,18 +213,29 @@ def epoch_rate(run, rates=None, least=SAME_COST, source=False):
     return (rate, where) if source else rate
 
 
+def total_epochs(settings):
+    """The epochs a run of ``settings`` trains (``RunConfig.total_epochs``): Hint's and FSP's
+    first stage, which comes before ``--epochs`` (``Entry.pretrains``), then ``--epochs``;
+    what its ``history.csv`` counts and its record's seconds an epoch divide by."""
+    from tf_introspect.pipeline import registry
+
+    spec = registry.entry(settings["method"])
+    first = (settings.get(spec.warmup) or 0) if spec.warmup and spec.pretrains else 0
+    return first + settings["epochs"]
+
+
 def epochs_left(run):
-    """The epochs ``run`` still has to train: its epochs less those its work folder's
+    """The epochs ``run`` still has to train: its :func:`total_epochs` less those its work folder's
     ``history.csv`` holds (one more than its backup at most), all of them where it starts
     over (a stale folder: finished with other settings or older code, or a backup begun
     before its cell's ``since``)."""
     workdir = os.path.join(paths.REPO, run.workdir)
     history = os.path.join(workdir, "history.csv")
     if not os.path.exists(history) or "--overwrite" in run.command():
-        return run.settings["epochs"]
+        return total_epochs(run.settings)
     if outputs.load(workdir) is None and run.made_before_fix():
-        return run.settings["epochs"]
-    return max(0, run.settings["epochs"] - len(outputs.history(history)))
+        return total_epochs(run.settings)
+    return max(0, total_epochs(run.settings) - len(outputs.history(history)))
 
 
 def _warmup(run):
@@ -239,7 +250,7 @@ def _whole_run_rate(run, progress):
     _, warm, after = progress
     if after is None:
         return None
-    warmup, epochs = _warmup(run), run.settings["epochs"]
+    warmup, epochs = _warmup(run), total_epochs(run.settings)
     return (warmup * (after if warm is None else warm) + (epochs - warmup) * after) / epochs
 
 
@@ -248,7 +259,7 @@ def _live_seconds_left(run, progress, fallback):
     later epochs at their rate, else at ``fallback`` (seconds an epoch over whole runs of its
     kind; None: not yet timed, and so is the result)."""
     done, warm, after = progress
-    warmup, epochs = _warmup(run), run.settings["epochs"]
+    warmup, epochs = _warmup(run), total_epochs(run.settings)
     after = after if after is not None else fallback
     warm = warm if warm is not None else after
     left_warm, left_after = max(0, warmup - done), epochs - max(done, warmup)
@@ -353,11 +364,11 @@ def _status(path):
             or _closest_rates(kinds, mine_timed, least=2)
         )
         # a seeded run waiting for its grid has no settings yet: its grid points' epochs
-        known = [r.settings["epochs"] for r in mine if r.settings]
+        known = [total_epochs(r.settings) for r in mine if r.settings]
         for r in mine:
             if r in done or r in reusable:
                 continue
-            epochs = r.settings["epochs"] if r.settings else (known or [None])[0]
+            epochs = total_epochs(r.settings) if r.settings else (known or [None])[0]
             seconds = (
                 _live_seconds_left(r, live[r.cell, r.name], rate)
                 if r in going
@@ -372,7 +383,7 @@ def _status(path):
 
         def progress(these):
             return "".join(
-                f" ({live[r.cell, r.name][0]}/{r.settings['epochs']} epochs)" for r in these
+                f" ({live[r.cell, r.name][0]}/{total_epochs(r.settings)} epochs)" for r in these
             )
 
         lines.append(

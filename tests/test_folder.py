@@ -90,6 +90,10 @@ def test_held_out_share_of_a_flat_folder(jpeg_folder, tmp_path):
     name = fresh(f"folder:{flat}")
     with pytest.raises(DataFormatError, match="no train/ and test/ subfolders: give --test_split"):
         folder.scan(name)
+    with pytest.raises(DataFormatError, match=r"test_split=0.01 of .* leaves no test image .* 0"):
+        folder.scan(name, test_split=0.01)  # 12 images a class: 0.12 rounds to none
+    with pytest.raises(DataFormatError, match="leaves no training image .* smaller fraction"):
+        folder.scan(name, test_split=0.99)
     layout = folder.scan(name, test_split=0.25)
     for label in range(3):  # 3 of every class's 12 images held out, disjoint, all used
         test = {p for p, lab in layout.files["test"] if lab == label}

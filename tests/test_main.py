@@ -73,6 +73,15 @@ BAD_FLAGS = [
     (["--smoothing=0"], "--smoothing (ground-truth mass) must be in (0, 1]"),
     (["--method=ls", "--smoothing=0.05"], "less than the uniform share 1/10"),
     (["--method=kd", "--teacher=README.md"], "--teacher=README.md is not a Keras model file"),
+    (["--momentum=1.5"], "--momentum=1.5: 1.5 is not a number in the range [0, 1]"),
+    (["--seed=-1"], "--seed=-1: -1 is not an integer in the range [0, 4294967295]"),
+    (["--teacher_seed=4294967296"], "not an integer in the range [0, 4294967295]"),
+    (["--lr=0"], "--lr must be > 0"),
+    (["--lr_decay=0"], "--lr_decay must be > 0"),
+    (["--method=hint", "--hint_lr=0"], "--hint_lr must be > 0"),
+    (["--lr_boundaries=80,80"], "--lr_boundaries must be distinct epochs, got [80, 80]"),
+    (["--model=keras:MobileNetV3Small", "--weights=no.weights.h5"], "no weights file 'no.weig"),
+    (["--model=keras:MobileNetV3Small", "--weights=README.md"], "--weights=README.md does not"),
 ]
 
 
@@ -90,15 +99,27 @@ def test_flags_of_other_methods_are_named():
     assert pipeline.settings.unused_method_flags("cwtm_random", ["cwtm_beta"]) == []
 
 
-def test_unused_flags_are_warned_about_unless_refused(monkeypatch):
-    """``--alpha`` given to CE has no effect: a warning; ``--teacher`` given to CE is refused
-    by the run (BAD_FLAGS): no warning before that error."""
+def flag_values(args):
+    """The command line's flags parsed from ``args`` on a private copy of them."""
     import copy
 
     from absl import flags as absl_flags
 
+    from tf_introspect.pipeline import flags
+
+    values = absl_flags.FlagValues()
+    for name in flags.flag_names():
+        values[name] = copy.deepcopy(flags.FLAGS[name])
+        values[name].unparse()
+    values(["tf_introspect", *args])
+    return values
+
+
+def test_unused_flags_are_warned_about_unless_refused(monkeypatch):
+    """``--alpha`` given to CE has no effect: a warning; ``--teacher`` given to CE is refused
+    by the run (BAD_FLAGS): no warning before that error."""
     from tf_introspect import main as main_module
-    from tf_introspect.pipeline import config, flags
+    from tf_introspect.pipeline import config
 
     said = []
     monkeypatch.setattr(main_module.logging, "warning", lambda fmt, *a: said.append(fmt % a))
@@ -106,18 +127,76 @@ def test_unused_flags_are_warned_about_unless_refused(monkeypatch):
         (["--method=ce", "--alpha=0.5"], ["--alpha: no effect with --method=ce"]),
         (["--method=ce", "--teacher=t.keras"], []),
         (["--method=ce", "--teacher=t.keras", "--lam=0.2"], ["--lam: no effect"]),
+        (["--method=kd", "--assistant_model=resnet14"], []),  # refused by the run
+        (
+            ["--method=kd", "--teacher=t.keras", "--teacher_model=resnet26", "--teacher_seed=1"],
+            ["--teacher_model, --teacher_seed: no effect with a trained --teacher=PATH"],
+        ),
+        (["--method=ce", "--explanation_samples=4"], ["--explanation_samples: no effect with"]),
+        (["--dataset=folder:x", "--data_dir=d"], ["--data_dir: no effect with a folder:PATH"]),
     ):
-        values = absl_flags.FlagValues()
-        for name in flags.flag_names():
-            values[name] = copy.deepcopy(flags.FLAGS[name])
-            values[name].unparse()
-        values(["tf_introspect", *args])
+        values = flag_values(args)
         monkeypatch.setattr(main_module, "FLAGS", values)
         said.clear()
         main_module.warn_unused_flags(config.from_flags(values))
         assert [x[: len(e)] for x, e in zip(said, expected)] == expected and len(said) == len(
             expected
         ), (args, said)
+
+
+def test_learning_rate_settings_that_never_act_are_warned_about(monkeypatch):
+    from tf_introspect import main as main_module
+    from tf_introspect.pipeline import config
+
+    said = []
+    monkeypatch.setattr(main_module.logging, "warning", lambda fmt, *a: said.append(fmt % a))
+    for args, expected in (
+        (["--model=resnet8", "--epochs=30"], "--lr_boundaries 80,120: at or beyond --epochs=30"),
+        (["--model=resnet8", "--epochs=100"], "--lr_boundaries 80,120: at or beyond --epochs"),
+        (["--model=resnet8", "--epochs=121"], None),
+        (["--model=mlp1024", "--lr_decay=0.5"], "--lr_decay=0.5: no effect, there are no"),
+        (["--model=resnet8", "--lr_decay=0.5"], None),
+        (
+            ["--model=resnet8", "--lr_schedule=linear", "--lr_boundaries=", "--lr_decay=0.2"],
+            "decays to 0 by itself",
+        ),
+    ):
+        values = flag_values(args)
+        monkeypatch.setattr(main_module, "FLAGS", values)
+        said.clear()
+        main_module.warn_schedule(config.from_flags(values))
+        assert said == [] if expected is None else len(said) == 1 and expected in said[0], (
+            args,
+            said,
+        )
+
+
+def test_overwrite_keeps_a_finished_run_when_its_limits_are_bad(mnist_dir, tmp_path):
+    """The data's size is checked before ``--overwrite`` clears a work folder."""
+    (tmp_path / "metrics.json").write_text("{}")
+    (tmp_path / "history.csv").write_text("epoch\n0\n")
+    error = start_error(
+        [
+            "--model=mlp1024",
+            f"--data_dir={mnist_dir}",
+            f"--workdir={tmp_path}",
+            "--overwrite",
+            "--train_limit=70000",
+        ]
+    )
+    assert "training limit 70000 must be between 1 and the 60000" in error
+    assert (tmp_path / "metrics.json").read_text() == "{}" and (tmp_path / "history.csv").exists()
+    error = start_error(  # PS-KD sizes its table from the same count: the same error
+        [
+            "--method=pskd",
+            "--model=mlp1024",
+            f"--data_dir={mnist_dir}",
+            f"--workdir={tmp_path / 'pskd'}",
+            "--train_limit=100",
+            "--validation_split=100",
+        ]
+    )
+    assert "validation_split=100 must be between 1 and 99" in error
 
 
 def test_bad_flags_fail_before_anything_is_written(tmp_path):
@@ -197,6 +276,8 @@ def test_paper_defaults_fill_unset_flags():
     cfg = pipeline.config.from_args(["--model=mlp1024", "--batch_size=32", "--lr_boundaries=5"])
     assert (cfg.dataset, cfg.batch_size, cfg.epochs, cfg.lr) == ("mnist", 32, 50, 0.01)
     assert cfg.lr_boundaries == (5,) and cfg.explainer == "grad"
+    # a saved model may be an MLP or a CNN: its layers decide (Introspective's "auto")
+    assert pipeline.config.from_args(["--model=runs/mine/model.keras"]).explainer == "auto"
 
 
 def test_warmup_as_long_as_the_run_is_said(tmp_path, caplog):

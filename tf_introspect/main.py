@@ -22,14 +22,17 @@ FLAGS = flags.FLAGS
 
 def warn_unused_flags(cfg):
     """Warn about given flags that have no effect with ``cfg``'s method (not a teacher's
-    flags for a method without one: the run refuses them with its own error)."""
+    flags for a method without one, nor ``--assistant_model`` but with TAKD: the run refuses
+    them with its own error), and about flags that nothing else in ``cfg`` uses: the
+    teacher-training flags beside ``--teacher=PATH``, ``--explanation_samples`` for a method
+    that explains nothing, ``--data_dir`` with a ``folder:PATH`` data set."""
     from tf_introspect.pipeline import registry, teachers
 
-    unused = settings.unused_method_flags(
-        cfg.method, [name for name in flags.flag_names() if FLAGS[name].present]
-    )
-    if registry.entry(cfg.method).teacher == "none":
-        unused = [name for name in unused if name not in teachers.TEACHER_FLAGS]
+    given = [name for name in flags.flag_names() if FLAGS[name].present]
+    spec = registry.entry(cfg.method)
+    unused = settings.unused_method_flags(cfg.method, given)
+    refused = teachers.TEACHER_FLAGS if spec.teacher == "none" else ("assistant_model",)
+    unused = [name for name in unused if name not in refused]
     if unused:
         own = settings.METHOD_FLAGS.get(cfg.method, ())
         logging.warning(
@@ -37,6 +40,44 @@ def warn_unused_flags(cfg):
             ", ".join(f"--{name}" for name in unused),
             cfg.method,
             ", ".join(f"--{name}" for name in own) or "none",
+        )
+    idle = []  # (flags, why they have no effect)
+    if spec.teacher != "none" and cfg.teacher:
+        training = ("teacher_model", "teacher_epochs", "teacher_seed", "teacher_workdir")
+        idle.append((training, "a trained --teacher=PATH (nothing is trained for it)"))
+    if not spec.explains:
+        idle.append((("explanation_samples",), f"--method={cfg.method}, which explains nothing"))
+    if cfg.dataset.startswith("folder:"):
+        idle.append((("data_dir",), "a folder:PATH data set (the path is --dataset's)"))
+    for names, why in idle:
+        present = [f"--{name}" for name in names if name in given]
+        if present:
+            logging.warning("%s: no effect with %s.", ", ".join(present), why)
+
+
+def warn_schedule(cfg):
+    """Warn about learning-rate settings that never act: boundaries at or beyond the run's
+    last epoch (Hint's and FSP's counted from stage 2, as their schedule is), and a given
+    ``--lr_decay`` with no boundary to apply it at."""
+    late = [b for b in cfg.lr_boundaries if b >= cfg.epochs]
+    if late:
+        logging.warning(
+            "--lr_boundaries %s: at or beyond --epochs=%d, so the learning rate never decays "
+            "there%s. Give boundaries below %d, or --lr_boundaries= for a constant rate.",
+            ",".join(map(str, cfg.lr_boundaries)),
+            cfg.epochs,
+            " (the boundaries are the paper's for 160 epochs)"
+            if not FLAGS["lr_boundaries"].present
+            else "",
+            cfg.epochs,
+        )
+    if FLAGS["lr_decay"].present and not cfg.lr_boundaries:
+        logging.warning(
+            "--lr_decay=%g: no effect, there are no --lr_boundaries to apply it at (%s).",
+            cfg.lr_decay,
+            "--lr_schedule=step without boundaries: a constant rate"
+            if cfg.lr_schedule == "step"
+            else f"--lr_schedule={cfg.lr_schedule} decays to 0 by itself",
         )
 
 
@@ -60,6 +101,7 @@ def main(argv):
     try:
         cfg = config.from_flags(FLAGS)
         warn_unused_flags(cfg)
+        warn_schedule(cfg)
         from tf_introspect.models import external
 
         if external.is_external(cfg.model):

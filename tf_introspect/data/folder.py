@@ -127,6 +127,13 @@ def scan(name: str, image_size: tuple[int, int] | None = None, test_split: float
                 "0.2) to hold out that share of every class's images for testing."
             )
         files = dict(zip(("train", "test"), held_out(pool, test_split))) if pool else {}
+        if pool and len(class_names) >= 2 and not all(files.values()):
+            empty = "test" if not files["test"] else "training"
+            raise DataFormatError(
+                f"--test_split={test_split} of {root}'s {len(pool)} images leaves no "
+                f"{empty} image (each class's share is rounded: {len(files['test'])} for "
+                f"testing): give a {'larger' if empty == 'test' else 'smaller'} fraction."
+            )
     if len(class_names) < 2 or not all(files.get(s) for s in ("train", "test")):
         raise DataFormatError(
             f"{root} has no images in class subfolders (found {len(class_names)} subfolder(s)"

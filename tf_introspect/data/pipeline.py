@@ -45,44 +45,51 @@ def select(
         x, y = custom.load(name, source, data_dir, image_size, test_split)
     else:
         x, y = load_arrays(name, source, data_dir)
+    _served(name, split, len(x), limit, validation_split)  # the checks
+    x, y = x[:limit], y[:limit]
+    if validation_split and split != "test":
+        cut = len(x) - validation_split
+        x, y = (x[cut:], y[cut:]) if split == "validation" else (x[:cut], y[:cut])
+    return x, y
+
+
+def _served(name, split, n, limit, validation_split):
+    """How many of a source split's ``n`` examples ``split`` serves after ``limit`` and the
+    hold-out, checking both: a ``ValueError`` naming the bad value and its valid range."""
     if limit is not None:
-        if not 1 <= limit <= len(x):
+        if not 1 <= limit <= n:
             part = "test" if split == "test" else "training"
             raise ValueError(
-                f"{part} limit {limit} must be between 1 and the {len(x)} "
-                f"{part} examples of {name}."
+                f"{part} limit {limit} must be between 1 and the {n} {part} examples of {name}."
             )
-        x, y = x[:limit], y[:limit]
+        n = limit
     if split == "validation" and not validation_split:
         raise ValueError(
             "split 'validation' needs validation_split > 0 (examples held out "
             "from the training set)."
         )
     if validation_split and split != "test":
-        if not 0 < validation_split < len(x):
+        if not 0 < validation_split < n:
             raise ValueError(
                 f"validation_split={validation_split} must be between 1 and "
-                f"{len(x) - 1}: the training set has {len(x)} examples."
+                f"{n - 1}: the training set has {n} examples."
             )
-        cut = len(x) - validation_split
-        x, y = (x[cut:], y[cut:]) if split == "validation" else (x[:cut], y[:cut])
-    return x, y
+        return validation_split if split == "validation" else n - validation_split
+    return n
 
 
 def split_size(name: str, split: str, *, data_dir=None, limit: int | None = None,
                validation_split: int = 0, image_size=None, test_split=None) -> int:
-    """How many examples :func:`select` serves: for the built-in data sets counted from the
-    official files' sizes without reading them (:func:`select` checks ``limit`` and the
-    hold-out when the data is read), for the user's own read (once, cached)."""
+    """How many examples :func:`select` serves, with its checks of ``limit`` and the
+    hold-out: for the built-in data sets counted from the official files' sizes without
+    reading them, for the user's own read (once, cached)."""
     if custom.is_custom(name):
         return len(select(name, split, data_dir=data_dir, limit=limit,
                           validation_split=validation_split, image_size=image_size,
                           test_split=test_split)[1])
+    _check_choice("split", split, (*SPLITS, "validation"))
     n = SPLIT_SIZES[name]["test" if split == "test" else "train"]
-    n = min(n, limit) if limit else n
-    if validation_split and split != "test":
-        n = validation_split if split == "validation" else n - validation_split
-    return n
+    return _served(name, split, n, limit, validation_split)
 
 
 def class_members(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -111,8 +111,8 @@ class Deadline:
         slowdown measured against the same pool (this CPU model's records or every
         machine's: ``source``) (``how`` ``base``); else of its cost timed on this CPU model
         since the base, which holds the slowdown already (``here``: a new method's first
-        runs); else roughly, of its model and data at the base rates times the slowdown
-        (``rough``); else ``(None, None, None)``."""
+        runs); else roughly, of its model, data and batch size (:data:`ROUGH`) at the base
+        rates times the slowdown (``rough``); else ``(None, None, None)``."""
         if self.rates is None:
             self.refresh()
         rate, source = status.epoch_rate(run, self.rates, source=True)
@@ -136,7 +136,8 @@ class Deadline:
         """Whether ``run``, sharing the machine with ``beside`` other runs of this call, is
         projected to end by the deadline (said when not). A run that only needs recording
         (finished in its folder, or copied from another plan's record) always fits; a run
-        never timed, of no model and data timed either, is started while there is time."""
+        never timed, of no model, data and batch size timed either, is started while there
+        is time."""
         epochs = status.epochs_left(run)
         done = outputs.load(os.path.join(paths.REPO, run.workdir)) is not None
         if (done and epochs == 0) or equal_record(run) is not None:

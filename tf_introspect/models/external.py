@@ -103,7 +103,12 @@ def application(
         options["include_preprocessing"] = False  # the pipeline normalises
     base = builder(**options)
     if weights:
-        base.load_weights(weights)
+        if not os.path.isfile(weights):
+            raise ValueError(f"no weights file {weights!r} (--weights=FILE: the application's).")
+        try:
+            base.load_weights(weights)
+        except (OSError, ValueError) as e:  # not an HDF5 / Keras weights file, or not this model's
+            raise ValueError(f"--weights={weights} does not load into {name}: {e}") from None
     features = base.output
     pooled = keras.layers.GlobalAveragePooling2D(name="pool")(features)
     # float32 logits under mixed precision, as our own models' (models.layers.dense)

@@ -283,6 +283,11 @@ def _boundaries(given, paper, schedule):
         raise ConfigError(f"--lr_boundaries must be whole epoch numbers, got {given!r}.") from None
     if any(b <= 0 for b in boundaries):
         raise ConfigError(f"--lr_boundaries must be positive epochs, got {list(boundaries)}.")
+    if len(set(boundaries)) < len(boundaries):
+        raise ConfigError(
+            f"--lr_boundaries must be distinct epochs, got {list(boundaries)}: a repeated "
+            "one would decay the rate twice there (give --lr_decay for a larger step)."
+        )
     return boundaries
 
 
@@ -321,6 +326,10 @@ def resolve(values: dict) -> RunConfig:
     values["lr_boundaries"] = _boundaries(
         values["lr_boundaries"], paper["lr_boundaries"], values["lr_schedule"]
     )
+    if values["explainer"] is None and values["model"].endswith(".keras"):
+        # a saved classifier may be an MLP or a CNN: its layers decide, as for
+        # Introspective(model) (grad_cam with a 4-D layer, else grad)
+        values["explainer"] = "auto"
     for key, default in paper.items():
         if values[key] is None:
             values[key] = default

@@ -126,7 +126,8 @@ def define_flags():
         "explainer",
         None,
         explainers.list_explainers(),
-        "Saliency method of LE; default grad_cam for conv nets, grad for the MLP.",
+        "Saliency method of LE; default grad_cam for conv nets, grad for the MLP (a saved "
+        "PATH.keras model: grad_cam if it has a 4-D layer, else grad).",
     )
     flags.DEFINE_string("layer", None, "Grad-CAM layer name (default: the last 4-D layer).")
     flags.DEFINE_float(
@@ -170,16 +171,20 @@ def define_flags():
         "lr",
         None,
         "Initial SGD learning rate (default: the paper's: mlp 0.01, resnet 0.1, cnn 0.01).",
-        lower_bound=0,
     )
-    flags.DEFINE_float("momentum", 0.9, "SGD momentum.", lower_bound=0)
+    flags.DEFINE_float("momentum", 0.9, "SGD momentum, in [0, 1].", lower_bound=0, upper_bound=1)
     flags.DEFINE_list(
         "lr_boundaries",
         None,
         "Epochs at which the learning rate is multiplied by --lr_decay "
-        "(default: the paper's: resnet 80,120; mlp and cnn none).",
+        "(default: the paper's: resnet 80,120; mlp and cnn none; boundaries at or beyond "
+        "--epochs never come, with a warning).",
     )
-    flags.DEFINE_float("lr_decay", 0.1, "Learning-rate factor at each boundary.", lower_bound=0)
+    flags.DEFINE_float(
+        "lr_decay",
+        0.1,
+        "Learning-rate factor at each of --lr_boundaries (--lr_schedule=step only).",
+    )
     flags.DEFINE_enum(
         "lr_schedule",
         "step",
@@ -197,7 +202,13 @@ def define_flags():
         lower_bound=0,
     )
     method_flags.define_method_flags()  # each method's own (--temperature, --cp_beta, ...)
-    flags.DEFINE_integer("seed", 0, "Random seed (weights, data order, augmentation).")
+    flags.DEFINE_integer(
+        "seed",
+        0,
+        "Random seed (weights, data order, augmentation).",
+        lower_bound=0,
+        upper_bound=2**32 - 1,
+    )
     flags.DEFINE_string(
         "workdir",
         "runs/default",
@@ -250,6 +261,12 @@ def define_flags():
         message=f"--dataset must be one of {', '.join(DATASETS)}, folder:PATH or "
         "tfds:NAME[:CONFIG].",
     )
+    for name in ("lr", "lr_decay"):
+        flags.register_validator(
+            name,
+            lambda v: v is None or v > 0,
+            message=f"--{name} must be > 0 (a rate of 0 trains nothing).",
+        )
     flags.register_validator(
         "similarity_temperature",
         lambda t: t is None or t > 0,

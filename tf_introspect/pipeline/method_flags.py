@@ -57,6 +57,8 @@ def define_method_flags():
         "teacher_seed",
         0,
         "Seed of a teacher/assistant trained here: one teacher serves every --seed of a cell.",
+        lower_bound=0,
+        upper_bound=2**32 - 1,
     )
     flags.DEFINE_string("assistant_model", None, "takd: the teacher assistant's model.")
     flags.DEFINE_string("hint_layer", "stage2", "hint: layer of student and teacher matched.")
@@ -86,7 +88,6 @@ def define_method_flags():
         "the --lr schedule starts with stage 2). 1e-4: Yim et al.'s FitNets "
         "stage 1 on "
         "CIFAR ResNets; the summed hint loss diverges at 0.1.",
-        lower_bound=0,
     )
     flags.DEFINE_float("at_beta", 1000.0, "at: attention-transfer weight beta.", lower_bound=0)
     flags.DEFINE_float(
@@ -114,8 +115,11 @@ def define_method_flags():
         "--lr schedule starts with stage 2). 1e-3: Yim et al.'s stage 1 on "
         "CIFAR; the summed "
         "FSP loss diverges at 0.1.",
-        lower_bound=0,
     )
+    for name in ("hint_lr", "fsp_lr"):
+        flags.register_validator(
+            name, lambda v: v > 0, message=f"--{name} must be > 0 (a rate of 0 trains nothing)."
+        )
     # Teacher-free self-distillation after the paper (CS-KD, Tf-KD, PS-KD; BUILD.md)
     flags.DEFINE_float(
         "cskd_weight",

@@ -154,6 +154,7 @@ def _run(cfg, cleanup, shared=False):
             "second job; train it first (e.g. --method=ce --model=NAME, one "
             "process or its own cluster run) and pass --teacher=PATH.keras."
         )
+    check_sizes(cfg)  # before --overwrite clears anything, and before a teacher trains
     seed_everything(cfg, cleanup)
     use_precision(cfg, cleanup)
     strategy = make_strategy(cfg.strategy)
@@ -335,6 +336,29 @@ def datasets(cfg: RunConfig, extras: str | None = None):
     except ValueError as e:
         raise ConfigError(str(e)) from None
     return train, validation, test
+
+
+def check_sizes(cfg: RunConfig):
+    """``--train_limit``, ``--test_limit`` and ``--validation_split`` against the data's
+    size (the built-in sets' official sizes, without reading them): a ``ConfigError`` naming
+    the bad value and its range, before the run changes its work folder or trains a
+    teacher."""
+    from tf_introspect import data
+    from tf_introspect.data import pipeline
+
+    try:
+        cfg.train_examples()
+        pipeline.split_size(
+            cfg.dataset,
+            "test",
+            data_dir=cfg.data_dir,
+            limit=cfg.test_limit,
+            **cfg.data_options(),
+        )
+    except (data.DataNotFoundError, data.DataFormatError):
+        raise
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def check_table_rows(method, cfg: RunConfig):

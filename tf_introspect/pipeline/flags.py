@@ -81,14 +81,16 @@ def define_flags():
         "train_limit", None, "Use only the first N training examples.", lower_bound=1
     )
     flags.DEFINE_integer("test_limit", None, "Use only the first N test examples.", lower_bound=1)
-    flags.DEFINE_integer(
+    flags.DEFINE(
+        _ExampleCount(lower_bound=0),
         "validation_split",
         0,
         "Hold out the last N training examples (after "
         "--train_limit) as a validation set: fit reports val_* on it, and "
         "hyper-parameters are chosen on it, never on the test set (paper 5.1 "
-        "grids). 0: no hold-out; the test set is then evaluated every epoch.",
-        lower_bound=0,
+        "grids). A count, not Keras' fraction. 0: no hold-out; the test set is then "
+        "evaluated every epoch.",
+        serializer=flags.ArgumentSerializer(),
     )
     flags.DEFINE_bool(
         "deterministic",
@@ -143,7 +145,7 @@ def define_flags():
     flags.DEFINE_float(
         "lam",
         0.1,
-        "Weight lambda of the CE(p, y) term: LE, KD, DKPP, Hint, AT, "
+        "Weight lambda of the CE(p, y) term: LE (LE-Permut, LE-Uniform), KD, DKPP, Hint, AT, "
         "FSP, TAKD, BAN+L, and DML's KL weight (paper: 0.1 for all).",
         lower_bound=0,
     )
@@ -151,8 +153,8 @@ def define_flags():
         "warmup_epochs",
         None,
         "LE warm-up epochs trained with plain CE "
-        "(default 10, the paper's; >= --epochs trains CE only, with a "
-        "warning).",
+        "(default 10 for every model: the paper gives 10 for the MLP; >= --epochs trains "
+        "CE only, with a warning).",
         lower_bound=0,
     )
     flags.DEFINE_integer(
@@ -272,6 +274,21 @@ def define_flags():
         lambda t: t is None or t > 0,
         message="--similarity_temperature must be > 0 (or unset, for Eq. 6).",
     )
+
+
+class _ExampleCount(flags.IntegerParser):
+    """A number of examples; a fraction (Keras' ``validation_split=0.2``) is named as such."""
+
+    def parse(self, argument):
+        try:
+            return super().parse(argument)
+        except ValueError as e:
+            if isinstance(argument, str) and argument.replace(".", "", 1).isdigit():
+                raise ValueError(
+                    f"{argument} is not a whole number of examples (this flag counts the "
+                    "examples held out; Keras' validation_split is a fraction)"
+                ) from None
+            raise e
 
 
 def flag_names():

@@ -10,9 +10,15 @@
 #   is still the committed one;
 # - any other difference is set aside in RUNNER_DIR/runs/set_aside/ and named, never merged;
 # - a record being written (*.tmp) is left there.
-# Records are written whole (a folder renamed into place), so the runner may go on meanwhile.
+# Records are written whole (a folder renamed into place), so the runner may go on meanwhile;
+# here too: a new run's folder is copied aside and renamed into place, a file copied aside and
+# renamed over its old copy, so that a stop midway leaves no half-copied record.
 # Used by scripts/restart_runner.sh and scripts/park_runner.sh.
 set -euo pipefail
+if [ $# -lt 1 ]; then
+    echo "usage: bash scripts/bring_home.sh RUNNER_DIR (e.g. ../runner)" >&2
+    exit 2
+fi
 runner=$(realpath -m "$1")
 cd "$(dirname "$0")/.."
 main=$(pwd)
@@ -40,11 +46,21 @@ for run in $(printf '%s\n' "${!changed[@]}" | sort); do
         echo "warning: $run differs here and in the runner; the runner's files are in $aside" >&2
         continue
     fi
+    if [ ! -e "$main/$run" ]; then  # a new run: its whole folder, renamed into place
+        mkdir -p "$(dirname "$main/$run")"
+        rm -rf "$main/$run.copying"
+        cp -r "$runner/$run" "$main/$run.copying"
+        mv -T "$main/$run.copying" "$main/$run"
+        echo "brought $run/"
+        brought=$((brought + $(find "$main/$run" -type f | wc -l)))
+        continue
+    fi
     while IFS= read -r file; do
         [ -n "$file" ] || continue
         if [ "$how" = rewritten ] || [ ! -e "$main/$file" ]; then
             mkdir -p "$(dirname "$main/$file")"
-            cp "$runner/$file" "$main/$file"
+            cp "$runner/$file" "$main/$file.copying"
+            mv -f "$main/$file.copying" "$main/$file"
             echo "brought $file"
             brought=$((brought + 1))
         fi

@@ -58,8 +58,8 @@ done
 # 3. the records, run by run (scripts/bring_home.sh); then the unfinished runs, parked
 #    here to be committed (python -m tf_introspect.experiments park)
 trap 'echo "error: the runner is stopped; mend the error above and run this script again" >&2' ERR
-bash scripts/bring_home.sh "$runner" ||
-    echo "warning: bringing the records home failed (above); they stay in $runner" >&2
+bash scripts/bring_home.sh "$runner"  # a failure stops here (the ERR trap): the checkout
+# below would put this HEAD's records over those the runner has not brought home
 .venv/bin/python -m tf_introspect.experiments park "$runner" ||
     echo "warning: parking failed (above); the runner starts again without it" >&2
 # 4. this HEAD, the runs parked here put there (a fresh machine), unlocked, and start

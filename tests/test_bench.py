@@ -170,6 +170,7 @@ def test_bench_rejects_unknown_cases():
         "--precision_cases=vgg_b128",
         "--user_api_cases=vgg_b16",
         "--fit_precisions=float32,float16",
+        "--json=/no/such/folder/bench.json",
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert "--helpfull lists the flags" in result.stderr and "flags:" not in result.stderr
@@ -179,6 +180,7 @@ def test_bench_rejects_unknown_cases():
         "Unknown precision case(s) ['vgg_b128']; valid choices: resnet8_b128, resnet14_b128",
         "Unknown user_api case(s) ['vgg_b16']; valid choices: mlp1024_b16, resnet8_b128",
         "Unknown fit precision(s) ['float16']; valid choices: float32, mixed_bfloat16",
+        "--json=/no/such/folder/bench.json: no folder /no/such/folder to write it into.",
     ]:
         assert f"error: {line}" in result.stderr, (line, result.stderr[-3000:])
 

@@ -744,6 +744,15 @@ def test_fetch_cli_when_present(tmp_path, shared_root):
     assert "already present and valid" in result.stdout
 
 
+def test_fetch_cli_names_an_unknown_dataset_in_one_line():
+    result = python("-m", "tf_introspect.data", "fetch", "cifar")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: unknown dataset 'cifar'; valid choices: mnist, fashion_mnist, cifar10, cifar100"
+    )
+    assert "usage" not in result.stderr.lower()
+
+
 def test_cli_runs_without_runpy_warning():
     """``python -m tf_introspect.data`` runs the package's __main__.py: importing tf_introspect
     (which imports tf_introspect.data) no longer makes runpy warn about a module in sys.modules."""

@@ -72,6 +72,18 @@ def test_unknown_cell_and_cli_exit_code(root, capsys):
     path = write_plan(root, TINY)
     assert cli.main(["run", path, "--cells=nope"]) == 2
     assert "unknown cell(s) ['nope']" in capsys.readouterr().err
+    assert cli.main(["run", str(root)]) == 2  # a folder is no plan
+    assert "test_unknown_cell_and_cli_exit0' is a folder, not a plan file" in (
+        capsys.readouterr().err
+    )
+    for bad, message in (
+        ("--seeds=-1", "seeds must be in [0, 4294967295], got [-1]"),
+        ("--seeds=a", "'a' is not a list of whole numbers"),
+        (f"--data_dir={root / 'nowhere'}", "no such folder"),
+    ):
+        with pytest.raises(SystemExit):
+            cli.main(["run", path, bad])
+        assert message in capsys.readouterr().err, bad
 
 
 def test_runs_are_recorded_skipped_when_finished_and_rerun_when_settings_change(root):
@@ -594,6 +606,13 @@ def test_welch_matches_the_formula():
     assert lab_stats.welch([0.1, 0.1], [0.1, 0.1]) == 1.0  # undefined (scipy: NaN)
 
 
+def test_a_report_of_some_plans_says_so(root, capsys):
+    path = write_plan(root, TINY)
+    assert cli.main(["report", path]) == 0
+    doc = (root / "docs" / "RESULTS.md").read_text()
+    assert "**This report covers `" in doc and "tiny.toml` only**: `python -m tf_in" in doc
+
+
 def test_seed_order_and_prepare_step(root):
     text = TINY.replace('reference = "le"', 'reference = "le"\norder = "seed"').replace(
         "seeds = [0]", "seeds = [0, 1]"
@@ -611,6 +630,9 @@ def test_seed_order_and_prepare_step(root):
     ]
     runner.prepare(plan, log=lambda *_: None)
     assert (root / "made").read_text() == "x"
+    failing = text.replace("made", "never_made").replace(".write('x')", ".write(1)")
+    with pytest.raises(lab_plans.PlanError, match=r"\[prepare\] step failed .* --data_dir=DIR"):
+        runner.prepare(lab_plans.load_plan(write_plan(root, failing)), log=lambda *_: None)
 
     # a data folder of one's own: every run reads it (also a cell naming its own), no
     # [prepare] step, the same settings

@@ -441,7 +441,8 @@ def test_images_are_converted_and_normalised(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--model=missing.keras", "x.png"], "error: no model file 'missing.keras'"),
+        (["--model=missing.keras", "{good}"], "error: no model file 'missing.keras'"),
+        (["--model={model}", "--dataset=folder:{tmp}/nowhere", "{good}"], "{tmp}/nowhere"),
         (["--model={model}", "{bad}"], "error: cannot read image '{bad}'"),
         (["--model={model}", "--layer=dense1", "{good}"], "only applies to 'grad_cam'"),
         (["--model={model}", "--dataset=cifar100", "{good}"], "the model has 10 classes, cifar100"),
@@ -451,11 +452,17 @@ def test_explain_errors(mlp, tmp_path, args, message):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
     good = write_images(tmp_path)[1]
-    fill = dict(model=mlp[1], bad=str(bad), good=good)
+    fill = dict(model=mlp[1], bad=str(bad), good=good, tmp=tmp_path)
     with pytest.raises(SystemExit) as e:
         explain.main([a.format(**fill) for a in args] + [f"--out={tmp_path}/o.png"])
     assert message.format(**fill) in str(e.value)
     assert not (tmp_path / "o.png").exists()
+
+
+def test_explain_names_missing_images_at_once(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        explain.main(["--model=m.keras", str(tmp_path), "gone.png"])  # a folder, a missing file
+    assert f"no image file(s): {tmp_path}, gone.png" in capsys.readouterr().err
 
 
 def test_explain_unknown_explainer_lists_the_choices(capsys):

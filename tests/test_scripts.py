@@ -156,7 +156,7 @@ def test_restart_runner_brings_finished_runs_home_and_starts_again(tmp_path):
             ["date", "-d", "tomorrow 18:10", "--iso-8601=seconds"], capture_output=True, text=True
         ).stdout.strip()
         assert f"start only if projected to end by {moment}" in done.stdout
-        assert "brought results/plan/le/seed0/metrics.json" in done.stdout
+        assert "brought results/plan/le/seed0/\n" in done.stdout  # a new run: its folder whole
         assert "4 file(s) of finished runs brought" in done.stdout  # le: 2; ce: metrics, rerun
         assert accuracy(main / results / "le" / "seed0") == "0.9"
         assert accuracy(main / results / "ce" / "seed0") == "0.95"  # the rewritten record
@@ -184,13 +184,18 @@ def test_restart_runner_brings_finished_runs_home_and_starts_again(tmp_path):
         record(runner / results / "ls" / "grid" / "smoothing=0.6")  # a grid point's record
         parked = bash(main, "scripts/park_runner.sh", str(runner), "--max_mb=9")
         assert parked.returncode == 0, parked.stderr
-        assert "brought results/plan/ls/seed0/run.json" in parked.stdout
-        assert "brought results/plan/ls/grid/smoothing=0.6/metrics.json" in parked.stdout
+        assert "brought results/plan/ls/seed0/\n" in parked.stdout
+        assert "brought results/plan/ls/grid/smoothing=0.6/\n" in parked.stdout
+        assert not list((main / results).rglob("*.copying"))
         (call,) = calls.read_text().splitlines()  # parked while the runner was stopped (T)
         assert call.split() == [*experiments.split(), "park", str(runner), "--max_mb=9", "T"]
         assert runner_pids(main, runner) == pids  # and then it went on
         state = Path(f"/proc/{pids[-1]}/stat").read_text().split()[2]
         assert state != "T", state
+        usage = bash(main, "scripts/bring_home.sh")
+        assert (
+            usage.returncode == 2 and "usage: bash scripts/bring_home.sh RUNNER_DIR" in usage.stderr
+        )
         refused = restart(main, main)
         assert refused.returncode == 1 and "another worktree than this checkout" in refused.stderr
     finally:

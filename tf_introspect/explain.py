@@ -132,13 +132,18 @@ def main(argv=None):
     )
     p.add_argument("--out", default="explanations.png", help="picture to write")
     args = p.parse_args(argv)
+    bad = [path for path in args.images if not os.path.isfile(path)]
+    if bad:
+        p.error(f"no image file(s): {', '.join(bad)} (give PNG, JPEG, GIF or BMP files)")
     try:
         model = model_figures.load_classifier(args.model)
-        args.dataset = args.dataset or recorded_dataset(args.model) or guess_dataset(model)
+        # registers the recorded facts of a folder or tfds set, also when --dataset names it
+        recorded = recorded_dataset(args.model)
+        args.dataset = args.dataset or recorded or guess_dataset(model)
         probs, _ = explain_images(
             model, args.images, args.out, args.dataset, args.explainer, args.layer
         )
-    except ValueError as e:
+    except (ValueError, data.DataNotFoundError, data.DataFormatError) as e:
         raise SystemExit(f"error: {e}") from None
     names = data.info(args.dataset).class_names
     for path, row in zip(args.images, probs):

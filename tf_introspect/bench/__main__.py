@@ -166,6 +166,9 @@ def check_choices():
         ]
     ]
     problems = [line for line in problems if line]
+    folder = os.path.dirname(os.path.abspath(FLAGS.json)) if FLAGS.json else None
+    if folder and not os.path.isdir(folder):  # found now, not after the whole benchmark
+        problems.append(f"--json={FLAGS.json}: no folder {folder} to write it into.")
     if problems:
         raise SystemExit(
             "\n".join(f"error: {line}" for line in problems)

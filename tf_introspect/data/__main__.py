@@ -65,10 +65,10 @@ def _main(argv: Sequence[str]) -> None:
     elif len(args) == 2 and args[0] == "fetch":
         if args[1] != "mnist":
             if args[1] not in DATASETS:
-                raise app.UsageError(f"unknown dataset {args[1]!r}; valid choices: "
-                                     f"{', '.join(DATASETS)}")
-            raise app.UsageError(f"fetch supports mnist only. For {args[1]}:\n"
-                                 + _how_to_get(args[1], resolve_data_dir(data_dir)))
+                sys.exit(f"error: unknown dataset {args[1]!r}; valid choices: "
+                         f"{', '.join(DATASETS)}")
+            sys.exit(f"error: fetch supports mnist only. For {args[1]}:\n"
+                     + _how_to_get(args[1], resolve_data_dir(data_dir)))
         try:
             fetch_mnist(data_dir, source=flags.FLAGS.source)
         except (DataFormatError, OSError, RuntimeError) as e:

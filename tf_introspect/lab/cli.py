@@ -53,6 +53,20 @@ def _moment(text):
         ) from None
 
 
+def _seeds(text):
+    """``--seeds=0,1,2``: seeds as the command line takes them, in [0, 2^32 - 1]."""
+    try:
+        seeds = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of whole numbers, e.g. 0,1,2"
+        ) from None
+    bad = [s for s in seeds if not 0 <= s < 2**32]
+    if bad:
+        raise argparse.ArgumentTypeError(f"seeds must be in [0, 4294967295], got {bad}")
+    return seeds
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m tf_introspect.experiments", description=__doc__.split("\n\n")[0]
@@ -62,7 +76,7 @@ def main(argv=None):
     run_p.add_argument("plan")
     run_p.add_argument(
         "--seeds",
-        type=lambda s: [int(x) for x in s.split(",")],
+        type=_seeds,
         help="only these seeds, e.g. 0,1,2",
     )
     run_p.add_argument("--cells", type=lambda s: s.split(","), help="only these cells")
@@ -122,7 +136,11 @@ def main(argv=None):
     )
     unpark_p.add_argument("runner", help="the runner's checkout (e.g. ../runner)")
     report_p = sub.add_parser("report", help=f"regenerate {paths.RESULTS_DOC} from results/")
-    report_p.add_argument("plans", nargs="*", help="plans (default: every experiments/*.toml)")
+    report_p.add_argument(
+        "plans",
+        nargs="*",
+        help="plans (default: every experiments/*.toml; some only: the document says so)",
+    )
     args = parser.parse_args(argv)
     caller = os.getcwd()
 
@@ -147,6 +165,8 @@ def main(argv=None):
             data_dir = args.data_dir and os.path.relpath(
                 os.path.join(caller, args.data_dir), paths.REPO
             )
+            if data_dir and not os.path.isdir(data_dir):
+                parser.error(f"--data_dir={args.data_dir}: no such folder")
             failed = runner.run_plan(
                 args.plan, args.cells, args.seeds, args.jobs, data_dir=data_dir, until=args.until
             )
@@ -182,7 +202,9 @@ def main(argv=None):
             return 0
         from tf_introspect.lab import results_doc  # scipy: only for the report
 
-        results_doc.write(args.plans or plans.list_plans())
+        every = plans.list_plans()
+        chosen = args.plans or every
+        results_doc.write(chosen, partial=set(chosen) != set(every))
         print(f"wrote {paths.RESULTS_DOC}")
         return 0
     except PlanError as e:

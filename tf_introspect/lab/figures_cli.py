@@ -6,7 +6,9 @@ experiment plans.
 
 Without ``--model`` a short CE model is trained first (1 epoch: the MLP on MNIST, ResNet-8
 on CIFAR-10) with :func:`tf_introspect.pipeline.run`, so the figures show the machinery, not the
-paper's numbers. PNGs (and JSON) go to ``--out`` (default ``docs/figures``).
+paper's numbers. PNGs (and JSON) go to ``--out`` (default ``runs/figures``, beside the
+runs and not committed; the project's own figures are made into ``docs/figures`` by
+``scripts/experiments.sh``, and the report shows what is there).
 """
 
 import argparse
@@ -67,7 +69,11 @@ def _parser():
         help=f"{', '.join(data.DATASETS)}, folder:PATH or tfds:NAME (default: the one "
         "recorded beside --model, else mnist)",
     )
-    p.add_argument("--out", default=os.path.join("docs", "figures"), help="output folder")
+    p.add_argument(
+        "--out",
+        default=os.path.join("runs", "figures"),
+        help="output folder (default %(default)s; the committed figures are docs/figures')",
+    )
     p.add_argument("--data_dir", help="data folder (default: $TF_INTROSPECT_DATA, ...)")
     p.add_argument(
         "--data_label",

@@ -156,10 +156,13 @@ def load_plan(path, data_dir=None):
     try:
         with open(path, "rb") as f:
             plan = tomllib.load(f)
-    except FileNotFoundError:
-        raise PlanError(
-            f"no plan file {path!r}; plans: {', '.join(list_plans()) or 'none'}."
-        ) from None
+    except (FileNotFoundError, IsADirectoryError) as e:
+        what = (
+            f"{path!r} is a folder, not a plan file"
+            if isinstance(e, IsADirectoryError)
+            else f"no plan file {path!r}"
+        )
+        raise PlanError(f"{what}; plans: {', '.join(list_plans()) or 'none'}.") from None
     except tomllib.TOMLDecodeError as e:
         raise PlanError(f"plan {path!r} is not valid TOML: {e}") from None
     plan["name"] = os.path.splitext(os.path.basename(path))[0]

@@ -318,15 +318,24 @@ def verification_lines(path, plan):
     return lines
 
 
-def write(plans, extra=()):
+def write(plans, extra=(), partial=False):
     """Regenerate ``docs/RESULTS.md`` for ``plans`` (paths): plans with finished runs in
     full, in the order given, the others named at the end; ``extra`` lines are appended.
+    ``partial``: ``plans`` are some of the repository's plans only, which the document says
+    at its top (its claims at a glance, too, are those of these plans).
     Figure 3 and the plans' reliability diagrams are redrawn first (:func:`redraw`)."""
     loaded = []
     for path in plans:
         plan = load_plan(path)
         loaded.append((path, plan, plan_results(plan)))
-    lines = HEADER.splitlines() + claims_section(loaded)
+    lines = HEADER.splitlines()
+    if partial:
+        lines += [
+            "",
+            f"**This report covers {', '.join(f'`{p}`' for p in plans)} only**: `python -m "
+            "tf_introspect.experiments report` without plans covers every plan.",
+        ]
+    lines += claims_section(loaded)
     waiting = []
     for path, plan, results in loaded:
         if any(load_record(r) for r in plan_runs(plan) if r.settings is not None):

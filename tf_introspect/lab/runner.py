@@ -88,7 +88,12 @@ def prepare(plan, log=print):
         return
     command = [sys.executable if part == "python" else part for part in step["command"]]
     log(f"preparing {step['path']}: {' '.join(step['command'])}")
-    subprocess.run(command, cwd=paths.REPO, check=True)
+    if subprocess.run(command, cwd=paths.REPO).returncode != 0:
+        raise PlanError(
+            f"plan {plan['name']!r}: its [prepare] step failed ({' '.join(step['command'])}, "
+            "above): its data_dir is where this project's machines keep the data; give "
+            "--data_dir=DIR with the data set's files (python -m tf_introspect.data info)."
+        )
 
 
 class Sharing:

@@ -459,3 +459,20 @@ def test_multi_worker_refuses_to_train_a_teacher_inside(extra, tmp_path, monkeyp
     with pytest.raises(ConfigError, match="train it first .* and pass --teacher=PATH.keras"):
         pipeline.run(cfg)
     assert not os.listdir(tmp_path)
+
+
+def test_a_last_batch_with_fewer_examples_than_replicas_is_dropped():
+    """Such a batch would leave a replica no example (a NaN mean loss); other last batches,
+    and every batch on one device, stay."""
+    import tensorflow as tf
+
+    from tf_introspect.pipeline.distribute import whole_replica_batches
+
+    batches = tf.data.Dataset.range(10).batch(4)  # 4, 4 and a last batch of 2
+    assert whole_replica_batches(batches, 10, 4, 1) is batches
+    assert whole_replica_batches(batches, 10, 4, 2) is batches  # one example each
+    short = whole_replica_batches(batches, 10, 4, 3)
+    assert [b.numpy().tolist() for b in short] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert int(short.cardinality()) == 2  # known: the schedules count steps from it
+    whole = tf.data.Dataset.range(8).batch(4)
+    assert whole_replica_batches(whole, 8, 4, 8) is whole  # no short batch at all

@@ -41,3 +41,25 @@ def make_strategy(name):
             )
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def whole_replica_batches(train, examples, batch_size, replicas):
+    """``train`` (batches of ``batch_size`` over ``examples`` examples) without its last
+    batch where that batch has fewer examples than there are ``replicas``: such a batch
+    leaves a replica no example, whose mean loss is NaN. Dropped with a warning (the epoch
+    misses those few examples; the next epoch's shuffle draws others); otherwise, and always
+    on one device, ``train`` as it is."""
+    from absl import logging
+
+    short = examples % batch_size
+    if replicas <= 1 or not 0 < short < replicas:
+        return train
+    logging.warning(
+        "The last training batch has %d example(s) for %d replicas (%d examples, batch %d): "
+        "dropped each epoch, since a replica without examples has no mean loss.",
+        short,
+        replicas,
+        examples,
+        batch_size,
+    )
+    return train.take(examples // batch_size)

@@ -23,7 +23,12 @@ from absl import logging
 
 from tf_introspect.pipeline import hparams, outputs, registry, workdir
 from tf_introspect.pipeline.config import ConfigError, RunConfig
-from tf_introspect.pipeline.distribute import is_chief, make_strategy, worker_id
+from tf_introspect.pipeline.distribute import (
+    is_chief,
+    make_strategy,
+    whole_replica_batches,
+    worker_id,
+)
 
 
 def compile_method(method, cfg: RunConfig, steps_per_epoch: int):
@@ -174,6 +179,9 @@ def _run(cfg, cleanup, shared=False):
     used = teachers.prepare(cfg, kind, teacher, run)
     seed_everything(cfg, cleanup)  # the same training randomness with or without a teacher
     train, validation, test = datasets(cfg, extras=method.extras)
+    train = whole_replica_batches(
+        train, cfg.train_examples(), cfg.batch_size, strategy.num_replicas_in_sync
+    )
     if method.extras == "index":  # a table per training sample (PS-KD), sized before reading
         check_table_rows(method, cfg)
     if cfg.strategy == "multi_worker":

@@ -16,7 +16,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tf_introspect.methods.base import Method, check_logits
+from tf_introspect.methods.base import Method
+from tf_introspect.methods.inputs import check_logits
 from tf_introspect.methods.losses import cross_entropy
 from tf_introspect.models import single_input
 

@@ -22,7 +22,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tf_introspect.methods.base import Method, sparse_labels
+from tf_introspect.methods.base import Method
+from tf_introspect.methods.inputs import sparse_labels
 from tf_introspect.methods.losses import cross_entropy
 
 

@@ -125,7 +125,7 @@ def saved(
     reinitialize: bool = False,
 ) -> keras.Model:
     """The classifier saved at ``path`` (module docstring), checked against the data."""
-    from tf_introspect.methods.base import check_logits
+    from tf_introspect.methods.inputs import check_logits
 
     check_name(path)
     try:

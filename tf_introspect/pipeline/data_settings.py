@@ -1,7 +1,8 @@
 """The run's data set settings, resolved with the rest of the configuration
 (:func:`tf_introspect.pipeline.config.resolve`): ``--image_size`` as ``(h, w)``, the flags that
 belong to the user's own data sets only (``folder:PATH``, ``tfds:NAME``), the model flags that
-belong to one kind of model, and the data set's fingerprint, taken when a run reads it."""
+belong to one kind of model, and the data set's fingerprint, taken when a run reads it; the
+limits and hold-out against the data's size, and a per-sample table against the data read."""
 
 import dataclasses
 
@@ -76,3 +77,49 @@ def with_data_fingerprint(config):
         config.dataset, config.data_dir, config.image_size, config.test_split
     )
     return dataclasses.replace(config, data_fingerprint=fingerprint)
+
+
+def check_sizes(cfg):
+    """``--train_limit``, ``--test_limit`` and ``--validation_split`` against the data's
+    size (the built-in sets' official sizes, without reading them): a ``ConfigError`` naming
+    the bad value and its range, before the run changes its work folder or trains a
+    teacher."""
+    from tf_introspect import data
+    from tf_introspect.data import pipeline
+
+    try:
+        cfg.train_examples()
+        pipeline.split_size(
+            cfg.dataset,
+            "test",
+            data_dir=cfg.data_dir,
+            limit=cfg.test_limit,
+            **cfg.data_options(),
+        )
+    except (data.DataNotFoundError, data.DataFormatError):
+        raise
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def check_table_rows(method, cfg):
+    """A per-sample table's rows (``method.num_examples``, from the official size of a
+    built-in data set) must be the training examples the run reads: else a ``ConfigError``
+    (the data files are not the official ones), before any step indexes past the table."""
+    from tf_introspect.data import pipeline
+
+    x, _ = pipeline.select(
+        cfg.dataset,
+        "train",
+        data_dir=cfg.data_dir,
+        limit=cfg.train_limit,
+        validation_split=cfg.validation_split,
+        **cfg.data_options(),
+    )
+    if len(x) != method.num_examples:
+        raise ConfigError(
+            f"--method={cfg.method} keeps a row per training example: {method.num_examples} "
+            f"expected from {cfg.dataset}'s official size, but its files under "
+            f"{cfg.data_dir} hold {len(x)}; use the official files (python -m "
+            "tf_introspect.data info)."
+        )

@@ -138,7 +138,11 @@ def _run(cfg, cleanup, shared=False):
     from tf_introspect.callbacks import SimilarityDiagnostics, TrainingDiverged
     from tf_introspect.pipeline import teachers
     from tf_introspect.pipeline.build import make_method
-    from tf_introspect.pipeline.data_settings import with_data_fingerprint
+    from tf_introspect.pipeline.data_settings import (
+        check_sizes,
+        check_table_rows,
+        with_data_fingerprint,
+    )
 
     start, code = time.time(), workdir.code_version()
     cfg = with_data_fingerprint(cfg)
@@ -344,52 +348,6 @@ def datasets(cfg: RunConfig, extras: str | None = None):
     except ValueError as e:
         raise ConfigError(str(e)) from None
     return train, validation, test
-
-
-def check_sizes(cfg: RunConfig):
-    """``--train_limit``, ``--test_limit`` and ``--validation_split`` against the data's
-    size (the built-in sets' official sizes, without reading them): a ``ConfigError`` naming
-    the bad value and its range, before the run changes its work folder or trains a
-    teacher."""
-    from tf_introspect import data
-    from tf_introspect.data import pipeline
-
-    try:
-        cfg.train_examples()
-        pipeline.split_size(
-            cfg.dataset,
-            "test",
-            data_dir=cfg.data_dir,
-            limit=cfg.test_limit,
-            **cfg.data_options(),
-        )
-    except (data.DataNotFoundError, data.DataFormatError):
-        raise
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-
-
-def check_table_rows(method, cfg: RunConfig):
-    """A per-sample table's rows (``method.num_examples``, from the official size of a
-    built-in data set) must be the training examples the run reads: else a ``ConfigError``
-    (the data files are not the official ones), before any step indexes past the table."""
-    from tf_introspect.data import pipeline
-
-    x, _ = pipeline.select(
-        cfg.dataset,
-        "train",
-        data_dir=cfg.data_dir,
-        limit=cfg.train_limit,
-        validation_split=cfg.validation_split,
-        **cfg.data_options(),
-    )
-    if len(x) != method.num_examples:
-        raise ConfigError(
-            f"--method={cfg.method} keeps a row per training example: {method.num_examples} "
-            f"expected from {cfg.dataset}'s official size, but its files under "
-            f"{cfg.data_dir} hold {len(x)}; use the official files (python -m "
-            "tf_introspect.data info)."
-        )
 
 
 def use_precision(cfg: RunConfig, cleanup):

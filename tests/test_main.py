@@ -82,7 +82,6 @@ BAD_FLAGS = [
     (["--lr_boundaries=80,80"], "--lr_boundaries must be distinct epochs, got [80, 80]"),
     (["--validation_split=0.2"], "0.2 is not a whole number of examples (this flag counts"),
     (["--model=keras:MobileNetV3Small", "--weights=no.weights.h5"], "no weights file 'no.weig"),
-    (["--model=keras:MobileNetV3Small", "--weights=README.md"], "--weights=README.md does not"),
 ]
 
 

@@ -80,6 +80,8 @@ def application(
 ) -> keras.Model:
     """``keras:NAME`` for ``input_shape`` and ``num_classes`` (module docstring)."""
     check_name(name)
+    if weights and not os.path.isfile(weights):  # before the model is built
+        raise ValueError(f"no weights file {weights!r} (--weights=FILE: the application's).")
     arch = name[len(PREFIX) :]
     builder = getattr(keras.applications, arch)
     height, width, channels = input_shape
@@ -103,8 +105,6 @@ def application(
         options["include_preprocessing"] = False  # the pipeline normalises
     base = builder(**options)
     if weights:
-        if not os.path.isfile(weights):
-            raise ValueError(f"no weights file {weights!r} (--weights=FILE: the application's).")
         try:
             base.load_weights(weights)
         except (OSError, ValueError) as e:  # not an HDF5 / Keras weights file, or not this model's

@@ -51,6 +51,12 @@ SCRIPT = textwrap.dedent("""
     h = learner.fit(data, epochs=2, verbose=0, callbacks=[ti.WarmupSwitch(1)]).history
     assert h["introspective"] == [0.0, 1.0], h
     assert all(np.isfinite(v).all() for v in h.values()), h
+    # a batch is split over the replicas as evenly as it can be: only a last batch with
+    # fewer examples than replicas leaves one without (pipeline.distribute)
+    split = [[[int(tf.size(t)) for t in strategy.experimental_local_results(b)]
+              for b in strategy.experimental_distribute_dataset(
+                  tf.data.Dataset.range(n).batch(4))] for n in (10, 9)]
+    assert split == [[[2, 2], [2, 2], [1, 1]], [[2, 2], [2, 2], [1, 0]]], split
 
     # One step of each method family on an MLP (no batch norm, so replicas see the same
     # function): the update with the batch split over two replicas equals the single-device
@@ -462,17 +468,18 @@ def test_multi_worker_refuses_to_train_a_teacher_inside(extra, tmp_path, monkeyp
 
 
 def test_a_last_batch_with_fewer_examples_than_replicas_is_dropped():
-    """Such a batch would leave a replica no example (a NaN mean loss); other last batches,
-    and every batch on one device, stay."""
+    """tf.distribute splits a batch over the replicas as evenly as it can: only a last batch
+    with fewer examples than replicas leaves one without examples (a NaN mean loss; the
+    mirrored script shows the split). Dropped; other last batches, and one device's, stay."""
     import tensorflow as tf
 
     from tf_introspect.pipeline.distribute import whole_replica_batches
 
     batches = tf.data.Dataset.range(10).batch(4)  # 4, 4 and a last batch of 2
     assert whole_replica_batches(batches, 10, 4, 1) is batches
-    assert whole_replica_batches(batches, 10, 4, 2) is batches  # one example each
+    assert whole_replica_batches(batches, 10, 4, 2) is batches  # 1 and 1 of the last
     short = whole_replica_batches(batches, 10, 4, 3)
     assert [b.numpy().tolist() for b in short] == [[0, 1, 2, 3], [4, 5, 6, 7]]
     assert int(short.cardinality()) == 2  # known: the schedules count steps from it
     whole = tf.data.Dataset.range(8).batch(4)
-    assert whole_replica_batches(whole, 8, 4, 8) is whole  # no short batch at all
+    assert whole_replica_batches(whole, 8, 4, 8) is whole  # no partial batch at all

@@ -132,6 +132,15 @@ def test_unused_flags_are_warned_about_unless_refused(monkeypatch):
             ["--method=kd", "--teacher=t.keras", "--teacher_model=resnet26", "--teacher_seed=1"],
             ["--teacher_model, --teacher_seed: no effect with a trained --teacher=PATH"],
         ),
+        (  # TAKD's assistant is trained with them
+            [
+                "--method=takd",
+                "--teacher=t.keras",
+                "--assistant_model=resnet14",
+                "--teacher_seed=1",
+            ],
+            [],
+        ),
         (["--method=ce", "--explanation_samples=4"], ["--explanation_samples: no effect with"]),
         (["--dataset=folder:x", "--data_dir=d"], ["--data_dir: no effect with a folder:PATH"]),
     ):

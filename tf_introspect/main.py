@@ -42,9 +42,11 @@ def warn_unused_flags(cfg):
             ", ".join(f"--{name}" for name in own) or "none",
         )
     idle = []  # (flags, why they have no effect)
-    if spec.teacher != "none" and cfg.teacher:
-        training = ("teacher_model", "teacher_epochs", "teacher_seed", "teacher_workdir")
-        idle.append((training, "a trained --teacher=PATH (nothing is trained for it)"))
+    if spec.teacher != "none" and cfg.teacher:  # TAKD's assistant still trains: epochs, seed
+        training = ("teacher_model", "teacher_workdir")
+        if spec.teacher != "assistant":
+            training += ("teacher_epochs", "teacher_seed")
+        idle.append((training, "a trained --teacher=PATH (the teacher is not trained here)"))
     if not spec.explains:
         idle.append((("explanation_samples",), f"--method={cfg.method}, which explains nothing"))
     if cfg.dataset.startswith("folder:"):

@@ -72,7 +72,7 @@ def _parser():
     p.add_argument(
         "--out",
         default=os.path.join("runs", "figures"),
-        help="output folder (default %(default)s; the committed figures are docs/figures')",
+        help="output folder (default %(default)s; the committed figures are in docs/figures)",
     )
     p.add_argument("--data_dir", help="data folder (default: $TF_INTROSPECT_DATA, ...)")
     p.add_argument(

@@ -17,8 +17,9 @@ FOLDER = os.path.join("docs", "figures")
 
 def redraw(plans, folder=FOLDER):
     """Redraw, from their plans' committed records, the figures of ``folder`` (under the
-    results root) that are drawn from records alone: ``figure3.png`` and the
-    ``reliability_<plan>.png`` of each of ``plans`` (paths). Only figures already there are
+    results root) that are drawn from records alone: ``figure3.png`` (from every plan, as
+    ``python -m tf_introspect.figures`` draws it) and the ``reliability_<plan>.png`` of each
+    of ``plans`` (paths). Only figures already there are
     redrawn (``python -m tf_introspect.figures`` chooses which exist). Returns the PNGs
     written."""
     from tf_introspect.lab import figure3, reliability
@@ -26,13 +27,14 @@ def redraw(plans, folder=FOLDER):
     root = os.path.join(paths.ROOT, folder)
     written = []
     target = os.path.join(root, "figure3.png")
-    if os.path.exists(target) and figure3.explainer_accuracies(plans):
-        figure3.figure3(target, plans)
+    if os.path.exists(target) and figure3.explainer_accuracies():
+        figure3.figure3(target)  # from every plan, as drawn: also for a report of some plans
         written.append(target)
     for plan in plans:
         name = os.path.splitext(os.path.basename(plan))[0]
         if os.path.exists(os.path.join(root, f"reliability_{name}.png")):
-            written.append(reliability.reliability_figure(plan, root))
+            drawn = reliability.reliability_figure(plan, root)
+            written += [drawn] if drawn else []
     return written
 
 

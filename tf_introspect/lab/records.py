@@ -173,8 +173,8 @@ def equal_record(run):
         if (
             os.path.normpath(folder) == own
             or f"{os.sep}verify" in folder
-            or folder.endswith(".tmp")
-        ):  # a record being written (or left by a crash)
+            or folder.endswith((".tmp", ".copying"))
+        ):  # a record being written (or left by a crash, or by scripts/bring_home.sh)
             continue
         try:
             with open(path) as f:

@@ -127,7 +127,7 @@ def rates_by_kind(cpu=None, before=None):
     another plan's (``reused_from``) is not timed twice."""
     rates = {}
     for path in glob.glob(os.path.join(paths.ROOT, paths.RESULTS, "*", "*", "seed*", "run.json")):
-        if os.path.dirname(path).endswith(".tmp"):  # being written
+        if os.path.dirname(path).endswith((".tmp", ".copying")):  # being written
             continue
         try:
             record = read_record(os.path.dirname(path))

@@ -45,10 +45,12 @@ def make_strategy(name):
 
 def whole_replica_batches(train, examples, batch_size, replicas):
     """``train`` (batches of ``batch_size`` over ``examples`` examples) without its last
-    batch where that batch has fewer examples than there are ``replicas``: such a batch
-    leaves a replica no example, whose mean loss is NaN. Dropped with a warning (the epoch
-    misses those few examples; the next epoch's shuffle draws others); otherwise, and always
-    on one device, ``train`` as it is."""
+    batch where that batch has fewer examples than there are ``replicas``. tf.distribute
+    splits a batch over the replicas as evenly as it can (measured: 2 examples for 2 replicas
+    are 1 and 1, a single one is 1 and 0), so only such a batch leaves a replica no example,
+    whose mean loss is NaN. Dropped with a warning (the epoch misses those few examples; the
+    next epoch's shuffle draws others); otherwise, and always on one device, ``train`` as it
+    is."""
     from absl import logging
 
     short = examples % batch_size

@@ -61,6 +61,11 @@ def seconds_an_epoch(record):
     return machine_seconds(record) / max(1, timed)
 
 
+#: suffixes of a record folder being written: by :func:`record_run` (``.tmp``) or by
+#: ``scripts/bring_home.sh`` (``.copying``); never read as a record
+BEING_WRITTEN = (".tmp", ".copying")
+
+
 def load_record(run):
     """The committed record of ``run`` if it holds the same settings and protocol, else None."""
     folder = os.path.join(paths.REPO, run.result_dir)
@@ -173,7 +178,7 @@ def equal_record(run):
         if (
             os.path.normpath(folder) == own
             or f"{os.sep}verify" in folder
-            or folder.endswith((".tmp", ".copying"))
+            or folder.endswith(BEING_WRITTEN)
         ):  # a record being written (or left by a crash, or by scripts/bring_home.sh)
             continue
         try:

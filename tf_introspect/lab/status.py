@@ -13,6 +13,7 @@ from tf_introspect.lab import paths
 from tf_introspect.lab.parking import PARKED, parked_note
 from tf_introspect.lab.plans import load_plan, plan_runs
 from tf_introspect.lab.records import (
+    BEING_WRITTEN,
     equal_record,
     load_record,
     read_record,
@@ -127,7 +128,7 @@ def rates_by_kind(cpu=None, before=None):
     another plan's (``reused_from``) is not timed twice."""
     rates = {}
     for path in glob.glob(os.path.join(paths.ROOT, paths.RESULTS, "*", "*", "seed*", "run.json")):
-        if os.path.dirname(path).endswith((".tmp", ".copying")):  # being written
+        if os.path.dirname(path).endswith(BEING_WRITTEN):
             continue
         try:
             record = read_record(os.path.dirname(path))

@@ -5,6 +5,7 @@ Runs in progress are found by their runner's ``runner.pid`` and timed from their
 priced from finished runs of the closest cost (any plan).
 """
 
+import datetime
 import glob
 import os
 import re
@@ -149,8 +150,6 @@ def _timed_on(record):
 
 def _finished(record):
     """Seconds since the epoch when a recorded run finished (0 where not said)."""
-    import datetime
-
     try:
         return datetime.datetime.fromisoformat(record["finished"]).timestamp()
     except (KeyError, TypeError, ValueError):

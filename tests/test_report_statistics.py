@@ -75,6 +75,13 @@ def test_paired_test_of_cells_sharing_the_warmup(root):  # noqa: F811
     assert "Paired" not in line(doc, "- vs ls:")
 
 
+def test_two_pairs_get_no_paired_test(root):  # noqa: F811
+    text = FOUR.replace('reference = "le"', 'reference = "le"\npaired = ["ce"]')
+    doc = report(root, text, {"le": (0.985, 0.980), "ce": (0.984, 0.979)})
+    ce = line(doc, "- vs ce:")
+    assert "Paired by seed (same warm-up): +0.10, 2 pairs: too few for a test, le ahead" in ce
+
+
 @pytest.mark.parametrize(
     "ls,answer",
     [

@@ -91,3 +91,7 @@ def test_paired_by_hand():
     assert found["interval"] == pytest.approx((d.mean() - half, d.mean() + half))
     assert found["ahead"] == int(np.sum(d > 0)) and found["n"] == 5
     assert lab_stats.paired([1.0], [2.0]) is None
+    # two pairs differing by the same count of test images: no test, not p = 0
+    two = lab_stats.paired([83.84, 83.67], [83.98, 83.81])
+    assert two["p"] is None and two["interval"] is None and two["n"] == 2
+    assert two["diff"] == pytest.approx(-0.14) and two["ahead"] == 0

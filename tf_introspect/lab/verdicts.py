@@ -182,9 +182,14 @@ def _comparison_line(plan, reference, row, level):
     if pair:
         ci = pair["interval"]
         ci_text = "" if ci is None else f" [{ci[0]:+.2f}, {ci[1]:+.2f}]"
+        test = (
+            f"{pair['n']} pairs: too few for a test"
+            if pair["p"] is None
+            else f"p (not adjusted) {p_value_text(pair['p'])}"
+        )
         text += (
-            f" Paired by seed (same warm-up): {pair['diff']:+.2f}{ci_text}, p (not adjusted) "
-            f"{p_value_text(pair['p'])}, {reference} ahead in {pair['ahead']} of {pair['n']}."
+            f" Paired by seed (same warm-up): {pair['diff']:+.2f}{ci_text}, {test}, "
+            f"{reference} ahead in {pair['ahead']} of {pair['n']}."
         )
     return text
 

@@ -1,7 +1,9 @@
 """Training under tf.distribute.
 
 * ``MirroredStrategy`` over two logical CPU devices (a separate process, since logical devices
-  must be configured before TensorFlow starts): LE on a ResNet with the warm-up switch; for one
+  must be configured before TensorFlow starts): ResNet-8's warm-up then LE (Grad-CAM, Guided
+  BP) equal to one device, batch norm synchronized; evaluation of an uneven split scoring as
+  its predictions (where the batches Keras would take stop the ResNet); for one
   method of each family (LE, KD-family with a teacher, DML with its peer) one step's update
   with the batch split over the replicas equals the single-device update; a shuffled two-epoch
   run through ``fit`` equals the same run without a strategy (same data order).
@@ -40,17 +42,48 @@ SCRIPT = textwrap.dedent("""
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     default = tf.distribute.get_strategy()
     assert strategy.num_replicas_in_sync == 2
+
+    def mismatch(a, b):   # largest |a - b| beyond rtol=1e-4, atol=1e-6 (0: equal)
+        return max(float(np.max(np.abs(x - y) - 1e-4 * np.abs(y) - 1e-6, initial=0.0))
+                   for x, y in zip(a, b))
+
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, size=64)
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
-    with strategy.scope():
-        learner = ti.Introspective(ti.models.get("resnet8", weight_decay=5e-4), "grad_cam")
-        learner.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                        metrics=["accuracy"])
-    h = learner.fit(data, epochs=2, verbose=0, callbacks=[ti.WarmupSwitch(1)]).history
-    assert h["introspective"] == [0.0, 1.0], h
-    assert all(np.isfinite(v).all() for v in h.values()), h
+    # ResNet-8, warm-up then LE, with Grad-CAM (its explanation from the step's own pass) and
+    # Guided BP (its own pass, ReLUs swapped): batch norm is synchronized under the strategy
+    # (models.layers.batch_norm), so the replicas' moving statistics stay equal and the
+    # weights are those of one device (explainers.patching keeps each replica's swaps its own)
+    results = {}
+    for explainer in ("grad_cam", "guided_bp"):
+        resnets = []
+        for scope in (strategy.scope(), default.scope()):  # the same start, the same batches
+            with scope:
+                learner = ti.Introspective(ti.models.get("resnet8", weight_decay=5e-4),
+                                           explainer)
+                learner.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                                metrics=["accuracy"])
+            if resnets:
+                learner.model.set_weights(start)
+            start = learner.model.get_weights()
+            resnets.append(learner)
+            h = learner.fit(data, epochs=2, verbose=0, callbacks=[ti.WarmupSwitch(1)]).history
+            assert h["introspective"] == [0.0, 1.0], h
+            assert all(np.isfinite(v).all() for v in h.values()), h
+        learner = resnets[0]
+        drift = max(float(np.max(np.abs(np.subtract(
+            *strategy.experimental_local_results(v.value))))) for v in learner.model.variables
+            if "moving_" in v.path)
+        results[explainer] = dict(drift=drift, weights=mismatch(
+            learner.model.get_weights(), resnets[1].model.get_weights()))
+    learner = resnets[0]
+    from tf_introspect.explainers import base, guided_bp, patching
+    results["left_patched"] = [layer.name for layer in base.model_layers(learner.model)
+                               if {"call", "_moments"} & set(vars(layer))
+                               or hasattr(vars(layer).get("activation"), "__wrapped__")
+                               or vars(layer).get("activation") is guided_bp.guided_relu]
+    results["left_patched"] += list(map(str, patching._installed))
     # a batch is split over the replicas as evenly as it can be: only a last batch with
     # fewer examples than replicas leaves one without (pipeline.distribute)
     split = [[[int(tf.size(t)) for t in strategy.experimental_local_results(b)]
@@ -105,11 +138,6 @@ SCRIPT = textwrap.dedent("""
                                                             teacher_weights))
         return parts, logs
 
-    def mismatch(a, b):   # largest |a - b| beyond rtol=1e-4, atol=1e-6 (0: equal)
-        return max(float(np.max(np.abs(x - y) - 1e-4 * np.abs(y) - 1e-6, initial=0.0))
-                   for x, y in zip(a, b))
-
-    results = {}
     for name in sys.argv[1:]:
         (a, logs_a), (b, logs_b) = one_step(True, name), one_step(False, name)
         before = weights + (peer_weights if name == "dml" else [])
@@ -152,6 +180,28 @@ SCRIPT = textwrap.dedent("""
     seeds = strategy.experimental_local_results(
         tf.function(lambda: strategy.run(lambda: method.step_seed(7)))())
     results["seeds"] = [[int(v) for v in seed] for seed in seeds]
+    # Evaluation: 9 images in batches of 4 leave the last batch's second replica empty, which
+    # stops the ResNet's batch normalization. In pipeline.distribute's batch size (5: 3 + 2,
+    # then 2 + 2, unequal replicas) the scores are those of the predictions, computed here
+    from tf_introspect.pipeline.distribute import evaluation_batch_size
+    nine = lambda size: tf.data.Dataset.from_tensor_slices((x[:9], y[:9])).batch(size)
+    try:
+        learner.evaluate(nine(4), verbose=0)
+        error = ""
+    except Exception as e:
+        error = str(e)
+    size = evaluation_batch_size(9, 4, 2)
+    found = learner.evaluate(nine(size), verbose=0, return_dict=True)
+    logits = learner.model.predict(x[:9], verbose=0).astype("float64")
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    correct, confidence = p.argmax(1) == y[:9], p.max(1)
+    bins = np.clip(np.ceil(confidence * 15).astype(int) - 1, 0, 14)
+    gaps = [abs(np.sum(correct[bins == b]) - np.sum(confidence[bins == b])) for b in range(15)]
+    expected = dict(accuracy=correct.mean(), nll=-np.log(p[np.arange(9), y[:9]]).mean(),
+                    ece=sum(gaps) / 9)
+    results["evaluation"] = dict(error=error, size=size, mismatch={
+        k: abs(found[k] - v) for k, v in expected.items()})
     print("RESULTS", json.dumps(results))
 """)
 
@@ -175,6 +225,16 @@ def test_one_step_under_mirrored_equals_single_device(mirrored, name):
     assert not any(result["logs"].values()), result
 
 
+@pytest.mark.parametrize("explainer", ["grad_cam", "guided_bp"])
+def test_batch_norm_is_synchronized_under_mirrored(mirrored, explainer):
+    """ResNet-8's warm-up then LE over two replicas: the replicas' moving statistics agree,
+    and the weights equal one device's (Keras 3 alone: the replicas drift apart); no layer is
+    left patched by the replicas' explanation passes."""
+    result = mirrored[explainer]
+    assert result["drift"] < 1e-6 and result["weights"] == 0.0, result
+    assert mirrored["left_patched"] == []
+
+
 def test_random_methods_draw_per_replica(mirrored):
     # [seed, step * replicas + replica]: one device keeps [seed, step] (test_jit.py)
     assert mirrored["seeds"] == [[7, 6], [7, 7]]
@@ -185,6 +245,12 @@ def test_fit_under_mirrored_keeps_data_order_and_warmup(mirrored):
     assert result["stages"] == [[0.0, 1.0], [0.0, 1.0]]  # WarmupSwitch: CE, then LE
     assert result["weights"] == 0.0, result
     assert not any(result["logs"].values()), result
+
+
+def test_evaluation_batches_leave_no_replica_empty(mirrored):
+    result = mirrored["evaluation"]
+    assert "Incompatible shapes" in result["error"], result  # the failure it avoids
+    assert result["size"] == 5 and max(result["mismatch"].values()) < 1e-5, result
 
 
 def free_ports(n):
@@ -483,3 +549,20 @@ def test_a_last_batch_with_fewer_examples_than_replicas_is_dropped():
     assert int(short.cardinality()) == 2  # known: the schedules count steps from it
     whole = tf.data.Dataset.range(8).batch(4)
     assert whole_replica_batches(whole, 8, 4, 8) is whole  # no partial batch at all
+
+
+def test_evaluation_batch_size_fills_every_replica():
+    """Evaluation keeps every example: the batch grows until the last batch is whole or has
+    an example for every replica (the mirrored script evaluates with it)."""
+    from tf_introspect.pipeline.config import ConfigError
+    from tf_introspect.pipeline.distribute import evaluation_batch_size
+
+    assert evaluation_batch_size(10000, 128, 1) == 128  # one device: as asked
+    assert evaluation_batch_size(10000, 128, 2) == 128  # last batch 16
+    assert evaluation_batch_size(1001, 100, 2) == 101  # 1 left over -> 92
+    assert evaluation_batch_size(1002, 100, 4) == 101  # 2 left over -> 93
+    for n, b, r in [(1001, 100, 2), (1002, 100, 4), (17, 8, 3), (5, 4, 2)]:
+        size = evaluation_batch_size(n, b, r)
+        assert size >= b and (n % size == 0 or n % size >= r), (n, b, r, size)
+    with pytest.raises(ConfigError, match="the test set has 1 example.*fewer than the 2"):
+        evaluation_batch_size(1, 4, 2)

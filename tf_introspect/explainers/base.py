@@ -40,40 +40,22 @@ pass draws its own.
 """
 
 import contextlib
+import functools
 import inspect
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 
 import keras
 import tensorflow as tf
 from absl import logging
 
-_ABSENT = object()
+from tf_introspect.explainers.patching import patched, patched_per_thread
 
 
 def model_layers(model: keras.layers.Layer) -> list[keras.layers.Layer]:
     """Every layer of ``model``, those of nested models included."""
     flatten = getattr(model, "_flatten_layers", None)
     return list(flatten(include_self=False, recursive=True)) if flatten else list(model.layers)
-
-
-@contextlib.contextmanager
-def patched(changes: Iterable[tuple[object, str, object]]) -> Iterator[int]:
-    """Context in which ``obj.name = value`` for every ``(obj, name, value)`` in ``changes``,
-    set past Keras' attribute tracking; the old attributes (or their absence) come back on
-    exit. Yields the number of changes."""
-    saved = []
-    try:
-        for obj, name, value in changes:
-            saved.append((obj, name, vars(obj).get(name, _ABSENT)))
-            object.__setattr__(obj, name, value)
-        yield len(saved)
-    finally:
-        for obj, name, old in reversed(saved):
-            if old is _ABSENT:
-                object.__delattr__(obj, name)
-            else:
-                object.__setattr__(obj, name, old)
 
 
 def check_keras_batch_norm() -> None:
@@ -131,8 +113,17 @@ def unheld_batch_statistics(model: keras.Model) -> list[keras.layers.Layer]:
     return found
 
 
+def _batch_norms(model):
+    layers = [
+        layer for layer in model_layers(model) if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    if layers:
+        check_keras_batch_norm()
+    return layers
+
+
 def held_batch_statistics(
-    model: keras.Model, tape: tf.GradientTape | None = None
+    model: keras.Model, tape: tf.GradientTape | None = None, moments: dict | None = None
 ) -> contextlib.AbstractContextManager[int]:
     """Context in which every training-mode ``BatchNormalization`` of ``model`` is explained
     with its batch moments held constant (module docstring).
@@ -140,16 +131,44 @@ def held_batch_statistics(
     With ``tape`` (the explanation's tape, during the training step's own forward pass) only
     that tape sees the moments as constants; other tapes see the true gradient and the moving
     statistics are updated as usual. Without, the moments are ``stop_gradient``-ed and the
-    moving statistics are not updated (a pass that only explains).
+    moving statistics are not updated (a pass that only explains); with ``moments``
+    (:func:`recorded_moments` of the step's pass) those are the moments, not the pass's own.
     """
-    layers = [
-        layer for layer in model_layers(model) if isinstance(layer, keras.layers.BatchNormalization)
-    ]
-    if layers:
-        check_keras_batch_norm()
+    layers = _batch_norms(model)
     if tape is not None:
-        return patched([(layer, "_moments", _unseen_by(tape, layer._moments)) for layer in layers])
-    return patched([(layer, "call", _explanation_only_call(layer)) for layer in layers])
+        return patched_per_thread(
+            [(layer, "_moments", lambda moments: _unseen_by(tape, moments)) for layer in layers]
+        )
+    return patched_per_thread(
+        [
+            (layer, "call", functools.partial(_explanation_only_call, layer, moments=moments))
+            for layer in layers
+        ]
+    )
+
+
+@contextlib.contextmanager
+def recorded_moments(model: keras.Model) -> Iterator[dict]:
+    """Context in which the batch moments every ``BatchNormalization`` of ``model`` computes
+    are recorded, by layer, in the dict it yields (for :func:`held_batch_statistics`). Under a
+    strategy of several replicas, a synchronized batch norm's moments are an all-reduce, a
+    cross-replica sync that ``MirroredStrategy`` does not support inside a ``tf.cond`` (LE's
+    explanation): an explanation pass there takes the moments of the step's own pass (the
+    same values: the same network on the same batch)."""
+    found = {}
+
+    def recorder(layer, moments):
+        def record(inputs, mask):
+            found.setdefault(id(layer), []).append(moments(inputs, mask))
+            return found[id(layer)][-1]
+
+        return record
+
+    layers = _batch_norms(model)
+    with patched_per_thread(
+        [(layer, "_moments", functools.partial(recorder, layer)) for layer in layers]
+    ):
+        yield found
 
 
 def _unseen_by(tape, moments):
@@ -160,10 +179,12 @@ def _unseen_by(tape, moments):
     return held_moments
 
 
-def _explanation_only_call(layer):
-    """``layer.call`` normalising with the stop-gradient batch moments, without updating the
-    moving statistics: Keras' inference branch, given the batch moments as its statistics."""
-    call = layer.call
+def _explanation_only_call(layer, call, moments=None):
+    """``layer``'s ``call`` normalising with the stop-gradient batch moments (its own, or the
+    next of ``moments[id(layer)]``), without updating the moving statistics: Keras' inference
+    branch, given the batch moments as its statistics (no cross-replica sync runs while they
+    stand in for the moving statistics)."""
+    calls = iter(moments[id(layer)]) if moments else None
 
     def held_call(inputs, training=None, mask=None):
         if not (training and layer.trainable):
@@ -174,7 +195,8 @@ def _explanation_only_call(layer):
                 f"(layer {layer.name!r})."
             )
         inputs = tf.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
-        mean, variance = (tf.stop_gradient(m) for m in layer._moments(inputs, mask))
+        found = next(calls) if calls is not None else layer._moments(inputs, mask)
+        mean, variance = (tf.stop_gradient(m) for m in found)
         with patched([(layer, "moving_mean", mean), (layer, "moving_variance", variance)]):
             return call(inputs, training=False, mask=mask)
 
@@ -227,7 +249,7 @@ class Explainer:
         """Turn ``jacobian = d logits / d source`` of shape ``[b, c, ...]`` into ``E``."""
         raise NotImplementedError
 
-    def _jacobian_pass(self, x, training, shared=False):
+    def _jacobian_pass(self, x, training, shared=False, moments=None):
         """The forward pass under the explanation's tape, batch moments held (module
         docstring); ``shared``: it is also the training step's pass. Integer images
         (``uint8`` batches, as tfds yields them) are cast to float first: a tape cannot
@@ -238,7 +260,7 @@ class Explainer:
         x = as_float(x)
         with tf.GradientTape() as tape:
             tape.watch(x)
-            with held_batch_statistics(self.model, tape if shared else None):
+            with held_batch_statistics(self.model, tape if shared else None, moments):
                 logits, source = self.forward(x, training=training)
         return logits, tape, source
 
@@ -254,8 +276,8 @@ class Explainer:
             return self._explain_graph(x, bool(training))
         return self._explain(x, training)
 
-    def _explain(self, x, training):
-        logits, tape, source = self._jacobian_pass(x, training)
+    def _explain(self, x, training, moments=None):
+        logits, tape, source = self._jacobian_pass(x, training, moments=moments)
         return self.explanations(tape, logits, x, source)
 
     def explanations(
@@ -292,6 +314,10 @@ class Explainer:
         """
         x = as_float(x)  # integer images: see _jacobian_pass (Grad*Input multiplies by x)
         if not self.shares_forward:
-            return self.model(x, training=training), lambda: self.explain(x, training)
+            if not (training and tf.distribute.get_strategy().num_replicas_in_sync > 1):
+                return self.model(x, training=training), lambda: self.explain(x, training)
+            with recorded_moments(self.model) as moments:  # no all-reduce in the cond
+                logits = self.model(x, training=training)
+            return logits, lambda: self._explain(tf.cast(x, tf.float32), training, moments)
         logits, tape, source = self._jacobian_pass(x, training, shared=True)
         return logits, lambda: self.explanations(tape, logits, x, source)

@@ -21,7 +21,8 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from tf_introspect.explainers.base import Explainer, model_layers, patched
+from tf_introspect.explainers.base import Explainer, model_layers
+from tf_introspect.explainers.patching import patched_per_thread
 
 
 @tf.custom_gradient
@@ -53,10 +54,10 @@ def guided_relus(model: keras.Model) -> contextlib.AbstractContextManager[int]:
     changes = []
     for layer in model_layers(model):
         if _is_plain_relu_layer(layer):
-            changes.append((layer, "call", guided_relu))
+            changes.append((layer, "call", lambda _: guided_relu))
         elif _is_relu_fn(getattr(layer, "activation", None)):
-            changes.append((layer, "activation", guided_relu))
-    return patched(changes)
+            changes.append((layer, "activation", lambda _: guided_relu))
+    return patched_per_thread(changes)  # the replicas' threads (explainers.patching)
 
 
 #: Names by which code calls a ReLU: ``tf.nn.relu``, ``keras.ops.relu``,

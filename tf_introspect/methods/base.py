@@ -34,7 +34,7 @@ from absl import logging
 from tf_introspect import calibration
 from tf_introspect.methods.inputs import check_logits, images, sparse_labels
 from tf_introspect.methods.losses import cross_entropy
-from tf_introspect.methods.replicas import replica_logs
+from tf_introspect.methods.replicas import replica_logs, synchronized_logs
 
 
 class Method(keras.Model):
@@ -365,6 +365,9 @@ class Method(keras.Model):
         logs = self.compute_metrics(x, y, logits, sample_weight=None)
         training_only = set(self.trackers) - {"loss", "ce_hard", *self.eval_terms}
         return replica_logs({k: v for k, v in logs.items() if k not in training_only})
+
+    def _get_metrics_result_or_logs(self, logs):  # Keras' hook for the logs it returns
+        return synchronized_logs(self, super()._get_metrics_result_or_logs(logs))
 
     @property
     def metrics(self):

@@ -65,3 +65,35 @@ def whole_replica_batches(train, examples, batch_size, replicas):
         batch_size,
     )
     return train.take(examples // batch_size)
+
+
+def evaluation_batch_size(examples, batch_size, replicas, split="test"):
+    """The batch size to evaluate ``split``'s ``examples`` with: ``batch_size``, unless its
+    last batch has fewer examples than there are ``replicas`` (a replica without examples
+    stops a ResNet's batch normalization with "Incompatible shapes", and its mean loss is
+    NaN; see :func:`whole_replica_batches`), then the smallest larger one whose last batch
+    is whole or fills every replica. Evaluation runs in inference mode and its metrics are
+    sums over examples, so the batch size changes nothing but the order of those sums."""
+    from absl import logging
+
+    if replicas <= 1 or not 0 < examples % batch_size < replicas:
+        return batch_size
+    if examples < replicas:
+        raise ConfigError(
+            f"the {split} set has {examples} example(s), fewer than the {replicas} replicas: "
+            "every replica needs one (a larger --test_limit or --validation_split)"
+        )
+    size = batch_size
+    while 0 < examples % size < replicas:
+        size += 1
+    logging.warning(
+        "The %s set's last batch would have %d example(s) for %d replicas (%d examples, "
+        "batch %d): evaluating it in batches of %d.",
+        split,
+        examples % batch_size,
+        replicas,
+        examples,
+        batch_size,
+        size,
+    )
+    return size

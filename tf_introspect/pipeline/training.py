@@ -24,6 +24,7 @@ from absl import logging
 from tf_introspect.pipeline import hparams, outputs, registry, workdir
 from tf_introspect.pipeline.config import ConfigError, RunConfig
 from tf_introspect.pipeline.distribute import (
+    evaluation_batch_size,
     is_chief,
     make_strategy,
     whole_replica_batches,
@@ -182,10 +183,9 @@ def _run(cfg, cleanup, shared=False):
     workdir.check_settings(cfg)
     used = teachers.prepare(cfg, kind, teacher, run)
     seed_everything(cfg, cleanup)  # the same training randomness with or without a teacher
-    train, validation, test = datasets(cfg, extras=method.extras)
-    train = whole_replica_batches(
-        train, cfg.train_examples(), cfg.batch_size, strategy.num_replicas_in_sync
-    )
+    replicas = strategy.num_replicas_in_sync
+    train, validation, test = datasets(cfg, extras=method.extras, replicas=replicas)
+    train = whole_replica_batches(train, cfg.train_examples(), cfg.batch_size, replicas)
     if method.extras == "index":  # a table per training sample (PS-KD), sized before reading
         check_table_rows(method, cfg)
     if cfg.strategy == "multi_worker":
@@ -306,19 +306,24 @@ def last_logged_epoch(history_csv):
     return {k: float(v) for k, v in rows[max(rows)].items() if k != "epoch" and v} if rows else {}
 
 
-def datasets(cfg: RunConfig, extras: str | None = None):
+def datasets(cfg: RunConfig, extras: str | None = None, replicas: int = 1):
     """``(train, validation, test)`` pipelines; validation is the test set unless
     ``--validation_split`` holds training images out. ``extras``: what the training inputs
-    carry besides the images (the method's :attr:`~tf_introspect.methods.Method.extras`).
-    Bad limits are configuration errors."""
+    carry besides the images (the method's :attr:`~tf_introspect.methods.Method.extras`);
+    ``replicas``: evaluation batches leave none without examples
+    (:func:`~tf_introspect.pipeline.distribute.evaluation_batch_size`). Bad limits are
+    configuration errors."""
     from tf_introspect import data
+    from tf_introspect.data import pipeline
 
-    common = dict(
-        data_dir=cfg.data_dir,
-        seed=cfg.seed,
-        batch_size=cfg.batch_size,
-        **cfg.data_options(),
-    )
+    sizes = dict(data_dir=cfg.data_dir, **cfg.data_options())
+    common = dict(seed=cfg.seed, batch_size=cfg.batch_size, **sizes)
+
+    def evaluated(split, **limits):  # an evaluation split's keywords
+        n = pipeline.split_size(cfg.dataset, split, **limits, **sizes) if replicas > 1 else 0
+        size = evaluation_batch_size(n, cfg.batch_size, replicas, split)
+        return {**common, **limits, "batch_size": size}
+
     augment = {"auto": None, "none": False, "crop_flip": True}[cfg.augment]
     held_out = cfg.validation_split or 0
     try:
@@ -331,16 +336,14 @@ def datasets(cfg: RunConfig, extras: str | None = None):
             extras=extras,
             **common,
         )
-        test = data.make_dataset(cfg.dataset, "test", limit=cfg.test_limit, **common)
+        test = data.make_dataset(cfg.dataset, "test", **evaluated("test", limit=cfg.test_limit))
         validation = (
             test
             if not held_out
             else data.make_dataset(
                 cfg.dataset,
                 "validation",
-                limit=cfg.train_limit,
-                validation_split=held_out,
-                **common,
+                **evaluated("validation", limit=cfg.train_limit, validation_split=held_out),
             )
         )
     except (data.DataNotFoundError, data.DataFormatError):

@@ -184,7 +184,7 @@ def _explanation_only_call(layer, call, moments=None):
     next of ``moments[id(layer)]``), without updating the moving statistics: Keras' inference
     branch, given the batch moments as its statistics (no cross-replica sync runs while they
     stand in for the moving statistics)."""
-    calls = iter(moments[id(layer)]) if moments else None
+    calls = iter(moments[id(layer)]) if moments and id(layer) in moments else None
 
     def held_call(inputs, training=None, mask=None):
         if not (training and layer.trainable):

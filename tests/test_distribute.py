@@ -551,6 +551,36 @@ def test_a_last_batch_with_fewer_examples_than_replicas_is_dropped():
     assert whole_replica_batches(whole, 8, 4, 8) is whole  # no partial batch at all
 
 
+def test_batch_norm_synchronized_by_replica_count():
+    """A model built elsewhere (keras:NAME, a PATH.keras saved by a mirrored run) trains with
+    the registry's batch norm: synchronized with several replicas, not with one."""
+    from tf_introspect.pipeline.distribute import synchronize_batch_norm
+
+    inputs = keras.Input((4,))
+    bn = keras.layers.BatchNormalization(synchronized=True)
+    model = keras.Model(inputs, keras.layers.Dense(2)(bn(inputs)))
+    synchronize_batch_norm(model, 1)
+    assert bn.synchronized is False
+    synchronize_batch_norm(model, 2)
+    assert bn.synchronized is True
+
+
+def test_keras_reads_returned_logs_through_the_hook_method_overrides():
+    """``Method._get_metrics_result_or_logs`` (scores read across replicas) is a private
+    Keras hook: fail here, not silently, if a Keras without it is installed."""
+    import inspect
+
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    from tf_introspect.methods.base import Method
+
+    assert "_get_metrics_result_or_logs" in vars(Method)
+    for name in ("fit", "evaluate"):
+        assert "self._get_metrics_result_or_logs(" in inspect.getsource(
+            getattr(TensorFlowTrainer, name)
+        ), name
+
+
 def test_evaluation_batch_size_fills_every_replica():
     """Evaluation keeps every example: the batch grows until the last batch is whole or has
     an example for every replica (the mirrored script evaluates with it)."""

@@ -56,3 +56,26 @@ def test_per_thread_patches_nest_in_one_thread():
             assert thing.greet() == "inner+original"
         assert thing.greet() == "outer"
     assert thing.greet() == "original" and "greet" not in vars(thing)
+
+
+def test_a_failing_swap_leaves_nothing_installed():
+    from tf_introspect.explainers import patching
+
+    thing = Thing()
+
+    def broken(original):
+        raise ValueError("no")
+
+    try:
+        with patched_per_thread([(thing, "greet", lambda f: lambda: "fine"), (thing, "x", broken)]):
+            pass
+    except AttributeError:  # Thing has no attribute x: getattr fails before any install
+        pass
+    thing.x = lambda: "x"
+    try:
+        with patched_per_thread([(thing, "greet", lambda f: lambda: "fine"), (thing, "x", broken)]):
+            pass
+    except ValueError:
+        pass
+    assert thing.greet() == "original" and "greet" not in vars(thing)
+    assert thing.x() == "x" and not patching._installed

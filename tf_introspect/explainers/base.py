@@ -137,7 +137,7 @@ def held_batch_statistics(
     layers = _batch_norms(model)
     if tape is not None:
         return patched_per_thread(
-            [(layer, "_moments", lambda moments: _unseen_by(tape, moments)) for layer in layers]
+            [(layer, "_moments", lambda original: _unseen_by(tape, original)) for layer in layers]
         )
     return patched_per_thread(
         [
@@ -154,7 +154,8 @@ def recorded_moments(model: keras.Model) -> Iterator[dict]:
     strategy of several replicas, a synchronized batch norm's moments are an all-reduce, a
     cross-replica sync that ``MirroredStrategy`` does not support inside a ``tf.cond`` (LE's
     explanation): an explanation pass there takes the moments of the step's own pass (the
-    same values: the same network on the same batch)."""
+    same values, the same network on the same batch, except after a ``Dropout``: the pass
+    draws its own masks, and a warning says so)."""
     found = {}
 
     def recorder(layer, moments):
@@ -195,7 +196,12 @@ def _explanation_only_call(layer, call, moments=None):
                 f"(layer {layer.name!r})."
             )
         inputs = tf.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
-        found = next(calls) if calls is not None else layer._moments(inputs, mask)
+        found = next(calls, None) if calls is not None else layer._moments(inputs, mask)
+        if found is None:
+            raise RuntimeError(
+                f"batch norm {layer.name!r} is called more often in the explanation pass than "
+                "in the training step's pass whose moments it replays (recorded_moments)"
+            )
         mean, variance = (tf.stop_gradient(m) for m in found)
         with patched([(layer, "moving_mean", mean), (layer, "moving_variance", variance)]):
             return call(inputs, training=False, mask=mask)
@@ -316,6 +322,17 @@ class Explainer:
         if not self.shares_forward:
             if not (training and tf.distribute.get_strategy().num_replicas_in_sync > 1):
                 return self.model(x, training=training), lambda: self.explain(x, training)
+            if any(
+                isinstance(layer, keras.layers.Dropout) and layer.rate
+                for layer in model_layers(self.model)
+            ):
+                logging.warning(
+                    "Model %r has dropout: under %d replicas the explanation pass normalises "
+                    "with the batch moments of the training step's pass, whose dropout masks "
+                    "differ from its own (explainers.base.recorded_moments).",
+                    self.model.name,
+                    tf.distribute.get_strategy().num_replicas_in_sync,
+                )
             with recorded_moments(self.model) as moments:  # no all-reduce in the cond
                 logits = self.model(x, training=training)
             return logits, lambda: self._explain(tf.cast(x, tf.float32), training, moments)

@@ -74,10 +74,9 @@ def patched_per_thread(
             with _lock:
                 entry = _installed.get(key)
                 if entry is None:
-                    original = getattr(obj, name)
-                    entry = _installed[key] = [0, (obj, name, vars(obj).get(name, _ABSENT))]
-                    entry.append(original)
+                    original, old = getattr(obj, name), vars(obj).get(name, _ABSENT)
                     object.__setattr__(obj, name, _dispatcher(key, original))
+                    entry = _installed[key] = [0, (obj, name, old), original]
                 entry[0] += 1
             made.append((key, table.get(key, _ABSENT)))
             table[key] = wrap(entry[2])
@@ -85,7 +84,7 @@ def patched_per_thread(
     finally:
         for key, previous in reversed(made):
             if previous is _ABSENT:
-                del table[key]
+                table.pop(key, None)
             else:
                 table[key] = previous
             with _lock:

@@ -72,8 +72,10 @@ def evaluation_batch_size(examples, batch_size, replicas, split="test"):
     last batch has fewer examples than there are ``replicas`` (a replica without examples
     stops a ResNet's batch normalization with "Incompatible shapes", and its mean loss is
     NaN; see :func:`whole_replica_batches`), then the smallest larger one whose last batch
-    is whole or fills every replica. Evaluation runs in inference mode and its metrics are
-    sums over examples, so the batch size changes nothing but the order of those sums."""
+    is whole or fills every replica. Evaluation runs in inference mode: accuracy, NLL and
+    ECE are sums over examples, unchanged but for the order of the sums; ``loss`` and
+    ``ce_hard`` are means of the replicas' batch means, which the last batch's size
+    reweights slightly."""
     from absl import logging
 
     if replicas <= 1 or not 0 < examples % batch_size < replicas:
@@ -97,3 +99,17 @@ def evaluation_batch_size(examples, batch_size, replicas, split="test"):
         size,
     )
     return size
+
+
+def synchronize_batch_norm(model, replicas):
+    """Every ``BatchNormalization`` of ``model`` ``synchronized`` with more than one replica,
+    not with one (read when the step is traced): a model built elsewhere (``keras:NAME``, a
+    ``PATH.keras`` file, saved by a run of either kind) trains as the registry's models do
+    (:func:`tf_introspect.models.layers.batch_norm`)."""
+    import keras
+
+    from tf_introspect.explainers.base import model_layers
+
+    for layer in model_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = replicas > 1

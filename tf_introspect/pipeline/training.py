@@ -27,6 +27,7 @@ from tf_introspect.pipeline.distribute import (
     evaluation_batch_size,
     is_chief,
     make_strategy,
+    synchronize_batch_norm,
     whole_replica_batches,
     worker_id,
 )
@@ -175,6 +176,8 @@ def _run(cfg, cleanup, shared=False):
     with strategy.scope():
         teacher = teachers.architecture(cfg, kind)
         method = make_method(cfg, teacher)
+    for part in method.trained_parts:
+        synchronize_batch_norm(part, strategy.num_replicas_in_sync)
     cleanup.enter_context(workdir.claim(cfg.workdir, wait=shared))
     done = None if cfg.overwrite else outputs.finished(cfg.workdir, cfg)
     if done is not None:  # finished by the run that held the folder while this one waited

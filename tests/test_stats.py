@@ -17,6 +17,8 @@ def test_holm_by_hand():
     assert lab_stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert lab_stats.holm([0.5, None, 0.9]) == [pytest.approx(1.0), None, pytest.approx(1.0)]
     assert lab_stats.holm([0.02]) == [0.02]
+    # the untested members of a planned family count: 4 comparisons, 1 run so far
+    assert lab_stats.holm([0.013, None, None, None]) == [pytest.approx(0.052), None, None, None]
 
 
 def test_hedges_g_by_hand():

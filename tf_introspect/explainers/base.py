@@ -319,8 +319,9 @@ class Explainer:
         step's own pass without a Jacobian: the cond captures only the explained activation.
         """
         x = as_float(x)  # integer images: see _jacobian_pass (Grad*Input multiplies by x)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         if not self.shares_forward:
-            if not (training and tf.distribute.get_strategy().num_replicas_in_sync > 1):
+            if not (training and replicas > 1):
                 return self.model(x, training=training), lambda: self.explain(x, training)
             if any(
                 isinstance(layer, keras.layers.Dropout) and layer.rate
@@ -331,7 +332,7 @@ class Explainer:
                     "with the batch moments of the training step's pass, whose dropout masks "
                     "differ from its own (explainers.base.recorded_moments).",
                     self.model.name,
-                    tf.distribute.get_strategy().num_replicas_in_sync,
+                    replicas,
                 )
             with recorded_moments(self.model) as moments:  # no all-reduce in the cond
                 logits = self.model(x, training=training)

@@ -388,6 +388,62 @@ def test_reliability_diagram_pools_the_seeds(tmp_path, monkeypatch):
     assert reliability.runs_text({"runs": 1, "finished": 2}) == "1 of 2 finished runs"
 
 
+def test_learning_curves_average_the_seeds_histories(tmp_path, monkeypatch, capsys):
+    from tf_introspect.lab import curves, figures_doc
+
+    monkeypatch.setattr(paths, "ROOT", str(tmp_path))
+    plan_path = tmp_path / "cur.toml"
+    plan_path.write_text(FIG3_PLAN)
+    plan = plans.load_plan(str(plan_path))
+    runs = {(r.cell, r.name): r for r in plans.plan_runs(plan)}
+    header = "epoch,accuracy,loss,val_accuracy,val_loss\n"
+    histories = {  # (training, test) accuracy per epoch; seed1 resumed: epoch 1 written twice
+        "seed0": "0,0.5,1,0.40,1\n1,0.7,1,0.60,1\n2,0.9,1,0.70,1\n",
+        "seed1": "0,0.6,1,0.50,1\n1,0.1,1,0.10,1\n1,0.8,1,0.80,1\n2,0.9,1,0.90,1\n",
+    }
+    for seed, text in histories.items():
+        record(runs["r8_grad_cam", seed], 0.8)
+        (
+            pathlib.Path(paths.REPO) / runs["r8_grad_cam", seed].result_dir / "history.csv"
+        ).write_text(header + text)
+    # with a validation split the test set is the test_ columns, not val_ (the validation set)
+    record(runs["ce", "seed0"], 0.5)
+    (pathlib.Path(paths.REPO) / runs["ce", "seed0"].result_dir / "history.csv").write_text(
+        "epoch,accuracy,val_accuracy,test_accuracy\n0,0.3,0.99,0.25\n1,0.4,0.99,0.35\n"
+    )
+    stale = {**runs["r8_grad", "seed0"].settings, "epochs": 1}  # an older plan's: left out
+    record(runs["r8_grad", "seed0"], 0.9, settings=stale)
+    (pathlib.Path(paths.REPO) / runs["r8_grad", "seed0"].result_dir / "history.csv").write_text(
+        header + "0,0.5,1,0.5,1\n"
+    )
+    found = curves.plan_curves(str(plan_path))
+    assert list(found) == ["r8_grad_cam", "ce"]
+    cam = found["r8_grad_cam"]
+    assert cam["runs"] == 2
+    assert cam["test_mean"] == pytest.approx([45.0, 70.0, 80.0])
+    assert cam["test_low"] == pytest.approx([40.0, 60.0, 70.0])
+    assert cam["test_high"] == pytest.approx([50.0, 80.0, 90.0])
+    assert cam["train_mean"] == pytest.approx([55.0, 75.0, 90.0])
+    assert found["ce"]["test_mean"] == pytest.approx([25.0, 35.0])
+    written = curves.curves_figure(str(plan_path), str(tmp_path))
+    assert_png(written)
+    assert json.loads((tmp_path / "curves_cur.json").read_text()) == found
+
+    # the command line draws it; every report redraws it, and its caption gives the ends
+    out = tmp_path / "docs" / "figures"
+    assert figures_cli.main([f"--curves={plan_path}", f"--out={out}"]) == 0
+    assert f"wrote {out / 'curves_cur.png'}" in capsys.readouterr().out
+    record(runs["r8_grad_cam", "seed2"], 0.8)  # a third seed, finished after the drawing
+    (pathlib.Path(paths.REPO) / runs["r8_grad_cam", "seed2"].result_dir / "history.csv").write_text(
+        header + "0,0.5,1,0.6,1\n1,0.5,1,0.6,1\n2,0.5,1,0.6,1\n"
+    )
+    assert str(out / "curves_cur.png") in figures_doc.redraw([str(plan_path)])
+    caption = "\n".join(figures_doc.figures_section())
+    assert "Learning curves of `cur`" in caption
+    assert "r8_grad_cam 73.33 (n=3, lowest after the first fifth 66.67)" in caption
+    assert "ce 35.00 (n=1" in caption
+
+
 # ------------------------------------------------------------------------------------------
 # python -m tf_introspect.explain
 # ------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import argparse
 import os
 import re
 
-from tf_introspect.lab import figure3, model_figures, plots, reliability
+from tf_introspect.lab import curves, figure3, model_figures, plots, reliability
 
 DEFAULT_MODELS = {
     "mnist": "mlp1024",
@@ -115,13 +115,20 @@ def _parser():
         "LE-Uniform cells from the committed results (no model needed), alone or beside "
         "--figures",
     )
+    p.add_argument(
+        "--curves",
+        type=lambda s: [p for p in s.split(",") if p],
+        default=[],
+        help="plans (comma-separated): the learning curves of their cells (test and training "
+        "accuracy per epoch, mean over seeds) from the committed results (no model needed)",
+    )
     p.add_argument("--workdir", help="where the short model is trained without --model")
     p.add_argument(
         "--figures",
         type=_figure_numbers,
         default=None,
         help="which figures, e.g. 3 (from results only: no model needed) or 1,2; default "
-        "1,2,3 (none with --reliability)",
+        "1,2,3 (none with --reliability or --curves)",
     )
     return p
 
@@ -246,7 +253,7 @@ def main(argv=None):
 
     args = _parser().parse_args(argv)
     if args.figures is None:
-        args.figures = () if args.reliability else (1, 2, 3)
+        args.figures = () if args.reliability or args.curves else (1, 2, 3)
     try:
         targets.check_alpha(args.alpha)
         for name in args.explainers or ():
@@ -259,10 +266,14 @@ def main(argv=None):
             figures_1_2(args)
         if 3 in args.figures and figure3.figure3(os.path.join(args.out, "figure3.png"), args.plans):
             print("wrote", os.path.join(args.out, "figure3.png"), "and its .json")
-        for plan in args.reliability:
-            written = reliability.reliability_figure(plan, args.out)
-            if written:
-                print("wrote", written, "and its .json")
+        for plans, draw in (
+            (args.reliability, reliability.reliability_figure),
+            (args.curves, curves.curves_figure),
+        ):
+            for plan in plans:
+                written = draw(plan, args.out)
+                if written:
+                    print("wrote", written, "and its .json")
     except (ValueError, data.DataNotFoundError) as e:  # PlanError is a ValueError
         raise SystemExit(f"error: {e}") from None
     return 0

@@ -1,10 +1,10 @@
 """The figures part of ``docs/RESULTS.md`` (:mod:`tf_introspect.lab.results_doc`): every PNG
 made by ``python -m tf_introspect.figures`` with the numbers of its JSON beside it.
 
-The figures drawn from committed records alone (Figure 3, the reliability diagrams) that are
-in the folder are redrawn by every report (:func:`redraw`), so that they never show fewer runs
-than the tables beside them; Figures 1-2 need a trained model and change only when their
-command is run.
+The figures drawn from committed records alone (Figure 3, the reliability diagrams, the
+learning curves) that are in the folder are redrawn by every report (:func:`redraw`), so
+that they never show fewer runs than the tables beside them; Figures 1-2 need a trained
+model and change only when their command is run.
 """
 
 import os
@@ -18,11 +18,11 @@ FOLDER = os.path.join("docs", "figures")
 def redraw(plans, folder=FOLDER):
     """Redraw, from their plans' committed records, the figures of ``folder`` (under the
     results root) that are drawn from records alone: ``figure3.png`` (from every plan, as
-    ``python -m tf_introspect.figures`` draws it) and the ``reliability_<plan>.png`` of each
-    of ``plans`` (paths). Only figures already there are
+    ``python -m tf_introspect.figures`` draws it) and the ``reliability_<plan>.png`` and
+    ``curves_<plan>.png`` of each of ``plans`` (paths). Only figures already there are
     redrawn (``python -m tf_introspect.figures`` chooses which exist). Returns the PNGs
     written."""
-    from tf_introspect.lab import figure3, reliability
+    from tf_introspect.lab import curves, figure3, reliability
 
     root = os.path.join(paths.ROOT, folder)
     written = []
@@ -32,9 +32,13 @@ def redraw(plans, folder=FOLDER):
         written.append(target)
     for plan in plans:
         name = os.path.splitext(os.path.basename(plan))[0]
-        if os.path.exists(os.path.join(root, f"reliability_{name}.png")):
-            drawn = reliability.reliability_figure(plan, root)
-            written += [drawn] if drawn else []
+        for prefix, draw in (
+            ("reliability", reliability.reliability_figure),
+            ("curves", curves.curves_figure),
+        ):
+            if os.path.exists(os.path.join(root, f"{prefix}_{name}.png")):
+                drawn = draw(plan, root)
+                written += [drawn] if drawn else []
     return written
 
 
@@ -55,9 +59,9 @@ def figures_section(folder=FOLDER):
         "Made by `python -m tf_introspect.figures` (see README). Figures 1 and 2 come "
         "from the model named under each Figure 2 (a run of a plan, kept in `runs/`, not "
         "committed: `scripts/experiments.sh` makes them again once its run is trained); "
-        "each Figure 2 has its matrix in a JSON file beside it. Figure 3 and the "
-        "reliability diagrams come from the committed records and are redrawn by every "
-        "report.",
+        "each Figure 2 has its matrix in a JSON file beside it. Figure 3, the "
+        "reliability diagrams and the learning curves come from the committed records and "
+        "are redrawn by every report.",
         "",
     ]
     for path in images:
@@ -103,6 +107,21 @@ def figures_section(folder=FOLDER):
                     if without
                     else ""
                 ),
+                "",
+            ]
+        if name.startswith("curves_") and os.path.exists(meta):
+            with open(meta) as f:
+                cells = json.load(f)
+            ends = ", ".join(
+                f"{cell} {c['test_mean'][-1]:.2f} (n={c['runs']}, lowest after the first "
+                f"fifth {min(c['test_mean'][max(1, len(c['test_mean']) // 5) :]):.2f})"
+                for cell, c in cells.items()
+            )
+            lines += [
+                "",
+                f"Learning curves of `{name[len('curves_') : -4]}`: test accuracy (%) after "
+                "each epoch, the mean over a cell's seeds, with the band from its lowest to "
+                "its highest seed, and the training accuracy. Last epoch: " + ends + ".",
                 "",
             ]
         if name == "figure3.png" and os.path.exists(meta):

@@ -441,7 +441,9 @@ def test_learning_curves_average_the_seeds_histories(tmp_path, monkeypatch, caps
     caption = "\n".join(figures_doc.figures_section())
     assert "Learning curves of `cur`" in caption
     assert "r8_grad_cam 73.33 (n=3, lowest after the first fifth 66.67)" in caption
-    assert "ce 35.00 (n=1" in caption
+    assert "ce 35.00 (n=1, lowest after the first fifth 35.00)" in caption
+    assert curves.settled([5.0]) == [5.0]  # a one-epoch run: all of it
+    assert curves.settled(list(range(10))) == list(range(2, 10))
 
 
 # ------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ def plan_curves(path):
             history = os.path.join(paths.REPO, run.result_dir, "history.csv")
             if load_record(run) is not None and os.path.exists(history):
                 curves.append(run_curve(history))
+        curves = [curve for curve in curves if curve[0]]  # a history without an epoch: none
         if not curves:
             continue
         epochs = min(len(test) for test, _ in curves)
@@ -58,10 +59,15 @@ def plan_curves(path):
     return found
 
 
-def _lower_limit(values, skip):
-    """A y-axis floor that shows the curves after their first ``skip`` epochs in detail."""
-    later = [v for curve in values for v in curve[skip:]]
-    return max(0.0, min(later) - 0.5) if later else None
+def settled(curve):
+    """``curve`` after its first fifth of epochs (at least the first epoch; all of a curve of
+    one epoch): where a dip late in training shows, apart from the climb at the start."""
+    return curve[max(1, len(curve) // 5) :] or curve
+
+
+def _lower_limit(curves):
+    """A y-axis floor that shows the curves' :func:`settled` parts in detail."""
+    return max(0.0, min(v for curve in curves for v in settled(curve)) - 0.5)
 
 
 def curves_figure(path, out_folder):
@@ -89,10 +95,10 @@ def curves_figure(path, out_folder):
         (test_ax, "test_mean", "test accuracy after each epoch (band: lowest to highest seed)"),
         (train_ax, "train_mean", "training accuracy (running mean over the epoch's batches)"),
     ):
-        skip = max(1, len(next(iter(found.values()))[key]) // 5)
-        floor = _lower_limit([c[key] for c in found.values()], skip)
-        if floor is not None:
-            ax.set_ylim(bottom=floor, top=min(100.0, ax.get_ylim()[1]))
+        ax.set_ylim(
+            bottom=_lower_limit([c[key] for c in found.values()]),
+            top=min(100.0, ax.get_ylim()[1]),
+        )
         ax.set_xlabel("epoch", fontsize=8)
         ax.set_ylabel("%", fontsize=8)
         ax.set_title(title, fontsize=8)

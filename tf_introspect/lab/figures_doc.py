@@ -10,6 +10,7 @@ model and change only when their command is run.
 import os
 
 from tf_introspect.lab import paths
+from tf_introspect.lab.curves import settled
 from tf_introspect.lab.reliability import runs_text
 
 FOLDER = os.path.join("docs", "figures")
@@ -114,7 +115,7 @@ def figures_section(folder=FOLDER):
                 cells = json.load(f)
             ends = ", ".join(
                 f"{cell} {c['test_mean'][-1]:.2f} (n={c['runs']}, lowest after the first "
-                f"fifth {min(c['test_mean'][max(1, len(c['test_mean']) // 5) :]):.2f})"
+                f"fifth {min(settled(c['test_mean'])):.2f})"
                 for cell, c in cells.items()
             )
             lines += [

@@ -11,13 +11,15 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || bash scripts/setup.sh
 # Order (issues 17, 18 and 20). Two branches side by side:
-# - CIFAR-10, one ResNet process at normal priority: the budget protocol's 80-epoch pilot
+# - CIFAR-10, one ResNet process at the lowest priority (nice 19: it takes the cycles the MLP
+#   leaves; its runs park at a session's end and lose nothing): the budget protocol's 80-epoch pilot
 #   (issue 17), then Table 2 at the budget protocol with the parity runs' float32 half first
 #   (CE and LE(Grad-CAM), seeds 0-1), the bfloat16 parity runs, the folder check (issue 21:
 #   CE on CIFAR-10's JPEG folder), the rest of Table 2, issue 22's cells of Table 2 (after the
 #   evidence cells), and the 60-epoch pilot last;
-# - MNIST, one MLP process at the lowest priority (nice 19: it takes the cycles the ResNet
-#   leaves): the mechanism cells of the short plan (issue 20: LE-Uniform, the similarity
+# - MNIST, one MLP process at normal priority (its runs cannot be parked, so they go first
+#   and end within a session; BUILD.md, "The runner's two branches"): the mechanism cells of
+#   the short plan (issue 20: LE-Uniform, the similarity
 #   temperature), then Table 3 at the paper's protocol, then issue 22's cells of the short
 #   plan (CS-KD, Tf-KD, PS-KD: after the evidence plans, as the issue asks).
 # Then the stale Figure 3 runs, the finished short plans (skipped: nothing missing) and their
@@ -56,8 +58,8 @@ mnist() {
 }
 .venv/bin/python -m tf_introspect.experiments verify experiments/table3_short.toml ce/seed0 \
     --once_per_machine      # determinism evidence on every new machine kind (about 6 minutes)
-cifar &
-(renice -n 19 -p "$BASHPID" > /dev/null; mnist)
+(renice -n 19 -p "$BASHPID" > /dev/null; cifar) &
+mnist
 wait
 fit experiments/table3_paper.toml --jobs=2
 run experiments/figure3_short.toml   # ResNet-8 runs too (parked)

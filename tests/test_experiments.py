@@ -590,6 +590,39 @@ def test_until_starts_only_the_runs_projected_to_end_by_then(root, monkeypatch, 
         assert f"'{past:%H:%M}' has passed today" in capsys.readouterr().err
 
 
+def test_a_run_the_runner_was_paused_in_does_not_measure_the_slowdown(root, monkeypatch):
+    from tf_introspect.lab import deadline
+
+    text = TINY.replace("epochs = 1", "epochs = 4").replace("seeds = [0]", "seeds = [0, 1]")
+    other = lab_plans.load_plan(write_plan(root, text.replace("lr = 0.05", "lr = 0.1"), "other"))
+    fake_record(lab_plans.plan_runs(other, cells=["ce"])[0], 240.0, epochs=4)  # 60 s an epoch
+    clock = [1e9]
+    monkeypatch.setattr(deadline.time, "time", lambda: clock[0])
+    monkeypatch.setattr(deadline, "MIN_SAMPLE_S", 200)
+    runs = lab_plans.plan_runs(lab_plans.load_plan(write_plan(root, text)), cells=["ce"])
+    pauses = root / "runs" / "pauses.log"
+    for seed, (pause, measured) in enumerate([((100, 700), None), ((-900, -100), 3.0)]):
+        logs = []
+        watch = deadline.Deadline(clock[0] + 10_000, logs.append)
+        run = runs[seed]
+        assert watch.fits(run)
+        start, clock[0] = clock[0], clock[0] + 720  # 3 x its 240 s
+        pauses.parent.mkdir(exist_ok=True)
+        with open(pauses, "a") as f:  # quiet.sh's line; a line half written is skipped
+            f.write(f"{start + pause[0]} {start + pause[1]}\n{start}\n")
+        fake_record(run, 720.0, deadline.cpu_model(), finished=clock[0], epochs=4)
+        watch.ended(run)
+        if measured is None:  # 10 of its 12 minutes paused: not a measure of the machine
+            assert deadline.saved_state()[1] == {}
+            assert logs == [
+                "ce/seed0 does not measure the slowdown: the runner was paused during it "
+                "(runs/pauses.log, scripts/quiet.sh)"
+            ]
+        else:  # a pause before it started: measured
+            assert deadline.saved_state()[1] == {"all": measured} and logs == []
+        clock[0] += 1
+
+
 def test_welch_matches_the_formula():
     import math
 

@@ -94,7 +94,8 @@ def record(folder, finished=True, accuracy=0.9):
 def test_restart_runner_brings_finished_runs_home_and_starts_again(tmp_path):
     main, runner = tmp_path / "main", tmp_path / "runner"
     (main / "scripts").mkdir(parents=True)
-    for name in ("restart_runner.sh", "runner_pids.sh", "bring_home.sh", "park_runner.sh"):
+    scripts = ("restart_runner.sh", "runner_pids.sh", "bring_home.sh", "park_runner.sh", "quiet.sh")
+    for name in scripts:
         shutil.copy(REPO / "scripts" / name, main / "scripts" / name)
     (main / "scripts" / "experiments.sh").write_text(FAKE_RUNNER)
     python = main / ".venv" / "bin" / "python"
@@ -192,6 +193,22 @@ def test_restart_runner_brings_finished_runs_home_and_starts_again(tmp_path):
         assert runner_pids(main, runner) == pids  # and then it went on
         state = Path(f"/proc/{pids[-1]}/stat").read_text().split()[2]
         assert state != "T", state
+        # quiet.sh: the runner stopped while the command runs, its pause written for
+        # run --until (lab/deadline.py), and the runner going on
+        before = int(time.time())
+        quiet = bash(
+            main,
+            "scripts/quiet.sh",
+            "bash",
+            "-c",
+            f"cut -d' ' -f3 /proc/{pids[-1]}/stat",
+            QUIET_RUNNER=str(runner),
+        )
+        assert quiet.returncode == 0 and quiet.stdout.strip() == "T", quiet.stderr
+        (pause,) = (runner / "runs" / "pauses.log").read_text().splitlines()
+        paused, resumed = map(int, pause.split())
+        assert before <= paused <= resumed - 5 <= int(time.time())  # quiet.sh waits 5 s
+        assert Path(f"/proc/{pids[-1]}/stat").read_text().split()[2] != "T"
         usage = bash(main, "scripts/bring_home.sh")
         assert (
             usage.returncode == 2 and "usage: bash scripts/bring_home.sh RUNNER_DIR" in usage.stderr

@@ -17,7 +17,11 @@ CPU model's records and one for those from every machine's. The base is fixed (t
 the first :class:`Deadline` on this machine was made), so a run made slow by the load now
 never enters the rates that the slowdown multiplies, for its own cost or any other. Both are
 kept in ``runs/slowdown.json`` (per CPU model; the base for good, a slowdown for
-:data:`KEEP_HOURS`) for the runner's later ``run`` calls.
+:data:`KEEP_HOURS`) for the runner's later ``run`` calls. A run during which the runner was
+paused (``scripts/quiet.sh``, for the tests or a benchmark, writes each pause into
+``runs/pauses.log``) does not measure it: its wall time holds the pause (on 2026-12-08 a
+``table3_paper`` run with 21 of its 60 minutes paused measured 3.75, and the runner then
+refused every run of the plan).
 """
 
 import json
@@ -46,6 +50,28 @@ ROUGH = 3
 
 def _saved():
     return os.path.join(paths.ROOT, paths.RUNS, "slowdown.json")
+
+
+def _pauses():
+    return os.path.join(paths.ROOT, paths.RUNS, "pauses.log")
+
+
+def paused_during(start, end):
+    """Whether a pause of the runner that ``scripts/quiet.sh`` wrote into ``runs/pauses.log``
+    (a line ``PAUSED RESUMED``, seconds since the epoch) overlaps ``start``-``end``."""
+    try:
+        with open(_pauses()) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        try:
+            paused, resumed = map(float, line.split())
+        except ValueError:  # a line half written
+            continue
+        if paused < end and resumed > start:
+            return True
+    return False
 
 
 def saved_state():
@@ -156,7 +182,11 @@ class Deadline:
         slowdown = self.slowdowns.get(source, 1.0)
         if seconds * FIT_MARGIN <= left:
             if how == "base":  # its price at the base rates: measures the slowdown
-                self._started[run.cell, run.name] = (epochs * rate / slowdown, source)
+                self._started[run.cell, run.name] = (
+                    epochs * rate / slowdown,
+                    source,
+                    time.time(),
+                )
             return True
         how = {
             "base": f"{slowdown:.2f} x its records' time",
@@ -175,10 +205,16 @@ class Deadline:
         """``run``, started after :meth:`fits`, ended well: the slowdown of its pool is now
         its recorded machine time (its share, beside other runs) over its price at the base
         rates (kept for the next call). Measured only by a run priced at its own cost's base
-        rate, and not by a short one."""
-        price, source = self._started.pop((run.cell, run.name), (0, None))
+        rate, not by a short one, nor by one during which the runner was paused."""
+        price, source, start = self._started.pop((run.cell, run.name), (0, None, 0))
         record = load_record(run)
         if price < MIN_SAMPLE_S or record is None or record.get("reused_from"):
+            return
+        if paused_during(start, time.time()):
+            self.log(
+                f"{run.cell}/{run.name} does not measure the slowdown: the runner was paused "
+                "during it (runs/pauses.log, scripts/quiet.sh)"
+            )
             return
         low, high = SLOWDOWN_RANGE
         slowdown = min(high, max(low, machine_seconds(record) / price))

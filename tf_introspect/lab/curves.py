@@ -42,8 +42,9 @@ def plan_curves(path):
         for run in seed_runs(plan, cell):
             history = os.path.join(paths.REPO, run.result_dir, "history.csv")
             if load_record(run) is not None and os.path.exists(history):
-                curves.append(run_curve(history))
-        curves = [curve for curve in curves if curve[0]]  # a history without an epoch: none
+                curve = run_curve(history)
+                if curve[0]:  # a history without an epoch: none
+                    curves.append(curve)
         if not curves:
             continue
         epochs = min(len(test) for test, _ in curves)

@@ -15,7 +15,7 @@ import argparse
 import os
 import re
 
-from tf_introspect.lab import curves, figure3, model_figures, plots, reliability
+from tf_introspect.lab import figure3, figures_doc, model_figures, plots
 
 DEFAULT_MODELS = {
     "mnist": "mlp1024",
@@ -109,7 +109,7 @@ def _parser():
     )
     p.add_argument(
         "--reliability",
-        type=lambda s: [p for p in s.split(",") if p],
+        type=_plan_list,
         default=[],
         help="plans (comma-separated): the reliability diagram of their CE, LS, LE and "
         "LE-Uniform cells from the committed results (no model needed), alone or beside "
@@ -117,7 +117,7 @@ def _parser():
     )
     p.add_argument(
         "--curves",
-        type=lambda s: [p for p in s.split(",") if p],
+        type=_plan_list,
         default=[],
         help="plans (comma-separated): the learning curves of their cells (test and training "
         "accuracy per epoch, mean over seeds) from the committed results (no model needed)",
@@ -157,6 +157,11 @@ def _same_data(a, b):
 def _file_name(dataset):
     """``dataset`` as part of a file name (``folder:data/x`` -> ``folder_data_x``)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset).strip("_")
+
+
+def _plan_list(text):
+    """Comma-separated plan paths, empty items dropped."""
+    return [p for p in text.split(",") if p]
 
 
 def _figure_numbers(text):
@@ -266,11 +271,8 @@ def main(argv=None):
             figures_1_2(args)
         if 3 in args.figures and figure3.figure3(os.path.join(args.out, "figure3.png"), args.plans):
             print("wrote", os.path.join(args.out, "figure3.png"), "and its .json")
-        for plans, draw in (
-            (args.reliability, reliability.reliability_figure),
-            (args.curves, curves.curves_figure),
-        ):
-            for plan in plans:
+        for prefix, draw in figures_doc.plan_figures():
+            for plan in getattr(args, prefix):
                 written = draw(plan, args.out)
                 if written:
                     print("wrote", written, "and its .json")

@@ -16,6 +16,14 @@ from tf_introspect.lab.reliability import runs_text
 FOLDER = os.path.join("docs", "figures")
 
 
+def plan_figures():
+    """``(prefix, draw)`` of the figures drawn per plan from its records alone
+    (``<prefix>_<plan>.png``; ``python -m tf_introspect.figures --<prefix>=PLANS``)."""
+    from tf_introspect.lab import curves, reliability
+
+    return (("reliability", reliability.reliability_figure), ("curves", curves.curves_figure))
+
+
 def redraw(plans, folder=FOLDER):
     """Redraw, from their plans' committed records, the figures of ``folder`` (under the
     results root) that are drawn from records alone: ``figure3.png`` (from every plan, as
@@ -23,7 +31,7 @@ def redraw(plans, folder=FOLDER):
     ``curves_<plan>.png`` of each of ``plans`` (paths). Only figures already there are
     redrawn (``python -m tf_introspect.figures`` chooses which exist). Returns the PNGs
     written."""
-    from tf_introspect.lab import curves, figure3, reliability
+    from tf_introspect.lab import figure3
 
     root = os.path.join(paths.ROOT, folder)
     written = []
@@ -33,10 +41,7 @@ def redraw(plans, folder=FOLDER):
         written.append(target)
     for plan in plans:
         name = os.path.splitext(os.path.basename(plan))[0]
-        for prefix, draw in (
-            ("reliability", reliability.reliability_figure),
-            ("curves", curves.curves_figure),
-        ):
+        for prefix, draw in plan_figures():
             if os.path.exists(os.path.join(root, f"{prefix}_{name}.png")):
                 drawn = draw(plan, root)
                 written += [drawn] if drawn else []

@@ -1,6 +1,6 @@
 """Speed on this machine, measured in one process: ``python -m tf_introspect.bench``.
 
-Six parts (``--parts``), one combined report, everything in ``--json``; docs/benchmarks.md
+Eight parts (``--parts``), one combined report, everything in ``--json``; docs/benchmarks.md
 explains each table and its targets. Each part is a module whose docstring says what it times:
 
 * ``steps`` (:mod:`.steps`): step-cost ratios LE / CE (LE in warm-up, KD) of the compiled
@@ -11,7 +11,11 @@ explains each table and its targets. Each part is a module whose docstring says 
 * ``keras`` (:mod:`.keras_twin`): our CE method against the same model in plain Keras;
 * ``explain`` (:mod:`.explain`): all-class explanations against tf-keras-vis (optional);
 * ``user_api`` (:mod:`.user_api`): what ``jit_compile`` and ``steps_per_execution`` give
-  through the user API.
+  through the user API;
+* ``data`` (:mod:`.data_pipeline`): a folder of JPEGs against CIFAR-10's binary files, read
+  and through the training pipeline;
+* ``self_distillation`` (:mod:`.self_distillation`): CS-KD, Tf-KD and PS-KD steps against
+  CE.
 
 ``steps`` and ``precision`` end with a roofline: each step's FLOPs counted from the model
 (:mod:`.flops`) against this CPU's peaks (:mod:`.peaks`). Shared by the parts: the cases,

@@ -6,7 +6,8 @@ What a method needs is its registry entry's ``teacher`` kind
 * ``teacher`` (kd, cwtm*, dkpp, hint, at, fsp): ``--teacher=PATH.keras``, or
   ``--teacher_model=NAME`` trained first with CE into ``--teacher_workdir`` (default
   ``<workdir>/teacher``; point several runs at one folder to share one teacher);
-* ``self`` (ban, ban_l): the same, with ``--teacher_model`` defaulting to the student's model;
+* ``self`` (ban, ban_l, tfkd_self): the same, with ``--teacher_model`` defaulting to the
+  student's model;
 * ``assistant`` (takd): a teacher as above, then ``--assistant_model`` distilled from it with KD
   into ``<workdir>/assistant``; the student learns from the assistant.
 

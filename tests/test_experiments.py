@@ -454,7 +454,7 @@ def test_runs_are_priced_from_this_cpu_models_runs_where_there_are_some(root, mo
     timed("here", "0.2", 60.0, "Fast CPU")
     path = write_plan(root, text)
     ce = lab_plans.plan_runs(lab_plans.load_plan(path), cells=["ce"])[0]
-    # status: the mean of this CPU's runs where there are some
+    # status: this CPU's runs where there are some
     last = status.status(path)[-1]
     assert "(Fast CPU: priced from runs timed on it where there are some; runs made" in last
     assert last.endswith(": 4 min (+1 runs not yet timed)")
@@ -463,6 +463,8 @@ def test_runs_are_priced_from_this_cpu_models_runs_where_there_are_some(root, mo
     assert status.epochs_left(ce) * status.epoch_rate(ce) == 4 * 30
     timed("here_too", "0.3", 90.0, "Fast CPU")
     assert status.epochs_left(ce) * status.epoch_rate(ce) == 4 * 60  # this CPU's two: 60 and 90 s
+    # status too prices at their lower median, not their mean (75 s: 5 min)
+    assert status.status(path)[-1].endswith(": 4 min (+1 runs not yet timed)")
 
 
 def test_a_first_stage_before_the_schedule_counts_in_a_runs_epochs():

@@ -62,9 +62,11 @@ def _epoch_seconds(log, model, method):
     return seconds
 
 
-def _median(values):
+def _median(values, lower=False):
+    """The (upper) median, or the lower (a run slowed by a load that has passed, the MLP at
+    nice 19 beside a ResNet, must not price its cell's other runs: :func:`epoch_rate`)."""
     values = sorted(values)
-    return values[len(values) // 2] if values else None
+    return values[(len(values) - lower) // 2] if values else None
 
 
 def _parked(run):
@@ -268,10 +270,6 @@ def _live_seconds_left(run, progress, fallback):
     return left_warm * (warm or 0) + left_after * (after or 0)
 
 
-def _mean(values):
-    return sum(values) / len(values) if values else None
-
-
 def _hours(seconds, unknown):
     return (f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min") + (
         f" (+{unknown} runs not yet timed)" if unknown else ""
@@ -282,12 +280,13 @@ def status(path):
     """Lines: per cell done / running / left (and reusable: runs another plan already
     trained with the same settings, copied at no cost), and the projected time left.
 
-    Each run left is priced at its cell's seconds an epoch: the mean of the cell's finished
-    runs timed on this machine's CPU model, else of its runs in progress, else of the
-    finished (any plan) or running runs of the closest cost (:data:`COST_KEYS`: same model,
-    data, batch and method, e.g. another explainer) on this CPU model, else the same on any
-    machine (the cell's finished runs, then the closest cost), else, roughly, of the plan's
-    runs on the same model and data; else it is "not yet timed". A run in progress is
+    Each run left is priced at its cell's seconds an epoch: the lower median
+    (:func:`_median`) of the cell's finished runs timed on this machine's CPU model,
+    else of its runs in progress, else of the finished (any plan) or running runs of the
+    closest cost (:data:`COST_KEYS`: same model, data, batch and method, e.g. another
+    explainer) on this CPU model, else the same on any machine (the cell's finished runs,
+    then the closest cost), else, roughly, of the plan's runs on the same model and data;
+    else it is "not yet timed". A run in progress is
     priced for its epochs left at its own measured rates, LE's warm-up epochs (plain CE)
     apart from its later ones, which cost several times more. Machine time: a run made
     beside others counts its share (:func:`~tf_introspect.lab.records.machine_seconds`)."""
@@ -355,13 +354,14 @@ def _status(path):
         ]  # another plan's: free
         left = len(mine) - len(done) - len(going) - len(reusable)
         kinds = {_kind(r.settings) for r in mine if r.settings}
-        rate = _mean(
+        rate = _median(
             per_epoch_here.get(cell["name"])
             or [live_rate[r.cell, r.name] for r in going if live_rate[r.cell, r.name]]
             or _closest_rates(kinds, timed_here)
             or per_epoch.get(cell["name"])
             or _closest_rates(kinds, timed)
-            or _closest_rates(kinds, mine_timed, least=2)
+            or _closest_rates(kinds, mine_timed, least=2),
+            lower=True,
         )
         # a seeded run waiting for its grid has no settings yet: its grid points' epochs
         known = [total_epochs(r.settings) for r in mine if r.settings]

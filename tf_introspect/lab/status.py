@@ -286,10 +286,10 @@ def status(path):
     closest cost (:data:`COST_KEYS`: same model, data, batch and method, e.g. another
     explainer) on this CPU model, else the same on any machine (the cell's finished runs,
     then the closest cost), else, roughly, of the plan's runs on the same model and data;
-    else it is "not yet timed". A run in progress is
-    priced for its epochs left at its own measured rates, LE's warm-up epochs (plain CE)
-    apart from its later ones, which cost several times more. Machine time: a run made
-    beside others counts its share (:func:`~tf_introspect.lab.records.machine_seconds`)."""
+    else it is "not yet timed". A run in progress is priced for its epochs left at its own
+    measured rates, LE's warm-up epochs (plain CE) apart from its later ones, which cost
+    several times more. Machine time: a run made beside others counts its share
+    (:func:`~tf_introspect.lab.records.machine_seconds`)."""
     return _status(path)[0]
 
 

@@ -270,6 +270,18 @@ def test_against_the_margin_only_on_its_near_side(paper, interval, expected):
     assert verdicts.outcome(row) == expected
 
 
+def test_a_claim_reproduced_by_less_than_the_papers_margin_says_so():
+    row = {"p": 0.006, "p_holm": 0.035, "paper": 0.29, "interval": (0.05, 0.18), "diff": 0.11}
+    assert verdicts.outcome(row) == "reproduced"  # the tally counts it reproduced
+    assert verdicts._verdict(row, 0.05, "paper") == (
+        "reproduced, by less than the paper's +0.29 (outside the interval)"
+    )
+    row["interval"] = (0.05, 0.40)  # the paper's margin inside: the plain verdict
+    assert verdicts._verdict(row, 0.05, "paper") == "reproduced"
+    row.update(paper=-0.50, interval=(-0.30, -0.05), diff=-0.2)  # below, by less
+    assert verdicts.smaller_margin(row) == ", by less than the paper's -0.50 (outside the interval)"
+
+
 def test_claims_below_the_cell_and_orders_with_cells_not_run(root):  # noqa: F811
     """A cell the paper puts above LE is claimed as "below"; a paper order with cells not
     run is not tested, one with fewer than 2 run is counted as not run."""

@@ -18,7 +18,7 @@ plan without one, such as the bfloat16 parity check, makes no rows here); a cell
 import collections
 
 from tf_introspect.lab.mechanism import equivalences
-from tf_introspect.lab.verdicts import OUTCOMES, compare, orders, outcome
+from tf_introspect.lab.verdicts import OUTCOMES, compare, orders, outcome, smaller_margin
 
 #: one row of the tables: ``text`` (the claim or question), ``row`` (Markdown), and for the
 #: paper's claims its ``source`` table, the plan (``where``), the ``cell`` compared with LE
@@ -82,7 +82,7 @@ def claim_rows(plan, results, level=0.05):
                     paper.append(Claim("", None, source, plan, name, "not run"))
                 continue
             found = outcome(row, level)
-            verdict = OUTCOMES[found]
+            verdict = OUTCOMES[found] + (smaller_margin(row) if found == "reproduced" else "")
             if found == "significant":
                 verdict += f": `{reference}` {'ahead' if row['diff'] > 0 else 'behind'}"
             if row["paper"] is not None:

@@ -110,10 +110,21 @@ def outcome(row, level=0.05):
     return _direction(row["diff"], paper)
 
 
+def smaller_margin(row):
+    """The words for a claim reproduced by a lead whose 95 % interval lies wholly under the
+    paper's margin ("" otherwise): the direction holds, the data speak against the size."""
+    paper, interval = row["paper"], row.get("interval")
+    if not paper or not interval or not (interval[1] < paper if paper > 0 else interval[0] > paper):
+        return ""
+    return f", by less than the paper's {paper:+.2f} (outside the interval)"
+
+
 def _verdict(row, level, protocol):
     """:func:`outcome` in words; where the data speak against the paper's margin, which margin
     and at which protocol."""
     found = outcome(row, level)
+    if found == "reproduced":
+        return OUTCOMES[found] + smaller_margin(row)
     if found == "against":
         return (
             "not shown (no significant difference); the data speak against the paper's margin "

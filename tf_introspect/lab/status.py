@@ -210,8 +210,7 @@ def epoch_rate(run, rates=None, least=SAME_COST, source=False):
     pause (a runner stopped at a session's end) only lengthens a run's wall time, and one
     paused run must not price its cost several times over."""
     where, found = rate_pool(run, rates, least)
-    found = sorted(found)
-    rate = found[(len(found) - 1) // 2] if found else None
+    rate = _median(found, lower=True)
     return (rate, where) if source else rate
 
 

@@ -92,6 +92,13 @@ OUTCOMES = {
 }
 
 
+def _short_of_margin(row):
+    """Whether the 95 % interval (not adjusted) of a comparison row lies wholly on the near
+    side of the paper's margin: a smaller lead than the paper's, or none."""
+    paper, interval = row["paper"], row.get("interval")
+    return bool(paper and interval and (interval[1] < paper if paper > 0 else interval[0] > paper))
+
+
 def outcome(row, level=0.05):
     """A comparison row's (:func:`compare`) verdict, one key of :data:`OUTCOMES`: on Holm's p,
     "reproduced" or "contradicted" (the sign of a significant difference against the paper's),
@@ -100,11 +107,9 @@ def outcome(row, level=0.05):
     none), "not shown" otherwise; "no test" below 2 seeds a cell."""
     if row["p"] is None:
         return "no test"
-    paper, interval = row["paper"], row.get("interval")
     if not row["p_holm"] < level:
-        if paper and interval and (interval[1] < paper if paper > 0 else interval[0] > paper):
-            return "against"
-        return "not shown"
+        return "against" if _short_of_margin(row) else "not shown"
+    paper = row["paper"]
     if paper is None or paper == 0:
         return "significant"
     return _direction(row["diff"], paper)
@@ -113,10 +118,9 @@ def outcome(row, level=0.05):
 def smaller_margin(row):
     """The words for a claim reproduced by a lead whose 95 % interval lies wholly under the
     paper's margin ("" otherwise): the direction holds, the data speak against the size."""
-    paper, interval = row["paper"], row.get("interval")
-    if not paper or not interval or not (interval[1] < paper if paper > 0 else interval[0] > paper):
+    if not _short_of_margin(row):
         return ""
-    return f", by less than the paper's {paper:+.2f} (outside the interval)"
+    return f", by less than the paper's {row['paper']:+.2f} (outside the interval)"
 
 
 def _verdict(row, level, protocol):
